@@ -1,0 +1,3 @@
+"""scanner: static analysis and policy scanner for repositories and manifests."""
+
+__version__ = "0.1.0"

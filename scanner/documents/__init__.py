@@ -1,0 +1,106 @@
+"""NOTE (temporary, while several engineers work in this tree at once): read /work/main/HELPERS.md
+before editing: commit only your own paths (`git commit -m ... -- <paths>`), never `git add -A`,
+stash, reset or checkout; venv at /tmp/v; the examples runner and pipeline are described there.
+
+Documents say what the bytes mean: Kubernetes objects, Dockerfiles, Compose files, Terraform.
+
+Each document module (kubernetes.py, dockerfile.py, compose.py, terraform.py, ...) exposes:
+
+- `claims(path: str, data: bytes) -> bool`: cheap test whether the file is for this module;
+- `parse(item: Item) -> tuple[list[Document], list[Problem]]`: never raises on bad input;
+- `TARGETS: dict[str, TargetFn]`: named rule targets (e.g. "kubernetes.container") that turn the
+  parsed documents of the whole scan into `Subject`s a policy condition is evaluated against;
+- optionally `RELATIONS: dict[str, RelationFn]`: named relations between subjects
+  (e.g. "networkpolicy-selecting") used by `related:` conditions;
+- optionally `finalize(documents) -> list[Document]`: whole-scan grouping (e.g. Terraform modules).
+
+Register a module by adding its name to `MODULES` below.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable, Sequence
+from functools import lru_cache
+from types import ModuleType
+from typing import Any, NamedTuple
+
+from scanner.model import Item, Problem
+
+MODULES: tuple[str, ...] = ("compose", "kubernetes", "dockerfile", "terraform")  # first claim wins
+
+
+class Document(NamedTuple):
+    kind: str  # "kubernetes", "dockerfile", "compose", "terraform", "terraform-plan"
+    path: str  # path findings are reported against (Helm: the template named by "# Source:")
+    value: Any  # LDict/LList tree
+    line: int = 1
+    meta: tuple[tuple[str, Any], ...] = ()  # module-specific facts (sorted pairs)
+
+
+class Subject(NamedTuple):
+    """What one policy condition is evaluated against: a container, an object, a resource..."""
+
+    value: Any  # LDict view; fields are looked up in it
+    path: str
+    line: int
+    label: str  # human name for messages, e.g. "Deployment/web container nginx"
+    key: str  # stable identity (fingerprint), e.g. "apps/v1/Deployment/default/web/containers/nginx"
+    kind: str  # what `kinds:` in a rule filters on (Kubernetes kind, Terraform type, instruction)
+    doc: Document
+    ignores: tuple[tuple[str, str], ...] = ()  # (rule id or "*", reason), e.g. from annotations
+
+
+class Context(NamedTuple):
+    documents: Sequence[Document]
+    options: dict[str, Any]
+    cache: dict[str, Any]
+
+
+TargetFn = Callable[[Sequence[Document], Context], Iterable[Subject]]
+RelationFn = Callable[[Subject, Context, dict], "list[Subject] | None"]
+
+
+@lru_cache(maxsize=None)
+def modules() -> tuple[ModuleType, ...]:
+    found = []
+    for name in MODULES:
+        try:
+            found.append(importlib.import_module(f"scanner.documents.{name}"))
+        except ModuleNotFoundError as exc:  # a module not written yet
+            if exc.name != f"scanner.documents.{name}":
+                raise
+    return tuple(found)
+
+
+def targets() -> dict[str, TargetFn]:
+    out: dict[str, TargetFn] = {}
+    for module in modules():
+        out.update(getattr(module, "TARGETS", {}))
+    return out
+
+
+def relations() -> dict[str, RelationFn]:
+    out: dict[str, RelationFn] = {}
+    for module in modules():
+        out.update(getattr(module, "RELATIONS", {}))
+    return out
+
+
+def parse_item(item: Item) -> tuple[list[Document], list[Problem]]:
+    """The documents in one item (empty when no module claims it)."""
+    for module in modules():
+        if module.claims(item.path, item.data):
+            try:
+                return module.parse(item)
+            except Exception as exc:  # a parser bug must not end the scan
+                return [], [Problem(item.path, f"could not parse ({type(exc).__name__}); file skipped by policy rules")]
+    return [], []
+
+
+def finalize(documents: list[Document]) -> list[Document]:
+    for module in modules():
+        fn = getattr(module, "finalize", None)
+        if fn is not None:
+            documents = fn(documents)
+    return documents

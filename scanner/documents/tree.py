@@ -1,0 +1,152 @@
+"""Plain Python values that remember their lines.
+
+Every structured document (YAML, JSON, HCL, Dockerfile) is turned into `LDict`/`LList` trees: a dict
+or list that also knows the line it starts on and the line of each key or item. Scalars stay plain
+Python values; their line is asked of the container that holds them (`line_of`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+try:  # the C loader is an order of magnitude faster; the pure one is the fallback
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+MAX_NODES = 2_000_000  # alias expansion cap ("billion laughs")
+MAX_DEPTH = 500
+
+
+class LDict(dict):
+    """A dict that knows its own line and the line of each key."""
+
+    __slots__ = ("line", "key_lines")
+
+    def __init__(self, *args: Any, line: int = 0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.line = line
+        self.key_lines: dict[Any, int] = {}
+
+
+class LList(list):
+    """A list that knows its own line and the line of each item."""
+
+    __slots__ = ("line", "item_lines")
+
+    def __init__(self, *args: Any, line: int = 0) -> None:
+        super().__init__(*args)
+        self.line = line
+        self.item_lines: list[int] = []
+
+
+def line_of(container: Any, key: Any = None) -> int:
+    """The line of `container[key]` (or of the container itself when key is None); 0 if unknown."""
+    if key is None:
+        return getattr(container, "line", 0)
+    if isinstance(container, LDict):
+        return container.key_lines.get(key, container.line)
+    if isinstance(container, LList) and isinstance(key, int) and 0 <= key < len(container.item_lines):
+        return container.item_lines[key]
+    return getattr(container, "line", 0)
+
+
+def wrap(value: Any, line: int = 0) -> Any:
+    """Turn plain dicts/lists (e.g. from json.loads) into LDict/LList, every line set to `line`."""
+    if isinstance(value, dict):
+        out = LDict(line=line)
+        for k, v in value.items():
+            out[k] = wrap(v, line)
+            out.key_lines[k] = line
+        return out
+    if isinstance(value, list):
+        out_l = LList((wrap(v, line) for v in value), line=line)
+        out_l.item_lines = [line] * len(out_l)
+        return out_l
+    return value
+
+
+class YamlError(ValueError):
+    """Malformed YAML: the message names the line."""
+
+
+class _Builder:
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+        self.count = 0
+
+    def build(self, node: yaml.Node, depth: int = 0) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise YamlError(f"more than {MAX_NODES} nodes after alias expansion (alias bomb?)")
+        if depth > MAX_DEPTH:
+            raise YamlError(f"nesting deeper than {MAX_DEPTH} levels")
+        line = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            try:
+                self.loader.flatten_mapping(node)  # YAML merge keys (<<)
+            except yaml.YAMLError:
+                pass
+            out = LDict(line=line)
+            for key_node, value_node in node.value:
+                key = self.build(key_node, depth + 1)
+                if isinstance(key, (dict, list)):
+                    key = str(key)
+                out[key] = self.build(value_node, depth + 1)
+                out.key_lines[key] = key_node.start_mark.line + 1
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            seq = LList(line=line)
+            for item in node.value:
+                seq.append(self.build(item, depth + 1))
+                seq.item_lines.append(item.start_mark.line + 1)
+            return seq
+        try:
+            return self.loader.construct_object(node)
+        except Exception:  # unknown tags (!Ref, !!python/object...) keep their text, never run
+            return node.value
+
+
+def load_yaml_documents(text: str | bytes) -> list[tuple[Any, int]]:
+    """Parse a (multi-document) YAML or JSON stream into (value, first_line) pairs.
+
+    Raises YamlError with a one-line message naming the line on malformed input.
+    """
+    loader = _Loader(text)
+    builder = _Builder(loader)
+    docs: list[tuple[Any, int]] = []
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            docs.append((builder.build(node), node.start_mark.line + 1))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        raise YamlError(f"{where}{exc.problem or exc.context or 'invalid YAML'}") from None
+    except yaml.YAMLError as exc:
+        raise YamlError(str(exc).splitlines()[0] if str(exc) else "invalid YAML") from None
+    except RecursionError:
+        raise YamlError("nesting too deep") from None
+    finally:
+        loader.dispose()
+    return docs
+
+
+class Unknown:
+    """A value only known at apply/render time (a Terraform expression, a template). Rules never fire
+    on it unless they ask with `op: unknown`."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str = "") -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"Unknown({self.text!r})"
+
+    def __reduce__(self) -> tuple:
+        return (Unknown, (self.text,))

@@ -1,0 +1,1 @@
+"""Engines evaluate rules over items (secrets) and documents (policy)."""

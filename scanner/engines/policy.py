@@ -1,0 +1,311 @@
+"""The policy engine: declarative conditions over structured documents.
+
+A policy rule names a `target` (e.g. `kubernetes.container`, `terraform.resource`), optionally
+`kinds` to narrow it, and a condition `when` that is true for a violation. Conditions:
+
+    all: [cond, ...]        true when every cond is true
+    any: [cond, ...]        true when one cond is true
+    not: cond               negation
+    field: PATH, op: OP, value: V
+    related: NAME, params: {...}, where: cond    true when a related subject satisfies `where`
+
+PATH is dotted (`spec.hostNetwork`), `[*]` for every item of a list, `[N]` for one item, or a list of
+keys for keys with dots (`[metadata, annotations, "pod-security.kubernetes.io/enforce"]`). A path
+with `[*]` is true when any item satisfies the operator.
+
+Operators: exists, absent, is_empty, equals, not_equals, in, not_in, contains, not_contains,
+matches, not_matches (RE2), gt, gte, lt, lte, unknown. A missing field satisfies only `absent` and
+`is_empty`; negated operators (not_equals, ...) need the field to be there (use `not:` otherwise).
+
+Three-valued logic: a value only known at apply time (Terraform expression) or a relation whose
+other side is outside the scan is *unknown*; unknown propagates through all/any/not, and a rule
+fires only on a definite true. So a rule never fires on an unknown value unless it asks (`unknown`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+import re2
+
+from scanner import documents as docs_mod
+from scanner.documents import Context, Document, Subject
+from scanner.documents.tree import LDict, LList, Unknown, line_of
+from scanner.model import Finding, Location, Suppression, fingerprint
+from scanner.rules.loader import PackError, Rule
+
+_PART = re.compile(r"([^.\[\]]+)|\[(\*|-?\d+)\]")
+_MISSING = object()
+
+
+@lru_cache(maxsize=4096)
+def parse_path(path: str) -> tuple[Any, ...]:
+    parts: list[Any] = []
+    for name, index in _PART.findall(path):
+        if name:
+            parts.append(name)
+        else:
+            parts.append("*" if index == "*" else int(index))
+    return tuple(parts)
+
+
+def _as_parts(field: Any) -> tuple[Any, ...]:
+    if isinstance(field, str):
+        return parse_path(field)
+    out: list[Any] = []
+    for part in field:
+        out.append("*" if part == "[*]" else part)
+    return tuple(out)
+
+
+def resolve(value: Any, parts: Sequence[Any]) -> list[tuple[Any, int]]:
+    """Every value at `parts` below `value`, with its line."""
+    current: list[tuple[Any, int]] = [(value, line_of(value))]
+    for part in parts:
+        nxt: list[tuple[Any, int]] = []
+        for node, _line in current:
+            if part == "*":
+                if isinstance(node, list):
+                    nxt.extend((item, line_of(node, i)) for i, item in enumerate(node))
+                elif isinstance(node, dict):
+                    nxt.extend((item, line_of(node, k)) for k, item in node.items())
+            elif isinstance(part, int):
+                if isinstance(node, list) and -len(node) <= part < len(node):
+                    nxt.append((node[part], line_of(node, part % len(node))))
+            elif isinstance(node, dict) and part in node:
+                nxt.append((node[part], line_of(node, part)))
+        current = nxt
+        if not current:
+            break
+    return [(v, ln) for v, ln in current if v is not None]
+
+
+def _cmp(op: str, actual: Any, expected: Any) -> bool | None:
+    if isinstance(actual, Unknown):
+        return None
+    if op == "equals":
+        return _eq(actual, expected)
+    if op == "not_equals":
+        return not _eq(actual, expected)
+    if op == "in":
+        return any(_eq(actual, e) for e in expected)
+    if op == "not_in":
+        return not any(_eq(actual, e) for e in expected)
+    if op in ("contains", "not_contains"):
+        if isinstance(actual, (list, tuple)):
+            if any(isinstance(a, Unknown) for a in actual) and not any(_eq(a, expected) for a in actual):
+                return None
+            hit = any(_eq(a, expected) for a in actual)
+        elif isinstance(actual, dict):
+            hit = expected in actual
+        elif isinstance(actual, str):
+            hit = str(expected) in actual
+        else:
+            return False
+        return hit if op == "contains" else not hit
+    if op in ("matches", "not_matches"):
+        if not isinstance(actual, (str, int, float)) or isinstance(actual, bool):
+            return False if op == "matches" else None
+        hit = _regex(str(expected)).search(str(actual)) is not None
+        return hit if op == "matches" else not hit
+    if op in ("gt", "gte", "lt", "lte"):
+        number = _number(actual)
+        if number is None:
+            return False
+        return {"gt": number > expected, "gte": number >= expected, "lt": number < expected, "lte": number <= expected}[op]
+    raise PackError(f"unknown operator {op!r}")
+
+
+def _eq(actual: Any, expected: Any) -> bool:
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        if isinstance(actual, str) and isinstance(expected, bool):
+            return actual.lower() == str(expected).lower()
+        return actual is expected or (isinstance(actual, bool) and isinstance(expected, bool) and actual == expected)
+    if isinstance(expected, (int, float)) and isinstance(actual, str):
+        number = _number(actual)
+        return number is not None and number == expected
+    if isinstance(expected, str) and isinstance(actual, (int, float)):
+        return str(actual) == expected
+    return actual == expected
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+@lru_cache(maxsize=1024)
+def _regex(pattern: str) -> Any:
+    return re2.compile(pattern)
+
+
+def _leaf(cond: dict, subject: Subject) -> tuple[bool | None, int]:
+    op = cond["op"]
+    values = resolve(subject.value, _as_parts(cond["field"]))
+    if op == "exists":
+        return (True, values[0][1]) if values else (False, 0)
+    if op == "absent":
+        return (False, values[0][1]) if values else (True, 0)
+    if op == "is_empty":
+        for v, line in values:
+            if isinstance(v, Unknown):
+                return None, line
+            if v not in ("", [], {}):
+                return False, line
+        return True, values[0][1] if values else 0
+    if op == "unknown":
+        for v, line in values:
+            if isinstance(v, Unknown):
+                return True, line
+        return False, 0
+    result: bool | None = False
+    first_line = values[0][1] if values else 0
+    for v, line in values:
+        outcome = _cmp(op, v, cond.get("value"))
+        if outcome:
+            return True, line
+        if outcome is None:
+            result = None
+    return result, first_line
+
+
+def evaluate(cond: dict, subject: Subject, ctx: Context) -> tuple[bool | None, int]:
+    """(True/False/None for unknown, line of the field that decided it or 0)."""
+    if "all" in cond:
+        line, unknown = 0, False
+        for child in cond["all"]:
+            result, child_line = evaluate(child, subject, ctx)
+            if result is False:
+                return False, 0
+            if result is None:
+                unknown = True
+            line = line or child_line
+        return (None, line) if unknown else (True, line)
+    if "any" in cond:
+        unknown = False
+        for child in cond["any"]:
+            result, child_line = evaluate(child, subject, ctx)
+            if result:
+                return True, child_line
+            if result is None:
+                unknown = True
+        return (None, 0) if unknown else (False, 0)
+    if "not" in cond:
+        result, line = evaluate(cond["not"], subject, ctx)
+        return (None if result is None else not result), line
+    if "related" in cond:
+        fn = docs_mod.relations().get(cond["related"])
+        if fn is None:
+            raise PackError(f"unknown relation {cond['related']!r}")
+        related = fn(subject, ctx, dict(cond.get("params") or {}))
+        if related is None:
+            return None, 0
+        where = cond.get("where")
+        unknown = False
+        for other in related:
+            if where is None:
+                return True, 0
+            result, _ = evaluate(where, other, ctx)
+            if result:
+                return True, 0
+            if result is None:
+                unknown = True
+        return (None, 0) if unknown else (False, 0)
+    return _leaf(cond, subject)
+
+
+def check_rules(rules: Sequence[Rule]) -> None:
+    """Targets and relations a policy rule names must exist: PackError naming the rule otherwise."""
+    known_targets = docs_mod.targets()
+    known_relations = docs_mod.relations()
+
+    def walk(cond: Any, rule: Rule) -> None:
+        for key in ("all", "any"):
+            for child in cond.get(key, ()):
+                walk(child, rule)
+        if "not" in cond:
+            walk(cond["not"], rule)
+        if "where" in cond:
+            walk(cond["where"], rule)
+        if "related" in cond and cond["related"] not in known_relations:
+            raise PackError(
+                f"{rule.source}:{rule.source_line}: {rule.id}.when: unknown relation '{cond['related']}' "
+                f"(known: {', '.join(sorted(known_relations)) or 'none'})"
+            )
+
+    for rule in rules:
+        if rule.engine != "policy":
+            continue
+        if rule.target not in known_targets:
+            raise PackError(
+                f"{rule.source}:{rule.source_line}: {rule.id}.target: unknown target '{rule.target}' "
+                f"(known: {', '.join(sorted(known_targets)) or 'none'})"
+            )
+        walk(rule.when, rule)
+
+
+class _Format(dict):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def _message(rule: Rule, subject: Subject) -> str:
+    if rule.message:
+        return rule.message.format_map(_Format(label=subject.label, kind=subject.kind, path=subject.path))
+    return f"{rule.title}: {subject.label}"
+
+
+def _ignored(rule: Rule, subject: Subject) -> Suppression | None:
+    for rule_id, reason in subject.ignores:
+        if rule_id in (rule.id, "*", rule.pack):
+            return Suppression("inSource", "annotation", reason)
+    return None
+
+
+def run(rules: Sequence[Rule], documents: Sequence[Document], options: dict[str, Any] | None = None) -> list[Finding]:
+    """Evaluate every policy rule over the documents of the whole scan."""
+    policy_rules = [r for r in rules if r.engine == "policy"]
+    if not policy_rules or not documents:
+        return []
+    ctx = Context(documents, dict(options or {}), {})
+    target_fns = docs_mod.targets()
+    subjects_by_target: dict[str, list[Subject]] = {}
+    findings: list[Finding] = []
+    for rule in policy_rules:
+        if rule.target not in subjects_by_target:
+            subjects_by_target[rule.target] = list(target_fns[rule.target](documents, ctx))
+        for subject in subjects_by_target[rule.target]:
+            if rule.kinds and subject.kind not in rule.kinds:
+                continue
+            result, line = evaluate(rule.when, subject, ctx)
+            if result is not True:
+                continue
+            line = line or subject.line
+            findings.append(
+                Finding(
+                    rule_id=rule.id,
+                    severity=rule.severity,
+                    location=Location(subject.path, line),
+                    message=_message(rule, subject),
+                    evidence=subject.label,
+                    fingerprint=fingerprint(rule.id, subject.path, subject.key),
+                    pack=rule.pack,
+                    suppression=_ignored(rule, subject),
+                )
+            )
+    findings.sort(key=Finding.sort_key)
+    return findings
+
+
+__all__ = ["run", "evaluate", "resolve", "check_rules", "parse_path", "LDict", "LList"]

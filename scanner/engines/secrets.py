@@ -1,0 +1,231 @@
+"""The secrets engine: one keyword pass (RE2 set) over the whole blob, then only the rules whose
+keywords occur run their RE2 pattern, then the small named filters of `filters.py` drop what is not
+a leak. No per-line Python loop over every rule."""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import NamedTuple
+
+import pathspec
+import re2
+
+from scanner.engines import filters
+from scanner.model import Finding, Item, Location, fingerprint
+from scanner.rules.loader import Rule
+
+MAX_EVIDENCE = 160
+
+
+class Candidate(NamedTuple):
+    """A possible secret, found by a pattern or produced by a decoder."""
+
+    secret: str
+    start: int  # byte offset of the secret in the item (for line/column); -1 if only `line` is known
+    line: int = 0  # set by decoders that know the line
+    context: str = ""  # the line of text the secret sits on (for filters and evidence)
+    key: str = ""  # the name the value is assigned to, when known
+
+
+class CompiledRule(NamedTuple):
+    rule: Rule
+    regex: object | None
+    allow: tuple[object, ...]
+    paths: pathspec.PathSpec | None
+    exclude: pathspec.PathSpec | None
+    filters: tuple[Callable[[Candidate, Rule], bool], ...]
+
+
+class Compiled(NamedTuple):
+    keyword_set: object | None
+    keyword_owner: tuple[tuple[int, ...], ...]  # keyword index -> compiled rule indexes
+    always: tuple[int, ...]  # rules without keywords
+    rules: tuple[CompiledRule, ...]
+
+
+def _options(case_sensitive: bool = True) -> re2.Options:
+    opts = re2.Options()
+    opts.case_sensitive = case_sensitive
+    opts.max_mem = 256 << 20
+    return opts
+
+
+def _spec(globs: Iterable[str]) -> pathspec.PathSpec | None:
+    globs = list(globs)
+    return pathspec.PathSpec.from_lines("gitwildmatch", globs) if globs else None
+
+
+def compile_rules(rules: Iterable[Rule]) -> Compiled:
+    compiled: list[CompiledRule] = []
+    keywords: dict[str, list[int]] = {}
+    always: list[int] = []
+    for rule in rules:
+        if rule.engine != "secrets":
+            continue
+        index = len(compiled)
+        compiled.append(
+            CompiledRule(
+                rule=rule,
+                regex=re2.compile(rule.pattern.encode(), _options()) if rule.pattern else None,
+                allow=tuple(re2.compile(a) for a in rule.allow),
+                paths=_spec(rule.paths),
+                exclude=_spec(rule.exclude_paths),
+                filters=filters.pipeline(rule),
+            )
+        )
+        if rule.keywords:
+            for kw in rule.keywords:
+                keywords.setdefault(kw.lower(), []).append(index)
+        else:
+            always.append(index)
+    keyword_set = None
+    owners: list[tuple[int, ...]] = []
+    if keywords:
+        keyword_set = re2.Set.SearchSet(_options(case_sensitive=False))
+        for kw, idx in keywords.items():
+            keyword_set.Add(re2.escape(kw.encode()))
+            owners.append(tuple(idx))
+        keyword_set.Compile()
+    return Compiled(keyword_set, tuple(owners), tuple(always), tuple(compiled))
+
+
+def shannon_entropy(text: str) -> float:
+    if not text:
+        return 0.0
+    counts = Counter(text)
+    n = len(text)
+    return -sum(c / n * math.log2(c / n) for c in counts.values())
+
+
+def redact(secret: str) -> str:
+    """Enough to recognise a secret you own, never enough to use it."""
+    if len(secret) >= 16:
+        return secret[:4] + "*" * 8
+    return "*" * 8
+
+
+class _Lines:
+    """Line lookups on demand: newline offsets are computed once per item, only if there is a hit."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self._starts: list[int] | None = None
+
+    def starts(self) -> list[int]:
+        if self._starts is None:
+            starts = [0]
+            find = self.data.find
+            pos = find(b"\n")
+            while pos != -1:
+                starts.append(pos + 1)
+                pos = find(b"\n", pos + 1)
+            self._starts = starts
+        return self._starts
+
+    def locate(self, offset: int) -> tuple[int, int]:
+        starts = self.starts()
+        index = bisect.bisect_right(starts, offset) - 1
+        return index + 1, offset - starts[index] + 1
+
+    def text(self, line: int) -> str:
+        starts = self.starts()
+        if line < 1 or line > len(starts):
+            return ""
+        end = starts[line] - 1 if line < len(starts) else len(self.data)
+        return self.data[starts[line - 1] : end].decode("utf-8", "replace").rstrip("\r")
+
+
+def _candidates(crule: CompiledRule, item: Item, lines: _Lines) -> Iterable[Candidate]:
+    rule = crule.rule
+    if rule.decoder:
+        from scanner.engines.decoders import DECODERS
+
+        yield from DECODERS[rule.decoder](item, lines)
+        return
+    group = rule.secret_group
+    for match in crule.regex.finditer(item.data):  # type: ignore[union-attr]
+        try:
+            start, end = match.span(group)
+        except (IndexError, KeyError, re2.error):
+            start, end = match.span()
+        if start < 0:
+            start, end = match.span()
+        secret = item.data[start:end].decode("utf-8", "replace")
+        line, _ = lines.locate(start)
+        yield Candidate(secret, start, line, lines.text(line))
+
+
+def scan_item(compiled: Compiled, item: Item, show_secrets: bool = False) -> list[Finding]:
+    """All secrets findings for one item, in file order."""
+    data = item.data
+    selected: set[int] = set(compiled.always)
+    if compiled.keyword_set is not None:
+        for kw_index in compiled.keyword_set.Match(data) or ():  # type: ignore[attr-defined]
+            selected.update(compiled.keyword_owner[kw_index])
+    if not selected:
+        return []
+    lines = _Lines(data)
+    found: list[tuple[Finding, int, int, bool]] = []
+    for index in sorted(selected):
+        crule = compiled.rules[index]
+        rule = crule.rule
+        if crule.paths is not None and not crule.paths.match_file(item.path):
+            continue
+        if crule.exclude is not None and crule.exclude.match_file(item.path):
+            continue
+        for cand in _candidates(crule, item, lines):
+            secret = cand.secret
+            if rule.min_length and len(secret) < rule.min_length:
+                continue
+            if rule.entropy and shannon_entropy(secret) < rule.entropy:
+                continue
+            if any(a.search(secret) for a in crule.allow):  # type: ignore[attr-defined]
+                continue
+            if any(f(cand, rule) for f in crule.filters):
+                continue
+            if cand.start >= 0:
+                line, column = lines.locate(cand.start)
+            else:
+                line, column = cand.line, 1
+            context = cand.context or lines.text(line)
+            shown = secret if show_secrets else redact(secret)
+            evidence = context.strip().replace(secret, shown) if secret else context.strip()
+            if len(evidence) > MAX_EVIDENCE:
+                evidence = evidence[:MAX_EVIDENCE] + "..."
+            if not show_secrets and secret and secret in evidence:  # belt and braces
+                evidence = shown
+            message = rule.message.format(key=cand.key or "value") if rule.message else rule.title
+            finding = Finding(
+                rule_id=rule.id,
+                severity=rule.severity,
+                location=Location(item.path, line, column, line, column + len(secret)),
+                message=message,
+                evidence=evidence,
+                fingerprint=fingerprint(rule.id, item.path, hashlib.sha256(secret.encode()).hexdigest()),
+                pack=rule.pack,
+                provenance=item.provenance,
+                properties=(("secret_sha256", hashlib.sha256(secret.encode()).hexdigest()),),
+            )
+            found.append((finding, line, column, "generic" in rule.tags))
+    return _dedupe(found)
+
+
+def _dedupe(found: list[tuple[Finding, int, int, bool]]) -> list[Finding]:
+    """One finding per secret occurrence: a specific rule wins over a generic one on the same spot."""
+    specific = {(f.location.line, f.properties) for f, _, _, generic in found if not generic}
+    seen: set[tuple] = set()
+    out = []
+    for finding, line, column, generic in found:
+        if generic and (line, finding.properties) in specific:
+            continue
+        key = (finding.rule_id, line, column)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(finding)
+    out.sort(key=Finding.sort_key)
+    return out

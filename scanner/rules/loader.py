@@ -1,0 +1,229 @@
+"""Rule packs: YAML data, validated against the shipped JSON Schema, loaded the same way for built-in
+and user packs. A broken pack is a `PackError` naming the file, the line and the field."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import re2
+
+from scanner.documents.tree import LDict, LList, YamlError, line_of, load_yaml_documents
+
+SCHEMA_PATH = Path(__file__).with_name("pack.schema.json")
+
+
+class PackError(Exception):
+    """A rule pack that cannot be used. str() is one line: file:line: field: what is wrong."""
+
+
+class Example(NamedTuple):
+    content: str
+    filename: str = ""
+    count: int | None = None
+    line: int | None = None
+
+
+class Rule(NamedTuple):
+    id: str
+    title: str
+    severity: str
+    description: str
+    remediation: str
+    engine: str
+    pack: str
+    source: str  # pack file
+    source_line: int
+    references: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    message: str = ""
+    opt_in: bool = False
+    # secrets engine
+    keywords: tuple[str, ...] = ()
+    pattern: str = ""
+    secret_group: str = "secret"
+    entropy: float = 0.0
+    min_length: int = 0
+    allow: tuple[str, ...] = ()
+    filters: tuple[str, ...] = ()
+    decoder: str = ""
+    paths: tuple[str, ...] = ()
+    exclude_paths: tuple[str, ...] = ()
+    # policy engine
+    target: str = ""
+    kinds: tuple[str, ...] = ()
+    when: Any = None
+    # examples
+    bad: tuple[Example, ...] = ()
+    good: tuple[Example, ...] = ()
+
+
+def builtin_pack_dir() -> Path:
+    """Built-in packs: inside the package when installed from a wheel, else the repo's policies/."""
+    inside = Path(__file__).resolve().parent.parent / "policies"
+    if inside.is_dir():
+        return inside
+    return Path(__file__).resolve().parent.parent.parent / "policies"
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Any:
+    import jsonschema
+
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _line_at(root: Any, path: Iterable[Any]) -> int:
+    node, line = root, line_of(root)
+    for key in path:
+        if isinstance(node, (LDict, LList)):
+            try:
+                line = line_of(node, key) or line
+                node = node[key]
+            except (KeyError, IndexError, TypeError):
+                break
+        else:
+            break
+    return line
+
+
+def _field_name(path: Iterable[Any]) -> str:
+    out = ""
+    for key in path:
+        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else str(key))
+    return out or "(top level)"
+
+
+def _examples(raw: Any) -> tuple[Example, ...]:
+    out = []
+    for item in raw or ():
+        if isinstance(item, str):
+            out.append(Example(content=item))
+        else:
+            out.append(Example(item["content"], item.get("filename", ""), item.get("count"), item.get("line")))
+    return tuple(out)
+
+
+def _check_re2(pattern: str, where: str) -> None:
+    try:
+        re2.compile(pattern)
+    except re2.error as exc:
+        raise PackError(f"{where}: not a valid RE2 pattern (no backreferences or look-arounds): {exc}") from None
+
+
+def load_pack(path: Path) -> list[Rule]:
+    """Load and validate one pack file."""
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        raise PackError(f"{path}: cannot read rule pack: {exc.strerror}") from None
+    try:
+        docs = load_yaml_documents(text)
+    except YamlError as exc:
+        raise PackError(f"{path}: {exc}") from None
+    if len(docs) != 1 or not isinstance(docs[0][0], LDict):
+        raise PackError(f"{path}:1: a rule pack is one YAML mapping with 'pack' and 'rules'")
+    root = docs[0][0]
+    errors = sorted(_validator().iter_errors(root), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
+    if errors:
+        import jsonschema.exceptions
+
+        err = jsonschema.exceptions.best_match(errors)
+        where = list(err.absolute_path)
+        raise PackError(f"{path}:{_line_at(root, where)}: {_field_name(where)}: {err.message}")
+    rules = []
+    for index, raw in enumerate(root["rules"]):
+        line = line_of(root["rules"], index)
+        where = f"{path}:{line}: rules[{index}] ({raw['id']})"
+        if raw.get("pattern"):
+            _check_re2(raw["pattern"], f"{path}:{_line_at(root, ['rules', index, 'pattern'])}: {raw['id']}.pattern")
+        for j, allow in enumerate(raw.get("allow", ())):
+            _check_re2(allow, f"{path}:{_line_at(root, ['rules', index, 'allow', j])}: {raw['id']}.allow[{j}]")
+        try:
+            rules.append(
+                Rule(
+                    id=raw["id"],
+                    title=raw["title"],
+                    severity=raw["severity"],
+                    description=raw["description"].strip(),
+                    remediation=raw["remediation"].strip(),
+                    engine=raw["engine"],
+                    pack=root["pack"],
+                    source=str(path),
+                    source_line=line,
+                    references=tuple(raw.get("references", ())),
+                    tags=tuple(raw.get("tags", ())),
+                    message=raw.get("message", ""),
+                    opt_in=bool(raw.get("opt_in", False)),
+                    keywords=tuple(raw.get("keywords", ())),
+                    pattern=raw.get("pattern", ""),
+                    secret_group=raw.get("secret_group", "secret"),
+                    entropy=float(raw.get("entropy", 0.0)),
+                    min_length=int(raw.get("min_length", 0)),
+                    allow=tuple(raw.get("allow", ())),
+                    filters=tuple(raw.get("filters", ())),
+                    decoder=raw.get("decoder", ""),
+                    paths=tuple(raw.get("paths", ())),
+                    exclude_paths=tuple(raw.get("exclude_paths", ())),
+                    target=raw.get("target", ""),
+                    kinds=tuple(raw.get("kinds", ())),
+                    when=raw.get("when"),
+                    bad=_examples(raw["examples"]["bad"]),
+                    good=_examples(raw["examples"]["good"]),
+                )
+            )
+        except (KeyError, TypeError, ValueError) as exc:  # schema should prevent this
+            raise PackError(f"{where}: {exc}") from None
+    return rules
+
+
+def pack_files(location: Path) -> list[Path]:
+    """A pack path is a file or a folder of *.yaml / *.yml packs."""
+    if location.is_dir():
+        return sorted(p for p in location.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    if location.is_file():
+        return [location]
+    raise PackError(f"{location}: no such rule pack file or folder")
+
+
+def load_rules(extra: Iterable[str | Path] = (), builtin: bool = True) -> list[Rule]:
+    """Built-in packs plus user packs; rule ids must be unique across all of them."""
+    files: list[Path] = pack_files(builtin_pack_dir()) if builtin else []
+    for location in extra:
+        files.extend(pack_files(Path(location)))
+    rules: list[Rule] = []
+    seen: dict[str, Rule] = {}
+    for file in files:
+        for rule in load_pack(file):
+            if rule.id in seen:
+                first = seen[rule.id]
+                raise PackError(
+                    f"{rule.source}:{rule.source_line}: id: rule id '{rule.id}' is already defined at "
+                    f"{first.source}:{first.source_line}"
+                )
+            seen[rule.id] = rule
+            rules.append(rule)
+    return rules
+
+
+def select_rules(rules: list[Rule], only: Iterable[str] = (), skip: Iterable[str] = ()) -> list[Rule]:
+    """--only / --skip take rule ids or pack names. Opt-in rules run only when named by --only."""
+    only_set, skip_set = set(only), set(skip)
+    known = {r.id for r in rules} | {r.pack for r in rules}
+    unknown = sorted((only_set | skip_set) - known)
+    if unknown:
+        raise PackError(f"unknown rule id or pack name: {', '.join(unknown)} (see 'scanner rules list')")
+    out = []
+    for rule in rules:
+        if rule.id in skip_set or rule.pack in skip_set:
+            continue
+        if only_set:
+            if rule.id in only_set or (rule.pack in only_set and not rule.opt_in):
+                out.append(rule)
+        elif not rule.opt_in:
+            out.append(rule)
+    return out
