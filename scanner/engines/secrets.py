@@ -146,12 +146,10 @@ def _candidates(crule: CompiledRule, item: Item, lines: _Lines) -> Iterable[Cand
 
         yield from DECODERS[rule.decoder](item, lines)
         return
-    group = rule.secret_group
-    for match in crule.regex.finditer(item.data):  # type: ignore[union-attr]
-        try:
-            start, end = match.span(group)
-        except (IndexError, KeyError, re2.error):
-            start, end = match.span()
+    regex = crule.regex
+    group = regex.groupindex.get(rule.secret_group.encode(), 0)  # type: ignore[union-attr]
+    for match in regex.finditer(item.data):  # type: ignore[union-attr]
+        start, end = match.span(group)
         if start < 0:
             start, end = match.span()
         secret = item.data[start:end].decode("utf-8", "replace")
