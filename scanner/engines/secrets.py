@@ -28,7 +28,8 @@ class Candidate(NamedTuple):
     start: int  # byte offset of the secret in the item (for line/column); -1 if only `line` is known
     line: int = 0  # set by decoders that know the line
     context: str = ""  # the line of text the secret sits on (for filters and evidence)
-    key: str = ""  # the name the value is assigned to, when known
+    key: str = ""  # the name the value is assigned to, when known (pattern group `key`)
+    raw: str = ""  # the text as written when `secret` was decoded from it (redacted in evidence too)
 
 
 class CompiledRule(NamedTuple):
@@ -38,6 +39,8 @@ class CompiledRule(NamedTuple):
     paths: pathspec.PathSpec | None
     exclude: pathspec.PathSpec | None
     filters: tuple[Callable[[Candidate, Rule], bool], ...]
+    secret_groups: tuple[int, ...] = ()  # `secret`, then `secret2`, `secret_x`...: first that took part
+    key_group: int = 0
 
 
 class Compiled(NamedTuple):
@@ -56,7 +59,7 @@ def _options(case_sensitive: bool = True) -> re2.Options:
 
 def _spec(globs: Iterable[str]) -> pathspec.PathSpec | None:
     globs = list(globs)
-    return pathspec.PathSpec.from_lines("gitwildmatch", globs) if globs else None
+    return pathspec.GitIgnoreSpec.from_lines(globs) if globs else None
 
 
 def compile_rules(rules: Iterable[Rule]) -> Compiled:
@@ -67,14 +70,24 @@ def compile_rules(rules: Iterable[Rule]) -> Compiled:
         if rule.engine != "secrets":
             continue
         index = len(compiled)
+        regex = re2.compile(rule.pattern.encode(), _options()) if rule.pattern else None
+        names = {
+            (k.decode() if isinstance(k, bytes) else k): v for k, v in (regex.groupindex if regex else {}).items()
+        }
+        secret_groups = tuple(
+            sorted((v for k, v in names.items() if k.startswith(rule.secret_group)),
+                   key=lambda v: (v != names.get(rule.secret_group), v))
+        )
         compiled.append(
             CompiledRule(
                 rule=rule,
-                regex=re2.compile(rule.pattern.encode(), _options()) if rule.pattern else None,
+                regex=regex,
                 allow=tuple(re2.compile(a) for a in rule.allow),
                 paths=_spec(rule.paths),
                 exclude=_spec(rule.exclude_paths),
                 filters=filters.pipeline(rule),
+                secret_groups=secret_groups,
+                key_group=names.get("key", 0),
             )
         )
         if rule.keywords:
@@ -146,20 +159,63 @@ def _candidates(crule: CompiledRule, item: Item, lines: _Lines) -> Iterable[Cand
 
         yield from DECODERS[rule.decoder](item, lines)
         return
-    regex = crule.regex
-    group = regex.groupindex.get(rule.secret_group.encode(), 0)  # type: ignore[union-attr]
-    for match in regex.finditer(item.data):  # type: ignore[union-attr]
-        start, end = match.span(group)
-        if start < 0:
-            start, end = match.span()
-        secret = item.data[start:end].decode("utf-8", "replace")
+    data = item.data
+    for match in crule.regex.finditer(data):  # type: ignore[union-attr]
+        start, end = match.span()
+        for group in crule.secret_groups:
+            gstart, gend = match.span(group)
+            if gstart >= 0:
+                start, end = gstart, gend
+                break
+        key = ""
+        if crule.key_group:
+            kstart, kend = match.span(crule.key_group)
+            if kstart >= 0:
+                key = data[kstart:kend].decode("utf-8", "replace")
+        secret = data[start:end].decode("utf-8", "replace")
         line, _ = lines.locate(start)
-        yield Candidate(secret, start, line, lines.text(line))
+        yield Candidate(secret, start, line, lines.text(line), key)
+
+
+# Files whose secrets are encrypted (SOPS) and objects that only reference or encrypt secrets: by
+# default nothing in them is a finding (rules tagged `encrypted-secret` are the opt-in exception).
+ALLOW_ENCRYPTED = True
+ENCRYPTED_TAG = "encrypted-secret"
+_SOPS_FILE = re2.compile(
+    rb"(?m)^sops:[ \t]*$|^[ \t]*\"sops\"[ \t]*:[ \t]*\{|^sops_mac=|^\[sops\]"
+)
+_DOC_SPLIT = re2.compile(rb"(?m)^---")
+_INDIRECT_KIND = re2.compile(
+    rb"(?m)^kind:[ \t]*[\"']?(?:SealedSecret|ExternalSecret|ClusterExternalSecret|SecretStore|"
+    rb"ClusterSecretStore|PushSecret|VaultStaticSecret|VaultDynamicSecret|OnePasswordItem|SecretProviderClass|"
+    rb"InfisicalSecret|DopplerSecret)[\"']?[ \t]*$"
+)
+
+
+def is_sops_file(data: bytes) -> bool:
+    return b"sops" in data and b"ENC[" in data and bool(_SOPS_FILE.search(data))
+
+
+def _indirect_spans(data: bytes) -> list[tuple[int, int]]:
+    """Byte ranges of YAML documents whose kind only encrypts or references secrets (SealedSecret,
+    ExternalSecret, SecretStore, ...)."""
+    if not (b"Secret" in data or b"OnePasswordItem" in data or b"SecretProviderClass" in data):
+        return []
+    if not _INDIRECT_KIND.search(data):
+        return []
+    bounds = [0] + [m.start() for m in _DOC_SPLIT.finditer(data)] + [len(data)]
+    spans = []
+    for start, end in zip(bounds, bounds[1:], strict=False):
+        if _INDIRECT_KIND.search(data[start:end]):
+            spans.append((start, end))
+    return spans
 
 
 def scan_item(compiled: Compiled, item: Item, show_secrets: bool = False) -> list[Finding]:
     """All secrets findings for one item, in file order."""
     data = item.data
+    if filters.is_lock_file(item.path):
+        return []
     selected: set[int] = set(compiled.always)
     if compiled.keyword_set is not None:
         for kw_index in compiled.keyword_set.Match(data) or ():  # type: ignore[attr-defined]
@@ -167,7 +223,9 @@ def scan_item(compiled: Compiled, item: Item, show_secrets: bool = False) -> lis
     if not selected:
         return []
     lines = _Lines(data)
-    found: list[tuple[Finding, int, int, bool]] = []
+    found: list[tuple[Finding, int, bool]] = []
+    encrypted_file: bool | None = None
+    indirect: list[tuple[int, int]] | None = None
     for index in sorted(selected):
         crule = compiled.rules[index]
         rule = crule.rule
@@ -175,7 +233,16 @@ def scan_item(compiled: Compiled, item: Item, show_secrets: bool = False) -> lis
             continue
         if crule.exclude is not None and crule.exclude.match_file(item.path):
             continue
+        exempt = ENCRYPTED_TAG in rule.tags
         for cand in _candidates(crule, item, lines):
+            if not exempt:
+                if encrypted_file is None:
+                    encrypted_file = is_sops_file(data)
+                    indirect = _indirect_spans(data)
+                if encrypted_file:
+                    break
+                if indirect and cand.start >= 0 and any(a <= cand.start < b for a, b in indirect):
+                    continue
             secret = cand.secret
             if rule.min_length and len(secret) < rule.min_length:
                 continue
@@ -191,11 +258,7 @@ def scan_item(compiled: Compiled, item: Item, show_secrets: bool = False) -> lis
                 line, column = cand.line, 1
             context = cand.context or lines.text(line)
             shown = secret if show_secrets else redact(secret)
-            evidence = context.strip().replace(secret, shown) if secret else context.strip()
-            if len(evidence) > MAX_EVIDENCE:
-                evidence = evidence[:MAX_EVIDENCE] + "..."
-            if not show_secrets and secret and secret in evidence:  # belt and braces
-                evidence = shown
+            evidence = _evidence(context, secret, cand.raw, shown, show_secrets)
             message = rule.message.format(key=cand.key or "value") if rule.message else rule.title
             finding = Finding(
                 rule_id=rule.id,
@@ -208,22 +271,43 @@ def scan_item(compiled: Compiled, item: Item, show_secrets: bool = False) -> lis
                 provenance=item.provenance,
                 properties=(("secret_sha256", hashlib.sha256(secret.encode()).hexdigest()),),
             )
-            found.append((finding, line, column, "generic" in rule.tags))
+            found.append((finding, index, "generic" in rule.tags))
     return _dedupe(found)
 
 
-def _dedupe(found: list[tuple[Finding, int, int, bool]]) -> list[Finding]:
-    """One finding per secret occurrence: a specific rule wins over a generic one on the same spot."""
-    specific = {(f.location.line, f.properties) for f, _, _, generic in found if not generic}
+def _evidence(context: str, secret: str, raw: str, shown: str, show_secrets: bool) -> str:
+    """The line, secret redacted, cut to a window around the secret."""
+    evidence = context.strip()
+    at = -1
+    for text in (secret, raw):
+        if text and len(text) >= 1 and text in evidence:
+            at = evidence.index(text) if at < 0 else min(at, evidence.index(text))
+            evidence = evidence.replace(text, shown)
+    if len(evidence) > MAX_EVIDENCE:
+        begin = max(0, at - 60) if at >= 0 else 0
+        evidence = ("..." if begin else "") + evidence[begin : begin + MAX_EVIDENCE] + "..."
+    if not show_secrets and secret and (secret in evidence or (len(secret) >= 12 and secret[:12] in evidence)):
+        evidence = shown  # belt and braces
+    return evidence
+
+
+def _dedupe(found: list[tuple[Finding, int, bool]]) -> list[Finding]:
+    """One finding per secret occurrence: a specific rule wins over a generic one on the same line,
+    and of two specific rules reporting the same secret on the same line the first in pack order wins."""
+    specific_lines = {f.location.line for f, _, generic in found if not generic}
+    found = sorted(found, key=lambda t: (t[2], t[1]))  # specific first, then rule order
     seen: set[tuple] = set()
     out = []
-    for finding, line, column, generic in found:
-        if generic and (line, finding.properties) in specific:
+    for finding, _, generic in found:
+        line = finding.location.line
+        if generic and line in specific_lines:
             continue
-        key = (finding.rule_id, line, column)
-        if key in seen:
+        same_secret = (line, finding.properties)
+        same_spot = (finding.rule_id, line, finding.location.column)
+        if same_secret in seen or same_spot in seen:
             continue
-        seen.add(key)
+        seen.add(same_secret)
+        seen.add(same_spot)
         out.append(finding)
     out.sort(key=Finding.sort_key)
     return out
