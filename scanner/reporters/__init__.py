@@ -1,0 +1,21 @@
+"""Reporters turn a scan result into text, JSON, SARIF, JUnit or GitLab output. They decide nothing."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from typing import Protocol
+
+from scanner.rules.loader import Rule
+from scanner.scan import ScanResult
+
+FORMATS = ("text", "json", "sarif")
+
+
+class Reporter(Protocol):
+    def __call__(self, result: ScanResult, rules: Sequence[Rule], color: bool) -> str: ...
+
+
+def render(fmt: str, result: ScanResult, rules: Sequence[Rule], color: bool = False) -> str:
+    module = importlib.import_module(f"scanner.reporters.{fmt}_report")
+    return module.render(result, rules, color)

@@ -1,0 +1,78 @@
+"""The human report: findings grouped by file, secrets redacted, a summary at the end."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.markup import escape
+
+from scanner.model import SEVERITIES, Finding
+from scanner.rules.loader import Rule
+from scanner.scan import ScanResult
+
+STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan"}
+
+
+def _provenance_line(finding: Finding) -> str:
+    prov = finding.provenance
+    if prov is None or prov.source == "worktree" or not prov.commit:
+        return ""
+    text = f"commit {prov.commit[:8]} by {prov.author} on {prov.date[:10]}"
+    if len(prov.commits) > 1:
+        text += f" (in {len(prov.commits)} commits)"
+    if prov.present_at_head is False:
+        text += " · removed at HEAD but still in history: rotate it"
+    return text
+
+
+def render(result: ScanResult, rules: Sequence[Rule], color: bool = False) -> str:
+    buffer = io.StringIO()
+    width = shutil.get_terminal_size((120, 24)).columns if color else 200
+    console = Console(file=buffer, force_terminal=color, no_color=not color, highlight=False, width=width, soft_wrap=True)
+    active = [f for f in result.findings if f.suppression is None]
+    current = None
+    for finding in active:
+        if finding.path != current:
+            if current is not None:
+                console.print()
+            current = finding.path
+            console.print(f"[bold underline]{escape(finding.path)}[/]")
+        loc = finding.location
+        where = f"{loc.line}:{loc.column}" if loc.line else "-"
+        sev = finding.severity.upper()
+        console.print(
+            f"  {where:<8} [{STYLE[finding.severity]}]{sev:<8}[/] [magenta]{escape(finding.rule_id)}[/]  "
+            f"{escape(finding.message)}"
+        )
+        if finding.evidence:
+            console.print(f"           [dim]{escape(finding.evidence)}[/]")
+        prov = _provenance_line(finding)
+        if prov:
+            console.print(f"           [blue]{escape(prov)}[/]")
+    if active:
+        console.print()
+    counts = {s: sum(1 for f in active if f.severity == s) for s in reversed(SEVERITIES)}
+    files_with = len({f.path for f in active})
+    breakdown = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    suppressed = len(result.findings) - len(active)
+    problems = sum(1 for p in result.problems if p.level != "info")
+    if active:
+        head = f"[bold]{len(active)} finding{'s' if len(active) != 1 else ''}[/] ({breakdown}) in {files_with} file{'s' if files_with != 1 else ''}"
+    else:
+        head = "[bold green]No findings[/]"
+    parts = [head]
+    if suppressed:
+        parts.append(f"{suppressed} suppressed")
+    if problems:
+        parts.append(f"{problems} file problem{'s' if problems != 1 else ''} (see above)")
+    parts.append(f"{result.files} files ({result.bytes / 1e6:.1f} MB) scanned in {result.seconds:.2f} s")
+    console.print(" · ".join(parts))
+    return buffer.getvalue()
+
+
+def use_color(stream_isatty: bool) -> bool:
+    return stream_isatty and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"

@@ -1,0 +1,192 @@
+"""The scan: sources -> documents -> engines -> findings -> suppressions, in that order.
+
+Files are read and scanned for secrets (and parsed into documents) in worker processes when the
+work is big enough to pay for them; policy rules then run once over every document of the scan,
+because relations (a NetworkPolicy selecting a Deployment) cross files. Output order is sorted, so it
+does not depend on `--jobs`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from scanner import documents
+from scanner.engines import policy, secrets
+from scanner.model import Finding, Item, Problem
+from scanner.rules.loader import Rule
+from scanner.sources import worktree
+from scanner.suppressions import inline
+
+PARALLEL_MIN_BYTES = 16 * 1024 * 1024
+PARALLEL_MIN_FILES = 2000
+
+
+class ScanOptions(NamedTuple):
+    paths: tuple[str, ...] = (".",)
+    rules: tuple[Rule, ...] = ()
+    show_secrets: bool = False
+    max_file_size: int = worktree.DEFAULT_MAX_FILE_SIZE
+    excludes: tuple[str, ...] = ()
+    jobs: int = 0  # 0: every core
+    inline_ignores: bool = True
+    policy_options: tuple[tuple[str, Any], ...] = ()
+
+
+class ScanResult(NamedTuple):
+    findings: list[Finding]
+    problems: list[Problem]
+    files: int
+    bytes: int
+    seconds: float
+    root: Path
+
+
+class ItemResult(NamedTuple):
+    findings: list[Finding]
+    problems: list[Problem]
+    documents: list[documents.Document]
+    data: bytes | None  # kept only for files that produced documents (policy suppressions)
+    size: int
+
+
+_STATE: dict[str, Any] = {}
+
+
+def _init_worker(rules: Sequence[Rule], show_secrets: bool, inline_ignores: bool) -> None:
+    _STATE["compiled"] = secrets.compile_rules(rules)
+    _STATE["show"] = show_secrets
+    _STATE["inline"] = inline_ignores
+    _STATE["policy"] = any(r.engine == "policy" for r in rules)
+
+
+def process_item(item: Item) -> ItemResult:
+    """Secrets findings (suppressions applied) and parsed documents for one item."""
+    found = secrets.scan_item(_STATE["compiled"], item, _STATE["show"])
+    problems: list[Problem] = []
+    if found and _STATE["inline"]:
+        found, problems = inline.apply(found, item.data)
+    docs: list[documents.Document] = []
+    if _STATE["policy"]:
+        docs, parse_problems = documents.parse_item(item)
+        problems.extend(parse_problems)
+    return ItemResult(found, problems, docs, item.data if docs else None, len(item.data))
+
+
+def _process_entries(entries: Sequence[worktree.Entry], root: str, max_size: int) -> list[ItemResult]:
+    out = []
+    for entry in entries:
+        got = worktree.read_entry(entry, root, max_size)
+        if got is None:
+            continue
+        if isinstance(got, Problem):
+            out.append(ItemResult([], [got], [], None, 0))
+            continue
+        out.append(process_item(got))
+    return out
+
+
+def _chunks(entries: Sequence[Any], count: int) -> list[Sequence[Any]]:
+    size = max(1, min(256, len(entries) // (count * 8) or 1))
+    return [entries[i : i + size] for i in range(0, len(entries), size)]
+
+
+def jobs_for(requested: int) -> int:
+    return requested if requested > 0 else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def map_items(
+    work: Callable[..., list[ItemResult]], batches: Sequence[Sequence[Any]], extra: tuple, options: ScanOptions, parallel: bool
+) -> Iterable[ItemResult]:
+    """Run `work(batch, *extra)` over batches, in worker processes when `parallel`; results in order."""
+    init = (options.rules, options.show_secrets, options.inline_ignores)
+    if not parallel:
+        _init_worker(*init)
+        for batch in batches:
+            yield from work(batch, *extra)
+        return
+    with ProcessPoolExecutor(max_workers=jobs_for(options.jobs), initializer=_init_worker, initargs=init) as pool:
+        futures = [pool.submit(work, batch, *extra) for batch in batches]
+        for future in futures:
+            yield from future.result()
+
+
+def finish(
+    results: Iterable[ItemResult], options: ScanOptions, root: Path, started: float, extra_problems: Iterable[Problem] = ()
+) -> ScanResult:
+    """Collect item results, run the policy engine over every document, sort everything."""
+    findings: list[Finding] = []
+    problems: list[Problem] = list(extra_problems)
+    docs: list[documents.Document] = []
+    texts: dict[str, bytes] = {}
+    files = total = 0
+    for result in results:
+        findings.extend(result.findings)
+        problems.extend(result.problems)
+        if result.size or result.findings or result.documents:
+            files += 1
+            total += result.size
+        docs.extend(result.documents)
+        if result.data is not None:
+            for doc in result.documents:
+                texts.setdefault(doc.path, result.data)
+    if docs:
+        docs = documents.finalize(docs)
+        policy_findings = policy.run(options.rules, docs, dict(options.policy_options))
+        if options.inline_ignores and policy_findings:
+            by_path: dict[str, list[Finding]] = {}
+            for finding in policy_findings:
+                by_path.setdefault(finding.path, []).append(finding)
+            policy_findings = []
+            for path, group in by_path.items():
+                data = texts.get(path)
+                if data is None:
+                    data = _read_quietly(root / path)
+                marked, more = inline.apply(group, data) if data else (group, [])
+                policy_findings.extend(marked)
+                problems.extend(more)
+        findings.extend(policy_findings)
+    findings.sort(key=Finding.sort_key)
+    problems.sort(key=lambda p: (p.path, p.line, p.message))
+    return ScanResult(findings, problems, files, total, time.monotonic() - started, root)
+
+
+def _read_quietly(path: Path) -> bytes:
+    try:
+        return path.read_bytes() if path.is_file() and not path.is_symlink() else b""
+    except OSError:
+        return b""
+
+
+def scan_worktree(options: ScanOptions) -> ScanResult:
+    """`scanner scan PATH...`: the working tree."""
+    started = time.monotonic()
+    entries, problems, root = worktree.list_files(options.paths, options.excludes)
+    targets = [Path(p).resolve() for p in options.paths]
+    scan_root = os.path.commonpath([str(t if t.is_dir() else t.parent) for t in targets]) if targets else str(root)
+    size_guess = 0
+    for entry in entries[:PARALLEL_MIN_FILES]:
+        try:
+            size_guess += min(os.lstat(entry.abs).st_size, options.max_file_size)
+        except OSError:
+            pass
+    jobs = jobs_for(options.jobs)
+    parallel = jobs > 1 and (len(entries) >= PARALLEL_MIN_FILES or size_guess >= PARALLEL_MIN_BYTES)
+    batches = _chunks(entries, jobs) if parallel else [entries]
+    results = map_items(_process_entries, batches, (scan_root, options.max_file_size), options, parallel)
+    return finish(results, options, root, started, problems)
+
+
+def scan_items(items: Iterable[Item], options: ScanOptions, root: Path | None = None) -> ScanResult:
+    """Scan items that are already in memory (rule examples, tests, git blobs read elsewhere)."""
+    started = time.monotonic()
+    batch = list(items)
+    return finish(map_items(_process_items, [batch], (), options, False), options, root or Path.cwd(), started)
+
+
+def _process_items(items: Sequence[Item]) -> list[ItemResult]:
+    return [process_item(item) for item in items]

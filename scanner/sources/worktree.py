@@ -1,0 +1,170 @@
+"""The working-tree source: the files git sees (tracked, and untracked but not ignored), or, outside a
+git repository, a walk that honours `.gitignore` files. Never follows a symlink; never reads a FIFO
+or a device; every file that cannot be read becomes a one-line Problem and the scan goes on."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+from typing import NamedTuple
+
+import pathspec
+
+from scanner.model import Item, Problem
+
+DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
+BINARY_SNIFF = 8192
+GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
+
+
+class Entry(NamedTuple):
+    path: str  # reported path: POSIX, relative to the scan base
+    abs: str  # absolute path on disk
+
+
+def git_command(*args: str) -> list[str]:
+    """git, configured so that nothing from the scanned repository is executed."""
+    return ["git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "safe.directory=*", *args]
+
+
+def git_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(GIT_ENV)
+    return env
+
+
+def _git_files(directory: Path) -> list[str] | None:
+    """Files git sees under `directory` (relative to it), or None when it is not in a work tree."""
+    try:
+        proc = subprocess.run(
+            git_command("-C", str(directory), "ls-files", "-z", "--cached", "--others", "--exclude-standard"),
+            capture_output=True,
+            env=git_env(),
+            timeout=600,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if proc.returncode != 0:
+        return None
+    names = proc.stdout.split(b"\0")
+    return sorted({os.fsdecode(n) for n in names if n})
+
+
+def _ignored(specs: list[tuple[str, pathspec.PathSpec]], rel: str, is_dir: bool) -> bool:
+    for base, spec in specs:
+        if spec.match_file(rel[len(base) :] + ("/" if is_dir else "")):
+            return True
+    return False
+
+
+def _walk(directory: Path) -> list[str]:
+    """Files under `directory` (relative), honouring every .gitignore on the way down."""
+    out: list[str] = []
+    specs: list[tuple[str, pathspec.PathSpec]] = []
+    for current, dirs, files in os.walk(directory, followlinks=False):
+        rel_dir = os.path.relpath(current, directory)
+        rel_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
+        specs = [(base, spec) for base, spec in specs if rel_dir.startswith(base)]
+        ignore_file = os.path.join(current, ".gitignore")
+        if ".gitignore" in files:
+            try:
+                with open(ignore_file, encoding="utf-8", errors="replace") as handle:
+                    specs.append((rel_dir, pathspec.GitIgnoreSpec.from_lines(handle)))
+            except OSError:
+                pass
+
+        dirs[:] = sorted(d for d in dirs if d != ".git" and not _ignored(specs, rel_dir + d, True))
+        out.extend(rel_dir + f for f in sorted(files) if not _ignored(specs, rel_dir + f, False))
+    return out
+
+
+def _display_base(target: Path) -> Path:
+    cwd = Path.cwd().resolve()
+    base = target if target.is_dir() else target.parent
+    try:
+        base.relative_to(cwd)
+        return cwd
+    except ValueError:
+        return base
+
+
+def list_files(targets: Iterable[str], excludes: Iterable[str] = ()) -> tuple[list[Entry], list[Problem], Path]:
+    """Every file to scan under the targets, sorted, with the base their reported paths are relative to."""
+    problems: list[Problem] = []
+    entries: dict[str, Entry] = {}
+    exclude = pathspec.GitIgnoreSpec.from_lines(list(excludes)) if excludes else None
+    base: Path | None = None
+    for raw in targets:
+        target = Path(raw)
+        if not target.exists() and not target.is_symlink():
+            raise FileNotFoundError(f"{raw}: no such file or directory")
+        target = target.resolve()
+        here = _display_base(target)
+        base = base or here
+        if target.is_dir():
+            names = _git_files(target)
+            if names is None:
+                names = _walk(target)
+            files = [(target / n) for n in names]
+        else:
+            files = [target]
+        for file in files:
+            rel = os.path.relpath(file, base).replace(os.sep, "/")
+            if exclude is not None and exclude.match_file(rel):
+                continue
+            entries.setdefault(rel, Entry(rel, str(file)))
+    return [entries[k] for k in sorted(entries)], problems, base or Path.cwd().resolve()
+
+
+def read_entry(entry: Entry, root: str, max_size: int = DEFAULT_MAX_FILE_SIZE) -> Item | Problem | None:
+    """The file's bytes, or a Problem saying why not; None when it is simply not ours to read."""
+    try:
+        st = os.lstat(entry.abs)
+    except FileNotFoundError:
+        return None  # deleted in the work tree, or vanished mid-scan
+    except OSError as exc:
+        return Problem(entry.path, f"cannot read: {exc.strerror}")
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            real = os.path.realpath(entry.abs, strict=True)
+        except OSError as exc:
+            return Problem(entry.path, f"symlink not followed: {exc.strerror or 'broken or looping link'}")
+        if os.path.commonpath([real, root]) != root:
+            return Problem(entry.path, "symlink points outside the scanned root; not followed")
+        return Problem(entry.path, "symlink skipped (its target is scanned under its own path)", "info")
+    if stat.S_ISDIR(st.st_mode):
+        return None  # a submodule or a directory git listed
+    if not stat.S_ISREG(st.st_mode):
+        return Problem(entry.path, "not a regular file (FIFO, socket or device); skipped", "info")
+    if st.st_size > max_size:
+        return Problem(entry.path, f"skipped: {st.st_size / 1e6:.1f} MB is over --max-file-size", "info")
+    try:
+        fd = os.open(entry.abs, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as handle:
+            data = handle.read(max_size + 1)
+    except OSError as exc:
+        return Problem(entry.path, f"cannot read: {exc.strerror}")
+    if len(data) > max_size:
+        return Problem(entry.path, "skipped: grew over --max-file-size while being read", "info")
+    data = as_text_bytes(data)
+    if data is None:
+        return Problem(entry.path, "binary file skipped", "info")
+    return Item(entry.path, data)
+
+
+def as_text_bytes(data: bytes) -> bytes | None:
+    """UTF-8 (or any ASCII-compatible) bytes as they are; UTF-16 with a BOM re-encoded; None for binary."""
+    head = data[:BINARY_SNIFF]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    if b"\0" in head:
+        return None
+    if head.startswith(b"\xef\xbb\xbf"):
+        return data[3:]
+    return data

@@ -1,0 +1,134 @@
+"""The CLI contract of DESIGN.md section 1: findings, redaction, exit codes, formats, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import FAKE_GH, FIXTURES, MINIMAL_PACK, REPO
+
+
+def _tree(tmp_path: Path) -> Path:
+    (tmp_path / "app.py").write_text(f'import os\nTOKEN = "{FAKE_GH}"\n')
+    (tmp_path / "clean.py").write_text("print('hello')\n")
+    return tmp_path
+
+
+def test_finding_reported_with_path_line_rule_and_redacted(cli, tmp_path):
+    run = cli("scan", ".", "--rules", str(MINIMAL_PACK), "--only", "minimal", cwd=_tree(tmp_path))
+    assert run.code == 1
+    assert "app.py" in run.out
+    assert "2:10" in run.out and "test-github-token" in run.out
+    assert FAKE_GH not in run.out + run.err
+    assert "ghp_****" in run.out
+    assert "1 finding (1 high) in 1 file" in run.out
+
+
+def test_show_secrets_prints_the_value(cli, tmp_path):
+    run = cli("scan", "--rules", str(MINIMAL_PACK), "--only", "minimal", "--show-secrets", cwd=_tree(tmp_path))
+    assert FAKE_GH in run.out
+
+
+def test_exit_codes_follow_fail_on_and_exit_zero(cli, tmp_path):
+    tree = _tree(tmp_path)
+    args = ("scan", "--rules", str(MINIMAL_PACK), "--only", "minimal")
+    assert cli(*args, "--exit-zero", cwd=tree).code == 0
+    assert cli(*args, "--fail-on", "critical", cwd=tree).code == 0
+    assert cli(*args, "--fail-on", "high", cwd=tree).code == 1
+    assert cli(*args, "--exit-zero", "no-such-dir", cwd=tree).code == 2  # --exit-zero never hides a 2
+
+
+def test_clean_tree_exits_zero(cli, tmp_path):
+    (tmp_path / "clean.py").write_text("print('hello')\n")
+    run = cli("scan", "--rules", str(MINIMAL_PACK), "--only", "minimal", cwd=tmp_path)
+    assert run.code == 0
+    assert "No findings" in run.out
+
+
+def test_inline_ignore_suppresses_and_is_counted(cli, tmp_path):
+    (tmp_path / "a.py").write_text(f'T = "{FAKE_GH}"  # scanner:ignore=test-github-token fixture for docs\n')
+    (tmp_path / "b.py").write_text(f'# scanner:ignore\nT = "{FAKE_GH}"\n')
+    (tmp_path / "c.py").write_text(f'T = "{FAKE_GH}"  # pragma: allowlist secret\n')
+    run = cli("scan", "--rules", str(MINIMAL_PACK), "--only", "minimal", cwd=tmp_path)
+    assert run.code == 0, run.out
+    assert "3 suppressed" in run.out
+
+
+def test_ignore_for_another_rule_does_not_suppress(cli, tmp_path):
+    (tmp_path / "a.py").write_text(f'T = "{FAKE_GH}"  # scanner:ignore=some-other-rule\n')
+    assert cli("scan", "--rules", str(MINIMAL_PACK), "--only", "minimal", cwd=tmp_path).code == 1
+
+
+def test_expired_ignore_stops_suppressing_and_warns(cli, tmp_path):
+    (tmp_path / "a.py").write_text(f'T = "{FAKE_GH}"  # scanner:ignore=test-github-token until=2020-01-31 old\n')
+    run = cli("scan", "--rules", str(MINIMAL_PACK), "--only", "minimal", cwd=tmp_path)
+    assert run.code == 1
+    assert "expired on 2020-01-31" in run.err
+
+
+def test_no_inline_ignores(cli, tmp_path):
+    (tmp_path / "a.py").write_text(f'T = "{FAKE_GH}"  # scanner:ignore\n')
+    assert cli("scan", "--rules", str(MINIMAL_PACK), "--only", "minimal", "--no-inline-ignores", cwd=tmp_path).code == 1
+
+
+def test_json_format(cli, tmp_path):
+    run = cli("scan", "--rules", str(MINIMAL_PACK), "--only", "minimal", "--format", "json", cwd=_tree(tmp_path))
+    doc = json.loads(run.out)
+    [finding] = doc["findings"]
+    assert (finding["path"], finding["line"], finding["rule"]) == ("app.py", 2, "test-github-token")
+    assert FAKE_GH not in run.out
+    assert doc["summary"]["findings"] == 1
+
+
+def test_output_file_written_and_stdout_empty(cli, tmp_path):
+    tree = _tree(tmp_path)
+    out = tmp_path / "report.json"
+    run = cli("scan", "app.py", "--rules", str(MINIMAL_PACK), "--only", "minimal", "-f", "json", "-o", str(out), cwd=tree)
+    assert run.code == 1 and run.out == ""
+    assert json.loads(out.read_text())["findings"][0]["path"] == "app.py"
+    assert not list(tmp_path.glob(".report.json.*.tmp"))
+
+
+def test_fingerprint_survives_lines_inserted_above(cli, tmp_path):
+    tree = _tree(tmp_path)
+    args = ("scan", "--rules", str(MINIMAL_PACK), "--only", "minimal", "-f", "json")
+    before = json.loads(cli(*args, cwd=tree).out)["findings"][0]
+    (tree / "app.py").write_text(f'import os\n\n\n# config\nTOKEN   =   "{FAKE_GH}"\n')
+    after = json.loads(cli(*args, cwd=tree).out)["findings"][0]
+    assert after["line"] == 5 and after["fingerprint"] == before["fingerprint"]
+
+
+def test_missing_path_is_a_one_line_usage_error(cli, tmp_path):
+    run = cli("scan", "does-not-exist", "--rules", str(MINIMAL_PACK), cwd=tmp_path)
+    assert run.code == 2
+    assert run.err.strip() == "scanner: error: does-not-exist: no such file or directory"
+
+
+def test_broken_pack_names_file_line_and_field(cli, tmp_path):
+    run = cli("scan", "--rules", str(FIXTURES / "packs" / "broken-field.yaml"), cwd=tmp_path)
+    assert run.code == 2
+    assert "broken-field.yaml:5: rules[0].severity: 'severe' is not one of" in run.err
+    assert "Traceback" not in run.err
+    run = cli("scan", "--rules", str(FIXTURES / "packs" / "broken-regex.yaml"), cwd=tmp_path)
+    assert run.code == 2
+    assert "broken-regex.yaml:10: lookbehind.pattern: not a valid RE2 pattern" in run.err
+
+
+def test_unknown_only_is_a_usage_error(cli, tmp_path):
+    run = cli("scan", "--only", "no-such-rule", cwd=tmp_path)
+    assert run.code == 2 and "unknown rule id or pack name: no-such-rule" in run.err
+
+
+def test_rules_list_and_show(cli, tmp_path):
+    run = cli("rules", "list", "--rules", str(MINIMAL_PACK), cwd=tmp_path)
+    assert run.code == 0 and "test-github-token" in run.out and "minimal" in run.out
+    run = cli("rules", "show", "test-github-token", "--rules", str(MINIMAL_PACK), cwd=tmp_path)
+    assert run.code == 0 and "Remediation:" in run.out and "Bad example" in run.out
+    assert cli("rules", "show", "nope", cwd=tmp_path).code == 2
+
+
+def test_python_dash_m_is_the_same_program(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "scanner", "--version"], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0 and proc.stdout.startswith("scanner ")

@@ -1,0 +1,107 @@
+"""The working-tree source: what git sees, .gitignore outside git, and hostile file systems."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.conftest import FAKE_GH, MINIMAL_PACK, git
+
+ARGS = ("scan", "--rules", str(MINIMAL_PACK), "--only", "minimal", "-f", "json")
+
+
+def _paths(run) -> list[str]:
+    import json
+
+    return sorted({f["path"] for f in json.loads(run.out)["findings"]})
+
+
+def test_git_repo_scans_tracked_and_untracked_but_not_ignored(cli, tmp_path):
+    git(tmp_path, "init", "-q")
+    (tmp_path / ".gitignore").write_text("build/\n*.log\n")
+    (tmp_path / "tracked.py").write_text(f"T='{FAKE_GH}'\n")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-qm", "init")
+    (tmp_path / "untracked.py").write_text(f"T='{FAKE_GH}'\n")
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "out.py").write_text(f"T='{FAKE_GH}'\n")
+    (tmp_path / "debug.log").write_text(f"T='{FAKE_GH}'\n")
+    assert _paths(cli(*ARGS, cwd=tmp_path)) == ["tracked.py", "untracked.py"]
+
+
+def test_plain_folder_honours_nested_gitignore(cli, tmp_path):
+    (tmp_path / ".gitignore").write_text("secret-dir/\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / ".gitignore").write_text("local.env\n")
+    for rel in ("a.env", "secret-dir/b.env", "sub/local.env", "sub/kept.env"):
+        (tmp_path / rel).parent.mkdir(exist_ok=True)
+        (tmp_path / rel).write_text(f"TOKEN={FAKE_GH}\n")
+    assert _paths(cli(*ARGS, cwd=tmp_path)) == ["a.env", "sub/kept.env"]
+
+
+def test_symlink_out_of_root_is_not_followed(cli, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "creds.env").write_text(f"TOKEN={FAKE_GH}\n")
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "link.env").symlink_to(outside / "creds.env")
+    (root / "dirlink").symlink_to(outside, target_is_directory=True)
+    (root / "loop").symlink_to(root / "loop")
+    run = cli(*ARGS, cwd=root)
+    assert run.code == 0 and _paths(run) == []
+    assert "link.env: symlink points outside the scanned root; not followed" in run.err
+    assert "loop: symlink not followed" in run.err
+    assert "Traceback" not in run.err
+
+
+def test_binary_unreadable_fifo_and_size_limit(cli, tmp_path):
+    (tmp_path / "blob.bin").write_bytes(b"\0\1\2" + FAKE_GH.encode())
+    (tmp_path / "big.env").write_text("x" * 5000 + f"\nTOKEN={FAKE_GH}\n")
+    (tmp_path / "ok.env").write_text(f"TOKEN={FAKE_GH}\n")
+    os.mkfifo(tmp_path / "pipe.env")
+    unreadable = tmp_path / "locked.env"
+    unreadable.write_text(f"TOKEN={FAKE_GH}\n")
+    unreadable.chmod(0)
+    run = cli(*ARGS, "--max-file-size", "2k", "--verbose", cwd=tmp_path)
+    paths = _paths(run)
+    assert "ok.env" in paths and "blob.bin" not in paths and "big.env" not in paths
+    assert "big.env: skipped" in run.err and "blob.bin: binary file skipped" in run.err
+    assert "pipe.env: not a regular file" in run.err
+    if os.geteuid() != 0:  # root reads everything
+        assert "locked.env: cannot read" in run.err
+
+
+def test_invalid_utf8_utf16_crlf_and_huge_lines_are_scanned(cli, tmp_path):
+    (tmp_path / "latin1.env").write_bytes(b"NAME=caf\xe9\nTOKEN=" + FAKE_GH.encode() + b"\n")
+    (tmp_path / "utf16.env").write_bytes(("\ufeffX=1\r\nTOKEN=" + FAKE_GH + "\r\n").encode("utf-16-le"))
+    (tmp_path / "crlf.env").write_bytes(b"A=1\r\nTOKEN=" + FAKE_GH.encode() + b"\r\n")
+    (tmp_path / "min.js").write_text("var a=1;" * 200_000 + f'var t="{FAKE_GH}";')
+    import json
+
+    findings = json.loads(cli(*ARGS, cwd=tmp_path).out)["findings"]
+    got = {(f["path"], f["line"]) for f in findings}
+    assert got == {("latin1.env", 2), ("utf16.env", 2), ("crlf.env", 2), ("min.js", 1)}
+    minified = next(f for f in findings if f["path"] == "min.js")
+    assert len(minified["evidence"]) < 200
+
+
+def test_exclude_glob(cli, tmp_path):
+    (tmp_path / "vendor").mkdir()
+    (tmp_path / "vendor" / "x.env").write_text(f"TOKEN={FAKE_GH}\n")
+    (tmp_path / "y.env").write_text(f"TOKEN={FAKE_GH}\n")
+    assert _paths(cli(*ARGS, "--exclude", "vendor/", cwd=tmp_path)) == ["y.env"]
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_many_files_same_result_whatever_the_jobs(cli, tmp_path, jobs, monkeypatch):
+    import scanner.scan as scan_mod
+
+    monkeypatch.setattr(scan_mod, "PARALLEL_MIN_FILES", 10)
+    for i in range(40):
+        (tmp_path / f"f{i:02d}.env").write_text("A=1\n" * (i % 3) + f"TOKEN={FAKE_GH}\n")
+    import json
+
+    findings = json.loads(cli(*ARGS, "--jobs", jobs, cwd=tmp_path).out)["findings"]
+    assert [(f["path"], f["line"]) for f in findings] == [(f"f{i:02d}.env", i % 3 + 1) for i in range(40)]
