@@ -25,6 +25,7 @@ class Example(NamedTuple):
     filename: str = ""
     count: int | None = None
     line: int | None = None
+    options: Any = None  # engine options to scan the example with (policy rules), or None
 
 
 class Rule(NamedTuple):
@@ -104,7 +105,9 @@ def _examples(raw: Any) -> tuple[Example, ...]:
         if isinstance(item, str):
             out.append(Example(content=item))
         else:
-            out.append(Example(item["content"], item.get("filename", ""), item.get("count"), item.get("line")))
+            out.append(
+                Example(item["content"], item.get("filename", ""), item.get("count"), item.get("line"), item.get("options"))
+            )
     return tuple(out)
 
 
