@@ -1,0 +1,660 @@
+"""Dockerfiles (and Containerfiles) as line-aware trees of stages and instructions.
+
+Parsing uses BuildKit's own parser (the `dockerfile` package): line continuations, the `# escape=`
+directive, heredocs, JSON and shell forms and flags are handled exactly as `docker build` does. On
+top of it this module works out what rules need and what a rule language cannot compute itself:
+
+- stages (`FROM ... AS name`), the base of each (an image, `scratch`, or an earlier stage),
+  the image reference split into registry, repository, tag and digest after `ARG` substitution;
+- the effective `USER` at the end of each stage (inherited from an earlier stage used as base,
+  `${VAR}` resolved from `ARG` defaults and `ENV`; a value that cannot be resolved is `Unknown`);
+- per instruction: flags, `--mount` specs, the script a `RUN` executes (continuations joined,
+  heredoc bodies included), `COPY`/`ADD` sources, `EXPOSE` ports, `ENV`/`ARG`/`LABEL` pairs.
+
+The document value is
+
+    {escape, args_before_from: [instruction], stages: [stage]}
+    stage = {index, name?, final, line, from, image, base, parent?, registry, repository, tag?,
+             digest?, platform?, user?, user_name?, user_group?, instructions: [instruction]}
+    instruction = {cmd, line, end_line, text, args, json, flags, mounts, heredocs, script?, sources?,
+                   dest?, ports?, vars?, stage, stage_index}
+
+Targets: `dockerfile.stage` (kind "final" or "intermediate"), `dockerfile.final-stage`,
+`dockerfile.instruction` (kind = the instruction, e.g. RUN), `dockerfile.variable` (one subject per
+`ENV`/`ARG` name, kind ENV or ARG). Relation `dockerfile.items` (params `{field}`) turns each item of
+a list field of the subject (e.g. `sources`) into a subject, so a rule can say "some source whose
+name matches X and not Y".
+
+Engine options read here: `dockerfile.allowed-registries` (list; sets `registry_allowed` on stages
+when given) and `dockerfile.nonroot-base-images` (list of image prefixes the user vouches default to
+a non-root user; sets `base_nonroot`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from scanner.documents import Context, Document, Subject
+from scanner.documents.tree import LDict, LList, Unknown
+from scanner.model import Item, Problem
+
+KIND = "dockerfile"
+MAX_BYTES = 4 << 20
+
+_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::?([-+?])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
+_ESCAPE_DIRECTIVE = re.compile(r"^#\s*escape\s*=\s*(\S)\s*$", re.IGNORECASE)
+# what to mask in labels (labels become evidence; secrets are never shown)
+_MASKS = (
+    (re.compile(r"(://[^\s/:@]+:)[^\s/@]+@"), r"\1***@"),
+    (re.compile(r"((?:^|\s)(?:-u|--user)\s*['\"]?[^\s:'\"]+:)[^\s'\"]+"), r"\1***"),
+    (
+        re.compile(
+            r"(?i)((?:password|passwd|token|secret|api[-_]?key|_authToken|access[-_]?key)[^\s=:]*[\s=:]+['\"]?)[^\s'\"]+"
+        ),
+        r"\1***",
+    ),
+)
+PLATFORM_ARGS = (
+    "BUILDPLATFORM",
+    "BUILDOS",
+    "BUILDARCH",
+    "BUILDVARIANT",
+    "TARGETPLATFORM",
+    "TARGETOS",
+    "TARGETARCH",
+    "TARGETVARIANT",
+)
+
+
+# ----------------------------------------------------------------------------------------- claims
+
+
+def claims(path: str, data: bytes) -> bool:
+    name = path.rsplit("/", 1)[-1].lower()
+    return (
+        name in ("dockerfile", "containerfile")
+        or name.endswith(".dockerfile")
+        or name.startswith("dockerfile.")
+        or name.startswith("containerfile.")
+    )
+
+
+# ------------------------------------------------------------------------------------------ parse
+
+
+def _lset(d: LDict, key: str, value: Any, line: int) -> None:
+    d[key] = value
+    d.key_lines[key] = line
+
+
+def _llist(items: Iterable[Any], line: int) -> LList:
+    out = LList(line=line)
+    for item in items:
+        out.append(item)
+        out.item_lines.append(getattr(item, "line", line) or line)
+    return out
+
+
+def substitute(text: str, env: dict[str, Any]) -> Any:
+    """`$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR:+alt}` from env; Unknown when a name is unknown."""
+    unknown = False
+
+    def repl(m: re.Match) -> str:
+        nonlocal unknown
+        name = m.group(1) or m.group(4)
+        op, word = m.group(2), m.group(3) or ""
+        value = env.get(name)
+        if isinstance(value, Unknown):
+            unknown = True
+            return ""
+        if op == "-":
+            if value:
+                return value
+            fallback = substitute(word, env)
+            if isinstance(fallback, Unknown):
+                unknown = True
+                return ""
+            return fallback
+        if op == "+":
+            return word if value else ""
+        if value is None:
+            unknown = True
+            return ""
+        return value
+
+    out = _VAR.sub(repl, text)
+    return Unknown(text) if unknown else out
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        inner = value[1:-1]
+        return inner.replace('\\"', '"') if value[0] == '"' else inner
+    return value
+
+
+def _is_literal(value: str) -> bool:
+    """A value written out in the Dockerfile (not empty, no variable reference)."""
+    return bool(value.strip()) and _VAR.search(value) is None
+
+
+def parse_image(ref: str) -> dict[str, Any]:
+    """Split an image reference: registry, repository, tag, digest (docker.io when no registry)."""
+    out: dict[str, Any] = {}
+    rest = ref
+    if "@" in rest:
+        rest, digest = rest.split("@", 1)
+        out["digest"] = digest
+    first, _, remainder = rest.partition("/")
+    if remainder and ("." in first or ":" in first or first == "localhost"):
+        out["registry"] = first.lower()
+        rest = remainder
+    else:
+        out["registry"] = "docker.io"
+        if "/" not in rest:
+            rest = "library/" + rest
+    name, sep, tag = rest.rpartition(":")
+    if sep and "/" not in tag:
+        out["repository"], out["tag"] = name, tag
+    else:
+        out["repository"] = rest
+    return out
+
+
+def _mounts(flags: Sequence[str], line: int) -> LList:
+    mounts = []
+    for flag in flags:
+        if not flag.startswith("--mount="):
+            continue
+        spec = LDict(line=line)
+        for part in flag[len("--mount=") :].split(","):
+            key, eq, value = part.partition("=")
+            _lset(spec, key.strip().lower(), value.strip() if eq else True, line)
+        spec.setdefault("type", "bind")
+        spec.key_lines.setdefault("type", line)
+        mounts.append(spec)
+    return _llist(mounts, line)
+
+
+def _flags(flags: Sequence[str], line: int) -> LDict:
+    out = LDict(line=line)
+    for flag in flags:
+        key, eq, value = flag.lstrip("-").partition("=")
+        key = key.lower()
+        if key == "mount":
+            continue
+        _lset(out, key, value if eq else True, line)
+    return out
+
+
+def _pairs(cmd: str, values: Sequence[str], line: int, original: str) -> LList:
+    """ENV/LABEL values come as (k, v, k, v...); ARG as ("K=v", "K", ...)."""
+    out = []
+    if cmd == "ARG":
+        for raw in values:
+            name, eq, value = raw.partition("=")
+            item = LDict(line=line)
+            _lset(item, "name", name, line)
+            if eq:
+                value = _unquote(value)
+                _lset(item, "value", value, line)
+                _lset(item, "literal", _is_literal(value), line)
+            out.append(item)
+    else:
+        for i in range(0, len(values) - 1, 2):
+            item = LDict(line=line)
+            value = _unquote(values[i + 1])
+            _lset(item, "name", values[i], line)
+            _lset(item, "value", value, line)
+            _lset(item, "literal", _is_literal(value), line)
+            out.append(item)
+    return _llist(out, line)
+
+
+def _label_text(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    for pattern, repl in _MASKS:
+        text = pattern.sub(repl, text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _instruction(cmd: Any) -> LDict:
+    line = cmd.start_line
+    name = cmd.cmd.upper()
+    ins = LDict(line=line)
+    _lset(ins, "cmd", name, line)
+    _lset(ins, "line", line, line)
+    _lset(ins, "end_line", cmd.end_line, line)
+    first = cmd.original.split("\n", 1)[0]
+    _lset(ins, "text", first, line)
+    _lset(ins, "args", _llist(list(cmd.value), line), line)
+    _lset(ins, "json", bool(cmd.json), line)
+    _lset(ins, "flags", _flags(cmd.flags, line), line)
+    _lset(ins, "mounts", _mounts(cmd.flags, line), line)
+    heredocs = []
+    for h in cmd.heredocs:
+        doc = LDict(line=line)
+        _lset(doc, "name", h.name, line)
+        _lset(doc, "content", h.content, line)
+        heredocs.append(doc)
+    _lset(ins, "heredocs", _llist(heredocs, line), line)
+    if cmd.sub_cmd:
+        _lset(ins, "sub_cmd", cmd.sub_cmd.upper(), line)
+    effective = (cmd.sub_cmd or cmd.cmd).upper()
+    values = list(cmd.value)
+    if effective in ("RUN", "CMD", "ENTRYPOINT", "SHELL"):
+        script = " ".join(values) if cmd.json else (values[0] if values else "")
+        if cmd.heredocs and effective == "RUN":
+            script = "\n".join([script] + [h.content for h in cmd.heredocs])
+        _lset(ins, "script", script, line)
+    elif effective in ("COPY", "ADD"):
+        paths = [v for v in values if not (cmd.heredocs and v.startswith("<<"))]
+        if len(paths) >= 1:
+            _lset(ins, "dest", paths[-1], line)
+        sources = []
+        for src in paths[:-1]:
+            item = LDict(line=line)
+            _lset(item, "path", src, line)
+            _lset(item, "name", src.rstrip("/").rsplit("/", 1)[-1], line)
+            _lset(item, "remote", bool(re.match(r"(?i)^(https?|git|ssh)://|^git@", src)), line)
+            sources.append(item)
+        _lset(ins, "sources", _llist(sources, line), line)
+        if "from" in ins["flags"]:
+            _lset(ins, "from", ins["flags"]["from"], line)
+    elif effective == "EXPOSE":
+        ports = []
+        for raw in values:
+            item = LDict(line=line)
+            port, _, proto = raw.partition("/")
+            _lset(item, "port", int(port) if port.isdigit() else Unknown(port) if "$" in port else port, line)
+            _lset(item, "protocol", (proto or "tcp").lower(), line)
+            ports.append(item)
+        _lset(ins, "ports", _llist(ports, line), line)
+    elif effective in ("ENV", "ARG", "LABEL"):
+        _lset(ins, "vars", _pairs(effective, values, line, cmd.original), line)
+    elif effective == "USER" and values:
+        _lset(ins, "user", values[0], line)
+    return ins
+
+
+def _escape_char(text: str) -> str:
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line.startswith("#"):
+            break
+        m = _ESCAPE_DIRECTIVE.match(line)
+        if m:
+            return m.group(1)
+    return "\\"
+
+
+def _structural_problems(path: str, text: str, escape: str) -> list[Problem]:
+    problems = []
+    lines = text.splitlines()
+    for number in range(len(lines), 0, -1):
+        line = lines[number - 1].strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith(escape):
+            problems.append(
+                Problem(
+                    path,
+                    f"line {number}: line continuation '{escape}' at end of file; the last instruction is incomplete",
+                    line=number,
+                )
+            )
+        break
+    return problems
+
+
+def _heredoc_line(text: str) -> int:
+    found = 0
+    for number, line in enumerate(text.splitlines(), 1):
+        if "<<" in line and not line.lstrip().startswith("#"):
+            found = number
+    return found
+
+
+def parse(item: Item) -> tuple[list[Document], list[Problem]]:
+    path = item.path
+    if len(item.data) > MAX_BYTES:
+        return [], [Problem(path, f"Dockerfile larger than {MAX_BYTES >> 20} MiB; skipped by policy rules")]
+    nul = item.data.find(b"\0")
+    if nul >= 0:
+        line = item.data.count(b"\n", 0, nul) + 1
+        return [], [
+            Problem(path, f"line {line}: NUL byte; not a text Dockerfile, skipped by policy rules", line=line)
+        ]
+    text = item.data.decode("utf-8", "replace")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    try:
+        import dockerfile as bk
+    except ImportError:  # pragma: no cover - the wheel is a declared dependency
+        return [], [
+            Problem(
+                path, "the 'dockerfile' package is not installed; Dockerfile rules skipped", level="error"
+            )
+        ]
+    try:
+        commands = bk.parse_string(text)
+    except bk.GoParseError as exc:
+        message = str(exc) or "invalid Dockerfile"
+        line = _heredoc_line(text) if "heredoc" in message else 0
+        where = f"line {line}: " if line else ""
+        return [], [Problem(path, f"{where}{message}; file skipped by policy rules", line=line)]
+    escape = _escape_char(text)
+    problems = _structural_problems(path, text, escape)
+    return [Document(KIND, path, build_tree(commands, escape), 1)], problems
+
+
+def _split_from(values: Sequence[str]) -> tuple[str, str | None]:
+    image = values[0] if values else ""
+    name = None
+    if len(values) >= 3 and values[1].lower() == "as":
+        name = values[2]
+    return image, name
+
+
+def _user_parts(user: Any) -> tuple[Any, Any]:
+    if isinstance(user, Unknown):
+        return user, user
+    name, _, group = str(user).partition(":")
+    return name, group or None
+
+
+def build_tree(commands: Sequence[Any], escape: str = "\\") -> LDict:
+    root = LDict(line=1)
+    _lset(root, "escape", escape, 1)
+    global_args: dict[str, Any] = {name: Unknown(name) for name in PLATFORM_ARGS}
+    before: list[LDict] = []
+    stages: list[LDict] = []
+    stage: LDict | None = None
+    env: dict[str, Any] = {}
+    user: Any = None
+    user_line = 0
+    by_name: dict[str, LDict] = {}
+    stage_env: dict[int, dict[str, Any]] = {}
+
+    def close() -> None:
+        if stage is None:
+            return
+        if user is not None:
+            name, group = _user_parts(user)
+            _lset(stage, "user", user, user_line)
+            _lset(stage, "user_name", name, user_line)
+            if group is not None:
+                _lset(stage, "user_group", group, user_line)
+        stage_env[stage["index"]] = dict(env)
+
+    for cmd in commands:
+        ins = _instruction(cmd)
+        name = ins["cmd"]
+        if name == "FROM":
+            close()
+            line = ins["line"]
+            raw, alias = _split_from(list(cmd.value))
+            stage = LDict(line=line)
+            index = len(stages)
+            _lset(stage, "index", index, line)
+            if alias:
+                _lset(stage, "name", alias.lower(), line)
+            _lset(stage, "final", False, line)
+            _lset(stage, "line", line, line)
+            _lset(stage, "from", raw, line)
+            platform = ins["flags"].get("platform")
+            if platform is not None:
+                _lset(stage, "platform", platform, line)
+            image = substitute(raw, global_args)
+            _lset(stage, "image", image, line)
+            env, user, user_line = {}, None, 0
+            if isinstance(image, Unknown):
+                _lset(stage, "base", "unknown", line)
+                for key in ("registry", "repository", "tag", "digest"):
+                    _lset(stage, key, image, line)
+            elif image.lower() == "scratch":
+                _lset(stage, "base", "scratch", line)
+            elif image.lower() in by_name:
+                parent = by_name[image.lower()]
+                _lset(stage, "base", "stage", line)
+                _lset(stage, "parent", image.lower(), line)
+                env = dict(stage_env.get(parent["index"], {}))
+                if "user" in parent:
+                    user, user_line = parent["user"], line
+            else:
+                _lset(stage, "base", "image", line)
+                for key, value in parse_image(image).items():
+                    _lset(stage, key, value, line)
+            _lset(stage, "instructions", _llist([], line), line)
+            _lset(ins, "stage", stage.get("name", str(index)), line)
+            _lset(ins, "stage_index", index, line)
+            stage["instructions"].append(ins)
+            stage["instructions"].item_lines.append(line)
+            stages.append(stage)
+            if alias:
+                by_name[alias.lower()] = stage
+            by_name[str(index)] = stage
+            continue
+        if stage is None:
+            if name == "ARG":
+                for var in ins["vars"]:
+                    global_args[var["name"]] = var.get("value", Unknown(var["name"]))
+            before.append(ins)
+            continue
+        line = ins["line"]
+        _lset(ins, "stage", stage.get("name", str(stage["index"])), line)
+        _lset(ins, "stage_index", stage["index"], line)
+        stage["instructions"].append(ins)
+        stage["instructions"].item_lines.append(line)
+        if name == "ARG":
+            for var in ins["vars"]:
+                if "value" in var:
+                    value = substitute(var["value"], env)
+                else:
+                    value = env.get(var["name"], global_args.get(var["name"], Unknown(var["name"])))
+                env[var["name"]] = value
+        elif name == "ENV":
+            for var in ins["vars"]:
+                env[var["name"]] = substitute(var["value"], env)
+        elif name == "USER" and "user" in ins:
+            user, user_line = substitute(ins["user"], env), line
+    close()
+    if stages:
+        stages[-1]["final"] = True
+    _lset(root, "args_before_from", _llist(before, 1), 1)
+    _lset(root, "stages", _llist(stages, stages[0].line if stages else 1), 1)
+    return root
+
+
+# ---------------------------------------------------------------------------------------- targets
+
+
+def _dockerfiles(documents: Sequence[Document]) -> Iterable[Document]:
+    return (d for d in documents if d.kind == KIND)
+
+
+def _matches_prefix(value: str, prefixes: Iterable[str]) -> bool:
+    for prefix in prefixes:
+        prefix = str(prefix).rstrip("/")
+        if (
+            value == prefix
+            or value.startswith(prefix + "/")
+            or value.startswith(prefix + ":")
+            or value.startswith(prefix + "@")
+        ):
+            return True
+    return False
+
+
+def _stage_view(stage: LDict, ctx: Context) -> LDict:
+    allowed = ctx.options.get("dockerfile.allowed-registries")
+    nonroot = ctx.options.get("dockerfile.nonroot-base-images")
+    if not allowed and not nonroot:
+        return stage
+    view = LDict(stage, line=stage.line)
+    view.key_lines = dict(stage.key_lines)
+    line = stage.line
+    image = stage.get("image")
+    if stage.get("base") == "image" and isinstance(image, str):
+        registry, repository = stage["registry"], stage["repository"]
+        full = f"{registry}/{repository}"
+        short = (
+            repository[len("library/") :]
+            if registry == "docker.io" and repository.startswith("library/")
+            else None
+        )
+        names = [full, image] + ([short, f"docker.io/{short}"] if short else [])
+        if allowed:
+            if isinstance(allowed, str):
+                allowed = [allowed]
+            ok = registry in [str(a).rstrip("/").lower() for a in allowed] or any(
+                _matches_prefix(n, allowed) for n in names
+            )
+            _lset(view, "registry_allowed", ok, line)
+        if nonroot:
+            if isinstance(nonroot, str):
+                nonroot = [nonroot]
+            _lset(view, "base_nonroot", any(_matches_prefix(image, [p]) or image == p for p in nonroot), line)
+    elif stage.get("base") == "unknown" and allowed:
+        _lset(view, "registry_allowed", image, line)
+    return view
+
+
+def _stage_label(stage: LDict) -> str:
+    name = stage.get("name")
+    which = f"stage '{name}'" if name else f"stage {stage['index']}"
+    final = "final " if stage.get("final") and name else ""
+    return f"Dockerfile {final}{which} (FROM {_label_text(stage['from'], 60)}, line {stage.line})"
+
+
+def _stage_key(doc: Document, stage: LDict) -> str:
+    return f"{doc.path}#stage[{stage.get('name', stage['index'])}]"
+
+
+def _stage_subject(doc: Document, stage: LDict, ctx: Context) -> Subject:
+    return Subject(
+        value=_stage_view(stage, ctx),
+        path=doc.path,
+        line=stage.line,
+        label=_stage_label(stage),
+        key=_stage_key(doc, stage),
+        kind="final" if stage.get("final") else "intermediate",
+        doc=doc,
+    )
+
+
+def stage_subjects(documents: Sequence[Document], ctx: Context) -> Iterable[Subject]:
+    for doc in _dockerfiles(documents):
+        for stage in doc.value.get("stages", ()):
+            yield _stage_subject(doc, stage, ctx)
+
+
+def final_stage_subjects(documents: Sequence[Document], ctx: Context) -> Iterable[Subject]:
+    for doc in _dockerfiles(documents):
+        stages = doc.value.get("stages", ())
+        if stages:
+            yield _stage_subject(doc, stages[-1], ctx)
+
+
+def _where(ins: LDict) -> str:
+    stage = ins.get("stage")
+    return (
+        f"stage '{stage}' "
+        if stage is not None and not str(stage).isdigit()
+        else (f"stage {stage} " if stage is not None else "")
+    )
+
+
+def _instructions(doc: Document) -> Iterable[LDict]:
+    yield from doc.value.get("args_before_from", ())
+    for stage in doc.value.get("stages", ()):
+        yield from stage.get("instructions", ())
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(" ".join(text.split()).encode("utf-8", "surrogateescape")).hexdigest()[:12]
+
+
+def instruction_subjects(documents: Sequence[Document], ctx: Context) -> Iterable[Subject]:
+    for doc in _dockerfiles(documents):
+        seen: dict[str, int] = {}
+        for ins in _instructions(doc):
+            body = ins["text"] + "".join(h["content"] for h in ins["heredocs"])
+            base = f"{doc.path}#{ins.get('stage', '-')}/{ins['cmd']}/{_digest(body)}"
+            seen[base] = seen.get(base, 0) + 1
+            key = base if seen[base] == 1 else f"{base}/{seen[base]}"
+            yield Subject(
+                value=ins,
+                path=doc.path,
+                line=ins.line,
+                label=f"Dockerfile {_where(ins)}line {ins.line}: {_label_text(ins['text'])}",
+                key=key,
+                kind=ins["cmd"],
+                doc=doc,
+            )
+
+
+def variable_subjects(documents: Sequence[Document], ctx: Context) -> Iterable[Subject]:
+    for doc in _dockerfiles(documents):
+        seen: dict[str, int] = {}
+        for ins in _instructions(doc):
+            if ins["cmd"] not in ("ENV", "ARG"):
+                continue
+            for var in ins["vars"]:
+                base = f"{doc.path}#{ins.get('stage', '-')}/{ins['cmd']}/{var['name']}"
+                seen[base] = seen.get(base, 0) + 1
+                key = base if seen[base] == 1 else f"{base}/{seen[base]}"
+                view = LDict(var, line=ins.line)
+                view.key_lines = dict(var.key_lines)
+                _lset(view, "cmd", ins["cmd"], ins.line)
+                _lset(view, "stage", ins.get("stage"), ins.line)
+                yield Subject(
+                    value=view,
+                    path=doc.path,
+                    line=ins.line,
+                    label=f"Dockerfile {_where(ins)}line {ins.line}: {ins['cmd']} {var['name']}",
+                    key=key,
+                    kind=ins["cmd"],
+                    doc=doc,
+                )
+
+
+TARGETS = {
+    "dockerfile.stage": stage_subjects,
+    "dockerfile.final-stage": final_stage_subjects,
+    "dockerfile.instruction": instruction_subjects,
+    "dockerfile.variable": variable_subjects,
+}
+
+
+# -------------------------------------------------------------------------------------- relations
+
+
+def items(subject: Subject, ctx: Context, params: dict) -> list[Subject] | None:
+    """Each item of the list at `params.field` of the subject, as a subject of its own."""
+    from scanner.engines.policy import _as_parts, resolve
+
+    field = params.get("field")
+    if not field:
+        return []
+    out = []
+    for value, line in resolve(subject.value, _as_parts(field)):
+        seq = value if isinstance(value, list) else [value]
+        for i, item in enumerate(seq):
+            if not isinstance(item, dict):
+                wrapped = LDict(line=line)
+                _lset(wrapped, "value", item, line)
+                item = wrapped
+            out.append(subject._replace(value=item, key=f"{subject.key}/{field}[{i}]"))
+    return out
+
+
+RELATIONS = {"dockerfile.items": items}
+
+
+def dumps(value: Any) -> str:  # debugging aid: `python -c "...dumps(doc.value)"`
+    return json.dumps(value, default=repr, indent=2)
