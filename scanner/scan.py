@@ -9,6 +9,7 @@ does not depend on `--jobs`.
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -64,6 +65,11 @@ def _init_worker(rules: Sequence[Rule], show_secrets: bool, inline_ignores: bool
     _STATE["policy"] = any(r.engine == "policy" for r in rules)
 
 
+def _init_child(*args: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    _init_worker(*args)
+
+
 def process_item(item: Item) -> ItemResult:
     """Secrets findings (suppressions applied) and parsed documents for one item."""
     found = secrets.scan_item(_STATE["compiled"], item, _STATE["show"])
@@ -109,10 +115,13 @@ def map_items(
         for batch in batches:
             yield from work(batch, *extra)
         return
-    with ProcessPoolExecutor(max_workers=jobs_for(options.jobs), initializer=_init_worker, initargs=init) as pool:
+    pool = ProcessPoolExecutor(max_workers=jobs_for(options.jobs), initializer=_init_child, initargs=init)
+    try:
         futures = [pool.submit(work, batch, *extra) for batch in batches]
         for future in futures:
             yield from future.result()
+    finally:  # Ctrl-C: drop queued work at once; workers ignore SIGINT so none prints a traceback
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def finish(
@@ -190,3 +199,70 @@ def scan_items(items: Iterable[Item], options: ScanOptions, root: Path | None = 
 
 def _process_items(items: Sequence[Item]) -> list[ItemResult]:
     return [process_item(item) for item in items]
+
+
+def scan_git(
+    options: ScanOptions,
+    *,
+    history: bool = False,
+    refs: Sequence[str] = (),
+    since: str | None = None,
+    range_: str | None = None,
+    staged: bool = False,
+) -> ScanResult:
+    """`--staged` (the index instead of the work tree), `--history [--branch REF]` (the work tree plus
+    every unique blob of the history), `--since-commit REF` / `--range A..B` (only what those commits
+    introduced). Raises GitError (one line; `.usage` for a bad ref or not a repository)."""
+    from scanner.sources import git as gitsrc
+    from scanner.sources import history as githistory
+    from scanner.sources import staged as gitstaged
+
+    started = time.monotonic()
+    target = options.paths[0] if options.paths else "."
+    repo = gitsrc.open_repo(target)
+    top = gitsrc.toplevel(target)
+    base = worktree._display_base(Path(target).resolve()) if top else Path(target).resolve()
+
+    def shown(path: str) -> str:  # repo-relative -> relative to the base the work tree scan reports
+        return os.path.relpath(os.path.join(top, path), base).replace(os.sep, "/") if top else path
+
+    if staged:
+        problems: list[Problem] = []
+        items = [i._replace(path=shown(i.path)) for i in gitstaged.staged_items(target, options.max_file_size, problems)]
+        result = scan_items(items, options, base)
+        return result._replace(problems=sorted([*result.problems, *problems], key=lambda p: (p.path, p.line, p.message)))
+
+    hist = githistory.scan_history(
+        target, secrets.compile_rules(options.rules), refs=refs or None, since=since, range_=range_,
+        max_size=options.max_file_size, jobs=jobs_for(options.jobs), show_secrets=options.show_secrets,
+        inline_ignores=options.inline_ignores,
+    )  # fmt: skip
+    found = [f._replace(location=f.location._replace(path=shown(f.path))) for f in hist.findings]
+    problems = list(hist.problems)
+    files, total = hist.stats.get("blobs", 0), hist.stats.get("bytes", 0)
+    if history and not repo.bare and not (since or range_):
+        current = scan_worktree(options)
+        found = _merge_history(current.findings, found)
+        problems += current.problems
+        files, total = files + current.files, total + current.bytes
+    found.sort(key=Finding.sort_key)
+    problems.sort(key=lambda p: (p.path, p.line, p.message))
+    return ScanResult(found, problems, files, total, time.monotonic() - started, base)
+
+
+def _merge_history(current: list[Finding], history: list[Finding]) -> list[Finding]:
+    """A secret both in the work tree and in history is one finding: the work tree's location (where
+    to fix it now) with the history's provenance (who brought it in, and when)."""
+
+    def key(f: Finding) -> tuple[str, str, str]:
+        return (f.rule_id, dict(f.properties).get("secret_sha256", f.fingerprint), f.path)
+
+    by_key = {key(f): f for f in history}
+    merged = []
+    for finding in current:
+        past = by_key.pop(key(finding), None)
+        if past is not None:
+            props = dict(past.properties) | dict(finding.properties)
+            finding = finding._replace(provenance=past.provenance, properties=tuple(sorted(props.items())))
+        merged.append(finding)
+    return merged + list(by_key.values())
