@@ -102,8 +102,7 @@ def test_secret_added_then_removed_is_found_once_at_its_commit(tmp_path, compile
     assert prov.present_at_head is False
     assert "remains in git history" in finding.message
     assert [c["commit"] for c in prov.commits][0] == added and len(prov.commits) == 2
-    props = dict(finding.properties)
-    assert props["commit_count"] == 2 and props["present_at_head"] is False
+    assert dict(finding.properties)["paths"] == ("app/config.py",)
     assert GH not in finding.evidence  # redacted
 
 
@@ -197,7 +196,7 @@ def test_same_secret_in_two_files_is_two_findings_and_copies_across_commits_one(
     findings = scan_history(str(repo.path), compiled, jobs=1).findings
     assert by_rule(findings) == [("test-github-token", "dev.env"), ("test-github-token", "prod.env")]
     dev = [f for f in findings if f.path == "dev.env"][0]
-    assert dict(dev.properties)["commit_count"] == 4
+    assert len({c["commit"] for c in dev.provenance.commits}) == 4
     assert len({f.fingerprint for f in findings}) == 2
 
 

@@ -15,6 +15,7 @@ from typing import NamedTuple
 SAFE_CONFIG = (
     "-c", "core.hooksPath=/dev/null",
     "-c", "core.fsmonitor=false",
+    "-c", "safe.directory=*",
     "-c", "core.quotePath=false",
     "-c", "diff.external=",
     "-c", "diff.renames=true",
@@ -161,3 +162,9 @@ def read_blobs(root: str | Path, shas: list[str], *, tmpdir: str | None = None):
         finally:
             proc.stdout.close()  # type: ignore[union-attr]
             proc.wait()
+
+
+def toplevel(root: str | Path) -> str:
+    """The work tree's top folder ("" for a bare repository): what history paths are relative to."""
+    out = run_git(root, "rev-parse", "--show-toplevel", check=False).strip()
+    return out.decode("utf-8", "surrogateescape")

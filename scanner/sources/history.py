@@ -201,14 +201,22 @@ def history_items(
 _WORKER: dict = {}
 
 
-def _init_worker(root: str, compiled: object, show_secrets: bool, source: str) -> None:
-    _WORKER.update(root=root, compiled=compiled, show_secrets=show_secrets, source=source)
+def _init_worker(root: str, compiled: object, show_secrets: bool, source: str, inline_ignores: bool = True) -> None:
+    _WORKER.update(root=root, compiled=compiled, show_secrets=show_secrets, source=source, inline=inline_ignores)
+
+
+def _init_pool_worker(*init: object) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: no worker tracebacks
+    _init_worker(*init)  # type: ignore[arg-type]
 
 
 def _scan_chunk(chunk: list[tuple[str, str]]) -> tuple[list[tuple[str, list[Finding]]], int, int]:
     """Read one chunk of blobs through its own cat-file and scan them: (sha, findings) for blobs with
     findings, plus the bytes scanned and the number of binaries skipped."""
     from scanner.engines.secrets import scan_item
+    from scanner.suppressions import inline
 
     root, compiled = _WORKER["root"], _WORKER["compiled"]
     show, source = _WORKER["show_secrets"], _WORKER["source"]
@@ -221,6 +229,8 @@ def _scan_chunk(chunk: list[tuple[str, str]]) -> tuple[list[tuple[str, list[Find
             continue
         scanned += len(data)
         found = scan_item(compiled, Item(paths[sha], data, Provenance(source, blob=sha)), show)
+        if found and _WORKER["inline"]:
+            found, _expired = inline.apply(found, data)  # the blob's own scanner:ignore markers
         if found:
             out.append((sha, found))
     return out, scanned, binaries
@@ -260,13 +270,15 @@ def scan_blobs(
     show_secrets: bool = False,
     jobs: int | None = None,
     total_bytes: int | None = None,
+    inline_ignores: bool = True,
 ) -> tuple[dict[str, list[Finding]], dict[str, int]]:
     """Scan blobs with the secrets engine on `jobs` processes. Returns blob sha -> findings, and stats."""
     jobs = jobs or default_jobs()
     total = sum(b.size for b in blobs) if total_bytes is None else total_bytes
     results: dict[str, list[Finding]] = {}
     stats = {"blobs": len(blobs), "bytes": 0, "binaries": 0}
-    _init_worker(root, compiled, show_secrets, source)
+    init = (root, compiled, show_secrets, source, inline_ignores)
+    _init_worker(*init)
     if jobs <= 1 or total < PARALLEL_MIN_BYTES or "fork" not in multiprocessing.get_all_start_methods():
         outputs: Iterable = [_scan_chunk([(b.sha, b.path) for b in blobs])]
         pool = None
@@ -283,6 +295,11 @@ def scan_blobs(
             stats["binaries"] += binaries
             for sha, findings in found:
                 results[sha] = findings
+    except BaseException:
+        if pool is not None:
+            pool.terminate()
+            pool = None
+        raise
     finally:
         if pool is not None:
             pool.close()
@@ -321,6 +338,7 @@ def scan_history(
     max_size: int = DEFAULT_MAX_SIZE,
     jobs: int | None = None,
     show_secrets: bool = False,
+    inline_ignores: bool = True,
 ) -> HistoryResult:
     """Secrets in every unique blob of the selected history, one finding per (rule, secret, path),
     each attributed to the commit that introduced it. `compiled` is `compile_rules(...)` output (or
@@ -336,7 +354,7 @@ def scan_history(
     planned = plan(repo, selection, max_size)
     by_blob, stats = scan_blobs(
         root, planned.blobs, compiled, source=selection.source, show_secrets=show_secrets, jobs=jobs,
-        total_bytes=planned.total_bytes,
+        total_bytes=planned.total_bytes, inline_ignores=inline_ignores,
     )  # fmt: skip
 
     def rescan(sha: str, path: str) -> list[Finding]:

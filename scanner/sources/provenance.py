@@ -201,16 +201,10 @@ def attach_provenance(
         message = first.message
         if not is_present:
             message += " (removed at HEAD, but it remains in git history: rotate it, and purge the history)"
-        props = dict(first.properties)
-        props["commit_count"] = len({c["commit"] for c in commits})
+        props = dict(first.properties)  # commit, author, date, present at HEAD live in `provenance`
         props["paths"] = tuple(sorted(paths))
-        props["present_at_head"] = is_present
-        if first_event:
-            props["commit"] = first_event.commit
-            props["author"] = first_event.author
-            props["date"] = first_event.date
-            if first_event.commit in shallow_roots:
-                props["history_truncated"] = True
+        if first_event and first_event.commit in shallow_roots:
+            props["history_truncated"] = True
         provenance = Provenance(
             source=source,
             commit=first_event.commit if first_event else "",
