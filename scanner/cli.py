@@ -50,9 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("-f", "--format", "--output-format", dest="format", choices=FORMATS, default="text")
     scan.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
     scan.add_argument(
-        "--fail-on", choices=("low", "medium", "high", "critical"), default="low",
+        "--fail-on", choices=("low", "medium", "high", "critical"), default=None,
         help="exit 1 only for findings at or above this severity (default: low, i.e. any finding)",
     )
+    scan.add_argument("--config", metavar="FILE", help="configuration file (default: .scanner.yaml or [tool.scanner] "
+                      "in pyproject.toml, the first found from PATH up to the repository root)")
+    scan.add_argument("--baseline", metavar="FILE", help="findings in this baseline are suppressed: only new ones fail")
     scan.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings (errors still exit 2)")
     scan.add_argument("--rules", action="append", default=[], metavar="PATH", help="extra rule pack file or folder (repeatable)")
     scan.add_argument("--only", action="append", metavar="IDS", help="run only these rule ids or packs (comma-separated)")
@@ -65,6 +68,19 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("-q", "--quiet", action="store_true", help="print findings only: no summary, no warnings")
     scan.add_argument("-v", "--verbose", action="store_true", help="also say which files were skipped and why")
     scan.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
+    git = scan.add_argument_group("git (secrets rules only for history and ranges)")
+    git.add_argument("--history", action="store_true", help="also scan every commit on every ref (each unique blob once)")
+    git.add_argument("--branch", action="append", default=[], metavar="REF", help="with --history: only this ref's history (repeatable)")
+    git.add_argument("--since-commit", metavar="REF", help="only what the commits in REF..HEAD introduced (PR gate)")
+    git.add_argument("--range", dest="commit_range", metavar="A..B", help="only what the commits in A..B introduced")
+    git.add_argument("--staged", action="store_true", help="scan the index (what is about to be committed), not the work tree")
+
+    _baseline_parsers(sub)
+    config = sub.add_parser("config", help="show the effective configuration")
+    config_sub = config.add_subparsers(dest="config_command", metavar="ACTION")
+    show = config_sub.add_parser("show", help="print the effective configuration (YAML)")
+    show.add_argument("path", nargs="?", default=".", metavar="PATH", help="where to look for the configuration")
+    show.add_argument("--config", metavar="FILE", help="this configuration file instead of the one found")
 
     rules = sub.add_parser("rules", help="list, show or test rules")
     rules_sub = rules.add_subparsers(dest="rules_command", metavar="ACTION")
@@ -108,14 +124,35 @@ def _load_rules(extra: Sequence[str]) -> list:
     return rules
 
 
-def cmd_scan(args: argparse.Namespace) -> int:
-    from scanner.model import at_or_above
-    from scanner.reporters import render
-    from scanner.reporters.text_report import use_color
-    from scanner.rules.loader import select_rules
+def _baseline_parsers(sub) -> None:  # noqa: ANN001 - argparse's private subparsers type
+    from scanner.suppressions.baseline import DEFAULT_PATH
+
+    baseline = sub.add_parser("baseline", help="accept today's findings so that only new ones fail")
+    actions = baseline.add_subparsers(dest="baseline_command", metavar="ACTION")
+    create = actions.add_parser("create", help="write every current finding's fingerprint to a baseline file")
+    create.add_argument("paths", nargs="*", default=["."], metavar="PATH", help="files or folders (default: .)")
+    create.add_argument("-o", "--output", default=DEFAULT_PATH, metavar="FILE", help=f"default: {DEFAULT_PATH}")
+    create.add_argument("--config", metavar="FILE", help="configuration file (default: the one found)")
+    create.add_argument("--rules", action="append", default=[], metavar="PATH", help="extra rule pack file or folder")
+    create.add_argument("--only", action="append", metavar="IDS", help="only these rule ids or packs")
+    create.add_argument("--skip", action="append", metavar="IDS", help="skip these rule ids or packs")
+    create.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip paths matching GLOB")
+    create.add_argument("--history", action="store_true", help="also baseline secrets in every commit")
+    create.add_argument("--no-inline-ignores", action="store_true", help="baseline inline-ignored findings too")
+    imp = actions.add_parser("import", help="convert a detect-secrets baseline (.secrets.baseline)")
+    imp.add_argument("source", metavar="FILE", help="detect-secrets baseline")
+    imp.add_argument("-o", "--output", default=DEFAULT_PATH, metavar="FILE", help=f"default: {DEFAULT_PATH}")
+
+
+def _run_scan(args: argparse.Namespace, use_baseline: bool = True):  # noqa: ANN202 - (ScanResult, rules, stale)
+    """Configuration, rule selection, the scan itself and the baseline: what `scan` and `baseline
+    create` share."""
+    from scanner import config as configuration
     from scanner.scan import ScanOptions, scan_worktree
 
-    rules = select_rules(_load_rules(args.rules), _split(args.only), _split(args.skip))
+    cfg = configuration.discover(args.config, args.paths)
+    configuration.merge_args(cfg, args)
+    rules = configuration.select(cfg, _load_rules(args.rules), _split(args.only), _split(args.skip))
     options = ScanOptions(
         paths=tuple(args.paths),
         rules=tuple(rules),
@@ -124,17 +161,38 @@ def cmd_scan(args: argparse.Namespace) -> int:
         excludes=tuple(args.exclude),
         jobs=args.jobs,
         inline_ignores=not args.no_inline_ignores,
+        policy_options=configuration.policy_options(cfg),
     )
     try:
-        result = scan_worktree(options)
+        result = _scan_git(args, options) if _git_mode(args) else scan_worktree(options)
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from None
+    stale: list = []
+    if use_baseline and args.baseline:
+        from scanner.suppressions import baseline
+
+        applied = baseline.apply(result.findings, baseline.load(args.baseline), Path(args.baseline).name)
+        result, stale = result._replace(findings=applied.findings), applied.stale
+    return result, rules, stale
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from scanner.model import at_or_above
+    from scanner.reporters import render
+    from scanner.reporters.text_report import use_color
+
+    result, rules, stale = _run_scan(args)
     if not args.quiet:
         for problem in result.problems:
             if problem.level == "info" and not args.verbose:
                 continue
             where = f"{problem.path}:{problem.line}" if problem.line else problem.path
             _warn(f"{'note' if problem.level == 'info' else 'warning'}: {where}: {problem.message}")
+        if stale and args.verbose and not (args.staged or args.since_commit or args.commit_range):
+            _warn(f"note: {len(stale)} baseline entries match no finding any more (remove them with "
+                  "'scanner baseline create'):")
+            for entry in stale:
+                _warn(f"note: stale baseline entry: {entry.describe()}")
     color = args.format == "text" and not args.output and not args.no_color and use_color(sys.stdout.isatty())
     report = render(args.format, result, rules, color)
     if args.quiet and args.format == "text":
@@ -145,10 +203,72 @@ def cmd_scan(args: argparse.Namespace) -> int:
         _write_atomically(args.output, report)
     else:
         sys.stdout.write(report)
-    failing = [f for f in result.findings if f.suppression is None and at_or_above(f.severity, args.fail_on)]
+    failing = [f for f in result.findings if f.suppression is None and at_or_above(f.severity, args.fail_on or "low")]
     if failing and not args.exit_zero:
         return EXIT_FINDINGS
     return EXIT_OK
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from scanner.suppressions import baseline
+
+    if args.baseline_command is None:
+        raise UsageError("baseline needs an action: create or import FILE (see 'scanner baseline --help')")
+    if args.baseline_command == "import":
+        entries = baseline.import_detect_secrets(args.source)
+        _write_atomically(args.output, baseline.dumps(entries))
+        _warn(f"wrote {args.output}: {len(entries)} entries from {args.source}")
+        return EXIT_OK
+    scan_args = build_parser().parse_args(["scan"])  # every scan option at its default...
+    for key, value in vars(args).items():  # ...then what `baseline create` was given
+        setattr(scan_args, key, value)
+    scan_args.baseline = None
+    result, _, _ = _run_scan(scan_args, use_baseline=False)
+    for problem in result.problems:
+        if problem.level != "info":
+            where = f"{problem.path}:{problem.line}" if problem.line else problem.path
+            _warn(f"warning: {where}: {problem.message}")
+    text = baseline.create(result.findings)
+    _write_atomically(args.output, text)
+    count = sum(1 for f in result.findings if f.suppression is None)
+    _warn(f"wrote {args.output}: {count} findings baselined; 'scanner scan --baseline {args.output}' now reports only new ones")
+    return EXIT_OK
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from scanner import config as configuration
+
+    if args.config_command is None:
+        raise UsageError("config needs an action: show (see 'scanner config --help')")
+    scan_args = build_parser().parse_args(["scan", args.path])
+    scan_args.config = args.config
+    cfg = configuration.discover(args.config, [args.path])
+    configuration.merge_args(cfg, scan_args)
+    sys.stdout.write(configuration.show(cfg, scan_args))
+    return EXIT_OK
+
+
+def _git_mode(args: argparse.Namespace) -> bool:
+    return bool(args.history or args.branch or args.since_commit or args.commit_range or args.staged)
+
+
+def _scan_git(args: argparse.Namespace, options):  # noqa: ANN001, ANN202 - ScanOptions -> ScanResult
+    from scanner.scan import scan_git
+    from scanner.sources.git import GitError
+
+    modes = [name for name, on in (("--history/--branch", args.history or args.branch), ("--staged", args.staged),
+             ("--since-commit", args.since_commit), ("--range", args.commit_range)) if on]  # fmt: skip
+    if len(modes) > 1:
+        raise UsageError(f"{' and '.join(modes)} cannot be combined: choose one")
+    if len(args.paths) > 1:
+        raise UsageError(f"{modes[0]} scans one git repository: give one PATH (got {len(args.paths)})")
+    try:
+        return scan_git(
+            options, history=bool(args.history or args.branch), refs=args.branch, since=args.since_commit,
+            range_=args.commit_range, staged=args.staged,
+        )  # fmt: skip
+    except GitError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
@@ -220,13 +340,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_ERROR
+    from scanner.config import ConfigError
     from scanner.rules.loader import PackError
+    from scanner.suppressions.baseline import BaselineError
 
     try:
         if args.command == "scan":
             return cmd_scan(args)
+        if args.command == "baseline":
+            return cmd_baseline(args)
+        if args.command == "config":
+            return cmd_config(args)
         return cmd_rules(args)
-    except (UsageError, PackError) as exc:
+    except (UsageError, PackError, ConfigError, BaselineError) as exc:
         _warn(f"error: {exc}")
         return EXIT_ERROR
     except KeyboardInterrupt:

@@ -269,7 +269,10 @@ def scan_item(compiled: Compiled, item: Item, show_secrets: bool = False) -> lis
                 fingerprint=fingerprint(rule.id, item.path, hashlib.sha256(secret.encode()).hexdigest()),
                 pack=rule.pack,
                 provenance=item.provenance,
-                properties=(("secret_sha256", hashlib.sha256(secret.encode()).hexdigest()),),
+                properties=(
+                    ("secret_sha1", hashlib.sha1(secret.encode()).hexdigest()),  # detect-secrets baselines
+                    ("secret_sha256", hashlib.sha256(secret.encode()).hexdigest()),
+                ),
             )
             found.append((finding, index, "generic" in rule.tags))
     return _dedupe(found)

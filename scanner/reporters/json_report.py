@@ -32,7 +32,7 @@ def finding_dict(finding: Finding) -> dict[str, Any]:
         out["suppressed"] = finding.suppression._asdict()
     if finding.provenance is not None:
         out["provenance"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in finding.provenance._asdict().items()}
-    out.update({k: v for k, v in finding.properties if k != "secret_sha256"})
+    out.update({k: v for k, v in finding.properties if not k.startswith("secret_sha")})
     return out
 
 

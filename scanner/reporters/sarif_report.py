@@ -70,7 +70,7 @@ def _result(finding: Finding, rule_index: int) -> dict[str, Any]:
         "partialFingerprints": {FINGERPRINT_KEY: finding.fingerprint},
     }
     props: dict[str, Any] = {"severity": finding.severity}
-    props.update({k: v for k, v in finding.properties if k != "secret_sha256"})
+    props.update({k: v for k, v in finding.properties if not k.startswith("secret_sha")})
     prov = finding.provenance
     if prov is not None and prov.source != "worktree":
         props.update(
