@@ -1,44 +1,351 @@
 """Small named filters, detect-secrets style: each answers "is this candidate NOT a leak?".
 
-A rule gets the default filters plus those it names in `filters:`.
+Every rule gets the DEFAULT filters; a rule adds more by naming them in `filters:` (the generic
+assignment rules name most of the `value-*` and `key-*` ones). Filters run only on pattern hits, in
+order, cheapest first, and stop at the first that says "not a leak".
+
+detect-secrets' heuristics are used where they serve, but imported lazily: importing detect_secrets
+costs ~0.3 s, which a clean pre-commit run must not pay. They only run on candidates that survived
+every cheap filter.
+
+Judgements (documented in the rules' descriptions and tested):
+- `changeme`, `changeit`, `REPLACE_ME`, `<token>`, `xxxx`, `****`, `your-api-key-here` and friends are
+  placeholders, never findings.
+- Documented service defaults used as *values of generic assignments* (`password`, `secret`, `admin`,
+  `root`, `guest`, `postgres`, `mysql`, `test`, `default`, `notasecret`...) are not findings: they are
+  not secrets anyone can leak (they are public), and reporting them buries real leaks.
+- A value that is just a name made of lowercase (or UPPER_SNAKE) words containing a secret word
+  (`db-password`, `mysecretpassword`, `GITHUB_TOKEN`) is a name or a reference, not a secret.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 
 import re2
 
 from scanner.rules.loader import Rule
 
+# --- default filters: every rule --------------------------------------------------------------------
+
+# the whole value is a template / variable reference
 _TEMPLATE = re2.compile(
-    r"^\s*(?:\$\{[^}]*\}|\$\([^)]*\)|\{\{.*\}\}|\$\{\{.*\}\}|%\([^)]*\)[sd]|<[^<>]+>|\$[A-Za-z_][A-Za-z0-9_]*|"
-    r"#\{[^}]*\}|@[A-Za-z_]+@|%[A-Za-z_]+%)\s*$"
+    r"^\s*(?:\$\{[^}]*\}|\$\([^)]*\)|\{\{.*\}\}|\$\{\{.*\}\}|%\([^)]*\)[sdr]|<[^<>]+>|\$[A-Za-z_][A-Za-z0-9_]*|"
+    r"#\{[^}]*\}|@[A-Za-z_]+@|%[A-Za-z_][A-Za-z0-9_]*%|__[A-Z0-9_]+__|\{[A-Za-z0-9_.]*\}|\[\[.*\]\])\s*$"
 )
 _PLACEHOLDER = re2.compile(
-    r"(?i)^(?:x{3,}|\*{3,}|\.{3,}|-+|_+|#+|0+|changeme|change_me|replace_?me|replace-me|todo|tbd|fixme|"
-    r"none|null|nil|true|false|empty|example|sample|dummy|redacted|placeholder|secret|password|passwd|"
-    r"your[-_a-z]*|my[-_]?(?:password|secret|token)|insert[-_a-z]*|enter[-_a-z]*|<[^>]*>)$"
+    r"(?i)^(?:x{3,}|\*{3,}|\.{3,}|-{3,}|_{3,}|#{3,}|0{3,}|\?{3,}|•{3,}|"
+    r"change[-_ ]?(?:me|it|this)\w*|replace[-_ ]?(?:me|it|this)\w*|"
+    r"(?:your|insert|enter|put|paste)(?:[-_ .]\w*|(?:api)?(?:key|token|secret|password|pass|pwd)\w*)|"
+    r"[\w.-]*[-_ .]here|<[^>]*>|\[[^\]]*\]|"
+    r"todo|tbd|fixme|none|null|nil|undefined|true|false|yes|no|on|off|empty|"
+    r"example|sample|dummy|fake|placeholder|redacted|masked|hidden|removed|omitted|secret|password|passwd|"
+    r"token|notasecret|not-a-secret|notsecret)$"
 )
+# a value made (almost) only of one repeated character: ghp_xxxxxxxx..., AKIA0000000000000000
+_MIN_DOMINANT = 0.6
 
 
 def is_template(candidate, rule: Rule) -> bool:  # noqa: ANN001 - Candidate lives in secrets.py
+    """`${VAR}`, `$(VAR)`, `{{ .Values.x }}`, `${{ secrets.X }}`, `%(pw)s`, `<token>`, `$VAR`, `%VAR%`."""
     return bool(_TEMPLATE.search(candidate.secret))
 
 
 def is_placeholder(candidate, rule: Rule) -> bool:  # noqa: ANN001
-    return bool(_PLACEHOLDER.search(candidate.secret.strip("'\"")))
+    """`changeme`, `REPLACE_ME`, `xxxx`, `****`, `your-token-here`, `<token>`, `TODO`..."""
+    return bool(_PLACEHOLDER.search(candidate.secret.strip("'\" ")))
 
 
-DEFAULT: tuple[str, ...] = ("template", "placeholder")
+def is_repeated(candidate, rule: Rule) -> bool:  # noqa: ANN001
+    """One character makes up most of the value: `ghp_xxxxxxxxxxxx...`, `sk_live_000000...`."""
+    secret = candidate.secret
+    if len(secret) < 8:
+        return False
+    _, top = Counter(secret).most_common(1)[0]
+    return top / len(secret) > _MIN_DOMINANT
+
+
+_DATA_URI = re2.compile(r"data:[A-Za-z0-9.+-]+/[A-Za-z0-9.+-]+(?:;[A-Za-z0-9=.+-]+)*;base64,[A-Za-z0-9+/=]+")
+
+
+def is_in_data_uri(candidate, rule: Rule) -> bool:  # noqa: ANN001
+    """Base64 images and fonts (`data:image/png;base64,...`) are not secrets."""
+    context = candidate.context
+    if ";base64," not in context:
+        return False
+    return any(candidate.secret in m.group(0) for m in _DATA_URI.finditer(context))
+
+
+# --- key filters: the name a value is assigned to ---------------------------------------------------
+
+_SPLIT = re2.compile(r"[A-Z]+[a-z0-9]*|[a-z0-9]+")
+SECRET_WORDS = frozenset(
+    "password passwd pwd pass passphrase passcode pswd passwort pw secret secrets token tokens apikey "
+    "apikeys accesskey secretkey privatekey authkey credential credentials".split()
+)
+_KEY_PARTNERS = frozenset(
+    "api access private secret auth client signing encryption master account app service license "
+    "shared session webhook consumer".split()
+)
+NON_SECRET_AFTER = frozenset(
+    "name names ref refs reference file files path paths dir url uri urls endpoint type types policy length "
+    "len min max minimum maximum id ids arn env var variable header field param parameter prefix suffix "
+    "count expiry expires expiration ttl timeout lifetime age required enabled enable disabled mode provider "
+    "source store manager format regex pattern rotation version location label description help hint prompt "
+    "placeholder message msg text title validation valid reset changed updated at date time created expired "
+    "strength complexity chars characters digits key_ref selector mount volume template annotation annotations "
+    "class kind usage scope scopes audience issuer algorithm alg method methods auth_method index policy_arn "
+    "field_name input hash salt rounds iterations encrypted mask masked visible visibility toggle generator "
+    "length_min length_max cache limit size rule rules secret_name store_name".split()
+)
+NON_SECRET_BEFORE = frozenset(
+    "max min num number total count use is has show hide forgot reset require requires requiring enable "
+    "disable allow check validate generate rotate next prev previous page continuation cursor sync no skip "
+    "csrf xsrf should can must needs".split()
+)
+
+
+def key_tokens(key: str) -> list[str]:
+    return [t.lower() for t in _SPLIT.findall(key)]
+
+
+def _secret_positions(tokens: list[str]) -> list[int]:
+    out = []
+    for i, tok in enumerate(tokens):
+        if tok in SECRET_WORDS or (tok == "key" and i > 0 and tokens[i - 1] in _KEY_PARTNERS):
+            out.append(i)
+    return out
+
+
+def is_secret_key(key: str) -> bool:
+    """Does this name (DB_PASSWORD, clientSecret, api-key, max_tokens, secretName) hold a secret?"""
+    tokens = key_tokens(key)
+    positions = _secret_positions(tokens)
+    if not positions:
+        return False
+    last = positions[-1]
+    if any(t in NON_SECRET_AFTER for t in tokens[last + 1 :]):
+        return False
+    first = positions[0]
+    return not any(t in NON_SECRET_BEFORE for t in tokens[:first])
+
+
+def is_not_secret_key(candidate, rule: Rule) -> bool:  # noqa: ANN001
+    """The key is not a secret name: `secretName`, `password_file`, `max_tokens`, `token_url`..."""
+    return bool(candidate.key) and not is_secret_key(candidate.key)
+
+
+_VAULT_ANNOTATION = re2.compile(r"vault\.hashicorp\.com/|vault\.security\.banzaicloud\.io/")
+
+
+def is_vault_annotation(candidate, rule: Rule) -> bool:  # noqa: ANN001
+    """Vault Agent / Bank-Vaults annotations name secret paths and templates, not secrets."""
+    return bool(_VAULT_ANNOTATION.search(candidate.context))
+
+
+# --- value filters: the generic assignment rules ----------------------------------------------------
+
+_CONTAINS_TEMPLATE = re2.compile(r"\$\{|\{\{|\$\(|%\(|#\{|<%|\{%|\$[A-Z_][A-Z0-9_]{2,}")
+_REFERENCE = re2.compile(
+    r"^(?:"
+    # code: dotted names, calls, indexing: settings.DB_PASSWORD, get_password(), os.environ['X'], var.x
+    r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$-]*)+|[A-Za-z_$][\w$.:]*\(.*|[A-Za-z_$][\w$.]*\[.*|"
+    # secret managers and reference schemes
+    r"(?i:(?:vault|ref\+\w+|op|sm|aws-sm|gcp-sm|azkv|keyvault|secretsmanager|ssm|env|file|k8s|kms|sops|"
+    r"awskms|gcpkms|doppler|infisical|bws|secret)):.*|arn:aws[\w-]*:.*|projects/[^/]+/secrets/.*|"
+    r"@Microsoft\.KeyVault\(.*|!\w+.*|"
+    # SOPS / Ansible Vault ciphertext
+    r"ENC\[[A-Z0-9_]+,.*|\$ANSIBLE_VAULT;.*"
+    r")$"
+)
+_PATH_OR_URL = re2.compile(
+    r"^(?:/|\./|\.\./|~/|[A-Za-z]:\\)\S*$|^[A-Za-z][A-Za-z0-9+.-]*://\S*$|"
+    r"(?i)^\S+\.(?:pem|key|p12|pfx|jks|keystore|crt|cer|der|json|txt|yaml|yml|env|gpg|asc|enc|age)$"
+)
+_VERSION = re2.compile(r"^[~^<>=v]*\d+(?:\.\d+)+\S*$")
+_NAME_LIKE = re2.compile(r"^(?:[a-z0-9]+(?:[-_.][a-z0-9]+)*|[A-Z0-9]+(?:_[A-Z0-9]+)*)$")
+_NAME_WORDS = re2.compile(r"(?i)pass|secret|token|key|cred|auth|pwd")
+_PUBLIC = re2.compile(
+    r"^(?:ssh-(?:rsa|dss|ed25519)|ecdsa-sha2-|sk-ssh-|sk-ecdsa-)|-----BEGIN (?:CERTIFICATE|PUBLIC KEY|"
+    r"RSA PUBLIC KEY|PGP PUBLIC KEY BLOCK|SSH2 PUBLIC KEY|X509 CRL|CERTIFICATE REQUEST|NEW CERTIFICATE)"
+)
+DEFAULT_VALUES = frozenset(
+    "admin administrator root guest user test testing tester default postgres mysql mariadb oracle sa "
+    "rabbitmq redis mongo mongodb elastic kibana minio minioadmin jenkins tomcat manager demo demo123 "
+    "string str text int integer bool boolean object required optional auto automatic generated random "
+    "disabled enabled hidden bearer basic none unset unknown value values foo bar baz foobar pass pw pwd".split()
+)
+
+
+def is_template_anywhere(candidate, rule: Rule) -> bool:  # noqa: ANN001
+    """`prefix-${X}`, `{{ vault_pw }}`, `<%= ENV['X'] %>`: the value is filled in elsewhere."""
+    return bool(_CONTAINS_TEMPLATE.search(candidate.secret))
+
+
+def is_reference(candidate, rule: Rule) -> bool:  # noqa: ANN001
+    """Code references and secret-manager references: `settings.DB_PASSWORD`, `get_password()`,
+    `os.environ['X']`, `process.env.X`, `var.db_password`, `vault:secret/db#pw`, `op://vault/item`,
+    `arn:aws:secretsmanager:...`, `!Ref DbPassword`, `ENC[AES256_GCM,...]`, `$ANSIBLE_VAULT;...`."""
+    return bool(_REFERENCE.search(candidate.secret.strip()))
+
+
+def is_path_or_url(candidate, rule: Rule) -> bool:  # noqa: ANN001
+    """`/run/secrets/db`, `./certs/tls.key`, `https://vault.example/` (credentials in URLs have their own
+    rule)."""
+    return bool(_PATH_OR_URL.search(candidate.secret))
+
+
+def is_not_a_word_secret(candidate, rule: Rule) -> bool:  # noqa: ANN001
+    """Prose, numbers, versions: `Mot de passe`, `3600`, `^4.0.0`, values without a single letter."""
+    secret = candidate.secret
+    if any(c.isspace() for c in secret):
+        return True
+    if not any(c.isalpha() for c in secret):
+        return True
+    return bool(_VERSION.search(secret))
+
+
+def is_default_value(candidate, rule: Rule) -> bool:  # noqa: ANN001
+    """Documented defaults and type names: `admin`, `postgres`, `guest`, `string`, `changeit`..."""
+    return candidate.secret.strip().lower() in DEFAULT_VALUES
+
+
+def is_name_like(candidate, rule: Rule) -> bool:  # noqa: ANN001
+    """`db-password`, `mysecretpassword`, `GITHUB_TOKEN`: a name or reference, not the secret itself."""
+    secret = candidate.secret
+    if not (_NAME_LIKE.search(secret) and _NAME_WORDS.search(secret)):
+        return False
+    # `password123` is a (weak) password, `db-password` and `mysecretpassword` are names
+    return any(c in "-_." for c in secret) or not any(c.isdigit() for c in secret)
+
+
+def is_public_material(candidate, rule: Rule) -> bool:  # noqa: ANN001
+    """Public keys and certificates are meant to be shared."""
+    return bool(_PUBLIC.search(candidate.secret.lstrip()))
+
+
+def is_not_basic_auth(candidate, rule: Rule) -> bool:  # noqa: ANN001
+    """Docker `auths.*.auth` is base64 of `user:password`; anything else under `"auth"` is not."""
+    import base64
+    import binascii
+
+    try:
+        decoded = base64.b64decode(candidate.secret, validate=True)
+    except (binascii.Error, ValueError):
+        return True
+    return b":" not in decoded
+
+
+# --- detect-secrets heuristics (imported lazily) ----------------------------------------------------
+
+
+def _heuristic():  # noqa: ANN202
+    from detect_secrets.filters import heuristic
+
+    return heuristic
+
+
+def is_sequential(candidate, rule: Rule) -> bool:  # noqa: ANN001
+    """`abcdef`, `123456`, `ABCDEF0123` (detect-secrets `is_sequential_string`)."""
+    return _heuristic().is_sequential_string(candidate.secret)
+
+
+def is_uuid(candidate, rule: Rule) -> bool:  # noqa: ANN001
+    """UUIDs are identifiers (detect-secrets `is_potential_uuid`)."""
+    return _heuristic().is_potential_uuid(candidate.secret)
+
+
+def is_templated(candidate, rule: Rule) -> bool:  # noqa: ANN001
+    """`{secret}`, `<secret>`, `${secret}` (detect-secrets `is_templated_secret`)."""
+    return _heuristic().is_templated_secret(candidate.secret)
+
+
+# --- file-level: lock files -------------------------------------------------------------------------
+
+LOCK_FILES = frozenset(
+    {
+        "Brewfile.lock.json",
+        "Cartfile.resolved",
+        "composer.lock",
+        "Gemfile.lock",
+        "Package.resolved",
+        "package-lock.json",
+        "npm-shrinkwrap.json",
+        "Podfile.lock",
+        "yarn.lock",
+        "pnpm-lock.yaml",
+        "Pipfile.lock",
+        "poetry.lock",
+        "pdm.lock",
+        "uv.lock",
+        "Cargo.lock",
+        "packages.lock.json",
+        "go.sum",
+        "mix.lock",
+        "flake.lock",
+        "pubspec.lock",
+        "bun.lock",
+        "gradle.lockfile",
+        "conda-lock.yml",
+        ".terraform.lock.hcl",
+        "deno.lock",
+        "paket.lock",
+        "Manifest.toml",
+    }
+)
+
+
+def is_lock_file(path: str) -> bool:
+    """Lock files hold integrity hashes and resolved URLs, not secrets (detect-secrets' list and more).
+    A cheap set lookup: this runs on every item, so detect-secrets is not imported for it."""
+    return path.rsplit("/", 1)[-1] in LOCK_FILES
+
+
+DEFAULT: tuple[str, ...] = ("template", "placeholder", "repeated", "data-uri")
 FILTERS: dict[str, Callable] = {
     "template": is_template,
     "placeholder": is_placeholder,
+    "repeated": is_repeated,
+    "data-uri": is_in_data_uri,
+    "key-not-secret": is_not_secret_key,
+    "vault-annotation": is_vault_annotation,
+    "template-anywhere": is_template_anywhere,
+    "reference": is_reference,
+    "path-or-url": is_path_or_url,
+    "not-a-word": is_not_a_word_secret,
+    "default-value": is_default_value,
+    "name-like": is_name_like,
+    "public-material": is_public_material,
+    "not-basic-auth": is_not_basic_auth,
+    "sequential": is_sequential,
+    "uuid": is_uuid,
+    "templated": is_templated,
 }
+# the usual set for "key = value" rules, in the order they run (detect-secrets' last: lazy import)
+GENERIC: tuple[str, ...] = (
+    "key-not-secret",
+    "vault-annotation",
+    "template-anywhere",
+    "reference",
+    "path-or-url",
+    "not-a-word",
+    "default-value",
+    "name-like",
+    "public-material",
+    "templated",
+    "uuid",
+    "sequential",
+)
+FILTERS_GROUPS: dict[str, tuple[str, ...]] = {"generic": GENERIC}
 
 
 def pipeline(rule: Rule) -> tuple[Callable, ...]:
-    names = list(DEFAULT) + [n for n in rule.filters if n not in DEFAULT]
+    names = list(DEFAULT)
+    for name in rule.filters:
+        for n in FILTERS_GROUPS.get(name, (name,)):
+            if n not in names:
+                names.append(n)
     unknown = [n for n in names if n not in FILTERS]
     if unknown:
         raise KeyError(f"{rule.source}:{rule.source_line}: {rule.id}.filters: unknown filter(s) {unknown}")

@@ -40,7 +40,7 @@ class CompiledRule(NamedTuple):
     exclude: pathspec.PathSpec | None
     filters: tuple[Callable[[Candidate, Rule], bool], ...]
     secret_groups: tuple[int, ...] = ()  # `secret`, then `secret2`, `secret_x`...: first that took part
-    key_group: int = 0
+    key_groups: tuple[int, ...] = ()  # `key`, `key2`...: the name the secret is assigned to
 
 
 class Compiled(NamedTuple):
@@ -72,11 +72,14 @@ def compile_rules(rules: Iterable[Rule]) -> Compiled:
         index = len(compiled)
         regex = re2.compile(rule.pattern.encode(), _options()) if rule.pattern else None
         names = {
-            (k.decode() if isinstance(k, bytes) else k): v for k, v in (regex.groupindex if regex else {}).items()
+            (k.decode() if isinstance(k, bytes) else k): v
+            for k, v in (regex.groupindex if regex else {}).items()
         }
         secret_groups = tuple(
-            sorted((v for k, v in names.items() if k.startswith(rule.secret_group)),
-                   key=lambda v: (v != names.get(rule.secret_group), v))
+            sorted(
+                (v for k, v in names.items() if k.startswith(rule.secret_group)),
+                key=lambda v: (v != names.get(rule.secret_group), v),
+            )
         )
         compiled.append(
             CompiledRule(
@@ -87,7 +90,7 @@ def compile_rules(rules: Iterable[Rule]) -> Compiled:
                 exclude=_spec(rule.exclude_paths),
                 filters=filters.pipeline(rule),
                 secret_groups=secret_groups,
-                key_group=names.get("key", 0),
+                key_groups=tuple(sorted(v for k, v in names.items() if k.startswith("key"))),
             )
         )
         if rule.keywords:
@@ -168,10 +171,11 @@ def _candidates(crule: CompiledRule, item: Item, lines: _Lines) -> Iterable[Cand
                 start, end = gstart, gend
                 break
         key = ""
-        if crule.key_group:
-            kstart, kend = match.span(crule.key_group)
+        for group in crule.key_groups:
+            kstart, kend = match.span(group)
             if kstart >= 0:
                 key = data[kstart:kend].decode("utf-8", "replace")
+                break
         secret = data[start:end].decode("utf-8", "replace")
         line, _ = lines.locate(start)
         yield Candidate(secret, start, line, lines.text(line), key)
@@ -181,9 +185,7 @@ def _candidates(crule: CompiledRule, item: Item, lines: _Lines) -> Iterable[Cand
 # default nothing in them is a finding (rules tagged `encrypted-secret` are the opt-in exception).
 ALLOW_ENCRYPTED = True
 ENCRYPTED_TAG = "encrypted-secret"
-_SOPS_FILE = re2.compile(
-    rb"(?m)^sops:[ \t]*$|^[ \t]*\"sops\"[ \t]*:[ \t]*\{|^sops_mac=|^\[sops\]"
-)
+_SOPS_FILE = re2.compile(rb"(?m)^sops:[ \t]*$|^[ \t]*\"sops\"[ \t]*:[ \t]*\{|^sops_mac=|^\[sops\]")
 _DOC_SPLIT = re2.compile(rb"(?m)^---")
 _INDIRECT_KIND = re2.compile(
     rb"(?m)^kind:[ \t]*[\"']?(?:SealedSecret|ExternalSecret|ClusterExternalSecret|SecretStore|"
@@ -289,28 +291,28 @@ def _evidence(context: str, secret: str, raw: str, shown: str, show_secrets: boo
     if len(evidence) > MAX_EVIDENCE:
         begin = max(0, at - 60) if at >= 0 else 0
         evidence = ("..." if begin else "") + evidence[begin : begin + MAX_EVIDENCE] + "..."
-    if not show_secrets and secret and (secret in evidence or (len(secret) >= 12 and secret[:12] in evidence)):
+    if (
+        not show_secrets
+        and secret
+        and (secret in evidence or (len(secret) >= 12 and secret[:12] in evidence))
+    ):
         evidence = shown  # belt and braces
     return evidence
 
 
 def _dedupe(found: list[tuple[Finding, int, bool]]) -> list[Finding]:
-    """One finding per secret occurrence: a specific rule wins over a generic one on the same line,
-    and of two specific rules reporting the same secret on the same line the first in pack order wins."""
-    specific_lines = {f.location.line for f, _, generic in found if not generic}
+    """One finding per secret occurrence: where two findings on one line overlap, a specific rule wins
+    over a generic one, and among equals the first rule in pack order wins."""
     found = sorted(found, key=lambda t: (t[2], t[1]))  # specific first, then rule order
-    seen: set[tuple] = set()
+    kept: dict[int, list[tuple[int, int]]] = {}
     out = []
-    for finding, _, generic in found:
-        line = finding.location.line
-        if generic and line in specific_lines:
+    for finding, _, _ in found:
+        loc = finding.location
+        start, end = loc.column, max(loc.end_column, loc.column + 1)
+        spans = kept.setdefault(loc.line, [])
+        if any(start < e and s < end for s, e in spans):
             continue
-        same_secret = (line, finding.properties)
-        same_spot = (finding.rule_id, line, finding.location.column)
-        if same_secret in seen or same_spot in seen:
-            continue
-        seen.add(same_secret)
-        seen.add(same_spot)
+        spans.append((start, end))
         out.append(finding)
     out.sort(key=Finding.sort_key)
     return out

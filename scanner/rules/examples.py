@@ -1,0 +1,94 @@
+"""Run every rule's `examples`: a pack is its own test suite (`scanner rules test`, the test suite).
+
+A bad example must produce at least one finding of its rule (exactly `count` if given, the first at
+`line` if given); a good example must produce none of that rule. Each example is scanned with its
+rule alone, plus the other rules of its engine for the specific-versus-generic dedupe, so a generic
+rule's example is judged the way a real scan would judge it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from scanner.model import Finding, Item
+from scanner.rules.loader import Example, Rule
+
+DEFAULT_FILENAME = {"secrets": "config.txt"}
+
+
+def _run_secrets(rule: Rule, example: Example, context: list[Rule]) -> list[Finding]:
+    from scanner.engines import secrets
+
+    compiled = _compiled(tuple(context) if rule in context else (*context, rule))
+    item = Item(example.filename or DEFAULT_FILENAME["secrets"], example.content.encode("utf-8"))
+    return [f for f in secrets.scan_item(compiled, item) if f.rule_id == rule.id]
+
+
+_CACHE: dict[tuple, object] = {}
+
+
+def _compiled(rules: tuple[Rule, ...]):  # noqa: ANN202
+    from scanner.engines import secrets
+
+    key = tuple(r.id for r in rules)
+    if key not in _CACHE:
+        _CACHE.clear()
+        _CACHE[key] = secrets.compile_rules(rules)
+    return _CACHE[key]
+
+
+# engine -> runner(rule, example, rules of that engine) -> findings of that rule.
+# Policy rules are skipped until the policy engine registers a runner here.
+RUNNERS: dict[str, Callable[[Rule, Example, list[Rule]], list[Finding]]] = {"secrets": _run_secrets}
+
+
+def _where(rule: Rule, kind: str, index: int) -> str:
+    return f"{rule.source}:{rule.source_line}: {rule.id}: {kind} example #{index + 1}"
+
+
+def check_rule(rule: Rule, context: list[Rule] | None = None) -> list[str]:
+    """Failures (one line each) of one rule's examples; [] when they all pass or the engine has no runner."""
+    runner = RUNNERS.get(rule.engine)
+    if runner is None:
+        return []
+    context = [r for r in (context or [rule]) if r.engine == rule.engine and not r.opt_in] or [rule]
+    failures: list[str] = []
+    for index, example in enumerate(rule.bad):
+        try:
+            found = runner(rule, example, context)
+        except Exception as exc:  # noqa: BLE001 - a broken example is a failure, not a crash
+            failures.append(f"{_where(rule, 'bad', index)}: error: {exc}")
+            continue
+        if not found:
+            failures.append(f"{_where(rule, 'bad', index)}: expected a finding, got none")
+            continue
+        if example.count is not None and len(found) != example.count:
+            lines = ", ".join(str(f.line) for f in found)
+            failures.append(
+                f"{_where(rule, 'bad', index)}: expected {example.count} finding(s), got {len(found)} (lines {lines})"
+            )
+        if example.line is not None and found[0].line != example.line:
+            failures.append(
+                f"{_where(rule, 'bad', index)}: expected line {example.line}, got line {found[0].line}"
+            )
+    for index, example in enumerate(rule.good):
+        try:
+            found = runner(rule, example, context)
+        except Exception as exc:  # noqa: BLE001
+            failures.append(f"{_where(rule, 'good', index)}: error: {exc}")
+            continue
+        if found:
+            lines = ", ".join(str(f.line) for f in found)
+            failures.append(
+                f"{_where(rule, 'good', index)}: expected no finding, got {len(found)} (lines {lines})"
+            )
+    return failures
+
+
+def run_examples(rules: Iterable[Rule]) -> list[str]:
+    """Every rule's examples; returns one line per failure ([] means all pass)."""
+    rules = list(rules)
+    failures: list[str] = []
+    for rule in rules:
+        failures.extend(check_rule(rule, rules))
+    return failures
