@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import sys
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
@@ -18,6 +20,11 @@ INFO_URI = "https://github.com/scanner-project/scanner"
 FINGERPRINT_KEY = "scanner/v1"
 SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0"}
 LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note"}
+# GitHub code scanning rejects runs over 25,000 results and uploads over 10 MB gzipped, and reads at
+# most 20 tags per rule: https://docs.github.com/en/code-security/code-scanning/integrating-with-code-scanning/sarif-support-for-code-scanning
+MAX_RESULTS = 25_000
+MAX_GZIP_BYTES = 10 * 1024 * 1024
+MAX_TAGS = 20
 
 
 def uri(path: str) -> str:
@@ -39,7 +46,7 @@ def rule_descriptor(rule: Rule) -> dict[str, Any]:
         "help": {"text": text, "markdown": markdown},
         "defaultConfiguration": {"level": LEVEL[rule.severity]},
         "properties": {
-            "tags": ["security", rule.pack, *rule.tags],
+            "tags": list(dict.fromkeys(["security", rule.pack, *rule.tags]))[:MAX_TAGS],
             "security-severity": SECURITY_SEVERITY[rule.severity],
             "precision": "high",
             "problem.severity": "error" if rule.severity in ("high", "critical") else "warning",
@@ -92,7 +99,16 @@ def _result(finding: Finding, rule_index: int) -> dict[str, Any]:
     return result
 
 
-def build(result: ScanResult, rules: Sequence[Rule]) -> dict[str, Any]:
+def _keep(findings: Sequence[Finding], limit: int) -> list[Finding]:
+    """At most `limit` findings: unsuppressed before suppressed, highest severity first; file order kept."""
+    if len(findings) <= limit:
+        return list(findings)
+    rank = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+    order = sorted(range(len(findings)), key=lambda i: (findings[i].suppression is not None, rank[findings[i].severity], i))
+    return [findings[i] for i in sorted(order[: max(0, limit)])]
+
+
+def build(result: ScanResult, rules: Sequence[Rule], limit: int = MAX_RESULTS) -> dict[str, Any]:
     by_id = {r.id: r for r in rules}
     used = sorted({f.rule_id for f in result.findings})
     descriptors = [rule_descriptor(by_id[rid]) for rid in used if rid in by_id]
@@ -106,8 +122,23 @@ def build(result: ScanResult, rules: Sequence[Rule]) -> dict[str, Any]:
         for p in result.problems
         if p.level != "info" and p.path
     ]
+    kept = _keep(result.findings, limit)
+    cut = len(result.findings) - len(kept)
+    run_properties: dict[str, Any] = {}
+    if cut:
+        run_properties = {"scanner/resultsTotal": len(result.findings), "scanner/resultsCut": cut}
+        notifications.append(
+            {
+                "level": "warning",
+                "message": {
+                    "text": f"{cut} of {len(result.findings)} results left out to stay within GitHub's limits "
+                    f"(25,000 results per run, 10 MB gzipped); the highest severities were kept. "
+                    "Use --format json for every finding."
+                },
+            }
+        )
     root_uri = result.root.resolve().as_uri().rstrip("/") + "/"
-    return {
+    doc = {
         "$schema": SCHEMA,
         "version": "2.1.0",
         "runs": [
@@ -124,11 +155,33 @@ def build(result: ScanResult, rules: Sequence[Rule]) -> dict[str, Any]:
                 "automationDetails": {"id": "scanner/"},
                 "originalUriBaseIds": {"%SRCROOT%": {"uri": root_uri}},
                 "invocations": [{"executionSuccessful": True, "toolExecutionNotifications": notifications}],
-                "results": [_result(f, index[f.rule_id]) for f in result.findings if f.rule_id in index],
+                "results": [_result(f, index[f.rule_id]) for f in kept if f.rule_id in index],
             }
         ],
     }
+    if run_properties:
+        doc["runs"][0]["properties"] = run_properties
+    return doc
 
 
-def render(result: ScanResult, rules: Sequence[Rule], color: bool = False) -> str:
-    return json.dumps(build(result, rules), indent=2, ensure_ascii=False) + "\n"
+def render(
+    result: ScanResult, rules: Sequence[Rule], color: bool = False, max_results: int = MAX_RESULTS,
+    max_gzip_bytes: int = MAX_GZIP_BYTES,
+) -> str:  # fmt: skip
+    """The SARIF text; results are cut (highest severities kept, a warning on stderr) to fit GitHub's limits."""
+    limit = min(max_results, len(result.findings))
+    while True:
+        doc = build(result, rules, limit)
+        text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+        size = len(gzip.compress(text.encode("utf-8"), compresslevel=6))
+        if size <= max_gzip_bytes or limit == 0:
+            break
+        limit = min(limit - 1, int(limit * max_gzip_bytes / size * 0.95))
+    cut = doc["runs"][0].get("properties", {}).get("scanner/resultsCut", 0)
+    if cut:
+        print(
+            f"scanner: warning: SARIF: {cut} of {len(result.findings)} results left out to stay within GitHub's "
+            "limits (25,000 results per run, 10 MB gzipped); the highest severities were kept",
+            file=sys.stderr,
+        )
+    return text
