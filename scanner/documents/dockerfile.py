@@ -349,7 +349,19 @@ def parse(item: Item) -> tuple[list[Document], list[Problem]]:
         return [], [Problem(path, f"{where}{message}; file skipped by policy rules", line=line)]
     escape = _escape_char(text)
     problems = _structural_problems(path, text, escape)
-    return [Document(KIND, path, build_tree(commands, escape), 1)], problems
+    try:
+        tree = build_tree(commands, escape)
+    except (
+        ValueError,
+        TypeError,
+        IndexError,
+        KeyError,
+        AttributeError,
+    ) as exc:  # a bug here must not end the scan
+        return [], problems + [
+            Problem(path, f"could not interpret the Dockerfile ({type(exc).__name__}: {exc})")
+        ]
+    return [Document(KIND, path, tree, 1)], problems
 
 
 def _split_from(values: Sequence[str]) -> tuple[str, str | None]:
@@ -392,6 +404,8 @@ def build_tree(commands: Sequence[Any], escape: str = "\\") -> LDict:
         stage_env[stage["index"]] = dict(env)
 
     for cmd in commands:
+        if not cmd.cmd:
+            continue
         ins = _instruction(cmd)
         name = ins["cmd"]
         if name == "FROM":
