@@ -110,3 +110,132 @@ def test_fixture_recall_and_false_alarms():
     assert false_alarm_rate <= 0.05, (good_hits, unexpected)
     assert unexpected == [], unexpected  # every unlabelled finding is a false positive to fix or label
     assert [p.path for p in problems if p.level == "warning"] == ["broken/main.tf"]
+
+
+# -- focused behaviour ----------------------------------------------------------------------------
+
+
+def _ids(findings):
+    return sorted((f.path, f.line, f.rule_id) for f in findings if f.suppression is None)
+
+
+def test_unparsable_file_is_a_problem_naming_file_and_line():
+    findings, problems = scan({"infra/main.tf": 'resource "aws_s3_bucket" "b" {\n  bucket = \n}\n'})
+    assert findings == []
+    assert len(problems) == 1
+    assert problems[0].path == "infra/main.tf" and problems[0].line == 2
+    assert "\n" not in problems[0].message
+
+
+def test_remote_module_noted_local_module_scanned():
+    files = {
+        "env/prod/main.tf": 'module "vpc" {\n  source = "terraform-aws-modules/vpc/aws"\n}\n'
+        'module "db" {\n  source = "../../modules/db"\n}\n',
+        "modules/db/main.tf": 'resource "aws_db_instance" "this" {\n  storage_encrypted = true\n}\n',
+    }
+    findings, problems = scan(files, [BY_ID["tf-aws-rds-deletion-protection"]])
+    assert [(p.path, p.line, p.level) for p in problems] == [("env/prod/main.tf", 1, "info")]
+    assert "not scanned" in problems[0].message
+    assert _ids(findings) == [("modules/db/main.tf", 1, "tf-aws-rds-deletion-protection")]
+
+
+def test_unknown_values_never_fire_and_literal_defaults_resolve():
+    files = {
+        "variables.tf": 'variable "force" {\n  default = true\n}\nvariable "env" {}\n',
+        "main.tf": 'resource "aws_s3_bucket" "a" {\n  force_destroy = var.force\n}\n'
+        'resource "aws_s3_bucket" "b" {\n  force_destroy = var.env == "dev"\n}\n'
+        'resource "aws_s3_bucket" "c" {\n  force_destroy = var.env\n}\n',
+    }
+    findings, _ = scan(files, [BY_ID["tf-aws-s3-force-destroy"]])
+    assert _ids(findings) == [("main.tf", 2, "tf-aws-s3-force-destroy")]
+
+
+def test_tfvars_override_variable_default():
+    files = {
+        "main.tf": 'variable "fd" {\n  default = false\n}\nresource "aws_s3_bucket" "a" {\n  force_destroy = var.fd\n}\n',
+        "terraform.tfvars": "fd = true\n",
+    }
+    findings, _ = scan(files, [BY_ID["tf-aws-s3-force-destroy"]])
+    assert _ids(findings) == [("main.tf", 5, "tf-aws-s3-force-destroy")]
+
+
+def test_ignore_comment_anywhere_inside_the_block():
+    content = (
+        'resource "aws_db_instance" "scratch" {\n'
+        '  engine            = "postgres"\n'
+        "  storage_encrypted = true\n"
+        "  # scanner:ignore=tf-aws-rds-deletion-protection throwaway CI database\n"
+        "  skip_final_snapshot = true\n"
+        "}\n"
+    )
+    findings, _ = scan(
+        {"main.tf": content},
+        [BY_ID["tf-aws-rds-deletion-protection"], BY_ID["tf-aws-rds-skip-final-snapshot"]],
+    )
+    suppressed = {f.rule_id: f.suppression for f in findings}
+    assert suppressed["tf-aws-rds-deletion-protection"].reason == "throwaway CI database"
+    assert suppressed["tf-aws-rds-skip-final-snapshot"] is None
+
+
+def test_split_v4_versioning_in_another_file_of_the_module_counts():
+    files = {
+        "s3.tf": 'resource "aws_s3_bucket" "b" {\n  bucket = "x"\n}\n',
+        "versioning.tf": 'resource "aws_s3_bucket_versioning" "b" {\n  bucket = aws_s3_bucket.b.bucket\n'
+        '  versioning_configuration {\n    status = "Enabled"\n  }\n}\n',
+        "other/s3.tf": 'resource "aws_s3_bucket" "b" {\n  bucket = "y"\n}\n',
+    }
+    findings, _ = scan(files, [BY_ID["tf-aws-s3-versioning"]])
+    # the versioning resource belongs to the root module only: other/ is a different module
+    assert _ids(findings) == [("other/s3.tf", 1, "tf-aws-s3-versioning")]
+
+
+def test_versioning_resource_with_unfollowable_bucket_leaves_bucket_unreported():
+    files = {
+        "main.tf": 'resource "aws_s3_bucket" "b" {\n  bucket = "x"\n}\n'
+        'resource "aws_s3_bucket_versioning" "v" {\n  bucket = var.bucket_id\n'
+        '  versioning_configuration {\n    status = "Enabled"\n  }\n}\n',
+    }
+    findings, _ = scan(files, [BY_ID["tf-aws-s3-versioning"]])
+    assert findings == []
+
+
+def test_plan_findings_name_the_resource_address():
+    findings, problems = scan({"plan.json": (FIXTURES / "plan" / "plan.json").read_bytes()})
+    assert problems == []
+    by_rule = {f.rule_id: f for f in findings}
+    assert by_rule["tf-aws-rds-deletion-protection"].message.startswith("module.db.aws_db_instance.this")
+    assert by_rule["tf-aws-sg-admin-ports-open"].message.startswith("aws_security_group.ssh[0]")
+
+
+def test_literal_secrets_in_terraform_go_through_the_secrets_engine():
+    from scanner.engines import secrets
+    from scanner.rules.loader import load_rules, select_rules
+
+    try:
+        rules = [r for r in select_rules(load_rules()) if r.engine == "secrets"]
+    except Exception as exc:  # another helper's pack not loadable: not this test's subject
+        pytest.skip(f"secrets pack not loadable: {exc}")
+    if not rules:
+        pytest.skip("no secrets pack yet")
+    import yaml
+
+    base = ROOT / "fixtures" / "terraform-secrets"
+    expected = yaml.safe_load((base / "expected.yaml").read_text())
+    findings = secrets.scan_item(
+        secrets.compile_rules(rules), Item("main.tf", (base / "main.tf").read_bytes())
+    )
+    lines = {f.line for f in findings}
+    assert set(expected["bad"]) <= lines, sorted(set(expected["bad"]) - lines)
+    assert not (set(expected["good"]) - {36}) & lines
+
+
+@pytest.mark.xfail(
+    reason="secrets pack (not ours) reads customer_master_key_spec as a master key; reported to the lead"
+)
+def test_kms_key_spec_is_not_a_secret():
+    from scanner.engines import secrets
+    from scanner.rules.loader import load_rules, select_rules
+
+    rules = [r for r in select_rules(load_rules()) if r.engine == "secrets"]
+    content = b'resource "aws_kms_key" "k" {\n  customer_master_key_spec = "ECC_NIST_P256"\n}\n'
+    assert secrets.scan_item(secrets.compile_rules(rules), Item("main.tf", content)) == []
