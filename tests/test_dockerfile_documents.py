@@ -200,12 +200,13 @@ def test_secret_values_never_appear_in_messages():
         "ENV DB_PASSWORD=Sup3rS3cret\n"
         "RUN curl -u deploy:Tr0ub4dor3 https://x.example.com/a\n"
         "RUN git clone https://bot:glpat-Zx81kQ@gitlab.example.com/a.git\n"
+        "RUN echo 'root:screencast' | chpasswd\n"
         "USER 1\n"
     )
     found, _, findings = run(text)
     assert {r for r, _ in found} == {"dockerfile-secret-env", "dockerfile-run-credentials"}
     for f in findings:
-        for secret in ("Sup3rS3cret", "Tr0ub4dor3", "glpat-Zx81kQ"):
+        for secret in ("Sup3rS3cret", "Tr0ub4dor3", "glpat-Zx81kQ", "screencast"):
             assert secret not in f.message and secret not in f.evidence
 
 

@@ -58,6 +58,9 @@ _MASKS = (
         r"\1***",
     ),
 )
+_MASKS += ((re.compile(r"([A-Za-z0-9_.-]+:)[^\s:'\"]+(['\"]?\s*\|\s*(?:sudo\s+)?chpasswd)"), r"\1***\2"),)
+_MASKS += ((re.compile(r"(\bdocker\s+login\b[^|;&]*\s-p\s*['\"]?)[^\s'\"]+"), r"\1***"),)
+_MASK_HINTS = ("://", "-u", "--user", "pass", "pwd", "token", "secret", "key", "auth", "login")
 PLATFORM_ARGS = (
     "BUILDPLATFORM",
     "BUILDOS",
@@ -217,8 +220,10 @@ def _pairs(cmd: str, values: Sequence[str], line: int, original: str) -> LList:
 
 def _label_text(text: str, limit: int = 80) -> str:
     text = " ".join(text.split())
-    for pattern, repl in _MASKS:
-        text = pattern.sub(repl, text)
+    low = text.lower()
+    if any(hint in low for hint in _MASK_HINTS):
+        for pattern, repl in _MASKS:
+            text = pattern.sub(repl, text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
