@@ -197,6 +197,35 @@ def discover(explicit: str | None, paths: Sequence[str] = (".",)) -> Config:
 # --- applying the configuration -------------------------------------------------------------------
 
 
+def _display_base(target: Path) -> Path:
+    """The folder reported paths are relative to (as the working-tree source computes it)."""
+    cwd = Path.cwd().resolve()
+    target = target.resolve()
+    base = target if target.is_dir() else target.parent
+    return cwd if base == cwd or cwd in base.parents else base
+
+
+def _rebase(pattern: str, config_dir: Path, base: Path) -> str:
+    """A gitignore-style exclude written relative to the config file, made relative to `base`.
+    Unanchored patterns (`*.min.js`, `vendor/`) match at any depth and stay as they are; an anchored
+    one that cannot match under `base` becomes ''."""
+    negate, body = ("!", pattern[1:]) if pattern.startswith("!") else ("", pattern)
+    if "/" not in body.rstrip("/") or body.startswith("**/") or config_dir == base:
+        return pattern
+    body = body.lstrip("/")
+    try:
+        inner = base.relative_to(config_dir).as_posix()
+        if body.startswith(inner + "/"):
+            return negate + "/" + body[len(inner) + 1 :]
+        return ""
+    except ValueError:
+        try:
+            outer = config_dir.relative_to(base).as_posix()
+        except ValueError:
+            return ""
+        return negate + "/" + outer + "/" + body
+
+
 def merge_args(config: Config, args: Any) -> None:
     """Fill the scan arguments the command line left unset from the configuration (in place)."""
     if not getattr(args, "only", None) and config.get("only") is not None:
@@ -206,7 +235,9 @@ def merge_args(config: Config, args: Any) -> None:
     if hasattr(args, "fail_on") and args.fail_on is None:
         args.fail_on = config.get("fail-on", "low")
     if hasattr(args, "exclude"):
-        args.exclude = [*config.get("exclude", ()), *(args.exclude or ())]
+        base = _display_base(Path((getattr(args, "paths", None) or ["."])[0]))
+        rebased = [_rebase(p, config.base.resolve(), base) for p in config.get("exclude", ())]
+        args.exclude = [*(p for p in rebased if p), *(args.exclude or ())]
     if hasattr(args, "rules"):
         args.rules = [config.relative(r) for r in config.get("rules", ())] + list(args.rules or ())
     if hasattr(args, "baseline") and not args.baseline and config.get("baseline"):
