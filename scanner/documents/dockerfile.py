@@ -60,7 +60,25 @@ _MASKS = (
 )
 _MASKS += ((re.compile(r"([A-Za-z0-9_.-]+:)[^\s:'\"]+(['\"]?\s*\|\s*(?:sudo\s+)?chpasswd)"), r"\1***\2"),)
 _MASKS += ((re.compile(r"(\bdocker\s+login\b[^|;&]*\s-p\s*['\"]?)[^\s'\"]+"), r"\1***"),)
-_MASK_HINTS = ("://", "-u", "--user", "pass", "pwd", "token", "secret", "key", "auth", "login")
+_MASKS += ((re.compile(r"(?i)(\b(?:bearer|basic)\s+)[^\s'\"]+"), r"\1***"),)
+_MASKS += ((re.compile(r"(?i)(\bmachine\s+\S+\s+login\s+\S+\s+password\s+)\S+"), r"\1***"),)
+_MASKS += ((re.compile(r"(\b(?:mysql\w*|sshpass)\b[^|;&]*\s-p)[^\s'\"]+"), r"\1***"),)
+_MASK_HINTS = (
+    "://",
+    "-u",
+    "--user",
+    "pass",
+    "pwd",
+    "token",
+    "secret",
+    "key",
+    "auth",
+    "login",
+    "bearer",
+    "basic",
+    "mysql",
+    "sshpass",
+)
 PLATFORM_ARGS = (
     "BUILDPLATFORM",
     "BUILDOS",
@@ -266,6 +284,7 @@ def _instruction(cmd: Any) -> LDict:
             _lset(item, "path", src, line)
             _lset(item, "name", src.rstrip("/").rsplit("/", 1)[-1], line)
             _lset(item, "remote", bool(re.match(r"(?i)^(https?|git|ssh)://|^git@", src)), line)
+            _lset(item, "dest", paths[-1], line)
             sources.append(item)
         _lset(ins, "sources", _llist(sources, line), line)
         if "from" in ins["flags"]:
