@@ -69,6 +69,26 @@ def is_repeated(candidate, rule: Rule) -> bool:  # noqa: ANN001
 _DATA_URI = re2.compile(r"data:[A-Za-z0-9.+-]+/[A-Za-z0-9.+-]+(?:;[A-Za-z0-9=.+-]+)*;base64,[A-Za-z0-9+/=]+")
 
 
+# Values published in vendors' documentation as examples: never live, everywhere in docs and tests.
+DOCUMENTED_EXAMPLES = frozenset(
+    {
+        "AKIAIOSFODNN7EXAMPLE",
+        "ASIAIOSFODNN7EXAMPLE",
+        "AKIAI44QH8DHBEXAMPLE",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY",
+        "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==",
+        "sk_test_4eC39HqLyjWDarjtT1zdp7dc",
+        "sk_test_BQokikJOvBiI2HlWgH4olfQ2",
+    }
+)
+
+
+def is_documented_example(candidate, rule: Rule) -> bool:  # noqa: ANN001
+    """AWS's AKIAIOSFODNN7EXAMPLE / wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY, the Azurite key, Stripe's docs key."""
+    return candidate.secret.strip("'\" ") in DOCUMENTED_EXAMPLES
+
+
 def is_in_data_uri(candidate, rule: Rule) -> bool:  # noqa: ANN001
     """Base64 images and fonts (`data:image/png;base64,...`) are not secrets."""
     context = candidate.context
@@ -97,12 +117,13 @@ NON_SECRET_AFTER = frozenset(
     "strength complexity chars characters digits key_ref selector mount volume template annotation annotations "
     "class kind usage scope scopes audience issuer algorithm alg method methods auth_method index policy_arn "
     "field_name input hash salt rounds iterations encrypted mask masked visible visibility toggle generator "
-    "length_min length_max cache limit size rule rules secret_name store_name".split()
+    "length_min length_max cache limit size rule rules secret_name store_name sha sha1 sha256 digest checksum "
+    "commit revision rev fingerprint sum hint".split()
 )
 NON_SECRET_BEFORE = frozenset(
     "max min num number total count use is has show hide forgot reset require requires requiring enable "
     "disable allow check validate generate rotate next prev previous page continuation cursor sync no skip "
-    "csrf xsrf should can must needs".split()
+    "csrf xsrf should can must needs existing external sealed".split()
 )
 
 
@@ -302,12 +323,13 @@ def is_lock_file(path: str) -> bool:
     return path.rsplit("/", 1)[-1] in LOCK_FILES
 
 
-DEFAULT: tuple[str, ...] = ("template", "placeholder", "repeated", "data-uri")
+DEFAULT: tuple[str, ...] = ("template", "placeholder", "repeated", "data-uri", "documented-example")
 FILTERS: dict[str, Callable] = {
     "template": is_template,
     "placeholder": is_placeholder,
     "repeated": is_repeated,
     "data-uri": is_in_data_uri,
+    "documented-example": is_documented_example,
     "key-not-secret": is_not_secret_key,
     "vault-annotation": is_vault_annotation,
     "template-anywhere": is_template_anywhere,

@@ -316,3 +316,14 @@ def _dedupe(found: list[tuple[Finding, int, bool]]) -> list[Finding]:
         out.append(finding)
     out.sort(key=Finding.sort_key)
     return out
+
+
+def with_encrypted_rules(
+    all_rules: Iterable[Rule], selected: list[Rule], allow_encrypted: bool | None = None
+) -> list[Rule]:
+    """Configuration `secrets.allow-encrypted: false` turns SOPS files and SealedSecrets into (low)
+    findings: the opt-in rules tagged `encrypted-secret` join the selection. Default: ALLOW_ENCRYPTED."""
+    if ALLOW_ENCRYPTED if allow_encrypted is None else allow_encrypted:
+        return selected
+    have = {r.id for r in selected}
+    return selected + [r for r in all_rules if ENCRYPTED_TAG in r.tags and r.id not in have]
