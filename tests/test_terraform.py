@@ -239,3 +239,44 @@ def test_kms_key_spec_is_not_a_secret():
     rules = [r for r in select_rules(load_rules()) if r.engine == "secrets"]
     content = b'resource "aws_kms_key" "k" {\n  customer_master_key_spec = "ECC_NIST_P256"\n}\n'
     assert secrets.scan_item(secrets.compile_rules(rules), Item("main.tf", content)) == []
+
+
+# -- the fast HCL path must agree with python-hcl2 ---------------------------------------------------
+
+
+def _norm(value):
+    from scanner.documents.tree import LDict, LList, Unknown
+
+    if isinstance(value, LDict):
+        return ("D", value.line, tuple((k, value.key_lines.get(k), _norm(v)) for k, v in value.items()))
+    if isinstance(value, LList):
+        return ("L", value.line, tuple(value.item_lines), tuple(_norm(v) for v in value))
+    if isinstance(value, Unknown):
+        return ("U", " ".join(value.text.split()))
+    return (type(value).__name__, value)
+
+
+def _hcl_sources():
+    yield "tricky", (ROOT / "tests" / "data" / "terraform_tricky.tf").read_text()
+    for p in sorted((ROOT / "fixtures").rglob("*.tf")):
+        yield str(p.relative_to(ROOT)), p.read_text()
+    for rule in RULES:
+        for i, ex in enumerate(rule.bad + rule.good):
+            yield f"{rule.id}#{i}", ex.content
+
+
+@pytest.mark.parametrize(("name", "text"), list(_hcl_sources()), ids=lambda x: x if "\n" not in x else "")
+def test_fast_parser_agrees_with_python_hcl2(name, text):
+    from scanner.documents.terraform_fast import Fallback, parse_fast
+    from scanner.documents.terraform_hcl import Block, HclError, parse_hcl_lark
+
+    try:
+        slow = parse_hcl_lark(text)
+    except HclError:
+        with pytest.raises(Fallback):
+            parse_fast(text, Block)
+        return
+    fast = parse_fast(text, Block)
+    assert [(b.type, b.labels, b.line, b.end_line, _norm(b.body)) for b in fast] == [
+        (b.type, b.labels, b.line, b.end_line, _norm(b.body)) for b in slow
+    ]
