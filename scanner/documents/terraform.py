@@ -317,36 +317,46 @@ def _model(documents: Sequence[Document], ctx: Context | None) -> Model:
 # -- plan JSON ------------------------------------------------------------------------------------
 
 
-def _plan_modules(node: Any, out: list[LDict]) -> None:
-    if not isinstance(node, LDict):
+def _obj(value: Any) -> LDict:
+    """`value` when it is a mapping, else an empty one: plan JSON from a hostile or broken file may put
+    any type where an object is expected."""
+    return value if isinstance(value, LDict) else LDict()
+
+
+def _seq(value: Any) -> list:
+    return value if isinstance(value, LList) else []
+
+
+def _plan_modules(node: Any, out: list[LDict], depth: int = 0) -> None:
+    if not isinstance(node, LDict) or depth > 100:
         return
-    for r in node.get("resources") or ():
+    for r in _seq(node.get("resources")):
         if isinstance(r, LDict):
             out.append(r)
-    for child in node.get("child_modules") or ():
-        _plan_modules(child, out)
+    for child in _seq(node.get("child_modules")):
+        _plan_modules(child, out, depth + 1)
 
 
 def _config_refs(doc: LDict) -> dict[str, dict[str, tuple[str, ...]]]:
     """address (module path + type.name) -> attribute -> references, from the configuration section."""
     out: dict[str, dict[str, tuple[str, ...]]] = {}
 
-    def walk(mod: Any, prefix: str) -> None:
-        if not isinstance(mod, LDict):
+    def walk(mod: Any, prefix: str, depth: int = 0) -> None:
+        if not isinstance(mod, LDict) or depth > 100:
             return
-        for r in mod.get("resources") or ():
+        for r in _seq(mod.get("resources")):
             if not isinstance(r, LDict) or not isinstance(r.get("address"), str):
                 continue
             attrs: dict[str, tuple[str, ...]] = {}
-            for attr, expr in (r.get("expressions") or {}).items():
+            for attr, expr in _obj(r.get("expressions")).items():
                 if isinstance(expr, LDict) and isinstance(expr.get("references"), list):
                     attrs[attr] = tuple(str(x) for x in expr["references"])
             out[prefix + r["address"]] = attrs
-        for name, call in (mod.get("module_calls") or {}).items():
+        for name, call in _obj(mod.get("module_calls")).items():
             if isinstance(call, LDict):
-                walk(call.get("module"), f"{prefix}module.{name}.")
+                walk(call.get("module"), f"{prefix}module.{name}.", depth + 1)
 
-    walk((doc.get("configuration") or {}).get("root_module"), "")
+    walk(_obj(doc.get("configuration")).get("root_module"), "")
     return out
 
 
@@ -370,11 +380,11 @@ def _mark_unknown(values: Any, unknown: Any) -> None:
 
 
 def _plan_items(doc: Document) -> list[Res]:
-    root = doc.value
+    root = _obj(doc.value)
     resources: list[LDict] = []
-    _plan_modules((root.get("planned_values") or {}).get("root_module"), resources)
+    _plan_modules(_obj(root.get("planned_values")).get("root_module"), resources)
     changes: dict[str, LDict] = {}
-    for rc in root.get("resource_changes") or ():
+    for rc in _seq(root.get("resource_changes")):
         if isinstance(rc, LDict) and isinstance(rc.get("address"), str):
             changes[rc["address"]] = rc
     refs = _config_refs(root)
@@ -388,10 +398,10 @@ def _plan_items(doc: Document) -> list[Res]:
         values = values if isinstance(values, LDict) else LDict(line=r.line)
         change = changes.get(address)
         if change is not None:
-            actions = (change.get("change") or {}).get("actions") or ()
+            actions = _seq(_obj(change.get("change")).get("actions"))
             if "delete" in actions and "create" not in actions:
                 continue
-            _mark_unknown(values, (change.get("change") or {}).get("after_unknown"))
+            _mark_unknown(values, _obj(change.get("change")).get("after_unknown"))
         values["lifecycle"] = Unknown("lifecycle is not in the plan")
         mode = "data" if r.get("mode") == "data" else "resource"
         base = re.sub(r"\[[^\]]*\]", "", address)
@@ -763,7 +773,14 @@ def referenced_by(subject: Subject, ctx: Context, params: dict) -> list[Subject]
 def resource_in_scan(subject: Subject, ctx: Context, params: dict) -> list[Subject] | None:
     rtype = params.get("type")
     types = rtype if isinstance(rtype, list) else [rtype]
-    return [_subject(r) for r in _model(ctx.documents, ctx).items if r.mode == "resource" and r.type in types]
+    by_type = ctx.cache.get("terraform.by_type")
+    if by_type is None:
+        by_type = {}
+        for r in _model(ctx.documents, ctx).items:
+            if r.mode == "resource":
+                by_type.setdefault(r.type, []).append(r)
+        ctx.cache["terraform.by_type"] = by_type
+    return [_subject(r) for t in types for r in by_type.get(t, ())]
 
 
 RELATIONS = {
