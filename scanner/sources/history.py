@@ -1,8 +1,9 @@
 """Git history as a source: every unique blob reachable from the chosen refs, read once.
 
-    rev-list --objects <revs>  |  cat-file --batch-check      (one OS pipe: blob ids, sizes, a path)
-    -> split the blob list into chunks  ->  N workers, each `cat-file --batch` + secrets engine
-    -> provenance (see provenance.py) only for the blobs that produced findings
+    git log --raw <revs>  (one pass: every blob each commit introduced, with its path and commit)
+    -> cat-file --batch-check (sizes)  ->  split the blob list into chunks
+    -> N workers, each its own `cat-file --batch` + the secrets engine
+    -> provenance folded in (see provenance.py) only for the blobs that produced findings
 
 No `git log -p`, no tree walk per commit: each blob's bytes cross a pipe once, whatever number of
 commits carry it. Blobs over the size limit are skipped by their size before being read; binaries
@@ -14,21 +15,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import subprocess
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 from scanner.model import Finding, Item, Problem, Provenance
-from scanner.sources.git import (
-    GitError,
-    Repo,
-    first_line,
-    git_command,
-    git_env,
-    open_repo,
-    read_blobs,
-    resolve_commit,
-)
+from scanner.sources.git import GitError, Repo, open_repo, read_blobs, resolve_commit, run_git
+from scanner.sources.provenance import Introductions, introductions
 
 DEFAULT_MAX_SIZE = 2 * 1024 * 1024
 BINARY_SNIFF = 8192
@@ -74,47 +66,17 @@ def select(
     return Selection(("--all",), "history", "all refs")
 
 
-def list_blobs(root: str, revs: Iterable[str]) -> Iterator[Blob]:
-    """Every blob reachable from `revs`, once, in rev-list order (recent first: close to pack order).
-
-    rev-list's output is piped straight into `cat-file --batch-check` by the OS, so Python only sees
-    one short line per object."""
-    env = git_env()
-    revlist = subprocess.Popen(
-        git_command(root, "rev-list", "--objects", "--missing=print", *revs),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
-    check = subprocess.Popen(
-        git_command(root, "cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize) %(rest)"),
-        stdin=revlist.stdout,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        bufsize=1 << 20,
-    )
-    revlist.stdout.close()  # type: ignore[union-attr]  # cat-file owns the read end now
-    seen: set[str] = set()
-    try:
-        for line in check.stdout:  # type: ignore[union-attr]
-            parts = line.rstrip(b"\n").split(b" ", 3)
-            if len(parts) < 3 or parts[1] != b"blob":
-                continue
-            sha = parts[0].decode()
-            if sha in seen:
-                continue
-            seen.add(sha)
-            path = parts[3].decode("utf-8", "surrogateescape") if len(parts) > 3 else ""
-            yield Blob(sha, int(parts[2]), path)
-    finally:
-        check.stdout.close()  # type: ignore[union-attr]
-        check.wait()
-        err = revlist.stderr.read()  # type: ignore[union-attr]
-        revlist.stderr.close()  # type: ignore[union-attr]
-        if revlist.wait() != 0:
-            raise GitError(f"git rev-list failed: {first_line(err)}")
+def blob_sizes(root: str, shas: list[str]) -> dict[str, int]:
+    """sha -> size from one `cat-file --batch-check` (sizes only: no blob is inflated for this)."""
+    if not shas:
+        return {}
+    out = run_git(root, "cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)", stdin=("\n".join(shas) + "\n").encode())
+    sizes: dict[str, int] = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[1] == b"blob":
+            sizes[parts[0].decode()] = int(parts[2])
+    return sizes
 
 
 def _is_binary(data: bytes) -> bool:
@@ -125,10 +87,15 @@ class Plan(NamedTuple):
     blobs: list[Blob]  # to read and scan
     problems: list[Problem]
     total_bytes: int
+    intro: Introductions  # every blob's introducing commits (provenance comes from here later)
 
 
 def plan(repo: Repo, selection: Selection, max_size: int = DEFAULT_MAX_SIZE) -> Plan:
-    """The blobs to read, and the notes a user should see (shallow clone, submodules, big blobs)."""
+    """The blobs to read, and the notes a user should see (shallow clone, submodules, big blobs).
+
+    One `git log --raw` pass over the selected commits enumerates the blobs: every blob of the
+    history is introduced by some commit, and that pass is also where provenance comes from, so the
+    trees are walked once for both."""
     problems: list[Problem] = []
     if repo.shallow:
         problems.append(
@@ -139,11 +106,17 @@ def plan(repo: Repo, selection: Selection, max_size: int = DEFAULT_MAX_SIZE) -> 
                 "warning",
             )
         )
+    intro = introductions(repo.root, selection.revs, None)
+    shas = list(intro.events)  # newest first: close to pack order, good for cat-file's delta cache
+    sizes = blob_sizes(repo.root, shas)
     blobs: list[Blob] = []
     big: list[Blob] = []
     total = 0
     submodules = False
-    for blob in list_blobs(repo.root, selection.revs):
+    for sha in shas:
+        if sha not in sizes:
+            continue  # missing (partial clone): nothing to read
+        blob = Blob(sha, sizes[sha], intro.events[sha][-1].path)  # the path it came in with
         if blob.path == ".gitmodules" or blob.path.endswith("/.gitmodules"):
             submodules = True
         if blob.size > max_size:
@@ -169,7 +142,7 @@ def plan(repo: Repo, selection: Selection, max_size: int = DEFAULT_MAX_SIZE) -> 
                 "info",
             )
         )
-    return Plan(blobs, problems, total)
+    return Plan(blobs, problems, total, intro)
 
 
 def history_items(
@@ -319,8 +292,6 @@ class HistoryResult(NamedTuple):
 def _shallow_roots(root: str) -> set[str]:
     from pathlib import Path
 
-    from scanner.sources.git import run_git
-
     path = run_git(root, "rev-parse", "--path-format=absolute", "--git-path", "shallow").strip().decode()
     try:
         return set(Path(path).read_text().split())
@@ -344,7 +315,7 @@ def scan_history(
     each attributed to the commit that introduced it. `compiled` is `compile_rules(...)` output (or
     an iterable of rules). Raises GitError (one line) for a bad ref or a broken repository."""
     from scanner.engines.secrets import Compiled, compile_rules, scan_item
-    from scanner.sources.provenance import attach_provenance
+    from scanner.sources.provenance import attach_provenance  # noqa: I001
 
     if not isinstance(compiled, Compiled):
         compiled = compile_rules(compiled)  # type: ignore[arg-type]
@@ -374,6 +345,7 @@ def scan_history(
         {b.sha for b in planned.blobs},
         rescan,
         _shallow_roots(root) if repo.shallow else set(),
+        planned.intro,
     )
     stats["findings"] = len(findings)
     return HistoryResult(findings, planned.problems, stats)

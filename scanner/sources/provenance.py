@@ -52,18 +52,20 @@ def _tokens(stream, size: int = 1 << 20) -> Iterator[bytes]:
         yield rest
 
 
-def introductions(root: str, revs: Iterable[str], blobs: set[str]) -> Introductions:
-    """The commits on `revs` that introduced each of `blobs`, and the paths they had there."""
+def introductions(root: str, revs: Iterable[str], blobs: set[str] | None = None) -> Introductions:
+    """The commits on `revs` that introduced each of `blobs` (None: every blob), and the paths they
+    had there. With blobs=None this one pass also enumerates every blob of the history: each blob
+    reachable from `revs` is introduced by some commit on them."""
     events: dict[str, list[Event]] = {}
     renamed: dict[str, str] = {}
-    if not blobs:
+    if blobs is not None and not blobs:
         return Introductions(events, renamed)
     args = [
         "log", *revs, "--topo-order", "--no-color", "-z", "--raw", "--no-abbrev", "-M",
         "--diff-merges=combined", "--no-textconv", "--no-ext-diff",
         "--format=%x01%H%x02%an%x02%ae%x02%aI",
     ]  # fmt: skip
-    if len(blobs) <= FIND_OBJECT_MAX:
+    if blobs is not None and len(blobs) <= FIND_OBJECT_MAX:
         args += [f"--find-object={sha}" for sha in sorted(blobs)]
     args.append("--")
     proc = subprocess.Popen(
@@ -116,7 +118,7 @@ def _record(meta, paths, blobs, order, commit, events, renamed) -> None:  # noqa
     new_path = paths[-1].decode("utf-8", "surrogateescape")
     if colons == 1 and len(paths) == 2 and fields[-1][:1] == b"R":
         renamed.setdefault(new_path, paths[0].decode("utf-8", "surrogateescape"))
-    if new in blobs and all(s.decode() != new for s in shas[:-1]):
+    if (blobs is None or new in blobs) and all(s.decode() != new for s in shas[:-1]):
         sha, author, email, date = commit
         events.setdefault(new, []).append(Event(order, sha, author, email, date, new_path, new))
 
@@ -142,12 +144,15 @@ def attach_provenance(
     scanned: set[str],
     rescan: Callable[[str, str], list[Finding]] | None = None,
     shallow_roots: set[str] = frozenset(),  # type: ignore[assignment]
+    intro: Introductions | None = None,
 ) -> list[Finding]:
     """Fold per-blob findings into one finding per (rule, secret, path), with commit provenance.
 
     `scanned` are the blob ids that were read; `rescan(sha, path)` scans a HEAD blob that was not
-    (a --branch or --range scan), to tell whether a secret is still present at HEAD."""
-    intro = introductions(root, revs, set(by_blob))
+    (a --branch or --range scan), to tell whether a secret is still present at HEAD. `intro`: the
+    introductions already computed for every blob (the history scan's enumeration pass)."""
+    if intro is None:
+        intro = introductions(root, revs, set(by_blob))
     tree = head_tree(root, head)
     at_head: set[tuple[str, str]] = set()
     for sha in set(tree.values()) & set(by_blob):
