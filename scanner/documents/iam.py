@@ -302,8 +302,24 @@ def _restricted(cond: Any) -> Any:
     return False
 
 
+_RESOURCE_REF = re.compile(
+    r"^(?:\$\{)?\s*(?:data\.)?aws_[\w-]+\.[\w-]+(?:\[[^\]]*\])?\.(?:arn|id|bucket|name)\s*\}?(?:/.*)?$"
+)
+
+
+def _known_arns(values: Any) -> None:
+    """`aws_s3_bucket.x.arn` (or "${aws_s3_bucket.x.arn}/*") is a specific ARN: never "*"."""
+    if isinstance(values, LList):
+        for i, v in enumerate(values):
+            if isinstance(v, Unknown) and _RESOURCE_REF.match(v.text.strip()):
+                text = v.text.strip()
+                values[i] = text if text.startswith("${") else "${" + text + "}"
+
+
 def finish(s: LDict) -> LDict:
     """Default Effect and the derived facts."""
+    _known_arns(s.get("Resource"))
+    _known_arns(s.get("NotResource"))
     if "Effect" not in s:
         _set(s, "Effect", "Allow", s.line)
     aline = s.key_lines.get("Action", s.line)

@@ -252,12 +252,11 @@ def _model(documents: Sequence[Document], ctx: Context | None) -> Model:
                     for k, v in b.body.items():
                         if _literal(v):
                             scope[f"local.{k}"] = v
-                elif (
-                    b.type == "data"
-                    and b.labels[:1] == ("aws_iam_policy",)
-                    and isinstance(b.body.get("arn"), str)
-                ):
-                    scope[f"data_arn.{b.labels[1]}"] = b.body["arn"]
+                elif b.type == "data" and b.labels[:1] == ("aws_iam_policy",) and len(b.labels) > 1:
+                    if isinstance(b.body.get("arn"), str):
+                        scope[f"data_arn.{b.labels[1]}"] = b.body["arn"]
+                    elif isinstance(b.body.get("name"), str):  # an AWS managed policy looked up by name
+                        scope[f"data_arn.{b.labels[1]}"] = f"arn:aws:iam::aws:policy/{b.body['name']}"
                 elif b.type == "attribute" and doc.kind == "tfvars":
                     name = doc.path.rsplit("/", 1)[-1]
                     if name.startswith("terraform.tfvars") or ".auto.tfvars" in name:
@@ -639,7 +638,7 @@ def _ingress_subjects(model: Model) -> list[Subject]:
         if r.mode != "resource" or not isinstance(r.body, LDict):
             continue
         b = r.body
-        if r.type == "aws_security_group":
+        if r.type in ("aws_security_group", "aws_default_security_group"):
             for i, rule in enumerate(b.get("ingress") or ()):
                 if not isinstance(rule, LDict):
                     continue
