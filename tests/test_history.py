@@ -356,3 +356,44 @@ def test_staged_content_is_judged_not_the_working_copy(tmp_path, compiled):
     assert [i.path for i in staged_items(str(repo.path / "sub"))] == [
         "sub/new.txt"
     ]  # repo-relative, deletions skipped
+
+
+def test_cli_history_json_sarif_and_errors(tmp_path, capsys, monkeypatch):
+    import json
+
+    from scanner.cli import main
+
+    repo = Git(tmp_path / "r")
+    added = repo.commit("add", {"deploy.sh": f"export GITHUB_TOKEN={GH}\n"})
+    repo.commit("remove", {"deploy.sh": "export GITHUB_TOKEN=$TOKEN\n"})
+    monkeypatch.chdir(repo.path)
+    base = ["scan", ".", "--rules", str(PACK), "--only", "history-test"]
+
+    assert main(base) == 0  # the work tree is clean
+    capsys.readouterr()
+    assert main([*base, "--history", "-f", "json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    [finding] = doc["findings"]
+    assert finding["path"] == "deploy.sh" and finding["provenance"]["commit"] == added
+    assert finding["provenance"]["present_at_head"] is False and GH not in json.dumps(doc)
+
+    assert main([*base, "--history", "-f", "sarif"]) == 1
+    [result] = json.loads(capsys.readouterr().out)["runs"][0]["results"]
+    props = result["properties"]
+    assert props["commit"] == added and props["presentAtHead"] is False and props["author"] == "Ada Lovelace"
+
+    assert main([*base, "--history"]) == 1
+    text = capsys.readouterr().out
+    assert added[:8] in text and "Ada Lovelace" in text and "remains in git history" in text
+
+    assert main([*base, "--since-commit", "HEAD~1"]) == 0  # the last commit only removed it
+    capsys.readouterr()
+    assert main([*base, "--history", "--branch", "no-such-ref"]) == 2
+    assert main([*base, "--staged", "--history"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown git revision 'no-such-ref'" in err and "Traceback" not in err
+
+    repo.write({"deploy.sh": f"export GITHUB_TOKEN={GH}\n"})
+    repo("add", "deploy.sh")
+    repo.write({"deploy.sh": "export GITHUB_TOKEN=$TOKEN\n"})
+    assert main([*base, "--staged"]) == 1  # staged content has it, the working copy does not
