@@ -280,3 +280,43 @@ def test_fast_parser_agrees_with_python_hcl2(name, text):
     assert [(b.type, b.labels, b.line, b.end_line, _norm(b.body)) for b in fast] == [
         (b.type, b.labels, b.line, b.end_line, _norm(b.body)) for b in slow
     ]
+
+
+def test_dynamic_blocks_are_unknown_not_missing():
+    content = (
+        'resource "aws_s3_bucket" "this" {\n'
+        "  bucket = var.bucket\n"
+        '  dynamic "versioning" {\n'
+        "    for_each = [var.versioning]\n"
+        "    content {\n"
+        "      enabled = versioning.value.enabled\n"
+        "    }\n"
+        "  }\n"
+        "}\n"
+        'resource "aws_security_group" "dyn" {\n'
+        '  dynamic "ingress" {\n'
+        "    for_each = var.rules\n"
+        "    content {\n"
+        "      from_port   = ingress.value.port\n"
+        "      to_port     = ingress.value.port\n"
+        '      protocol    = "tcp"\n'
+        '      cidr_blocks = ["0.0.0.0/0"]\n'
+        "    }\n"
+        "  }\n"
+        "}\n"
+        'data "aws_iam_policy_document" "d" {\n'
+        '  dynamic "statement" {\n'
+        "    for_each = var.statements\n"
+        "    content {\n"
+        "      actions   = statement.value.actions\n"
+        '      resources = ["*"]\n'
+        "    }\n"
+        "  }\n"
+        "}\n"
+    )
+    rules = [
+        BY_ID[i]
+        for i in ("tf-aws-s3-versioning", "tf-aws-sg-admin-ports-open", "tf-aws-iam-write-any-resource")
+    ]
+    findings, problems = scan({"main.tf": content}, rules)
+    assert problems == [] and findings == []

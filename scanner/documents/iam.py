@@ -196,7 +196,8 @@ def statements_from_json(doc: Any, line: int) -> list[LDict]:
 def statements_from_blocks(body: LDict) -> list[LDict]:
     """Statements of a `data "aws_iam_policy_document"` body (`statement` blocks)."""
     out = []
-    for stmt in body.get("statement") or ():
+    stmts = body.get("statement")
+    for stmt in stmts if isinstance(stmts, list) else ():
         if not isinstance(stmt, LDict):
             continue
         s = LDict(line=stmt.line)

@@ -223,6 +223,46 @@ def _resolve(node: Any, scope: dict[str, Any], depth: int = 0) -> Any:
     return node
 
 
+def _blocks(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+class UnknownBlock(LDict):
+    """The content of a `dynamic` block: every field is there and unknown."""
+
+    __slots__ = ()
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __missing__(self, key: Any) -> Unknown:
+        return Unknown(f"dynamic block field {key}")
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return self[key]
+
+
+def _dynamic_unknowns(body: Any, depth: int = 0) -> Any:
+    """A `dynamic "X"` block makes X unknown (unless literal X blocks are there too): a rule must
+    not report "no versioning block" when versioning comes from a dynamic block."""
+    if not isinstance(body, LDict) or depth > 20:
+        return body
+    for key, value in list(body.items()):
+        if isinstance(value, LList):
+            for item in value:
+                _dynamic_unknowns(item, depth + 1)
+        elif isinstance(value, LDict) and key == "lifecycle":
+            _dynamic_unknowns(value, depth + 1)
+    for dyn in _blocks(body.get("dynamic")):
+        label = dyn.get("_label") if isinstance(dyn, LDict) else None
+        if isinstance(label, str) and label not in body:
+            seq = LList([UnknownBlock(line=dyn.line)], line=dyn.line)
+            seq.item_lines = [dyn.line]
+            body[label] = seq
+            body.key_lines[label] = dyn.line
+    return body
+
+
 def _literal(value: Any) -> bool:
     if isinstance(value, Unknown):
         return False
@@ -270,7 +310,7 @@ def _model(documents: Sequence[Document], ctx: Context | None) -> Model:
             for b in _meta(doc, "blocks"):
                 if b.type not in ("resource", "data", "provider", "variable", "module"):
                     continue
-                body = _resolve(b.body, scope) if b.type != "variable" else b.body
+                body = _dynamic_unknowns(_resolve(b.body, scope)) if b.type != "variable" else b.body
                 rtype = b.labels[0] if b.labels else b.type
                 rname = b.labels[1] if len(b.labels) > 1 else (b.labels[0] if b.labels else "")
                 if b.type == "resource":
@@ -506,7 +546,7 @@ def _iam_subjects(model: Model) -> list[Subject]:
         for attr, kind in _POLICY_ATTRS[r.type]:
             values: list[tuple[Any, int]] = []
             if attr == "inline_policy":
-                for block in r.body.get("inline_policy") or ():
+                for block in _blocks(r.body.get("inline_policy")):
                     if isinstance(block, LDict) and "policy" in block:
                         values.append((block["policy"], block.key_lines.get("policy", block.line)))
             elif attr in r.body:
@@ -639,7 +679,7 @@ def _ingress_subjects(model: Model) -> list[Subject]:
             continue
         b = r.body
         if r.type in ("aws_security_group", "aws_default_security_group"):
-            for i, rule in enumerate(b.get("ingress") or ()):
+            for i, rule in enumerate(_blocks(b.get("ingress"))):
                 if not isinstance(rule, LDict):
                     continue
                 v = _rule_value(
