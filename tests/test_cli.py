@@ -132,3 +132,18 @@ def test_rules_list_and_show(cli, tmp_path):
 def test_python_dash_m_is_the_same_program(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "scanner", "--version"], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0 and proc.stdout.startswith("scanner ")
+
+
+def test_rules_test_runs_every_builtin_example(cli, tmp_path):
+    run = cli("rules", "test", cwd=tmp_path)
+    assert run.code == 0, run.out
+    assert " 0 failed" in run.out
+
+
+def test_rules_test_fails_on_a_broken_example(cli, tmp_path):
+    pack = tmp_path / "p.yaml"
+    pack.write_text(MINIMAL_PACK.read_text().replace("good: [\"token = os.environ['GH']\"]",
+                                                     f"good: [\"token = {FAKE_GH}\"]"))
+    run = cli("rules", "test", str(pack), cwd=tmp_path)
+    assert run.code == 1
+    assert "test-github-token: good example #1: expected no finding, got 1" in run.out

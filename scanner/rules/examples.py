@@ -13,7 +13,13 @@ from collections.abc import Callable, Iterable
 from scanner.model import Finding, Item
 from scanner.rules.loader import Example, Rule
 
-DEFAULT_FILENAME = {"secrets": "config.txt"}
+DEFAULT_FILENAME = {
+    "secrets": "config.txt",
+    "kubernetes": "example.yaml",
+    "dockerfile": "Dockerfile",
+    "compose": "docker-compose.yml",
+    "terraform": "main.tf",
+}
 
 
 def _run_secrets(rule: Rule, example: Example, context: list[Rule]) -> list[Finding]:
@@ -37,9 +43,27 @@ def _compiled(rules: tuple[Rule, ...]):  # noqa: ANN202
     return _CACHE[key]
 
 
+def _run_policy(rule: Rule, example: Example, context: list[Rule]) -> list[Finding]:
+    """The real pipeline on one file: parse -> finalize -> policy engine, with the example's options."""
+    from scanner import documents
+    from scanner.engines import policy
+
+    family = rule.target.split(".")[0]
+    name = example.filename or DEFAULT_FILENAME.get(family, "example.yaml")
+    docs, problems = documents.parse_item(Item(name, example.content.encode("utf-8")))
+    broken = [p for p in problems if p.level != "info"]
+    if broken:
+        raise ValueError(f"example does not parse: {broken[0].message}")
+    docs = documents.finalize(docs)
+    found = policy.run([rule], docs, dict(example.options or {}))
+    return [f for f in found if f.rule_id == rule.id and f.suppression is None]
+
+
 # engine -> runner(rule, example, rules of that engine) -> findings of that rule.
-# Policy rules are skipped until the policy engine registers a runner here.
-RUNNERS: dict[str, Callable[[Rule, Example, list[Rule]], list[Finding]]] = {"secrets": _run_secrets}
+RUNNERS: dict[str, Callable[[Rule, Example, list[Rule]], list[Finding]]] = {
+    "secrets": _run_secrets,
+    "policy": _run_policy,
+}
 
 
 def _where(rule: Rule, kind: str, index: int) -> str:
