@@ -158,10 +158,30 @@ def finish(
                 marked, more = inline.apply(group, data) if data else (group, [])
                 policy_findings.extend(marked)
                 problems.extend(more)
-        findings.extend(policy_findings)
+        findings = one_report_per_secret(findings, policy_findings, options.rules)
     findings.sort(key=Finding.sort_key)
     problems.sort(key=lambda p: (p.path, p.line, p.message))
     return ScanResult(findings, problems, files, total, time.monotonic() - started, root)
+
+
+def one_report_per_secret(
+    secret_findings: list[Finding], policy_findings: list[Finding], rules: Sequence[Rule]
+) -> list[Finding]:
+    """A secret on a line that a policy rule tagged `secrets` also flags (Dockerfile ENV, RUN with
+    credentials) is reported once: by the secrets rule when it recognises the token's format, by the
+    policy rule (better remediation: build secrets, not ENV) when the secrets rule is only generic."""
+    tags = {rule.id: rule.tags for rule in rules}
+    secret_at = {(f.path, f.line): f for f in secret_findings}
+    drop_secret: set[int] = set()
+    kept: list[Finding] = []
+    for finding in policy_findings:
+        other = secret_at.get((finding.path, finding.line)) if "secrets" in tags.get(finding.rule_id, ()) else None
+        if other is None:
+            kept.append(finding)
+        elif "generic" in tags.get(other.rule_id, ()):
+            drop_secret.add(id(other))
+            kept.append(finding)
+    return [f for f in secret_findings if id(f) not in drop_secret] + kept
 
 
 def _read_quietly(path: Path) -> bytes:
