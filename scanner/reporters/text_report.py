@@ -24,8 +24,6 @@ def _provenance_line(finding: Finding) -> str:
     text = f"commit {prov.commit[:8]} by {prov.author} on {prov.date[:10]}"
     if len(prov.commits) > 1:
         text += f" (in {len(prov.commits)} commits)"
-    if prov.present_at_head is False:
-        text += " · removed at HEAD but still in history: rotate it"
     return text
 
 
