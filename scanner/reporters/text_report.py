@@ -46,7 +46,7 @@ def render(result: ScanResult, rules: Sequence[Rule], color: bool = False) -> st
             f"  {where:<8} [{STYLE[finding.severity]}]{sev:<8}[/] [magenta]{escape(finding.rule_id)}[/]  "
             f"{escape(finding.message)}"
         )
-        if finding.evidence:
+        if finding.evidence and finding.evidence not in finding.message:
             console.print(f"           [dim]{escape(finding.evidence)}[/]")
         prov = _provenance_line(finding)
         if prov:
