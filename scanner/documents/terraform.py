@@ -56,7 +56,7 @@ _IGNORE = re.compile(r"(?:#|//|/\*)\s*scanner:ignore(?:=([\w.,\-]+))?[ \t:]*([^\
 
 def claims(path: str, data: bytes) -> bool:
     name = path.rsplit("/", 1)[-1]
-    if name.endswith((".tf", ".tf.json", ".tfvars", ".tfvars.json")):
+    if name.endswith((".tf", ".tofu", ".tf.json", ".tofu.json", ".tfvars", ".tfvars.json")):
         return True
     if name.endswith(".json"):
         head = data[:4096]
@@ -101,15 +101,16 @@ def _ignores(text: str) -> list[tuple[int, str, str]]:
 def parse(item: Item) -> tuple[list[Document], list[Problem]]:
     name = item.path.rsplit("/", 1)[-1]
     text = item.data.decode("utf-8", "replace")
-    if name.endswith((".tf", ".tfvars")):
+    if name.endswith((".tf", ".tofu", ".tfvars")):
         try:
             blocks = parse_hcl(text)
         except HclError as exc:
             msg = str(exc)
-            line = int(msg.split(":", 1)[0].split()[-1]) if msg.startswith("line ") else 0
+            found = re.match(r"line (\d+)", msg)
+            line = int(found.group(1)) if found else 0
             return [], [Problem(item.path, f"cannot parse HCL: {msg}", "warning", line)]
         return _hcl_documents(item, blocks, text, "tfvars" if name.endswith(".tfvars") else "terraform")
-    if name.endswith((".tf.json", ".tfvars.json")):
+    if name.endswith((".tf.json", ".tofu.json", ".tfvars.json")):
         root = _load_json(text)
         if root is None:
             return [], [Problem(item.path, "cannot parse Terraform JSON", "warning")]

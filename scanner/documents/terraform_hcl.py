@@ -275,8 +275,14 @@ def parse_hcl_lark(text: str) -> list[Block]:
     try:
         tree = hcl2.parses_to_tree(text)
     except UnexpectedInput as exc:
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise HclError(f"line {getattr(exc, 'line', 0)}: {detail[:160]}") from None
+        token = getattr(exc, "token", None)
+        if token is not None:
+            what = "end of file" if token.type == "$END" else repr(str(token).strip()[:40] or str(token))
+        else:
+            what = repr(getattr(exc, "char", "?"))
+        raise HclError(
+            f"line {getattr(exc, 'line', 0)}, column {getattr(exc, 'column', 0)}: unexpected {what}"
+        ) from None
     except (LarkError, RecursionError, ValueError) as exc:
         raise HclError(f"line 0: {type(exc).__name__}: {str(exc)[:160]}") from None
     return _Walker(text).top(tree)
