@@ -38,3 +38,49 @@ locals {
      comment */
   enc = jsonencode({ Statement = [{ Effect = "Allow" }] })
 }
+
+locals {
+  bucket_arn = coalesce(var.bucket_arn, "arn:aws:s3:::${var.bucket}")
+  # "arn:aws:sqs:eu-west-1:111:q" -> "https://sqs.eu-west-1.amazonaws.com/111/q"
+  queue_ids = { for k, v in var.sqs : k => format("https://%s.%s.amazonaws.com/%s/%s", data.aws_arn.queue[k].service, data.aws_arn.queue[k].region, data.aws_arn.queue[k].account, data.aws_arn.queue[k].resource) if lookup(v, "queue_id", "") == "" }
+}
+
+resource "aws_s3_bucket_notification" "this" {
+  count = var.create && (length(var.lambda) > 0 || length(var.sqs) > 0) ? 1 : 0
+
+  bucket = var.bucket
+
+  depends_on = [
+    aws_lambda_permission.allow,
+    aws_sqs_queue_policy.allow,
+  ]
+}
+
+resource "aws_sqs_queue_policy" "allow" {
+  for_each = var.create_sqs_policy ? var.sqs : tomap({})
+
+  queue_url = lookup(each.value, "queue_id", lookup(local.queue_ids, each.key, null))
+  policy    = data.aws_iam_policy_document.sqs[each.key].json
+}
+
+variable "rules" {
+  type = map(object({
+    port = number
+    cidr = optional(list(string), ["10.0.0.0/8"])
+  }))
+  default = {
+    ssh = { port = 22, cidr = ["10.0.0.0/8"] }
+  }
+  validation {
+    condition     = alltrue([for r in var.rules : r.port > 0])
+    error_message = "Ports must be positive."
+  }
+}
+
+output "weird" {
+  value = <<-EOT
+    %{~ for name in var.names ~}
+    ${name}
+    %{~ endfor ~}
+  EOT
+}
