@@ -105,3 +105,12 @@ def test_many_files_same_result_whatever_the_jobs(cli, tmp_path, jobs, monkeypat
 
     findings = json.loads(cli(*ARGS, "--jobs", jobs, cwd=tmp_path).out)["findings"]
     assert [(f["path"], f["line"]) for f in findings] == [(f"f{i:02d}.env", i % 3 + 1) for i in range(40)]
+
+
+def test_folder_ignored_by_the_enclosing_repo_is_walked_when_named(cli, tmp_path):
+    git(tmp_path, "init", "-q")
+    (tmp_path / ".gitignore").write_text("/vendor\n")
+    (tmp_path / "vendor" / "lib").mkdir(parents=True)
+    (tmp_path / "vendor" / "lib" / "conf.env").write_text(f"TOKEN={FAKE_GH}\n")
+    assert _paths(cli(*ARGS, cwd=tmp_path)) == []  # the repo's view: ignored
+    assert _paths(cli(*ARGS, "vendor", cwd=tmp_path)) == ["vendor/lib/conf.env"]  # named explicitly: scanned

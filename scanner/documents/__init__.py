@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterable, Sequence
-from functools import lru_cache
+from functools import cache
 from types import ModuleType
 from typing import Any, NamedTuple
 
@@ -61,7 +61,7 @@ TargetFn = Callable[[Sequence[Document], Context], Iterable[Subject]]
 RelationFn = Callable[[Subject, Context, dict], "list[Subject] | None"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def modules() -> tuple[ModuleType, ...]:
     found = []
     for name in MODULES:

@@ -49,8 +49,20 @@ def _git_files(directory: Path) -> list[str] | None:
         return None
     if proc.returncode != 0:
         return None
+    if not proc.stdout and _ignored_by_git(directory):
+        return None  # a folder the enclosing repository ignores: the user named it, so walk it
     names = proc.stdout.split(b"\0")
     return sorted({os.fsdecode(n) for n in names if n})
+
+
+def _ignored_by_git(directory: Path) -> bool:
+    try:
+        proc = subprocess.run(
+            git_command("-C", str(directory), "check-ignore", "-q", "."), capture_output=True, env=git_env(), timeout=60
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return proc.returncode == 0
 
 
 def _ignored(specs: list[tuple[str, pathspec.PathSpec]], rel: str, is_dir: bool) -> bool:
