@@ -30,6 +30,22 @@ def _size(text: str) -> int:
     return int(float(m.group(1)) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[m.group(2)])
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r} (examples: 30, 2.5, 0 for no limit)")
+    return value
+
+
+def incomplete(problem) -> bool:  # noqa: ANN001 - Problem
+    """A file the scan could not fully read or understand (what --fail-on-parse-error fails on): every
+    warning except symlinks, which are deliberately not followed."""
+    return problem.level != "info" and not problem.message.startswith("symlink")
+
+
 def _split(values: Sequence[str] | None) -> list[str]:
     return [part.strip() for value in values or () for part in value.split(",") if part.strip()]
 
@@ -57,6 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
                       "in pyproject.toml, the first found from PATH up to the repository root)")
     scan.add_argument("--baseline", metavar="FILE", help="findings in this baseline are suppressed: only new ones fail")
     scan.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings (errors still exit 2)")
+    scan.add_argument(
+        "--fail-on-parse-error", action="store_true",
+        help="exit 1 also when a file could not be fully scanned (parse error, unreadable, --timeout)",
+    )
+    scan.add_argument(
+        "--timeout", type=_seconds, default=30.0, metavar="SECONDS",
+        help="give up on one file after this long and report it as not fully scanned (default: 30; 0: never)",
+    )
     scan.add_argument("--rules", action="append", default=[], metavar="PATH", help="extra rule pack file or folder (repeatable)")
     scan.add_argument("--only", action="append", metavar="IDS", help="run only these rule ids or packs (comma-separated)")
     scan.add_argument("--skip", action="append", metavar="IDS", help="skip these rule ids or packs (comma-separated)")
@@ -119,9 +143,7 @@ def _load_rules(extra: Sequence[str]) -> list:
     from scanner.engines import policy
     from scanner.rules.loader import load_rules
 
-    rules = load_rules(extra)
-    policy.check_rules(rules)
-    return rules
+    return load_rules(extra, check=policy.check_rules)  # checked per pack; passed packs are cached
 
 
 def _baseline_parsers(sub) -> None:  # noqa: ANN001 - argparse's private subparsers type
@@ -162,6 +184,7 @@ def _run_scan(args: argparse.Namespace, use_baseline: bool = True):  # noqa: ANN
         jobs=args.jobs,
         inline_ignores=not args.no_inline_ignores,
         policy_options=configuration.policy_options(cfg),
+        timeout=getattr(args, "timeout", 30.0),
     )
     try:
         result = _scan_git(args, options) if _git_mode(args) else scan_worktree(options)
@@ -205,6 +228,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
         sys.stdout.write(report)
     failing = [f for f in result.findings if f.suppression is None and at_or_above(f.severity, args.fail_on or "low")]
     if failing and not args.exit_zero:
+        return EXIT_FINDINGS
+    unscanned = {p.path for p in result.problems if incomplete(p)}
+    if args.fail_on_parse_error and unscanned and not args.exit_zero:
+        if not args.quiet:
+            _warn(f"error: {len(unscanned)} file(s) could not be fully scanned (--fail-on-parse-error)")
         return EXIT_FINDINGS
     return EXIT_OK
 
@@ -363,5 +391,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
         if os.environ.get("SCANNER_DEBUG"):
             raise
-        _warn(f"internal error: {type(exc).__name__}: {exc} (set SCANNER_DEBUG=1 for a traceback)")
+        if isinstance(exc, OSError) and exc.strerror:  # e.g. --output in a folder we cannot write to
+            _warn(f"error: {exc.filename or ''}{': ' if exc.filename else ''}{exc.strerror}")
+            return EXIT_ERROR
+        # An unexpected exception's message may quote the scanned content (a secret): only its type.
+        _warn(f"internal error: {type(exc).__name__} (set SCANNER_DEBUG=1 for the message and a traceback)")
         return EXIT_ERROR

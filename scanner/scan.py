@@ -8,8 +8,10 @@ does not depend on `--jobs`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -25,6 +27,7 @@ from scanner.suppressions import inline
 
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 PARALLEL_MIN_FILES = 2000
+DEFAULT_TIMEOUT = 30.0  # seconds per file (`--timeout`); 0: none
 
 
 class ScanOptions(NamedTuple):
@@ -36,6 +39,7 @@ class ScanOptions(NamedTuple):
     jobs: int = 0  # 0: every core
     inline_ignores: bool = True
     policy_options: tuple[tuple[str, Any], ...] = ()
+    timeout: float = DEFAULT_TIMEOUT
 
 
 class ScanResult(NamedTuple):
@@ -58,11 +62,36 @@ class ItemResult(NamedTuple):
 _STATE: dict[str, Any] = {}
 
 
-def _init_worker(rules: Sequence[Rule], show_secrets: bool, inline_ignores: bool) -> None:
+def _init_worker(rules: Sequence[Rule], show_secrets: bool, inline_ignores: bool, timeout: float = 0.0) -> None:
     _STATE["compiled"] = secrets.compile_rules(rules)
     _STATE["show"] = show_secrets
     _STATE["inline"] = inline_ignores
     _STATE["policy"] = any(r.engine == "policy" for r in rules)
+    _STATE["timeout"] = timeout
+
+
+class FileTimeout(BaseException):  # noqa: N818 - BaseException: no parser's `except Exception` swallows it
+    """One file took longer than --timeout."""
+
+
+def _on_alarm(signum: int, frame: Any) -> None:
+    raise FileTimeout
+
+
+@contextlib.contextmanager
+def deadline(seconds: float) -> Any:
+    """Raise FileTimeout in the block after `seconds` (SIGALRM interval timer: no thread per file).
+    Works in the main thread of the main process or of a worker; elsewhere it does nothing."""
+    if seconds <= 0 or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _init_child(*args: Any) -> None:
@@ -71,15 +100,23 @@ def _init_child(*args: Any) -> None:
 
 
 def process_item(item: Item) -> ItemResult:
-    """Secrets findings (suppressions applied) and parsed documents for one item."""
-    found = secrets.scan_item(_STATE["compiled"], item, _STATE["show"])
+    """Secrets findings (suppressions applied) and parsed documents for one item. A file that takes
+    longer than the timeout keeps the findings made so far and gets a "not fully scanned" Problem."""
+    found: list[Finding] = []
     problems: list[Problem] = []
-    if found and _STATE["inline"]:
-        found, problems = inline.apply(found, item.data)
     docs: list[documents.Document] = []
-    if _STATE["policy"]:
-        docs, parse_problems = documents.parse_item(item)
-        problems.extend(parse_problems)
+    timeout = _STATE.get("timeout", 0.0)
+    try:
+        with deadline(timeout):
+            found = secrets.scan_item(_STATE["compiled"], item, _STATE["show"])
+            if found and _STATE["inline"]:
+                found, problems = inline.apply(found, item.data)
+            if _STATE["policy"]:
+                docs, parse_problems = documents.parse_item(item)
+                problems = problems + parse_problems
+    except FileTimeout:
+        docs = []
+        problems = problems + [Problem(item.path, f"not fully scanned: took longer than --timeout {timeout:g} s")]
     return ItemResult(found, problems, docs, item.data if docs else None, len(item.data))
 
 
@@ -109,7 +146,7 @@ def map_items(
     work: Callable[..., list[ItemResult]], batches: Sequence[Sequence[Any]], extra: tuple, options: ScanOptions, parallel: bool
 ) -> Iterable[ItemResult]:
     """Run `work(batch, *extra)` over batches, in worker processes when `parallel`; results in order."""
-    init = (options.rules, options.show_secrets, options.inline_ignores)
+    init = (options.rules, options.show_secrets, options.inline_ignores, options.timeout)
     if not parallel:
         _init_worker(*init)
         for batch in batches:
@@ -144,8 +181,11 @@ def finish(
             for doc in result.documents:
                 texts.setdefault(doc.path, result.data)
     if docs:
-        docs = documents.finalize(docs)
-        policy_findings = policy.run(options.rules, docs, dict(options.policy_options))
+        try:
+            docs = documents.finalize(docs)
+        except Exception as exc:  # noqa: BLE001 - a document-module bug must not end the scan
+            problems.append(Problem(".", f"documents could not be grouped across files ({type(exc).__name__})"))
+        policy_findings = policy.run(options.rules, docs, dict(options.policy_options), problems)
         if options.inline_ignores and policy_findings:
             by_path: dict[str, list[Finding]] = {}
             for finding in policy_findings:
@@ -160,7 +200,7 @@ def finish(
                 problems.extend(more)
         findings = one_report_per_secret(findings, policy_findings, options.rules)
     findings.sort(key=Finding.sort_key)
-    problems.sort(key=lambda p: (p.path, p.line, p.message))
+    problems = sorted(set(problems), key=lambda p: (p.path, p.line, p.message))
     return ScanResult(findings, problems, files, total, time.monotonic() - started, root)
 
 

@@ -120,7 +120,7 @@ def test_policy_options_reach_the_engine(tmp_path, monkeypatch):
     import scanner.engines.policy as policy
 
     real = policy.run
-    monkeypatch.setattr(policy, "run", lambda rules, docs, options: seen.update(options) or real(rules, docs, options))
+    monkeypatch.setattr(policy, "run", lambda rules, docs, options, *rest: seen.update(options) or real(rules, docs, options, *rest))
     (tmp_path / "Dockerfile").write_text("FROM docker.io/library/python:3.12\nUSER app\n")
     from scanner.cli import main
 

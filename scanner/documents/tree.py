@@ -18,6 +18,11 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
 
 MAX_NODES = 2_000_000  # alias expansion cap ("billion laughs")
 MAX_DEPTH = 500
+# Without aliases a node takes at least two bytes of text, so a stream may build at most
+# NODES_PER_BYTE nodes per byte (and MIN_NODES in any case): work stays linear in the input size.
+NODES_PER_BYTE = 16
+MIN_NODES = 200_000
+_MERGE = "tag:yaml.org,2002:merge"
 
 
 class LDict(dict):
@@ -73,24 +78,43 @@ class YamlError(ValueError):
 
 
 class _Builder:
-    def __init__(self, loader: Any) -> None:
+    def __init__(self, loader: Any, budget: int = MAX_NODES) -> None:
         self.loader = loader
         self.count = 0
+        self.budget = budget
+
+    def charge(self, nodes: int) -> None:
+        self.count += nodes
+        if self.count > self.budget:
+            raise YamlError(f"more than {self.budget} nodes after alias expansion (alias bomb?)")
+
+    def pairs(self, node: yaml.MappingNode, depth: int) -> list[tuple[yaml.Node, yaml.Node]]:
+        """The mapping's (key, value) nodes with YAML merge keys (`<<`) expanded, earlier sources
+        winning. Unlike PyYAML's flatten_mapping this charges every merged pair to the budget, so
+        nested merges of aliases cannot grow exponentially before a single node is built."""
+        if depth > MAX_DEPTH:
+            raise YamlError(f"nesting deeper than {MAX_DEPTH} levels")
+        merged: list[tuple[yaml.Node, yaml.Node]] = []
+        own: list[tuple[yaml.Node, yaml.Node]] = []
+        for key_node, value_node in node.value:
+            if key_node.tag != _MERGE:
+                own.append((key_node, value_node))
+                continue
+            sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            for source in reversed(sources):
+                if isinstance(source, yaml.MappingNode):
+                    merged.extend(self.pairs(source, depth + 1))
+                    self.charge(len(source.value))
+        return merged + own
 
     def build(self, node: yaml.Node, depth: int = 0) -> Any:
-        self.count += 1
-        if self.count > MAX_NODES:
-            raise YamlError(f"more than {MAX_NODES} nodes after alias expansion (alias bomb?)")
+        self.charge(1)
         if depth > MAX_DEPTH:
             raise YamlError(f"nesting deeper than {MAX_DEPTH} levels")
         line = node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
-            try:
-                self.loader.flatten_mapping(node)  # YAML merge keys (<<)
-            except yaml.YAMLError:
-                pass
             out = LDict(line=line)
-            for key_node, value_node in node.value:
+            for key_node, value_node in self.pairs(node, depth):
                 key = self.build(key_node, depth + 1)
                 if isinstance(key, (dict, list)):
                     key = str(key)
@@ -115,7 +139,7 @@ def load_yaml_documents(text: str | bytes) -> list[tuple[Any, int]]:
     Raises YamlError with a one-line message naming the line on malformed input.
     """
     loader = _Loader(text)
-    builder = _Builder(loader)
+    builder = _Builder(loader, min(MAX_NODES, max(MIN_NODES, NODES_PER_BYTE * len(text))))
     docs: list[tuple[Any, int]] = []
     try:
         while loader.check_node():

@@ -34,7 +34,7 @@ import re2
 from scanner import documents as docs_mod
 from scanner.documents import Context, Document, Subject
 from scanner.documents.tree import LDict, LList, Unknown, line_of
-from scanner.model import Finding, Location, Suppression, fingerprint
+from scanner.model import Finding, Location, Problem, Suppression, fingerprint
 from scanner.rules.loader import PackError, Rule
 
 _PART = re.compile(r"([^.\[\]]+)|\[(\*|-?\d+)\]")
@@ -273,8 +273,30 @@ def _ignored(rule: Rule, subject: Subject) -> Suppression | None:
     return None
 
 
-def run(rules: Sequence[Rule], documents: Sequence[Document], options: dict[str, Any] | None = None) -> list[Finding]:
-    """Evaluate every policy rule over the documents of the whole scan."""
+def _subjects(fn: Any, documents: Sequence[Document], ctx: Context, problems: list[Problem] | None) -> list[Subject]:
+    """A target's subjects. With `problems` (a scan), a target that fails on some hostile document is
+    retried one document at a time, so only the documents it fails on are lost, each with a Problem."""
+    if problems is None:
+        return list(fn(documents, ctx))
+    try:
+        return list(fn(documents, ctx))
+    except Exception:  # noqa: BLE001 - a document-module bug must not end the scan
+        pass
+    out: list[Subject] = []
+    for doc in documents:
+        try:
+            out.extend(fn([doc], Context([doc], ctx.options, {})))
+        except Exception as exc:  # noqa: BLE001
+            problems.append(Problem(doc.path, f"policy rules could not read this file ({type(exc).__name__})"))
+    return out
+
+
+def run(
+    rules: Sequence[Rule], documents: Sequence[Document], options: dict[str, Any] | None = None,
+    problems: list[Problem] | None = None,
+) -> list[Finding]:
+    """Evaluate every policy rule over the documents of the whole scan. Given a `problems` list, a
+    failure on one document becomes a Problem there instead of an exception."""
     policy_rules = [r for r in rules if r.engine == "policy"]
     if not policy_rules or not documents:
         return []
@@ -284,11 +306,18 @@ def run(rules: Sequence[Rule], documents: Sequence[Document], options: dict[str,
     findings: list[Finding] = []
     for rule in policy_rules:
         if rule.target not in subjects_by_target:
-            subjects_by_target[rule.target] = list(target_fns[rule.target](documents, ctx))
+            subjects_by_target[rule.target] = _subjects(target_fns[rule.target], documents, ctx, problems)
         for subject in subjects_by_target[rule.target]:
             if rule.kinds and subject.kind not in rule.kinds:
                 continue
-            result, line = evaluate(rule.when, subject, ctx)
+            if problems is None:
+                result, line = evaluate(rule.when, subject, ctx)
+            else:
+                try:
+                    result, line = evaluate(rule.when, subject, ctx)
+                except Exception as exc:  # noqa: BLE001 - as above
+                    problems.append(Problem(subject.path, f"rule {rule.id} could not be evaluated ({type(exc).__name__})"))
+                    continue
             if result is not True:
                 continue
             line = line or subject.line
