@@ -1,0 +1,873 @@
+"""Kubernetes manifests: objects, workloads, containers, and the relations between them.
+
+Parsing
+    Multi-document YAML and JSON (`kind: List` and typed `*List` kinds are flattened into their items),
+    one `Document` per object, every node with its line. Rendered Helm output maps each object back to
+    the template named by its `# Source: chart/templates/x.yaml` comment (Document.path is that path;
+    the rendered file and line are kept in Document.meta). YAML without `apiVersion` and `kind` is not
+    Kubernetes and yields nothing. Malformed YAML yields one Problem naming the line; the documents of
+    the same file that do parse are still scanned.
+
+    Folders that need rendering leave *marker* documents (kinds `kubernetes-chart`,
+    `kubernetes-kustomization`, `kubernetes-unrendered`) that no target looks at. `render(documents,
+    root)` is the whole-scan step that turns them into objects (`helm template`, `kubectl kustomize` /
+    `kustomize build`, when on PATH, plugins disabled) or into one Problem per chart/overlay saying what
+    was skipped. `finalize` drops Kustomize patch files (partial objects that would cry wolf).
+
+Targets (Subject.kind is the object's kind everywhere)
+    kubernetes.object     every object;
+    kubernetes.workload   the pod spec of every workload kind, plus `metadata` (the pod template's)
+                          and `workload` (kind, apiVersion, metadata of the owning object);
+    kubernetes.container  containers, initContainers and ephemeralContainers, each with an *effective*
+                          `securityContext` (pod-level fields inherited unless overridden, legacy
+                          seccomp/AppArmor annotations folded in, every value keeping its own line),
+                          `pod` (the workload view above) and `containerType`;
+    kubernetes.rbac-rule  one subject per entry of a Role's/ClusterRole's `rules`, so a condition over
+                          verbs and resources is about one entry, not two different ones.
+
+Relations (None, i.e. unknown, when the other side may simply be outside the scan)
+    networkpolicies-selecting   NetworkPolicies in the pod's namespace whose podSelector selects it;
+    networkpolicies-in-namespace  every NetworkPolicy in the subject's namespace (a Namespace object:
+                                its own name);
+    namespace                   the Namespace object of the subject's namespace;
+    role-ref                    the Role/ClusterRole a binding's roleRef names (params `rules: true`:
+                                that role's rbac-rule subjects instead);
+    service-account             the ServiceAccount a pod runs as ([] when not in the scan: it is only
+                                ever a mitigation).
+
+    NetworkPolicy relations are unknown unless the scan holds at least one NetworkPolicy; the others
+    unless their object is found. The option `kubernetes.cluster-complete: true` says the scan is the
+    whole cluster: then a missing object is a definite "none".
+
+Suppression: the annotation `scanner.io/ignore: "RULE-ID[,RULE-ID] reason"` on an object (or on a pod
+template) applies to every subject of that object. Several entries may be separated by `;` or lines.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import posixpath
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from scanner.documents import Context, Document, Subject
+from scanner.documents.tree import LDict, LList, Unknown, YamlError, line_of, load_yaml_documents
+from scanner.model import Item, Problem
+
+KIND = "kubernetes"
+CHART = "kubernetes-chart"
+KUSTOMIZATION = "kubernetes-kustomization"
+UNRENDERED = "kubernetes-unrendered"
+
+IGNORE_ANNOTATION = "scanner.io/ignore"
+CLUSTER_COMPLETE = "kubernetes.cluster-complete"
+RENDER_TIMEOUT = 120  # seconds for one `helm template` / `kustomize build`
+
+_SUFFIXES = (".yaml", ".yml", ".json")
+_KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+_SOURCE = re.compile(rb"(?m)^# Source: ([^\r\n]+?)[ \t]*\r?$")
+_DOC_SEPARATOR = re.compile(rb"(?m)^---(?=[ \t]|\r?$)")
+_LINE_IN_ERROR = re.compile(r"^line (\d+): ")
+_TEMPLATE_VALUE = re.compile(r"^\s*(?:\{\{.*\}\}|\$\{[^}]*\}|\$\([^)]*\))\s*$", re.S)
+_IGNORE_ENTRY = re.compile(r"^\s*([A-Za-z0-9_.*-]+(?:\s*,\s*[A-Za-z0-9_.*-]+)*)\s*(.*?)\s*$")
+
+POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
+    "Pod": ("spec",),
+    "PodTemplate": ("template", "spec"),
+    "Deployment": ("spec", "template", "spec"),
+    "StatefulSet": ("spec", "template", "spec"),
+    "DaemonSet": ("spec", "template", "spec"),
+    "ReplicaSet": ("spec", "template", "spec"),
+    "ReplicationController": ("spec", "template", "spec"),
+    "Job": ("spec", "template", "spec"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+}
+CONTAINER_FIELDS = (("containers", "container"), ("initContainers", "initContainer"),
+                    ("ephemeralContainers", "ephemeralContainer"))
+# Pod-level securityContext fields a container inherits unless it sets them itself.
+INHERITED = ("runAsNonRoot", "runAsUser", "runAsGroup", "seccompProfile", "appArmorProfile", "seLinuxOptions",
+             "windowsOptions")
+CLUSTER_SCOPED = frozenset((
+    "Namespace", "Node", "PersistentVolume", "ClusterRole", "ClusterRoleBinding", "StorageClass",
+    "CustomResourceDefinition", "PriorityClass", "IngressClass", "RuntimeClass", "APIService", "CSIDriver",
+    "CSINode", "VolumeAttachment", "PodSecurityPolicy", "CertificateSigningRequest", "ClusterIssuer",
+    "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding", "FlowSchema", "PriorityLevelConfiguration",
+))
+_SECCOMP_POD = "seccomp.security.alpha.kubernetes.io/pod"
+_SECCOMP_CONTAINER = "container.seccomp.security.alpha.kubernetes.io/"
+_APPARMOR_CONTAINER = "container.apparmor.security.beta.kubernetes.io/"
+
+
+# ----------------------------------------------------------------------------------------- parsing
+
+
+def _basename(path: str) -> str:
+    return path.rsplit("/", 1)[-1]
+
+
+def _dirname(path: str) -> str:
+    return path.rsplit("/", 1)[0] if "/" in path else ""
+
+
+def _join(base: str, rel: str) -> str:
+    return posixpath.normpath(posixpath.join(base, rel)) if base else posixpath.normpath(rel)
+
+
+def claims(path: str, data: bytes) -> bool:
+    name = _basename(path)
+    if name == "Chart.yaml" or name in _KUSTOMIZATION_NAMES:
+        return True
+    if not name.lower().endswith(_SUFFIXES):
+        return False
+    return b"apiVersion" in data and b"kind" in data
+
+
+def _chart_root(path: str) -> str | None:
+    """The folder holding `templates/` when `path` lies inside one (a Helm chart's templates)."""
+    parts = path.split("/")
+    for i, part in enumerate(parts[:-1]):
+        if part == "templates":
+            return "/".join(parts[:i])
+    return None
+
+
+def parse(item: Item) -> tuple[list[Document], list[Problem]]:
+    name = _basename(item.path)
+    if name == "Chart.yaml":
+        return _marker(item, CHART)
+    if name in _KUSTOMIZATION_NAMES:
+        return _marker(item, KUSTOMIZATION)
+    root = _chart_root(item.path)
+    if root is not None and b"{{" in item.data:
+        # A template before rendering: reported once per chart by render(), never as a parse error.
+        return [Document(UNRENDERED, item.path, None, 1, (("chart", root),))], []
+    return parse_text(item.data, item.path, json=name.lower().endswith(".json"))
+
+
+def _marker(item: Item, kind: str) -> tuple[list[Document], list[Problem]]:
+    try:
+        loaded = load_yaml_documents(item.data)
+    except YamlError as exc:
+        return [], [_yaml_problem(item.path, str(exc), "")]
+    value = loaded[0][0] if loaded and isinstance(loaded[0][0], LDict) else LDict(line=1)
+    return [Document(kind, item.path, value, 1, (("dir", _dirname(item.path)),))], []
+
+
+def _yaml_problem(path: str, message: str, extra: str) -> Problem:
+    match = _LINE_IN_ERROR.match(message)
+    line = int(match.group(1)) if match else 0
+    hint = " (an unrendered template? scan the rendered output)" if "{{" in message else ""
+    return Problem(path, f"malformed YAML, skipped by Kubernetes rules: {message}{hint}{extra}", "warning", line)
+
+
+def parse_text(data: bytes, path: str, json: bool = False, source_base: str | None = None,
+               meta: tuple[tuple[str, Any], ...] = ()) -> tuple[list[Document], list[Problem]]:
+    """Kubernetes objects in one YAML/JSON stream. `source_base`: rendered by us, so `# Source:` paths
+    are chart-relative (`name/templates/x.yaml` -> `<source_base>/templates/x.yaml`)."""
+    if json:
+        data = data.replace(b"\t", b" ")  # JSON may indent with tabs; strings cannot hold raw tabs
+    problems: list[Problem] = []
+    try:
+        loaded = load_yaml_documents(data)
+    except YamlError as exc:
+        loaded, problem = _salvage(data, path, str(exc))
+        problems.append(problem)
+    if b"{{" in data or b"${" in data or b"$(" in data:
+        for value, _ in loaded:
+            _mark_templates(value)
+    sources = [(data.count(b"\n", 0, m.start()) + 1, m.group(1).decode("utf-8", "replace"))
+               for m in _SOURCE.finditer(data)] if b"# Source:" in data else []
+    source_lines = [line for line, _ in sources]
+    docs: list[Document] = []
+    previous_start = 0
+    for value, start in loaded:
+        doc_path, doc_meta = path, meta
+        if sources:
+            i = bisect.bisect_left(source_lines, start) - 1
+            if i >= 0 and source_lines[i] > previous_start:
+                doc_path = _source_path(sources[i][1], source_base)
+                doc_meta = tuple(sorted(meta + (("rendered", path), ("rendered_line", start))))
+        previous_start = start
+        for obj in _objects(value):
+            docs.append(Document(KIND, doc_path, obj, line_of(obj) or start, doc_meta))
+    return docs, problems
+
+
+def _mark_templates(node: Any) -> None:
+    """Whole-value templates (`{{ .Values.x }}`, `${VAR}`, `$(VAR)`) are only known at render time:
+    Unknown, so no rule fires on them."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(value, str):
+                if _TEMPLATE_VALUE.match(value):
+                    node[key] = Unknown(value)
+            else:
+                _mark_templates(value)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            if isinstance(value, str):
+                if _TEMPLATE_VALUE.match(value):
+                    node[i] = Unknown(value)
+            else:
+                _mark_templates(value)
+
+
+def _source_path(source: str, base: str | None) -> str:
+    if base is None:
+        return source
+    rest = source.split("/", 1)[1] if "/" in source else source
+    return _join(base, rest)
+
+
+def _salvage(data: bytes, path: str, message: str) -> tuple[list[tuple[Any, int]], Problem]:
+    """Parse document by document so one broken document does not hide the others."""
+    starts = [0] + [m.start() for m in _DOC_SEPARATOR.finditer(data) if m.start() > 0]
+    if len(starts) < 2:
+        return [], _yaml_problem(path, message, "")
+    loaded: list[tuple[Any, int]] = []
+    bad = 0
+    first_error = message
+    for i, begin in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else len(data)
+        padding = b"\n" * data.count(b"\n", 0, begin)  # keep the lines of the whole file
+        try:
+            loaded.extend(load_yaml_documents(padding + data[begin:end]))
+        except YamlError as exc:
+            if not bad:
+                first_error = str(exc)
+            bad += 1
+    extra = f"; {bad} of {len(starts)} documents skipped, the others scanned" if loaded else ""
+    return loaded, _yaml_problem(path, first_error, extra)
+
+
+def _is_object(value: Any) -> bool:
+    return isinstance(value, LDict) and isinstance(value.get("apiVersion"), str) and isinstance(value.get("kind"), str)
+
+
+def _objects(value: Any) -> Iterable[LDict]:
+    """The objects in one YAML document: itself, or the items of a List / typed `*List`."""
+    if not _is_object(value):
+        return
+    kind = value["kind"]
+    items = value.get("items")
+    if kind.endswith("List") and isinstance(items, LList):
+        item_kind = kind[:-4] if kind != "List" else ""
+        for item in items:
+            if isinstance(item, LDict) and item_kind and "kind" not in item:
+                item = _with(item, apiVersion=value["apiVersion"], kind=item_kind)
+            if _is_object(item):
+                yield from _objects(item)
+        return
+    yield value
+
+
+def _with(node: LDict, **fields: Any) -> LDict:
+    out = LDict(node, line=node.line)
+    out.key_lines = dict(node.key_lines)
+    for key, val in fields.items():
+        out[key] = val
+        out.key_lines.setdefault(key, node.line)
+    return out
+
+
+# ----------------------------------------------------------------------------------------- subjects
+
+
+def _d(value: Any) -> LDict:
+    return value if isinstance(value, dict) else _EMPTY
+
+
+_EMPTY = LDict()
+
+
+def _meta(obj: LDict) -> LDict:
+    return _d(obj.get("metadata"))
+
+
+def namespace_of(obj: LDict) -> str:
+    """The namespace an object lives in ("" for cluster-scoped kinds; "default" when not set)."""
+    if obj.get("kind") in CLUSTER_SCOPED:
+        return ""
+    ns = _meta(obj).get("namespace")
+    return str(ns) if ns not in (None, "") else "default"
+
+
+def _name(obj: LDict) -> str:
+    meta = _meta(obj)
+    name = meta.get("name") or meta.get("generateName") or ""
+    return name.text if isinstance(name, Unknown) else str(name)
+
+
+def object_key(obj: LDict) -> str:
+    return f"{obj.get('apiVersion')}/{obj.get('kind')}/{namespace_of(obj)}/{_name(obj)}"
+
+
+def parse_ignores(annotations: Any) -> tuple[tuple[str, str], ...]:
+    text = _d(annotations).get(IGNORE_ANNOTATION)
+    if not isinstance(text, str):
+        return ()
+    out: list[tuple[str, str]] = []
+    for entry in re.split(r"[;\n]", text):
+        match = _IGNORE_ENTRY.match(entry)
+        if not match or not entry.strip():
+            continue
+        reason = match.group(2) or f"{IGNORE_ANNOTATION} annotation"
+        out.extend((rule_id.strip(), reason) for rule_id in match.group(1).split(","))
+    return tuple(out)
+
+
+def pod_template(obj: LDict) -> tuple[LDict, LDict, int] | None:
+    """(pod spec, pod metadata, line of the pod spec) of a workload object, else None."""
+    path = POD_SPEC_PATHS.get(obj.get("kind"))
+    if path is None:
+        return None
+    node: Any = obj
+    parent: Any = None
+    for key in path:
+        if not isinstance(node, LDict) or not isinstance(node.get(key), LDict):
+            return None
+        parent, node = node, node[key]
+    meta = obj.get("metadata") if len(path) == 1 else parent.get("metadata")
+    return node, _d(meta), line_of(parent, path[-1])
+
+
+class _Object:
+    """Everything derived from one object, computed once per scan."""
+
+    __slots__ = ("doc", "obj", "kind", "namespace", "name", "key", "label", "ignores", "subject", "workload",
+                 "containers", "pod_labels")
+
+    def __init__(self, doc: Document) -> None:
+        obj = doc.value
+        self.doc, self.obj = doc, obj
+        self.kind = str(obj.get("kind"))
+        self.namespace = namespace_of(obj)
+        self.name = _name(obj)
+        self.key = object_key(obj)
+        self.label = f"{self.kind}/{self.name}" if self.name else self.kind
+        self.ignores = parse_ignores(_meta(obj).get("annotations"))
+        self.subject = Subject(obj, doc.path, line_of(obj) or doc.line, self.label, self.key, self.kind, doc,
+                               self.ignores)
+        self.workload: Subject | None = None
+        self.containers: list[Subject] = []
+        self.pod_labels: LDict = _EMPTY
+        template = pod_template(obj)
+        if template is not None:
+            self._workload(*template)
+
+    def _workload(self, spec: LDict, pod_meta: LDict, spec_line: int) -> None:
+        ignores = self.ignores
+        if pod_meta is not _meta(self.obj):
+            ignores = ignores + parse_ignores(pod_meta.get("annotations"))
+        self.pod_labels = _d(pod_meta.get("labels"))
+        view = LDict(spec, line=spec.line)
+        view.key_lines = dict(spec.key_lines)
+        view["metadata"] = pod_meta
+        view["workload"] = LDict(kind=self.kind, apiVersion=self.obj.get("apiVersion"), metadata=_meta(self.obj),
+                                 line=line_of(self.obj))
+        line = spec_line or line_of(spec) or self.subject.line
+        self.workload = Subject(view, self.doc.path, line, self.label, self.key + "/pod", self.kind, self.doc, ignores)
+        annotations = _d(pod_meta.get("annotations"))
+        if not annotations:
+            annotations = _d(_meta(self.obj).get("annotations"))
+        pod_sc = _d(spec.get("securityContext"))
+        for field, ctype in CONTAINER_FIELDS:
+            items = spec.get(field)
+            if not isinstance(items, LList):
+                continue
+            for i, container in enumerate(items):
+                if not isinstance(container, LDict):
+                    continue
+                cname = str(container.get("name", i))
+                cline = line_of(items, i) or line
+                value = LDict(container, line=line_of(container) or cline)
+                value.key_lines = dict(container.key_lines)
+                value["securityContext"] = effective_security_context(container, pod_sc, annotations, cname, cline)
+                value.key_lines.setdefault("securityContext", cline)
+                value["pod"] = view
+                value["containerType"] = ctype
+                suffix = "" if ctype == "container" else f" ({ctype})"
+                self.containers.append(Subject(
+                    value, self.doc.path, cline, f"{self.label} container {cname}{suffix}",
+                    f"{self.key}/{field}/{cname}", self.kind, self.doc, ignores,
+                ))
+
+
+def _profile(annotation: Any, line: int) -> LDict | None:
+    """A legacy seccomp/AppArmor annotation value as a profile mapping (with the annotation's line)."""
+    if not isinstance(annotation, str):
+        return None
+    text = annotation.strip()
+    if text in ("runtime/default", "docker/default"):
+        value = LDict(type="RuntimeDefault", line=line)
+    elif text.startswith("localhost/"):
+        value = LDict(type="Localhost", localhostProfile=text[len("localhost/"):], line=line)
+    elif text == "unconfined":
+        value = LDict(type="Unconfined", line=line)
+    else:
+        value = LDict(type=text, line=line)
+    value.key_lines = {key: line for key in value}
+    return value
+
+
+def effective_security_context(container: LDict, pod_sc: LDict, annotations: LDict, name: str, line: int) -> LDict:
+    """The securityContext a container runs with, lowest precedence first: pod annotation, pod field,
+    container annotation, container field. Each value keeps the line it came from."""
+    own = _d(container.get("securityContext"))
+    out = LDict(line=line_of(own) or line)
+
+    def put(key: str, value: Any, value_line: int) -> None:
+        if value is not None:
+            out[key] = value
+            out.key_lines[key] = value_line or line
+
+    def put_profile(key: str, annotation: str) -> None:
+        profile = _profile(annotations.get(annotation), line_of(annotations, annotation))
+        if profile is not None:
+            put(key, profile, profile.line)
+
+    if annotations:
+        put_profile("seccompProfile", _SECCOMP_POD)
+    for key in INHERITED:
+        if key in pod_sc:
+            put(key, pod_sc[key], line_of(pod_sc, key))
+    if annotations:
+        for prefix, key in ((_SECCOMP_CONTAINER, "seccompProfile"), (_APPARMOR_CONTAINER, "appArmorProfile")):
+            put_profile(key, prefix + name)
+    for key, value in own.items():
+        put(key, value, line_of(own, key))
+    return out
+
+
+def _as_list(value: Any) -> list:
+    """A list field as a list, whatever a broken manifest put there (a scalar is a one-item list)."""
+    if isinstance(value, LList):
+        return value
+    return [] if value is None or isinstance(value, LDict) else [value]
+
+
+def _rbac_rules(entry: _Object) -> list[Subject]:
+    rules = entry.obj.get("rules")
+    if entry.kind not in ("Role", "ClusterRole") or not isinstance(rules, LList):
+        return []
+    out = []
+    for i, rule in enumerate(rules):
+        if not isinstance(rule, LDict):
+            continue
+        value = LDict(rule, line=line_of(rule))
+        value.key_lines = dict(rule.key_lines)
+        value["role"] = entry.obj
+        identity = "|".join(",".join(str(v) for v in _as_list(rule.get(k))) for k in
+                            ("apiGroups", "resources", "verbs", "resourceNames", "nonResourceURLs"))
+        out.append(Subject(value, entry.doc.path, line_of(rules, i) or entry.subject.line,
+                           f"{entry.label} rule {i + 1}", f"{entry.key}/rules/{identity}", entry.kind, entry.doc,
+                           entry.ignores))
+    return out
+
+
+class Index:
+    """The objects of one scan, indexed for targets and relations (kept in Context.cache)."""
+
+    def __init__(self, documents: Sequence[Document]) -> None:
+        self.objects = [_Object(doc) for doc in documents if doc.kind == KIND and _is_object(doc.value)]
+        self.netpols: dict[str, list[_Object]] = {}
+        self.namespaces: dict[str, _Object] = {}
+        self.roles: dict[tuple[str, str, str], _Object] = {}
+        self.service_accounts: dict[tuple[str, str], _Object] = {}
+        self._rules: dict[str, list[Subject]] = {}
+        self._selectors: dict[str, list[tuple[_Object, tuple | None]]] = {}
+        for entry in self.objects:
+            if entry.kind == "NetworkPolicy":
+                self.netpols.setdefault(entry.namespace, []).append(entry)
+            elif entry.kind == "Namespace":
+                self.namespaces.setdefault(entry.name, entry)
+            elif entry.kind in ("Role", "ClusterRole"):
+                self.roles.setdefault((entry.kind, entry.namespace, entry.name), entry)
+            elif entry.kind == "ServiceAccount":
+                self.service_accounts.setdefault((entry.namespace, entry.name), entry)
+        self.by_doc = {id(entry.doc): entry for entry in self.objects}
+
+    def selectors(self, namespace: str) -> list[tuple[_Object, tuple | None]]:
+        """The NetworkPolicies of a namespace with their compiled podSelector."""
+        found = self._selectors.get(namespace)
+        if found is None:
+            found = self._selectors[namespace] = [
+                (np, compile_selector(_d(np.obj.get("spec")).get("podSelector"))) for np in self.netpols.get(namespace, ())]
+        return found
+
+    def rules_of(self, entry: _Object) -> list[Subject]:
+        if entry.key not in self._rules:
+            self._rules[entry.key] = _rbac_rules(entry)
+        return self._rules[entry.key]
+
+
+def index(documents: Sequence[Document], ctx: Context) -> Index:
+    found = ctx.cache.get("kubernetes.index")
+    if found is None or found[0] is not documents:
+        found = (documents, Index(documents))
+        ctx.cache["kubernetes.index"] = found
+    return found[1]
+
+
+def _objects_target(documents: Sequence[Document], ctx: Context) -> Iterable[Subject]:
+    return [entry.subject for entry in index(documents, ctx).objects]
+
+
+def _workloads_target(documents: Sequence[Document], ctx: Context) -> Iterable[Subject]:
+    return [entry.workload for entry in index(documents, ctx).objects if entry.workload is not None]
+
+
+def _containers_target(documents: Sequence[Document], ctx: Context) -> Iterable[Subject]:
+    return [c for entry in index(documents, ctx).objects for c in entry.containers]
+
+
+def _rbac_rules_target(documents: Sequence[Document], ctx: Context) -> Iterable[Subject]:
+    idx = index(documents, ctx)
+    return [rule for entry in idx.objects for rule in idx.rules_of(entry)]
+
+
+TARGETS = {
+    "kubernetes.object": _objects_target,
+    "kubernetes.workload": _workloads_target,
+    "kubernetes.container": _containers_target,
+    "kubernetes.rbac-rule": _rbac_rules_target,
+}
+
+
+# ----------------------------------------------------------------------------------------- relations
+
+
+def cluster_complete(options: dict[str, Any]) -> bool:
+    if CLUSTER_COMPLETE in options:
+        return options[CLUSTER_COMPLETE] is True
+    nested = options.get("kubernetes")
+    return isinstance(nested, dict) and nested.get("cluster-complete") is True
+
+
+def _label_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def compile_selector(selector: Any) -> tuple | None:
+    """A label selector as ((key, value) pairs, (key, operator, values) expressions); None never matches."""
+    if selector is None:
+        return (), ()
+    if not isinstance(selector, dict):
+        return None
+    match_labels = selector.get("matchLabels") or {}
+    expressions = selector.get("matchExpressions") or []
+    if not isinstance(match_labels, dict) or not isinstance(expressions, list):
+        return None
+    pairs = tuple((str(k), _label_value(v)) for k, v in match_labels.items())
+    exprs = []
+    for expr in expressions:
+        if not isinstance(expr, dict) or expr.get("operator") not in ("In", "NotIn", "Exists", "DoesNotExist"):
+            return None
+        values = expr.get("values") or ()
+        exprs.append((str(expr.get("key")), expr["operator"],
+                      frozenset(_label_value(v) for v in (values if isinstance(values, list) else ()))))
+    return pairs, tuple(exprs)
+
+
+def normalize_labels(labels: Any) -> dict[str, str]:
+    return {str(k): _label_value(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
+
+
+def matches(compiled: tuple | None, have: dict[str, str]) -> bool:
+    if compiled is None:
+        return False
+    pairs, exprs = compiled
+    for key, value in pairs:
+        if have.get(key) != value:
+            return False
+    for key, op, values in exprs:
+        if op == "In":
+            ok = key in have and have[key] in values
+        elif op == "NotIn":
+            ok = key not in have or have[key] not in values
+        elif op == "Exists":
+            ok = key in have
+        else:
+            ok = key not in have
+        if not ok:
+            return False
+    return True
+
+
+def selects(selector: Any, labels: Any) -> bool:
+    """Kubernetes label-selector semantics: matchLabels AND matchExpressions; `{}` selects everything."""
+    return matches(compile_selector(selector), normalize_labels(labels))
+
+
+def _entry(subject: Subject, ctx: Context) -> _Object | None:
+    return index(ctx.documents, ctx).by_doc.get(id(subject.doc))
+
+
+def _networkpolicies_selecting(subject: Subject, ctx: Context, params: dict) -> list[Subject] | None:
+    idx = index(ctx.documents, ctx)
+    if not idx.netpols and not cluster_complete(ctx.options):
+        return None
+    entry = _entry(subject, ctx)
+    if entry is None or entry.workload is None:
+        return []
+    have = normalize_labels(entry.pod_labels)
+    return [np.subject for np, selector in idx.selectors(entry.namespace) if matches(selector, have)]
+
+
+def _subject_namespace(entry: _Object) -> str:
+    return entry.name if entry.kind == "Namespace" else entry.namespace
+
+
+def _networkpolicies_in_namespace(subject: Subject, ctx: Context, params: dict) -> list[Subject] | None:
+    idx = index(ctx.documents, ctx)
+    if not idx.netpols and not cluster_complete(ctx.options):
+        return None
+    entry = _entry(subject, ctx)
+    if entry is None:
+        return []
+    return [np.subject for np in idx.netpols.get(_subject_namespace(entry), ())]
+
+
+def _namespace(subject: Subject, ctx: Context, params: dict) -> list[Subject] | None:
+    entry = _entry(subject, ctx)
+    if entry is None:
+        return []
+    found = index(ctx.documents, ctx).namespaces.get(_subject_namespace(entry))
+    if found is not None:
+        return [found.subject]
+    return [] if cluster_complete(ctx.options) else None
+
+
+def _role_ref(subject: Subject, ctx: Context, params: dict) -> list[Subject] | None:
+    entry = _entry(subject, ctx)
+    if entry is None or entry.kind not in ("RoleBinding", "ClusterRoleBinding"):
+        return []
+    ref = _d(entry.obj.get("roleRef"))
+    kind, name = ref.get("kind"), str(ref.get("name", ""))
+    idx = index(ctx.documents, ctx)
+    if kind == "ClusterRole":
+        role = idx.roles.get(("ClusterRole", "", name))
+    elif kind == "Role" and entry.kind == "RoleBinding":
+        role = idx.roles.get(("Role", entry.namespace, name))
+    else:
+        return []
+    if role is None:
+        return [] if cluster_complete(ctx.options) else None
+    return idx.rules_of(role) if params.get("rules") else [role.subject]
+
+
+def _service_account(subject: Subject, ctx: Context, params: dict) -> list[Subject] | None:
+    entry = _entry(subject, ctx)
+    if entry is None or entry.workload is None:
+        return []
+    spec = entry.workload.value
+    name = str(spec.get("serviceAccountName") or spec.get("serviceAccount") or "default")
+    found = index(ctx.documents, ctx).service_accounts.get((entry.namespace, name))
+    return [found.subject] if found is not None else []
+
+
+RELATIONS = {
+    "networkpolicies-selecting": _networkpolicies_selecting,
+    "networkpolicies-in-namespace": _networkpolicies_in_namespace,
+    "namespace": _namespace,
+    "role-ref": _role_ref,
+    "service-account": _service_account,
+}
+
+
+# ----------------------------------------------------------------------------------------- whole scan
+
+
+def _kustomization_refs(doc: Document, fields: Sequence[str]) -> list[str]:
+    """Local paths a kustomization names in `fields` (strings or `{path: ...}` entries)."""
+    base = _dirname(doc.path)
+    out = []
+    for field in fields:
+        for ref in doc.value.get(field) or ():
+            if isinstance(ref, dict):
+                ref = ref.get("path")
+            if isinstance(ref, str) and ref and not _is_remote(ref):
+                out.append(_join(base, ref))
+    return out
+
+
+def _is_remote(ref: str) -> bool:
+    return "://" in ref or ref.startswith(("git@", "github.com/", "gitlab.com/", "bitbucket.org/")) or "?ref=" in ref
+
+
+_PATCH_FIELDS = ("patchesStrategicMerge", "patches", "patchesJson6902")
+_RESOURCE_FIELDS = ("resources", "bases", "components")
+
+
+def finalize(documents: list[Document]) -> list[Document]:
+    """Drop Kustomize patch files: partial objects, not what runs."""
+    patches = {p for doc in documents if doc.kind == KUSTOMIZATION for p in _kustomization_refs(doc, _PATCH_FIELDS)}
+    if not patches:
+        return documents
+    return [doc for doc in documents if not (doc.kind == KIND and doc.path in patches)]
+
+
+def _tool_env() -> dict[str, str]:
+    env = dict(os.environ)
+    empty = tempfile.mkdtemp(prefix="scanner-noplugins-")
+    env["HELM_PLUGINS"] = empty  # helm: no plugins (downloaders, post-renderers) from the user's setup
+    env["KUSTOMIZE_PLUGIN_HOME"] = empty  # kustomize: no legacy exec/Go plugins
+    env["XDG_CONFIG_HOME"] = empty
+    return env
+
+
+def _run(argv: list[str], timeout: int) -> tuple[bytes | None, str]:
+    env = _tool_env()
+    try:
+        done = subprocess.run(argv, capture_output=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return None, f"timed out after {timeout}s"
+    except OSError as exc:
+        return None, exc.strerror or str(exc)
+    finally:
+        shutil.rmtree(env["HELM_PLUGINS"], ignore_errors=True)
+    if done.returncode != 0:
+        lines = [ln for ln in done.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
+        return None, (lines[-1] if lines else f"exit code {done.returncode}")[:300]
+    return done.stdout, ""
+
+
+def _under(path: str, folder: str) -> bool:
+    return not folder or path == folder or path.startswith(folder + "/")
+
+
+def _flatten_lines(value: Any) -> Any:
+    """Forget lines (output of a tool: its lines are not lines of any file in the scan)."""
+    if isinstance(value, LDict):
+        value.line, value.key_lines = 0, {}
+        for child in value.values():
+            _flatten_lines(child)
+    elif isinstance(value, LList):
+        value.line, value.item_lines = 0, []
+        for child in value:
+            _flatten_lines(child)
+    return value
+
+
+def render(documents: list[Document], root: str | Path | None, timeout: int = RENDER_TIMEOUT,
+           worktree: bool = True) -> tuple[list[Document], list[Problem]]:
+    """Render Helm charts and Kustomize overlays found in the scan, or say why not (once per chart or
+    overlay). `root`: the folder the documents' paths are relative to; `worktree=False` (git history,
+    staged blobs) never renders, since the files on disk are not the ones scanned."""
+    charts = [d for d in documents if d.kind == CHART]
+    kusts = [d for d in documents if d.kind == KUSTOMIZATION]
+    unrendered = [d for d in documents if d.kind == UNRENDERED]
+    if not (charts or kusts or unrendered):
+        return documents, []
+    root_path = Path(root) if root is not None and worktree else None
+    problems: list[Problem] = []
+    drop: set[str] = set()  # folders whose direct documents a rendering replaces
+    drop_files: set[str] = set()
+    added: list[Document] = []
+
+    chart_dirs = sorted({_dirname(d.path) for d in charts})
+    top_charts = [c for c in charts if not any(
+        other != _dirname(c.path) and _under(_dirname(c.path), other) for other in chart_dirs)]
+    helm = shutil.which("helm")
+    for chart in top_charts:
+        folder = _dirname(chart.path)
+        inside = [d for d in unrendered if _under(d.path, folder)]
+        name = str(chart.value.get("name") or folder or "chart")
+        if helm and root_path is not None:
+            out, why = _run([helm, "template", "release", str(root_path / folder or "."), "--namespace", "default"],
+                            timeout)
+            if out is not None:
+                docs, more = parse_text(out, chart.path, source_base=folder,
+                                        meta=(("chart", folder), ("rendered_by", "helm template")))
+                added.extend(docs)
+                problems.extend(more)
+                drop.add(folder)
+                continue
+            reason = f"`helm template` failed: {why}"
+        elif helm:
+            reason = "not a working-tree scan"
+        else:
+            reason = "helm is not on PATH"
+        problems.append(Problem(
+            chart.path,
+            f"Helm chart '{name}' not rendered ({reason}); {len(inside)} templated file(s) skipped by Kubernetes "
+            f"rules. Render it (helm template {folder or '.'} > rendered.yaml) and scan the output.",
+            "warning" if inside else "info"))
+
+    covered = [_dirname(c.path) for c in charts]
+    orphans: dict[str, int] = {}
+    for doc in unrendered:
+        if not any(_under(doc.path, folder) for folder in covered):
+            chart = dict(doc.meta).get("chart", "")
+            orphans[chart] = orphans.get(chart, 0) + 1
+    for folder, count in sorted(orphans.items()):
+        where = f"{folder}/templates" if folder else "templates"
+        problems.append(Problem(
+            where, f"{count} templated YAML file(s) in {where}/ skipped by Kubernetes rules (not valid YAML before "
+            "rendering, and no Chart.yaml in the scan). Render them and scan the output.", "warning"))
+
+    kust_dirs = {_dirname(k.path) for k in kusts}
+    referenced = {ref for k in kusts for ref in _kustomization_refs(k, _RESOURCE_FIELDS)}
+    tool = shutil.which("kustomize")
+    argv_base = [tool, "build"] if tool else None
+    if argv_base is None and shutil.which("kubectl"):
+        argv_base = [shutil.which("kubectl") or "kubectl", "kustomize"]
+    for kust in kusts:
+        folder = _dirname(kust.path)
+        if folder in referenced:  # a base or component: rendered as part of the overlays using it
+            continue
+        remote = [r for f in _RESOURCE_FIELDS for r in kust.value.get(f) or () if isinstance(r, str) and _is_remote(r)]
+        if remote:
+            reason = f"it names remote resources ({remote[0]}), which are never fetched"
+        elif argv_base is None:
+            reason = "neither kustomize nor kubectl is on PATH"
+        elif root_path is None:
+            reason = "not a working-tree scan"
+        else:
+            out, why = _run(argv_base + [str(root_path / folder if folder else root_path)], timeout)
+            if out is not None:
+                docs, more = parse_text(out, kust.path, meta=(("rendered_by", "kustomize"),))
+                added.extend(Document(d.kind, d.path, _flatten_lines(d.value), 1, d.meta) for d in docs)
+                problems.extend(more)
+                drop_files.update(_resource_files(kust, kusts, kust_dirs))
+                continue
+            reason = f"rendering failed: {why}"
+        problems.append(Problem(
+            kust.path,
+            f"Kustomize overlay not rendered ({reason}); its resources were scanned as written, without patches. "
+            f"Render it (kubectl kustomize {folder or '.'}) and scan the output.", "info"))
+
+    kept = [d for d in documents if d.kind != UNRENDERED and not (
+        d.kind == KIND and (d.path in drop_files or any(_under(d.path, f) for f in drop)))]
+    return kept + added, problems
+
+
+def _resource_files(kust: Document, kusts: list[Document], kust_dirs: set[str]) -> set[str]:
+    """Files an overlay's rendering includes (its resources and, recursively, those of its bases)."""
+    by_dir = {_dirname(k.path): k for k in kusts}
+    out: set[str] = set()
+    todo, seen = [kust], set()
+    while todo:
+        current = todo.pop()
+        if current.path in seen:
+            continue
+        seen.add(current.path)
+        for ref in _kustomization_refs(current, _RESOURCE_FIELDS):
+            if ref in kust_dirs:
+                todo.append(by_dir[ref])
+            else:
+                out.add(ref)
+    return out
+
+
+__all__ = ["claims", "parse", "parse_text", "finalize", "render", "selects", "effective_security_context",
+           "TARGETS", "RELATIONS", "CLUSTER_COMPLETE", "IGNORE_ANNOTATION"]
