@@ -328,6 +328,28 @@ def test_pod_annotation_seccomp_is_lowest_precedence():
     assert fired(findings) == []
 
 
+def test_legacy_annotations_on_the_workload_metadata_count_too():
+    text = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  annotations:
+    seccomp.security.alpha.kubernetes.io/pod: runtime/default
+spec:
+  template:
+    metadata:
+      annotations:
+        prometheus.io/scrape: "true"
+        container.seccomp.security.alpha.kubernetes.io/b: unconfined
+    spec:
+      containers:
+        - {name: a, image: a:1}
+        - {name: b, image: b:1}
+"""
+    assert fired(scan({"d.yaml": text}, ["K8S-SECCOMP"])[0]) == [("d.yaml", 12, "Deployment/web container b")]
+
+
 def test_ignore_annotation_on_object_and_pod_template():
     text = """\
 apiVersion: apps/v1

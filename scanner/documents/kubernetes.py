@@ -350,9 +350,10 @@ class _Object:
         self.kind = str(obj.get("kind"))
         self.namespace = namespace_of(obj)
         self.name = _name(obj)
-        self.key = object_key(obj)
+        self.key = f"{obj.get('apiVersion')}/{self.kind}/{self.namespace}/{self.name}"
         self.label = f"{self.kind}/{self.name}" if self.name else self.kind
-        self.ignores = parse_ignores(_meta(obj).get("annotations"))
+        meta = _meta(obj)
+        self.ignores = parse_ignores(meta.get("annotations")) if IGNORE_ANNOTATION in _d(meta.get("annotations")) else ()
         self.subject = Subject(obj, doc.path, line_of(obj) or doc.line, self.label, self.key, self.kind, doc,
                                self.ignores)
         self.workload: Subject | None = None
@@ -374,9 +375,16 @@ class _Object:
                                  line=line_of(self.obj))
         line = spec_line or line_of(spec) or self.subject.line
         self.workload = Subject(view, self.doc.path, line, self.label, self.key + "/pod", self.kind, self.doc, ignores)
+        # Legacy seccomp/AppArmor annotations belong on the pod template; manifests in the wild also
+        # put them on the workload's own metadata, so both count (the template's win).
         annotations = _d(pod_meta.get("annotations"))
-        if not annotations:
-            annotations = _d(_meta(self.obj).get("annotations"))
+        own = _d(_meta(self.obj).get("annotations"))
+        if own and own is not annotations:
+            merged = LDict(own, line=own.line)
+            merged.key_lines = dict(own.key_lines)
+            merged.update(annotations)
+            merged.key_lines.update(getattr(annotations, "key_lines", {}))
+            annotations = merged
         pod_sc = _d(spec.get("securityContext"))
         for field, ctype in CONTAINER_FIELDS:
             items = spec.get(field)
