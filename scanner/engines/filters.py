@@ -20,21 +20,20 @@ Judgements (documented in the rules' descriptions and tested):
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
-
-import re2
 
 from scanner.rules.loader import Rule
 
 # --- default filters: every rule --------------------------------------------------------------------
 
 # the whole value is a template / variable reference
-_TEMPLATE = re2.compile(
+_TEMPLATE = re.compile(
     r"^\s*(?:\$\{[^}]*\}|\$\([^)]*\)|\{\{.*\}\}|\$\{\{.*\}\}|%\([^)]*\)[sdr]|<[^<>]+>|\$[A-Za-z_][A-Za-z0-9_]*|"
     r"#\{[^}]*\}|@[A-Za-z_]+@|%[A-Za-z_][A-Za-z0-9_]*%|__[A-Z0-9_]+__|\{[A-Za-z0-9_.]*\}|\[\[.*\]\])\s*$"
 )
-_PLACEHOLDER = re2.compile(
+_PLACEHOLDER = re.compile(
     r"(?i)^(?:x{3,}|\*{3,}|\.{3,}|-{3,}|_{3,}|#{3,}|0{3,}|\?{3,}|•{3,}|"
     r"change[-_ ]?(?:me|it|this)\w*|replace[-_ ]?(?:me|it|this)\w*|"
     r"(?:your|insert|enter|put|paste)(?:[-_ .]\w*|(?:api)?(?:key|token|secret|password|pass|pwd)\w*)|"
@@ -66,7 +65,7 @@ def is_repeated(candidate, rule: Rule) -> bool:  # noqa: ANN001
     return top / len(secret) > _MIN_DOMINANT
 
 
-_DATA_URI = re2.compile(r"data:[A-Za-z0-9.+-]+/[A-Za-z0-9.+-]+(?:;[A-Za-z0-9=.+-]+)*;base64,[A-Za-z0-9+/=]+")
+_DATA_URI = re.compile(r"data:[A-Za-z0-9.+-]+/[A-Za-z0-9.+-]+(?:;[A-Za-z0-9=.+-]+)*;base64,[A-Za-z0-9+/=]+")
 
 
 # Values published in vendors' documentation as examples: never live, everywhere in docs and tests.
@@ -99,7 +98,7 @@ def is_in_data_uri(candidate, rule: Rule) -> bool:  # noqa: ANN001
 
 # --- key filters: the name a value is assigned to ---------------------------------------------------
 
-_SPLIT = re2.compile(r"[A-Z]+[a-z0-9]*|[a-z0-9]+")
+_SPLIT = re.compile(r"[A-Z]+[a-z0-9]*|[a-z0-9]+")
 SECRET_WORDS = frozenset(
     "password passwd pwd pass passphrase passcode pswd passwort pw secret secrets token tokens apikey "
     "apikeys accesskey secretkey privatekey authkey credential credentials".split()
@@ -123,7 +122,9 @@ NON_SECRET_AFTER = frozenset(
 NON_SECRET_BEFORE = frozenset(
     "max min num number total count use is has show hide forgot reset require requires requiring enable "
     "disable allow check validate generate rotate next prev previous page continuation cursor sync no skip "
-    "csrf xsrf should can must needs existing external sealed".split()
+    "csrf xsrf should can must needs existing external sealed input output pagination paginator marker "
+    "request idempotency creation change verification lock cancel query form split word sub special "
+    "bos eos pad unk sep cls mask start end stop begin eol eof public".split()
 )
 
 
@@ -131,12 +132,31 @@ def key_tokens(key: str) -> list[str]:
     return [t.lower() for t in _SPLIT.findall(key)]
 
 
+# After the (last) secret word only these words may follow: `DB_PASSWORD_PROD`, `client_secret_value`,
+# `api_token_2`. Anything else names something about the secret (`password_file`, `token_url`,
+# `token.markup`, `_core_token_compound`, `EncryptionKeyCheckValue`), not the secret itself.
+SECRET_SUFFIXES = frozenset(
+    "value val str string data raw plain plaintext literal b64 base64 encoded hex bytes key pw "
+    "prod production dev development staging stage test testing qa uat local live sandbox default main "
+    "primary secondary backup old new current admin root user app svc service v1 v2 v3".split()
+)
+# fused names: `dbpassword`, `adminpasswd`, `mysecret`, `slacktoken` (not `nexttoken`: see BEFORE)
+_FUSED_ENDINGS = ("password", "passwd", "secret", "token", "apikey", "accesskey", "secretkey", "privatekey")
+
+
+def _is_secret_token(tokens: list[str], i: int) -> bool:
+    tok = tokens[i]
+    if tok in SECRET_WORDS or (tok == "key" and i > 0 and tokens[i - 1] in _KEY_PARTNERS):
+        return True
+    for end in _FUSED_ENDINGS:
+        if tok.endswith(end) and len(tok) > len(end):
+            head = tok[: -len(end)]
+            return head.isalpha() and head not in NON_SECRET_BEFORE and head not in ("by", "sur", "com")
+    return False
+
+
 def _secret_positions(tokens: list[str]) -> list[int]:
-    out = []
-    for i, tok in enumerate(tokens):
-        if tok in SECRET_WORDS or (tok == "key" and i > 0 and tokens[i - 1] in _KEY_PARTNERS):
-            out.append(i)
-    return out
+    return [i for i in range(len(tokens)) if _is_secret_token(tokens, i)]
 
 
 def is_secret_key(key: str) -> bool:
@@ -146,7 +166,7 @@ def is_secret_key(key: str) -> bool:
     if not positions:
         return False
     last = positions[-1]
-    if any(t in NON_SECRET_AFTER for t in tokens[last + 1 :]):
+    if any(not (t in SECRET_SUFFIXES or t.isdigit()) for t in tokens[last + 1 :]):
         return False
     first = positions[0]
     return not any(t in NON_SECRET_BEFORE for t in tokens[:first])
@@ -157,7 +177,7 @@ def is_not_secret_key(candidate, rule: Rule) -> bool:  # noqa: ANN001
     return bool(candidate.key) and not is_secret_key(candidate.key)
 
 
-_VAULT_ANNOTATION = re2.compile(r"vault\.hashicorp\.com/|vault\.security\.banzaicloud\.io/")
+_VAULT_ANNOTATION = re.compile(r"vault\.hashicorp\.com/|vault\.security\.banzaicloud\.io/")
 
 
 def is_vault_annotation(candidate, rule: Rule) -> bool:  # noqa: ANN001
@@ -167,11 +187,11 @@ def is_vault_annotation(candidate, rule: Rule) -> bool:  # noqa: ANN001
 
 # --- value filters: the generic assignment rules ----------------------------------------------------
 
-_CONTAINS_TEMPLATE = re2.compile(r"\$\{|\{\{|\$\(|%\(|#\{|<%|\{%|\$[A-Z_][A-Z0-9_]{2,}")
-_REFERENCE = re2.compile(
+_CONTAINS_TEMPLATE = re.compile(r"\$\{|\{\{|\$\(|%\(|#\{|<%|\{%|\$[A-Z_][A-Z0-9_]{2,}")
+_REFERENCE = re.compile(
     r"^(?:"
     # code: dotted names, calls, indexing: settings.DB_PASSWORD, get_password(), os.environ['X'], var.x
-    r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$-]*)+|[A-Za-z_$][\w$.:]*\(.*|[A-Za-z_$][\w$.]*\[.*|"
+    r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$-]*)+(?::[A-Za-z_]\w*)?|[A-Za-z_]\w*:[A-Za-z_]\w*(?:\.\w+)*|[A-Za-z_$][\w$.:]*\(.*|[A-Za-z_$][\w$.]*\[.*|"
     # secret managers and reference schemes
     r"(?i:(?:vault|ref\+\w+|op|sm|aws-sm|gcp-sm|azkv|keyvault|secretsmanager|ssm|env|file|k8s|kms|sops|"
     r"awskms|gcpkms|doppler|infisical|bws|secret)):.*|arn:aws[\w-]*:.*|projects/[^/]+/secrets/.*|"
@@ -180,14 +200,14 @@ _REFERENCE = re2.compile(
     r"ENC\[[A-Z0-9_]+,.*|\$ANSIBLE_VAULT;.*"
     r")$"
 )
-_PATH_OR_URL = re2.compile(
+_PATH_OR_URL = re.compile(
     r"^(?:/|\./|\.\./|~/|[A-Za-z]:\\)\S*$|^[A-Za-z][A-Za-z0-9+.-]*://\S*$|"
-    r"(?i)^\S+\.(?:pem|key|p12|pfx|jks|keystore|crt|cer|der|json|txt|yaml|yml|env|gpg|asc|enc|age)$"
+    r"(?i:^\S+\.(?:pem|key|p12|pfx|jks|keystore|crt|cer|der|json|txt|yaml|yml|env|gpg|asc|enc|age)$)"
 )
-_VERSION = re2.compile(r"^[~^<>=v]*\d+(?:\.\d+)+\S*$")
-_NAME_LIKE = re2.compile(r"^(?:[a-z0-9]+(?:[-_.][a-z0-9]+)*|[A-Z0-9]+(?:_[A-Z0-9]+)*)$")
-_NAME_WORDS = re2.compile(r"(?i)pass|secret|token|key|cred|auth|pwd")
-_PUBLIC = re2.compile(
+_VERSION = re.compile(r"^[~^<>=v]*\d+(?:\.\d+)+\S*$")
+_NAME_LIKE = re.compile(r"^(?:[a-z0-9]+(?:[-_.][a-z0-9]+)*|[A-Z0-9]+(?:_[A-Z0-9]+)*)$")
+_NAME_WORDS = re.compile(r"(?i)pass|secret|token|key|cred|auth|pwd")
+_PUBLIC = re.compile(
     r"^(?:ssh-(?:rsa|dss|ed25519)|ecdsa-sha2-|sk-ssh-|sk-ecdsa-)|-----BEGIN (?:CERTIFICATE|PUBLIC KEY|"
     r"RSA PUBLIC KEY|PGP PUBLIC KEY BLOCK|SSH2 PUBLIC KEY|X509 CRL|CERTIFICATE REQUEST|NEW CERTIFICATE)"
 )
@@ -237,13 +257,134 @@ def is_name_like(candidate, rule: Rule) -> bool:  # noqa: ANN001
     secret = candidate.secret
     if not (_NAME_LIKE.search(secret) and _NAME_WORDS.search(secret)):
         return False
-    # `password123` is a (weak) password, `db-password` and `mysecretpassword` are names
-    return any(c in "-_." for c in secret) or not any(c.isdigit() for c in secret)
+    # `s3cr3tpassw0rd` is a (weak) password; `db-password`, `mysecretpassword` and
+    # `generatedwebdavpassword1` (long words, then a counter) are names
+    if any(c in "-_." for c in secret) or not any(c.isdigit() for c in secret):
+        return True
+    head = secret.rstrip("0123456789")
+    return len(head) >= 12 and head.isalpha()
 
 
 def is_public_material(candidate, rule: Rule) -> bool:  # noqa: ANN001
     """Public keys and certificates are meant to be shared."""
     return bool(_PUBLIC.search(candidate.secret.lstrip()))
+
+
+_IDENT_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+_IDENT_SHAPE = re.compile(r"[A-Za-z]+(?:[-_.][A-Za-z]+)*")
+_VOWELS = frozenset("aeiouyAEIOUY")
+
+
+def is_identifier(candidate, rule: Rule) -> bool:  # noqa: ANN001
+    """Words, not a secret: `NextToken`, `Marker`, `next_marker`, `linkify`, `Incorrect`, `SYMMETRIC_DEFAULT`.
+    Letters only (no digit, no symbol), made of pronounceable words of two letters or more; random
+    letter strings (`qZtRkLmWbN`) have one-letter or vowel-less pieces and are kept."""
+    secret = candidate.secret.strip()
+    if len(secret) > 48 or not _IDENT_SHAPE.fullmatch(secret):
+        return False
+    words = _IDENT_WORDS.findall(secret)
+    letters = sum(len(w) for w in words)
+    if not words or letters / len(words) < 3:
+        return False
+    for word in words:
+        if not any(c in _VOWELS for c in word) or (len(word) < 2 and word not in "aAI"):
+            return False
+    return sum(c in _VOWELS for c in secret) / letters >= 0.25
+
+
+_EXAMPLE = re.compile(r"(?i)example")
+
+
+def is_example(candidate, rule: Rule) -> bool:  # noqa: ANN001
+    """Documentation values: `AKIAEXAMPLE123456789`, `eyJra456defEXAMPLE`, `asdf34example`, and keys whose
+    body says EXAMPLE. Vendors (AWS first) mark every value in their docs this way."""
+    return bool(_EXAMPLE.search(candidate.secret))
+
+
+_FORMAT = re.compile(
+    r"%[-#0 +]*\d*(?:\.\d+)?[sdifrxXeEgGcb](?![A-Za-z0-9])|%\(\w*\)[sdifr]?|\{\d*(?:[:!][^{}]*)?\}|"
+    r"\{[A-Za-z_]\w*(?:\.\w+)*(?:[:!][^{}]*)?\}"
+)
+
+
+def is_format_string(candidate, rule: Rule) -> bool:  # noqa: ANN001
+    """Format strings: `%d,%d-%d:`, `token=%s`, `{}:{}`, `Bearer {token}`, `{0!r}`. What is left once the
+    placeholders are removed holds no digit: random secrets (`)u5x_w...%ra4...`) always have some."""
+    secret = candidate.secret
+    if "{" in secret and (f'f"{secret}' in candidate.context or f"f'{secret}" in candidate.context):
+        return True  # a Python f-string
+    if not _FORMAT.search(secret):
+        return False
+    return not any(c.isdigit() for c in _FORMAT.sub("", secret))
+
+
+_REGEX = re.compile(r"\\[dswbDSWB.()\[\]{}|^$*+?]|\(\?(?:[:=!]|P<)|\[\^|\[[^\]]*-[^\]]*\][*+?{]|\.[*+]\??")
+
+
+def is_regex(candidate, rule: Rule) -> bool:  # noqa: ANN001
+    """Regular expressions (`(?:[^"]+)`, `\\s*((npm_.+)|...)`, `[A-Za-z0-9]{32}`) describe secrets."""
+    return bool(_REGEX.search(candidate.secret))
+
+
+_COLOUR = re.compile(r"(?i)#(?:[0-9a-f]{3,4}|[0-9a-f]{6}|[0-9a-f]{8})|#?ansi[a-z]+|(?:bold|italic|underline|nobold|noitalic|bg:|border:)\S*")
+
+
+def is_colour(candidate, rule: Rule) -> bool:  # noqa: ANN001
+    """Colours and styles (`Token.Keyword: '#ansigreen'`, `Token: '#dddddd'`): syntax-highlighting themes."""
+    return bool(_COLOUR.fullmatch(candidate.secret.strip()))
+
+
+_WEAK = re.compile(
+    r"(?i)(?:my|the|a)?[-_.]?(?:password|passwd|passw|pass|pwd|pw|secret|token|key|admin|root|test|user|guest|demo|"
+    r"qwerty|letmein|welcome|changeme|default|sample|dummy|fake|foo|bar|abc|xyz|hello|hunter)[-_.]?\d{0,8}[!.#$]?"
+)
+
+
+_NOT_ALNUM = re.compile(r"[^A-Za-z0-9]+")
+
+
+def is_weak_default(candidate, rule: Rule) -> bool:  # noqa: ANN001
+    """Test-suite and tutorial values: `password1`, `pass1`, `secret123`, `test_1234`, `Pass@Word1`, `abc123`
+    (symbols are ignored: `pa#ss`, `\\"pass`).
+    Like the documented defaults, they are public knowledge, not leaked secrets."""
+    return bool(_WEAK.fullmatch(_NOT_ALNUM.sub("", candidate.secret)))
+
+
+_LISTED_ASSIGNMENT = re.compile(r"[,&;][A-Za-z_][\w.-]*=")
+
+
+def is_assignment_list(candidate, rule: Rule) -> bool:  # noqa: ANN001
+    """The value runs into the next `key=value` of a list (`Verifier=abc,Salt=def`, `a=1&b=2`): a CLI
+    argument or a query string, cut at the wrong place, not one secret."""
+    return bool(_LISTED_ASSIGNMENT.search(candidate.secret))
+
+
+def is_elided(candidate, rule: Rule) -> bool:  # noqa: ANN001
+    """A value cut short in documentation (`MIIEowIAB...fvY4+te`, `eyJ2IjoiMSIsInMi...`): not usable."""
+    if "..." in candidate.secret or "\u2026" in candidate.secret:
+        return True
+    tail = candidate.secret[-16:]
+    context = candidate.context
+    return bool(tail) and (tail + "..." in context or tail + "…" in context)
+
+
+def _ascending_run(text: str) -> int:
+    best = run = 1
+    for a, b in zip(text, text[1:], strict=False):
+        run = run + 1 if ord(b) - ord(a) == 1 else 1
+        best = max(best, run)
+    return best
+
+
+def is_keyboard_run(candidate, rule: Rule) -> bool:  # noqa: ANN001
+    """Made-up values with an alphabet or digit run: `AB1C2defGHijkLMNo3PqQRstUvwxyz`, `abcdefgh12345678`.
+    Eight letters (or digits) in a row in alphabetical order never occur in a random secret."""
+    secret = candidate.secret
+    if len(secret) < 8:
+        return False
+    letters = "".join(c for c in secret.lower() if "a" <= c <= "z")
+    digits = "".join(c for c in secret if c.isdigit())
+    return _ascending_run(letters) >= 8 or _ascending_run(digits) >= 8
 
 
 def is_not_basic_auth(candidate, rule: Rule) -> bool:  # noqa: ANN001
@@ -343,6 +484,15 @@ FILTERS: dict[str, Callable] = {
     "sequential": is_sequential,
     "uuid": is_uuid,
     "templated": is_templated,
+    "identifier": is_identifier,
+    "example": is_example,
+    "format-string": is_format_string,
+    "regex": is_regex,
+    "colour": is_colour,
+    "weak-default": is_weak_default,
+    "keyboard-run": is_keyboard_run,
+    "assignment-list": is_assignment_list,
+    "elided": is_elided,
 }
 # the usual set for "key = value" rules, in the order they run (detect-secrets' last: lazy import)
 GENERIC: tuple[str, ...] = (
@@ -354,6 +504,15 @@ GENERIC: tuple[str, ...] = (
     "not-a-word",
     "default-value",
     "name-like",
+    "identifier",
+    "weak-default",
+    "example",
+    "format-string",
+    "regex",
+    "colour",
+    "keyboard-run",
+    "assignment-list",
+    "elided",
     "public-material",
     "templated",
     "uuid",
