@@ -68,6 +68,8 @@ def _init_worker(rules: Sequence[Rule], show_secrets: bool, inline_ignores: bool
     _STATE["inline"] = inline_ignores
     _STATE["policy"] = any(r.engine == "policy" for r in rules)
     _STATE["timeout"] = timeout
+    if _STATE["policy"]:
+        documents.modules()  # import the parsers now: their import time is not the first file's --timeout
 
 
 class FileTimeout(BaseException):  # noqa: N818 - BaseException: no parser's `except Exception` swallows it

@@ -23,6 +23,13 @@ MAX_DEPTH = 500
 NODES_PER_BYTE = 16
 MIN_NODES = 200_000
 _MERGE = "tag:yaml.org,2002:merge"
+# libyaml's composer (the C loader) recurses on the C stack: ~25,000 nested `[` crash the process
+# (SIGSEGV) before Python sees anything. Nesting costs at least a byte a level, so texts shorter
+# than this cannot get there; longer ones have their depth measured on the (iterative) event
+# stream first.
+DEPTH_CHECK_BYTES = 8192
+_OPEN = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
+_CLOSE = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
 
 
 class LDict(dict):
@@ -133,6 +140,24 @@ class _Builder:
             return node.value
 
 
+def _check_depth(text: str | bytes) -> None:
+    """YamlError when the stream nests deeper than MAX_DEPTH (read as events: no recursion)."""
+    parser = _Loader(text)
+    try:
+        depth = 0
+        while parser.check_event():
+            event = parser.get_event()
+            if isinstance(event, _OPEN):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    line = event.start_mark.line + 1 if event.start_mark is not None else 0
+                    raise YamlError(f"line {line}: nesting deeper than {MAX_DEPTH} levels")
+            elif isinstance(event, _CLOSE):
+                depth -= 1
+    finally:
+        parser.dispose()
+
+
 def load_yaml_documents(text: str | bytes) -> list[tuple[Any, int]]:
     """Parse a (multi-document) YAML or JSON stream into (value, first_line) pairs.
 
@@ -142,6 +167,8 @@ def load_yaml_documents(text: str | bytes) -> list[tuple[Any, int]]:
     builder = _Builder(loader, min(MAX_NODES, max(MIN_NODES, NODES_PER_BYTE * len(text))))
     docs: list[tuple[Any, int]] = []
     try:
+        if len(text) > DEPTH_CHECK_BYTES:
+            _check_depth(text)
         while loader.check_node():
             node = loader.get_node()
             if node is None:
