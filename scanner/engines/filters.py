@@ -4,9 +4,9 @@ Every rule gets the DEFAULT filters; a rule adds more by naming them in `filters
 assignment rules name most of the `value-*` and `key-*` ones). Filters run only on pattern hits, in
 order, cheapest first, and stop at the first that says "not a leak".
 
-detect-secrets' heuristics are used where they serve, but imported lazily: importing detect_secrets
-costs ~0.3 s, which a clean pre-commit run must not pay. They only run on candidates that survived
-every cheap filter.
+detect-secrets' heuristics (sequential, UUID, templated) are reimplemented here with the same
+behaviour rather than imported: importing detect_secrets costs 0.3-0.7 s per process, which a clean
+pre-commit run (and every scan worker) must not pay.
 
 Judgements (documented in the rules' descriptions and tested):
 - `changeme`, `changeit`, `REPLACE_ME`, `<token>`, `xxxx`, `****`, `your-api-key-here` and friends are
@@ -21,6 +21,7 @@ Judgements (documented in the rules' descriptions and tested):
 from __future__ import annotations
 
 import re
+import string
 from collections import Counter
 from collections.abc import Callable
 
@@ -399,28 +400,40 @@ def is_not_basic_auth(candidate, rule: Rule) -> bool:  # noqa: ANN001
     return b":" not in decoded
 
 
-# --- detect-secrets heuristics (imported lazily) ----------------------------------------------------
+# --- detect-secrets' heuristics, same behaviour, without importing detect_secrets ---------------------
+# (importing it pulls in requests and its plugins: 0.3-0.7 s per process, more than a pre-commit run)
 
-
-def _heuristic():  # noqa: ANN202
-    from detect_secrets.filters import heuristic
-
-    return heuristic
+_SEQUENCES = (
+    string.ascii_uppercase * 2 + string.digits + "+/",  # base64 alphabet, letters first
+    string.digits + string.ascii_uppercase * 2 + "+/",  # ... digits first
+    (string.digits + string.ascii_uppercase) * 2,
+    string.digits * 2,
+    string.hexdigits.upper() * 2,
+    string.ascii_uppercase + "=/",
+)
+_UUID = re.compile(r"[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}", re.IGNORECASE)
 
 
 def is_sequential(candidate, rule: Rule) -> bool:  # noqa: ANN001
     """`abcdef`, `123456`, `ABCDEF0123` (detect-secrets `is_sequential_string`)."""
-    return _heuristic().is_sequential_string(candidate.secret)
+    upper = candidate.secret.upper()
+    return any(upper in sequence for sequence in _SEQUENCES)
 
 
 def is_uuid(candidate, rule: Rule) -> bool:  # noqa: ANN001
     """UUIDs are identifiers (detect-secrets `is_potential_uuid`)."""
-    return _heuristic().is_potential_uuid(candidate.secret)
+    return _UUID.search(candidate.secret) is not None
 
 
 def is_templated(candidate, rule: Rule) -> bool:  # noqa: ANN001
-    """`{secret}`, `<secret>`, `${secret}` (detect-secrets `is_templated_secret`)."""
-    return _heuristic().is_templated_secret(candidate.secret)
+    """`{secret}`, `<secret>`, `${secret}` (detect-secrets `is_templated_secret`); an empty or `$` value too."""
+    secret = candidate.secret
+    if not secret:
+        return True
+    first, last = secret[0], secret[-1]
+    if (first == "{" and last == "}") or (first == "<" and last == ">"):
+        return True
+    return first == "$" and (len(secret) < 2 or (secret[1] == "{" and last == "}"))
 
 
 # --- file-level: lock files -------------------------------------------------------------------------

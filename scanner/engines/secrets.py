@@ -8,7 +8,7 @@ import bisect
 import hashlib
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
 import pathspec
@@ -47,7 +47,7 @@ class Compiled(NamedTuple):
     keyword_set: object | None
     keyword_owner: tuple[tuple[int, ...], ...]  # keyword index -> compiled rule indexes
     always: tuple[int, ...]  # rules without keywords
-    rules: tuple[CompiledRule, ...]
+    rules: Sequence[CompiledRule]  # compiled on first use (see _LazyRules)
 
 
 def _options(case_sensitive: bool = True) -> re2.Options:
@@ -62,37 +62,62 @@ def _spec(globs: Iterable[str]) -> pathspec.PathSpec | None:
     return pathspec.GitIgnoreSpec.from_lines(globs) if globs else None
 
 
+def _compile_rule(rule: Rule) -> CompiledRule:
+    regex = re2.compile(rule.pattern.encode(), _options()) if rule.pattern else None
+    names = {(k.decode() if isinstance(k, bytes) else k): v for k, v in (regex.groupindex if regex else {}).items()}
+    secret_groups = tuple(
+        sorted(
+            (v for k, v in names.items() if k.startswith(rule.secret_group)),
+            key=lambda v: (v != names.get(rule.secret_group), v),
+        )
+    )
+    return CompiledRule(
+        rule=rule,
+        regex=regex,
+        allow=tuple(re2.compile(a) for a in rule.allow),
+        paths=_spec(rule.paths),
+        exclude=_spec(rule.exclude_paths),
+        filters=filters.pipeline(rule),
+        secret_groups=secret_groups,
+        key_groups=tuple(sorted(v for k, v in names.items() if k.startswith("key"))),
+    )
+
+
+class _LazyRules(Sequence):
+    """Compiled rules, each compiled the first time it is needed: a scan of a few files (pre-commit)
+    compiles only the rules whose keywords occur in them. `warm()` compiles them all (before forking
+    workers, so that each does not compile them again)."""
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self._rules = tuple(rules)
+        self._done: list[CompiledRule | None] = [None] * len(self._rules)
+
+    def __len__(self) -> int:
+        return len(self._rules)
+
+    def __getitem__(self, index):  # noqa: ANN001, ANN204 - int or slice, like a tuple
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(len(self))))
+        done = self._done[index]
+        if done is None:
+            done = self._done[index] = _compile_rule(self._rules[index])
+        return done
+
+    def warm(self) -> None:
+        for index in range(len(self)):
+            self[index]
+
+
 def compile_rules(rules: Iterable[Rule]) -> Compiled:
-    compiled: list[CompiledRule] = []
+    """The keyword set now; each rule's own pattern, allow-list and path specs when first used."""
+    chosen: list[Rule] = []
     keywords: dict[str, list[int]] = {}
     always: list[int] = []
     for rule in rules:
         if rule.engine != "secrets":
             continue
-        index = len(compiled)
-        regex = re2.compile(rule.pattern.encode(), _options()) if rule.pattern else None
-        names = {
-            (k.decode() if isinstance(k, bytes) else k): v
-            for k, v in (regex.groupindex if regex else {}).items()
-        }
-        secret_groups = tuple(
-            sorted(
-                (v for k, v in names.items() if k.startswith(rule.secret_group)),
-                key=lambda v: (v != names.get(rule.secret_group), v),
-            )
-        )
-        compiled.append(
-            CompiledRule(
-                rule=rule,
-                regex=regex,
-                allow=tuple(re2.compile(a) for a in rule.allow),
-                paths=_spec(rule.paths),
-                exclude=_spec(rule.exclude_paths),
-                filters=filters.pipeline(rule),
-                secret_groups=secret_groups,
-                key_groups=tuple(sorted(v for k, v in names.items() if k.startswith("key"))),
-            )
-        )
+        index = len(chosen)
+        chosen.append(rule)
         if rule.keywords:
             for kw in rule.keywords:
                 keywords.setdefault(kw.lower(), []).append(index)
@@ -106,7 +131,7 @@ def compile_rules(rules: Iterable[Rule]) -> Compiled:
             keyword_set.Add(re2.escape(kw.encode()))
             owners.append(tuple(idx))
         keyword_set.Compile()
-    return Compiled(keyword_set, tuple(owners), tuple(always), tuple(compiled))
+    return Compiled(keyword_set, tuple(owners), tuple(always), _LazyRules(chosen))  # type: ignore[arg-type]
 
 
 def shannon_entropy(text: str) -> float:

@@ -3,8 +3,12 @@ and user packs. A broken pack is a `PackError` naming the file, the line and the
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterable
+import os
+import pickle
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -118,12 +122,116 @@ def _check_re2(pattern: str, where: str) -> None:
         raise PackError(f"{where}: not a valid RE2 pattern (no backreferences or look-arounds): {exc}") from None
 
 
-def load_pack(path: Path) -> list[Rule]:
-    """Load and validate one pack file."""
+def load_pack(path: Path, check: Callable[[Sequence[Rule]], None] | None = None) -> list[Rule]:
+    """Load and validate one pack file (and run `check` on its rules, e.g. the policy engine's check
+    that targets exist). A pack that passed before, byte for byte with the same scanner code, comes
+    from the cache instead: parsing and schema validation are most of a small scan's start-up."""
     try:
         text = path.read_bytes()
     except OSError as exc:
         raise PackError(f"{path}: cannot read rule pack: {exc.strerror}") from None
+    key = _cache_key(path, text, check)
+    cached = _cache_get(path, key)
+    if cached is not None:
+        return cached
+    rules = _parse_pack(path, text)
+    if check is not None:
+        check(rules)
+    _cache_put(path, key, rules)
+    return rules
+
+
+# --- cache of validated packs -------------------------------------------------------------------------
+# Key: the pack's bytes, the path as given, the check that ran and a fingerprint of the scanner's own
+# code (any change to the schema, the loader or a document module invalidates everything). Only packs
+# that passed are stored; a broken pack is always parsed and reported. SCANNER_NO_CACHE=1 turns the
+# cache off; SCANNER_CACHE_DIR moves it (default: $XDG_CACHE_HOME/scanner or ~/.cache/scanner).
+_CACHE_FORMAT = b"scanner-packs-1"
+
+
+def cache_dir() -> Path | None:
+    if os.environ.get("SCANNER_NO_CACHE"):
+        return None
+    explicit = os.environ.get("SCANNER_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "scanner" if os.path.isabs(base) else None
+
+
+@lru_cache(maxsize=1)
+def _code_fingerprint() -> bytes:
+    """Names, sizes and mtimes of the scanner's own .py/.json files (stat only: ~1 ms)."""
+    package = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256(_CACHE_FORMAT)
+    for folder, dirs, files in os.walk(package):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            if name.endswith((".py", ".json")):
+                full = os.path.join(folder, name)
+                try:
+                    st = os.stat(full)
+                except OSError:
+                    continue
+                digest.update(f"{full}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return digest.digest()
+
+
+def _cache_key(path: Path, text: bytes, check: Callable | None) -> str:
+    digest = hashlib.sha256(_code_fingerprint())
+    where = f"{getattr(check, '__module__', '')}.{getattr(check, '__qualname__', '')}\0{path}\0{path.resolve()}"
+    digest.update(where.encode("utf-8", "surrogateescape"))
+    digest.update(text)
+    return digest.hexdigest()
+
+
+def _cache_file(directory: Path, path: Path, key: str) -> Path:
+    where = hashlib.sha256(str(path.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return directory / f"pack-{where}-{key[:32]}.pickle"
+
+
+def _cache_get(path: Path, key: str) -> list[Rule] | None:
+    directory = cache_dir()
+    if directory is None:
+        return None
+    try:
+        blob = _cache_file(directory, path, key).read_bytes()
+    except OSError:
+        return None
+    head, _, body = blob.partition(b"\n")
+    if head != _CACHE_FORMAT + b" " + key.encode():
+        return None
+    try:
+        rules = pickle.loads(body)
+    except Exception:  # noqa: BLE001 - a damaged cache entry is only a miss
+        return None
+    return rules if isinstance(rules, list) and all(isinstance(r, Rule) for r in rules) else None
+
+
+def _cache_put(path: Path, key: str, rules: list[Rule]) -> None:
+    directory = cache_dir()
+    if directory is None:
+        return
+    target = _cache_file(directory, path, key)
+    tmp = None
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for old in directory.glob(target.name.rsplit("-", 1)[0] + "-*.pickle"):  # older versions of this pack
+            old.unlink(missing_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".pack-", suffix=".tmp", dir=directory)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(_CACHE_FORMAT + b" " + key.encode() + b"\n")
+            pickle.dump(rules, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, target)
+    except (OSError, pickle.PicklingError, TypeError, AttributeError):
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def _parse_pack(path: Path, text: bytes) -> list[Rule]:
     try:
         docs = load_yaml_documents(text)
     except YamlError as exc:
@@ -193,15 +301,18 @@ def pack_files(location: Path) -> list[Path]:
     raise PackError(f"{location}: no such rule pack file or folder")
 
 
-def load_rules(extra: Iterable[str | Path] = (), builtin: bool = True) -> list[Rule]:
-    """Built-in packs plus user packs; rule ids must be unique across all of them."""
+def load_rules(
+    extra: Iterable[str | Path] = (), builtin: bool = True, check: Callable[[Sequence[Rule]], None] | None = None
+) -> list[Rule]:
+    """Built-in packs plus user packs; rule ids must be unique across all of them. `check` runs on
+    each pack's rules (see load_pack)."""
     files: list[Path] = pack_files(builtin_pack_dir()) if builtin else []
     for location in extra:
         files.extend(pack_files(Path(location)))
     rules: list[Rule] = []
     seen: dict[str, Rule] = {}
     for file in files:
-        for rule in load_pack(file):
+        for rule in load_pack(file, check):
             if rule.id in seen:
                 first = seen[rule.id]
                 raise PackError(

@@ -1,0 +1,338 @@
+"""The benchmark suite: one entry point, every workload, the floor and the peers side by side.
+
+    python benchmarks/run.py                                  # every workload, default sizes
+    python benchmarks/run.py --only worktree --tree ~/src/big-repo
+    python benchmarks/run.py --only history --repo ~/src/big-repo
+    python benchmarks/run.py --compare detect-secrets --compare checkov   # peers in throwaway venvs
+    python benchmarks/run.py --small                          # tiny workloads (the CI smoke run)
+
+Workloads (each built once and cached under --cache, or given):
+
+- worktree: a real tree. Default: a copy of this interpreter's standard library with its test suite
+  (~100 MB of real Python, C, data and test certificates and keys; every machine with Python has one),
+  or --tree PATH, or --generate N synthetic files. Floor: `cat` of every file the scanner lists.
+- history: a repository with tens of thousands of commits built with `git fast-import`
+  (benchmarks/history.py), or --repo PATH. Floor: `git cat-file --batch-all-objects --batch`.
+- iac: thousands of Kubernetes manifests, Terraform modules, Dockerfiles and Compose files (copies of
+  the fixtures under per-team folders), or --iac PATH. Floor: `cat` of every file.
+- precommit: `scanner scan --staged` in a repository with 10 staged source files, interpreter start
+  included.
+
+Each command runs in a child process; the figures are the best wall time of --runs runs (and the
+range), the CPU time (user+sys, all processes of the run) of that run, MB/s, the peak RSS of the
+largest process, and the ratio to the floor. --compare installs detect-secrets (worktree) and checkov
+(iac) into throwaway venvs with pip and times them the same way. Figures only: no assertion here or in
+CI (benchmarks/smoke.py runs --small).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
+
+PEERS = {"detect-secrets": "detect-secrets==1.5.0", "checkov": "checkov"}
+
+# Runs one command and reports its resource use (the largest process of its tree, CPU of all of it).
+MEASURE = r"""
+import json, resource, subprocess, sys, time
+start = time.perf_counter()
+with open(sys.argv[2], "wb") as out:
+    proc = subprocess.run(sys.argv[3:], stdout=out, stderr=subprocess.PIPE)
+wall = time.perf_counter() - start
+use = resource.getrusage(resource.RUSAGE_CHILDREN)
+with open(sys.argv[1], "w") as handle:
+    json.dump({"wall": wall, "cpu": use.ru_utime + use.ru_stime, "rss_mb": use.ru_maxrss / 1024,
+               "code": proc.returncode, "stderr": proc.stderr.decode(errors="replace")[-2000:]}, handle)
+"""
+
+
+class Run(NamedTuple):
+    wall: float
+    cpu: float
+    rss_mb: float
+    code: int
+    stderr: str
+    walls: tuple[float, ...]
+
+
+def measure(cmd: list[str], runs: int, cwd: Path | None = None, env: dict | None = None, out: str = os.devnull,
+            timeout: float | None = None) -> Run:  # fmt: skip
+    """Best of `runs` by wall time; the CPU and RSS are that run's."""
+    best: dict | None = None
+    walls = []
+    with tempfile.TemporaryDirectory(prefix="bench-measure-") as tmp:
+        report = os.path.join(tmp, "report.json")
+        for _ in range(runs):
+            try:
+                subprocess.run([sys.executable, "-c", MEASURE, report, out, *cmd], cwd=cwd, env=env, timeout=timeout, check=False)
+            except subprocess.TimeoutExpired:
+                return Run(float(timeout or 0), 0.0, 0.0, -1, "timed out", (float(timeout or 0),))
+            with open(report) as handle:
+                got = json.load(handle)
+            walls.append(got["wall"])
+            if best is None or got["wall"] < best["wall"]:
+                best = got
+    assert best is not None
+    return Run(best["wall"], best["cpu"], best["rss_mb"], best["code"], best["stderr"], tuple(walls))
+
+
+def scanner_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed scanner has its bytecode compiled
+    env.setdefault("PYTHONPYCACHEPREFIX", os.path.join(tempfile.gettempdir(), "scanner-bench-pycache"))
+    return env
+
+
+def scanner_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "scanner", "scan", *args]
+
+
+def warm_scanner(env: dict[str, str]) -> None:
+    """Bytecode compiled and rule packs cached, as on any machine after the first run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "a.txt").write_text("hello\n")
+        subprocess.run(scanner_cmd(tmp, "-q", "--exit-zero"), env=env, capture_output=True, check=False)
+
+
+def listed_files(path: Path) -> list[str]:
+    from scanner.sources import worktree
+
+    entries, _, _ = worktree.list_files([str(path)])
+    return [e.abs for e in entries]
+
+
+def cat_floor(files: list[str], runs: int) -> tuple[float, int]:
+    """Wall time of `cat` over every file (xargs batches them), best of `runs`; and the bytes."""
+    data = "\0".join(files).encode()
+    total = 0
+    for name in files:
+        try:
+            total += os.lstat(name).st_size
+        except OSError:
+            pass
+    best = float("inf")
+    for _ in range(runs + 1):  # the first run warms the page cache
+        start = time.perf_counter()
+        subprocess.run(["xargs", "-0", "cat"], input=data, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        best = min(best, time.perf_counter() - start)
+    return best, total
+
+
+def line(label: str, run: Run, size: int, floor: float | None = None) -> str:
+    mb = size / 1e6
+    spread = f"{min(run.walls):.2f}-{max(run.walls):.2f}" if len(run.walls) > 1 else f"{run.wall:.2f}"
+    text = (f"  {label:<22} wall {run.wall:7.2f} s ({spread})  cpu {run.cpu:7.2f} s  {mb / max(run.wall, 1e-9):7.1f} MB/s"
+            f"  peak RSS {run.rss_mb:6.0f} MB")  # fmt: skip
+    if floor:
+        text += f"  {run.wall / floor:5.1f}x floor"
+    if run.code not in (0, 1):
+        text += f"  (exit {run.code}: {run.stderr.strip().splitlines()[-1] if run.stderr.strip() else ''})"
+    return text
+
+
+def peer(name: str, cache: Path) -> Path | None:
+    """A throwaway venv with the peer installed (kept under --cache between runs of this script)."""
+    venv = cache / f"venv-{name}"
+    exe = venv / "bin" / name
+    if exe.exists():
+        return exe
+    print(f"  installing {PEERS[name]} into {venv} ...", flush=True)
+    try:
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", PEERS[name]], check=True)
+    except (subprocess.CalledProcessError, OSError) as exc:
+        print(f"  {name}: could not be installed ({exc})")
+        return None
+    return exe if exe.exists() else None
+
+
+# --- workloads ----------------------------------------------------------------------------------------
+
+
+def stdlib_tree(cache: Path) -> Path:
+    """A copy of the standard library with its tests (no site-packages, no bytecode), made once."""
+    target = cache / "stdlib"
+    if (target / ".complete").exists():
+        return target
+    source = Path(sysconfig.get_paths()["stdlib"])
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(
+        source, target, symlinks=True,
+        ignore=shutil.ignore_patterns("site-packages", "dist-packages", "__pycache__", "*.pyc"),
+    )  # fmt: skip
+    (target / ".complete").write_text("")
+    return target
+
+
+def iac_tree(cache: Path, copies: int) -> Path:
+    """Copies of the Kubernetes, Terraform, Dockerfile and Compose fixtures under team folders."""
+    target = cache / f"iac-{copies}"
+    if (target / ".complete").exists():
+        return target
+    shutil.rmtree(target, ignore_errors=True)
+    sources = [ROOT / "fixtures" / name for name in ("kubernetes", "terraform", "dockerfile", "compose")]
+    for i in range(copies):
+        for source in sources:
+            if source.is_dir():
+                shutil.copytree(source, target / f"team{i:03d}" / source.name,
+                                ignore=shutil.ignore_patterns("expected.yaml", "broken"))  # fmt: skip
+    (target / ".complete").write_text("")
+    return target
+
+
+def history_repo(cache: Path, commits: int, files: int) -> Path:
+    import history as history_bench
+
+    repo = cache / f"history-{commits}-{files}.git"
+    if not (repo / ".complete").exists():
+        start = time.perf_counter()
+        history_bench.build(repo, commits, files)
+        (repo / ".complete").write_text("")
+        print(f"  built {repo} ({commits} commits) in {time.perf_counter() - start:.0f} s", flush=True)
+    return repo
+
+
+def precommit_repo(cache: Path) -> Path:
+    repo = cache / "precommit"
+    if (repo / ".complete").exists():
+        return repo
+    shutil.rmtree(repo, ignore_errors=True)
+    repo.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    picked = sorted(p for p in stdlib.glob("*.py") if 2_000 < p.stat().st_size < 60_000)[:10]
+    for p in picked:
+        shutil.copy(p, repo / p.name)
+    subprocess.run(["git", "-C", str(repo), "add", "."], check=True)
+    (repo / ".git" / "info" / "exclude").write_text(".complete\n")
+    (repo / ".complete").write_text("")
+    return repo
+
+
+# --- the runs -----------------------------------------------------------------------------------------
+
+
+def bench_worktree(args: argparse.Namespace, env: dict[str, str]) -> None:
+    if args.tree:
+        tree = Path(args.tree).resolve()
+    elif args.generate or args.small:
+        import worktree as worktree_bench
+
+        tree = args.cache / f"generated-{args.generate or 300}"
+        if not (tree / ".complete").exists():
+            worktree_bench.generate(tree, args.generate or 300)
+            (tree / ".complete").write_text("")
+    else:
+        tree = stdlib_tree(args.cache)
+    files = listed_files(tree)
+    floor, size = cat_floor(files, args.runs)
+    print(f"\nworktree: {tree} - {len(files)} files, {size / 1e6:.1f} MB")
+    print(f"  {'floor (cat every file)':<22} wall {floor:7.2f} s  {size / 1e6 / floor:7.1f} MB/s")
+    ours = measure(scanner_cmd(str(tree), "-f", "json", "-q", "--exit-zero"), args.runs, cwd=tree, env=env)
+    print(line("scanner", ours, size, floor), flush=True)
+    if args.jobs_one:
+        one = measure(scanner_cmd(str(tree), "-f", "json", "-q", "--exit-zero", "-j", "1"), args.runs, cwd=tree, env=env)
+        print(line("scanner -j 1", one, size, floor), flush=True)
+    if "detect-secrets" in args.compare:
+        exe = peer("detect-secrets", args.cache)
+        if exe:
+            theirs = measure([str(exe), "scan", "--all-files", "."], 1, cwd=tree, timeout=args.peer_timeout)
+            print(line("detect-secrets", theirs, size, floor))
+            print(f"  scanner is {theirs.wall / ours.wall:.1f}x faster than detect-secrets (wall), "
+                  f"{theirs.cpu / max(ours.cpu, 1e-9):.1f}x less CPU" + (" (detect-secrets timed out)" if theirs.code == -1 else ""))  # fmt: skip
+
+
+def bench_history(args: argparse.Namespace, env: dict[str, str]) -> None:
+    commits, files = (300, 50) if args.small else (args.commits, args.files)
+    repo = Path(args.repo).resolve() if args.repo else history_repo(args.cache, commits, files)
+    import history as history_bench
+
+    blobs, size = history_bench.unique_blob_bytes(repo)
+    count = subprocess.run(["git", "-C", str(repo), "rev-list", "--all", "--count"], capture_output=True, text=True).stdout.strip()
+    history_bench.floor(repo, 1)
+    floor = history_bench.floor(repo, args.runs)
+    print(f"\nhistory: {repo} - {count} commits, {blobs} unique blobs, {size / 1e6:.1f} MB")
+    print(f"  {'floor (cat-file --batch)':<22} wall {floor:7.2f} s  {size / 1e6 / floor:7.1f} MB/s")
+    cmd = scanner_cmd(str(repo), "--history", "-f", "json", "-q", "--exit-zero")  # a non-bare repo: + its work tree
+    ours = measure(cmd, args.runs, env=env)
+    print(line("scanner --history", ours, size, floor), flush=True)
+
+
+def bench_iac(args: argparse.Namespace, env: dict[str, str]) -> None:
+    tree = Path(args.iac).resolve() if args.iac else iac_tree(args.cache, 3 if args.small else args.iac_copies)
+    files = listed_files(tree)
+    floor, size = cat_floor(files, args.runs)
+    print(f"\niac: {tree} - {len(files)} files, {size / 1e6:.1f} MB")
+    print(f"  {'floor (cat every file)':<22} wall {floor:7.2f} s  {size / 1e6 / floor:7.1f} MB/s")
+    ours = measure(scanner_cmd(str(tree), "-f", "json", "-q", "--exit-zero"), args.runs, cwd=tree, env=env)
+    print(line("scanner", ours, size, floor), flush=True)
+    if "checkov" in args.compare:
+        exe = peer("checkov", args.cache)
+        if exe:
+            penv = dict(os.environ, BC_SKIP_MAPPING="TRUE", CHECKOV_SKIP_DOWNLOAD="TRUE", LOG_LEVEL="ERROR")
+            cmd = [str(exe), "-d", ".", "--quiet", "--compact", "-o", "json", "--skip-download",
+                   "--framework", "kubernetes", "terraform", "dockerfile", "secrets"]  # fmt: skip
+            theirs = measure(cmd, 1, cwd=tree, env=penv, timeout=args.peer_timeout)
+            print(line("checkov", theirs, size, floor))
+            print(f"  scanner is {theirs.wall / ours.wall:.1f}x faster than checkov (wall), "
+                  f"{theirs.cpu / max(ours.cpu, 1e-9):.1f}x less CPU" + (" (checkov timed out)" if theirs.code == -1 else ""))  # fmt: skip
+
+
+def bench_precommit(args: argparse.Namespace, env: dict[str, str]) -> None:
+    repo = precommit_repo(args.cache)
+    staged = subprocess.run(["git", "-C", str(repo), "diff", "--cached", "--name-only"], capture_output=True, text=True).stdout.split()
+    size = sum((repo / name).stat().st_size for name in staged)
+    print(f"\nprecommit: {repo} - {len(staged)} staged files, {size / 1e3:.0f} KB")
+    ours = measure(scanner_cmd("--staged"), max(args.runs, 5), cwd=repo, env=env)
+    print(line("scanner --staged", ours, size), flush=True)
+    bare = measure([sys.executable, "-c", "pass"], max(args.runs, 5), env=env)
+    print(f"  {'(python -c pass)':<22} wall {bare.wall:7.2f} s  cpu {bare.cpu:7.2f} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", action="append", choices=["worktree", "history", "iac", "precommit"], help="repeatable; default: all")
+    parser.add_argument("--tree", help="worktree workload: this tree (default: a copy of the standard library)")
+    parser.add_argument("--generate", type=int, default=0, metavar="FILES", help="worktree workload: N generated files instead")
+    parser.add_argument("--repo", help="history workload: this repository (default: a generated one)")
+    parser.add_argument("--commits", type=int, default=20000)
+    parser.add_argument("--files", type=int, default=1500)
+    parser.add_argument("--iac", help="iac workload: this tree (default: copies of the fixtures)")
+    parser.add_argument("--iac-copies", type=int, default=30)
+    parser.add_argument("--compare", action="append", default=[], choices=sorted(PEERS))
+    parser.add_argument("--peer-timeout", type=float, default=1800.0, metavar="SECONDS")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--jobs-one", action="store_true", help="also time the worktree scan with -j 1")
+    parser.add_argument("--small", action="store_true", help="tiny workloads, one run each (CI smoke)")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "scanner-bench")
+    args = parser.parse_args(argv)
+    if args.small:
+        args.runs = 1
+    args.cache.mkdir(parents=True, exist_ok=True)
+    env = scanner_env()
+    warm_scanner(env)
+    print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}, load average "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")  # fmt: skip
+    chosen = args.only or ["precommit", "worktree", "history", "iac"]
+    for name in chosen:
+        {"worktree": bench_worktree, "history": bench_history, "iac": bench_iac, "precommit": bench_precommit}[name](args, env)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
