@@ -164,7 +164,8 @@ def map_items(
 
 
 def finish(
-    results: Iterable[ItemResult], options: ScanOptions, root: Path, started: float, extra_problems: Iterable[Problem] = ()
+    results: Iterable[ItemResult], options: ScanOptions, root: Path, started: float, extra_problems: Iterable[Problem] = (),
+    render_root: Path | None = None,
 ) -> ScanResult:
     """Collect item results, run the policy engine over every document, sort everything."""
     findings: list[Finding] = []
@@ -183,6 +184,8 @@ def finish(
             for doc in result.documents:
                 texts.setdefault(doc.path, result.data)
     if docs:
+        docs, rendered_problems = documents.render(docs, render_root)
+        problems.extend(rendered_problems)
         try:
             docs = documents.finalize(docs)
         except Exception as exc:  # noqa: BLE001 - a document-module bug must not end the scan
@@ -249,7 +252,7 @@ def scan_worktree(options: ScanOptions) -> ScanResult:
     parallel = jobs > 1 and (len(entries) >= PARALLEL_MIN_FILES or size_guess >= PARALLEL_MIN_BYTES)
     batches = _chunks(entries, jobs) if parallel else [entries]
     results = map_items(_process_entries, batches, (scan_root, options.max_file_size), options, parallel)
-    return finish(results, options, root, started, problems)
+    return finish(results, options, root, started, problems, render_root=root)
 
 
 def scan_items(items: Iterable[Item], options: ScanOptions, root: Path | None = None) -> ScanResult:

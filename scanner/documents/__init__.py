@@ -104,3 +104,20 @@ def finalize(documents: list[Document]) -> list[Document]:
         if fn is not None:
             documents = fn(documents)
     return documents
+
+
+def render(documents: list[Document], root: Any = None) -> tuple[list[Document], list[Problem]]:
+    """Whole-scan rendering (Helm charts, Kustomize overlays) by modules that have a `render` step.
+    `root` is the folder the documents' paths are relative to, or None when the documents do not come
+    from files on disk (git history, staged blobs): then nothing is rendered, only reported."""
+    problems: list[Problem] = []
+    for module in modules():
+        fn = getattr(module, "render", None)
+        if fn is None:
+            continue
+        try:
+            documents, more = fn(documents, root, worktree=root is not None)
+        except Exception as exc:  # noqa: BLE001 - a rendering bug must not end the scan
+            more = [Problem(".", f"rendering failed ({type(exc).__name__}); charts and overlays not rendered")]
+        problems.extend(more)
+    return documents, problems
