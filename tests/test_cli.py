@@ -147,3 +147,20 @@ def test_rules_test_fails_on_a_broken_example(cli, tmp_path):
     run = cli("rules", "test", str(pack), cwd=tmp_path)
     assert run.code == 1
     assert "test-github-token: good example #1: expected no finding, got 1" in run.out
+
+
+def test_helm_chart_without_helm_is_reported_not_silently_skipped(cli, tmp_path, monkeypatch):
+    import scanner.documents.kubernetes as kubernetes
+
+    monkeypatch.setattr(kubernetes.shutil, "which", lambda name: None)
+    templates = tmp_path / "chart" / "templates"
+    templates.mkdir(parents=True)
+    (tmp_path / "chart" / "Chart.yaml").write_text("apiVersion: v2\nname: web\nversion: 0.1.0\n")
+    (templates / "deploy.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\n"
+        "spec:\n  template:\n    spec:\n      containers:\n      - name: app\n        image: {{ .Values.image }}\n"
+    )
+    run = cli("scan", ".", cwd=tmp_path)
+    assert run.code == 0
+    assert "chart/Chart.yaml: Helm chart 'web' not rendered (helm is not on PATH)" in run.err
+    assert "helm template" in run.err
