@@ -144,7 +144,7 @@ def test_helm_source_comments_map_documents_to_templates():
     docs, _ = parse(text, "out/rendered.yaml")
     assert [d.path for d in docs] == ["web/templates/sa.yaml", "web/templates/pod.yaml", "out/rendered.yaml"]
     assert dict(docs[1].meta) == {"rendered": "out/rendered.yaml", "rendered_line": 8}
-    findings, _ = scan({"out/rendered.yaml": text}, ["K8S-PRIVILEGE-ESCALATION"])
+    findings, _ = scan({"out/rendered.yaml": text}, ["k8s-privilege-escalation"])
     assert fired(findings) == [("web/templates/pod.yaml", 15, "Pod/web container app")]
 
 
@@ -179,7 +179,7 @@ def test_rendering_with_helm_when_on_path(tmp_path, monkeypatch):
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     files = {p.relative_to(tmp_path).as_posix(): p.read_text() for p in chart.rglob("*") if p.is_file()}
-    findings, problems = scan(files, ["K8S-HOST-PID"], root=tmp_path)
+    findings, problems = scan(files, ["k8s-host-pid"], root=tmp_path)
     assert problems == []
     assert fired(findings) == [("charts/web/templates/pod.yaml", 9, "Pod/web")]
     assert (tmp_path / "argv").read_text().split()[:2] == ["template", "release"]
@@ -211,7 +211,7 @@ KUSTOMIZE = {
 
 def test_kustomize_without_a_tool_scans_resources_drops_patches_and_says_so(monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda *a, **k: None)
-    findings, problems = scan(KUSTOMIZE, ["K8S-HOST-PID", "K8S-SECCOMP"])
+    findings, problems = scan(KUSTOMIZE, ["k8s-host-pid", "k8s-seccomp"])
     assert fired(findings) == [("base/deployment.yaml", 13, "Deployment/shop container shop")]  # patch not an object
     assert [(p.path, p.level) for p in problems] == [("overlay/kustomization.yaml", "info")]
     assert "kubectl kustomize overlay" in problems[0].message
@@ -222,7 +222,7 @@ def test_kustomize_overlay_is_rendered_when_a_tool_is_on_path(tmp_path):
     for path, text in KUSTOMIZE.items():
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text(text)
-    findings, problems = scan(KUSTOMIZE, ["K8S-HOST-PID", "K8S-SECCOMP"], root=tmp_path)
+    findings, problems = scan(KUSTOMIZE, ["k8s-host-pid", "k8s-seccomp"], root=tmp_path)
     assert problems == []
     assert fired(findings) == [("overlay/kustomization.yaml", 1, "Deployment/shop"),
                                ("overlay/kustomization.yaml", 1, "Deployment/shop container shop")]
@@ -265,7 +265,7 @@ def test_every_workload_kind_yields_its_pod_and_containers(kind):
     [container] = subjects(text, "kubernetes.container")
     assert container.label == f"{kind}/w container app"
     assert container.key == f"x/v1/{kind}/default/w/containers/app"
-    findings, _ = scan({"w.yaml": text}, ["K8S-PRIVILEGED"])
+    findings, _ = scan({"w.yaml": text}, ["k8s-privileged"])
     assert len(fired(findings)) == 1
 
 
@@ -324,7 +324,7 @@ def test_pod_annotation_seccomp_is_lowest_precedence():
     text = POD.replace("  labels: {app: web}\n", "  annotations:\n    seccomp.security.alpha.kubernetes.io/pod: runtime/default\n")
     [c] = subjects(text, "kubernetes.container")
     assert c.value["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
-    findings, _ = scan({"p.yaml": text}, ["K8S-SECCOMP"])
+    findings, _ = scan({"p.yaml": text}, ["k8s-seccomp"])
     assert fired(findings) == []
 
 
@@ -347,7 +347,7 @@ spec:
         - {name: a, image: a:1}
         - {name: b, image: b:1}
 """
-    assert fired(scan({"d.yaml": text}, ["K8S-SECCOMP"])[0]) == [("d.yaml", 12, "Deployment/web container b")]
+    assert fired(scan({"d.yaml": text}, ["k8s-seccomp"])[0]) == [("d.yaml", 12, "Deployment/web container b")]
 
 
 def test_ignore_annotation_on_object_and_pod_template():
@@ -357,12 +357,12 @@ kind: Deployment
 metadata:
   name: web
   annotations:
-    scanner.io/ignore: "K8S-HOST-PID,K8S-PRIVILEGED node agent, reviewed"
+    scanner.io/ignore: "k8s-host-pid,k8s-privileged node agent, reviewed"
 spec:
   template:
     metadata:
       annotations:
-        scanner.io/ignore: K8S-WRITABLE-ROOT-FS
+        scanner.io/ignore: k8s-writable-root-fs
     spec:
       hostPID: true
       containers:
@@ -370,11 +370,11 @@ spec:
           image: a:1
           securityContext: {privileged: true}
 """
-    findings, _ = scan({"d.yaml": text}, ["K8S-HOST-PID", "K8S-PRIVILEGED", "K8S-WRITABLE-ROOT-FS", "K8S-SECCOMP"])
+    findings, _ = scan({"d.yaml": text}, ["k8s-host-pid", "k8s-privileged", "k8s-writable-root-fs", "k8s-seccomp"])
     status = {f.rule_id: f.suppression for f in findings}
-    assert status["K8S-HOST-PID"].reason == "node agent, reviewed" and status["K8S-HOST-PID"].how == "annotation"
-    assert status["K8S-PRIVILEGED"].reason == "node agent, reviewed"
-    assert status["K8S-WRITABLE-ROOT-FS"] is not None and status["K8S-SECCOMP"] is None
+    assert status["k8s-host-pid"].reason == "node agent, reviewed" and status["k8s-host-pid"].how == "annotation"
+    assert status["k8s-privileged"].reason == "node agent, reviewed"
+    assert status["k8s-writable-root-fs"] is not None and status["k8s-seccomp"] is None
 
 
 def test_parse_ignores_accepts_several_entries():
@@ -431,14 +431,14 @@ def _netpol(name, selector, namespace=None, extra=""):
     (_netpol("both", "{}", extra="  policyTypes: [Egress, Ingress]\n"), False),
 ])
 def test_missing_networkpolicy_both_shapes(policy_text, fires):
-    findings, _ = scan({"pod.yaml": POD, "np.yaml": policy_text}, ["K8S-NETWORKPOLICY-MISSING"])
+    findings, _ = scan({"pod.yaml": POD, "np.yaml": policy_text}, ["k8s-networkpolicy-missing"])
     assert fired(findings) == ([("pod.yaml", 6, "Pod/web")] if fires else [])
 
 
 def test_missing_networkpolicy_is_unknown_without_policies_unless_cluster_complete():
-    assert fired(scan({"pod.yaml": POD}, ["K8S-NETWORKPOLICY-MISSING"])[0]) == []
+    assert fired(scan({"pod.yaml": POD}, ["k8s-networkpolicy-missing"])[0]) == []
     for options in ({"kubernetes.cluster-complete": True}, {"kubernetes": {"cluster-complete": True}}):
-        assert fired(scan({"pod.yaml": POD}, ["K8S-NETWORKPOLICY-MISSING"], options)[0]) == [("pod.yaml", 6, "Pod/web")]
+        assert fired(scan({"pod.yaml": POD}, ["k8s-networkpolicy-missing"], options)[0]) == [("pod.yaml", 6, "Pod/web")]
 
 
 NAMESPACE = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n"
@@ -454,16 +454,16 @@ NAMESPACE = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n"
 ])
 def test_default_deny_detection(spec, default_deny):
     policy_text = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: p\n  namespace: shop\nspec:\n" + spec
-    findings, _ = scan({"ns.yaml": NAMESPACE, "np.yaml": policy_text}, ["K8S-NAMESPACE-DEFAULT-DENY"])
+    findings, _ = scan({"ns.yaml": NAMESPACE, "np.yaml": policy_text}, ["k8s-namespace-default-deny"])
     assert bool(fired(findings)) is not default_deny
 
 
 def test_default_deny_in_another_namespace_does_not_count_and_no_policies_is_unknown():
     other = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: p\n  namespace: other\nspec:\n  podSelector: {}\n"
-    assert fired(scan({"ns.yaml": NAMESPACE, "np.yaml": other}, ["K8S-NAMESPACE-DEFAULT-DENY"])[0]) == [
+    assert fired(scan({"ns.yaml": NAMESPACE, "np.yaml": other}, ["k8s-namespace-default-deny"])[0]) == [
         ("ns.yaml", 1, "Namespace/shop")]
-    assert fired(scan({"ns.yaml": NAMESPACE}, ["K8S-NAMESPACE-DEFAULT-DENY"])[0]) == []
-    assert len(fired(scan({"ns.yaml": NAMESPACE}, ["K8S-NAMESPACE-DEFAULT-DENY"],
+    assert fired(scan({"ns.yaml": NAMESPACE}, ["k8s-namespace-default-deny"])[0]) == []
+    assert len(fired(scan({"ns.yaml": NAMESPACE}, ["k8s-namespace-default-deny"],
                           {"kubernetes.cluster-complete": True})[0])) == 1
 
 
@@ -503,7 +503,7 @@ def test_role_ref_relation_both_ways(ref_kind, role_kind, ns, found):
     files = {"b.yaml": BINDING.replace("{kind}", ref_kind), "r.yaml": ROLE.format(kind=role_kind, ns=ns)}
     related = _relation("role-ref", files, "RoleBinding")
     assert (related is not None and len(related) == 1) is found
-    findings, _ = scan(files, ["K8S-CLUSTER-ADMIN-BINDING"])
+    findings, _ = scan(files, ["k8s-cluster-admin-binding"])
     assert bool(fired(findings)) is found
     if not found:  # outside the scan: unknown, unless the scan is the whole cluster (then: no such role)
         assert related is None
@@ -518,9 +518,9 @@ def test_role_ref_rules_param_returns_rule_entries():
 def test_service_account_relation_and_automount():
     sa = "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: web}\nautomountServiceAccountToken: false\n"
     pod = POD.replace("spec:\n", "spec:\n  serviceAccountName: web\n")
-    assert fired(scan({"p.yaml": pod, "sa.yaml": sa}, ["K8S-SA-TOKEN-AUTOMOUNT"])[0]) == []
-    assert len(fired(scan({"p.yaml": pod}, ["K8S-SA-TOKEN-AUTOMOUNT"])[0])) == 1  # SA not in scan: a mitigation we cannot see
-    default_pod = fired(scan({"p.yaml": POD, "sa.yaml": sa}, ["K8S-SA-TOKEN-AUTOMOUNT"])[0])
+    assert fired(scan({"p.yaml": pod, "sa.yaml": sa}, ["k8s-sa-token-automount"])[0]) == []
+    assert len(fired(scan({"p.yaml": pod}, ["k8s-sa-token-automount"])[0])) == 1  # SA not in scan: a mitigation we cannot see
+    default_pod = fired(scan({"p.yaml": POD, "sa.yaml": sa}, ["k8s-sa-token-automount"])[0])
     assert default_pod == [("p.yaml", 6, "Pod/web")]  # runs as "default", not as "web"
 
 
@@ -553,18 +553,18 @@ def test_every_rule_has_references_and_tags_and_the_pack_checks():
     policy.check_rules(list(RULES.values()))
     for rule in RULES.values():
         assert rule.references and rule.tags and rule.target.startswith("kubernetes.")
-        assert any(t.startswith(("pss:", "cis-k8s:", "nsa-cisa:")) for t in rule.tags) or rule.id == "K8S-IMAGE-TAG"
+        assert any(t.startswith(("pss:", "cis-k8s:", "nsa-cisa:")) for t in rule.tags) or rule.id == "k8s-image-tag"
 
 
 def test_relation_rules_document_their_scope():
-    for rule_id in ("K8S-NETWORKPOLICY-MISSING", "K8S-NAMESPACE-DEFAULT-DENY"):
+    for rule_id in ("k8s-networkpolicy-missing", "k8s-namespace-default-deny"):
         assert "kubernetes.cluster-complete" in RULES[rule_id].description
 
 
 @pytest.mark.parametrize("field, rule_id", [
-    ("securityContext: {privileged: '{{ .Values.p }}'}", "K8S-PRIVILEGED"),
-    ("securityContext: {runAsNonRoot: true, runAsUser: '{{ .Values.uid }}'}", "K8S-RUN-AS-ROOT"),
-    ("securityContext: {runAsNonRoot: '${NON_ROOT}'}", "K8S-RUN-AS-ROOT"),
+    ("securityContext: {privileged: '{{ .Values.p }}'}", "k8s-privileged"),
+    ("securityContext: {runAsNonRoot: true, runAsUser: '{{ .Values.uid }}'}", "k8s-run-as-root"),
+    ("securityContext: {runAsNonRoot: '${NON_ROOT}'}", "k8s-run-as-root"),
 ])
 def test_template_values_are_unknown_and_never_fire(field, rule_id):
     text = POD.replace("image: nginx:1.25", "image: nginx:1.25\n      " + field)
@@ -574,7 +574,7 @@ def test_template_values_are_unknown_and_never_fire(field, rule_id):
 def test_templated_image_is_unknown_but_a_templated_tag_is_a_tag():
     for image in ("'${IMAGE}'", "'{{ .Values.image }}'", "'nginx:{{ .Values.tag }}'", "registry/app:${TAG}"):
         text = POD.replace("image: nginx:1.25", f"image: {image}")
-        assert fired(scan({"p.yaml": text}, ["K8S-IMAGE-TAG"])[0]) == [], image
+        assert fired(scan({"p.yaml": text}, ["k8s-image-tag"])[0]) == [], image
 
 
 def test_hostile_shapes_never_crash():
