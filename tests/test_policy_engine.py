@@ -141,3 +141,16 @@ def test_check_rules_names_unknown_targets_and_relations():
         policy.check_rules([_rule({"field": "a", "op": "exists"}, target="nope")])
     with pytest.raises(PackError, match="unknown relation 'nope'"):
         policy.check_rules([_rule({"related": "nope"})])
+
+
+def test_a_path_through_an_unknown_value_is_unknown_not_missing():
+    value = LDict({"versioning": Unknown("dynamic block"), "tags": LDict({"a": 1}, line=6)}, line=3)
+    value.key_lines = {"versioning": 4, "tags": 6}
+    doc = Document("test", "main.tf", value, 3)
+    subject = Subject(value, "main.tf", 3, "bucket", "b", "Bucket", doc)
+    ctx = documents.Context([doc], {}, {})
+    assert policy.evaluate({"field": "versioning.enabled", "op": "absent"}, subject, ctx)[0] is None
+    assert policy.evaluate({"field": "versioning.enabled", "op": "exists"}, subject, ctx)[0] is None
+    assert policy.evaluate({"not": {"field": "versioning.enabled", "op": "equals", "value": True}}, subject, ctx)[0] is None
+    assert policy.evaluate({"field": "tags.b", "op": "absent"}, subject, ctx) == (True, 0)
+    assert policy.evaluate({"field": "versioning", "op": "exists"}, subject, ctx) == (True, 4)

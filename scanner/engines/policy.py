@@ -61,13 +61,25 @@ def _as_parts(field: Any) -> tuple[Any, ...]:
     return tuple(out)
 
 
+class Beyond(Unknown):
+    """What lies below an unknown value (`dynamic` block, templated map): it may or may not exist."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple:
+        return (Beyond, (self.text,))
+
+
 def resolve(value: Any, parts: Sequence[Any]) -> list[tuple[Any, int]]:
-    """Every value at `parts` below `value`, with its line."""
+    """Every value at `parts` below `value`, with its line. A path that runs into an unknown value
+    resolves to `Beyond` there, so "missing" is never concluded from what cannot be seen."""
     current: list[tuple[Any, int]] = [(value, line_of(value))]
     for part in parts:
         nxt: list[tuple[Any, int]] = []
-        for node, _line in current:
-            if part == "*":
+        for node, line in current:
+            if isinstance(node, Unknown):
+                nxt.append((node if isinstance(node, Beyond) else Beyond(node.text), line))
+            elif part == "*":
                 if isinstance(node, list):
                     nxt.extend((item, line_of(node, i)) for i, item in enumerate(node))
                 elif isinstance(node, dict):
@@ -153,10 +165,11 @@ def _regex(pattern: str) -> Any:
 def _leaf(cond: dict, subject: Subject) -> tuple[bool | None, int]:
     op = cond["op"]
     values = resolve(subject.value, _as_parts(cond["field"]))
-    if op == "exists":
-        return (True, values[0][1]) if values else (False, 0)
-    if op == "absent":
-        return (False, values[0][1]) if values else (True, 0)
+    seen = [(v, ln) for v, ln in values if not isinstance(v, Beyond)]
+    if op in ("exists", "absent"):
+        if seen:
+            return op == "exists", seen[0][1]
+        return (None, values[0][1]) if values else (op == "absent", 0)
     if op == "is_empty":
         for v, line in values:
             if isinstance(v, Unknown):
