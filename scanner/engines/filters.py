@@ -32,7 +32,7 @@ from scanner.rules.loader import Rule
 # the whole value is a template / variable reference
 _TEMPLATE = re.compile(
     r"^\s*(?:\$\{[^}]*\}|\$\([^)]*\)|\{\{.*\}\}|\$\{\{.*\}\}|%\([^)]*\)[sdr]|<[^<>]+>|\$[A-Za-z_][A-Za-z0-9_]*|"
-    r"#\{[^}]*\}|@[A-Za-z_]+@|%[A-Za-z_][A-Za-z0-9_]*%|__[A-Z0-9_]+__|\{[A-Za-z0-9_.]*\}|\[\[.*\]\])\s*$"
+    r"#\{[^}]*\}|@[A-Za-z_]+@|@[A-Z][A-Z0-9_]*|%[A-Za-z_][A-Za-z0-9_]*%|__[A-Z0-9_]+__|\{[A-Za-z0-9_.]*\}|\[\[.*\]\])\s*$"
 )
 _PLACEHOLDER = re.compile(
     r"(?i)^(?:x{3,}|\*{3,}|\.{3,}|-{3,}|_{3,}|#{3,}|0{3,}|\?{3,}|•{3,}|"
@@ -54,14 +54,14 @@ def is_template(candidate, rule: Rule) -> bool:  # noqa: ANN001 - Candidate live
 
 def is_placeholder(candidate, rule: Rule) -> bool:  # noqa: ANN001
     """`changeme`, `REPLACE_ME`, `xxxx`, `****`, `your-token-here`, `<token>`, `TODO`..."""
-    return bool(_PLACEHOLDER.search(candidate.secret.strip("'\" ")))
+    return bool(_PLACEHOLDER.search(candidate.secret.strip("'\" []")))
 
 
 def is_repeated(candidate, rule: Rule) -> bool:  # noqa: ANN001
     """One character makes up most of the value: `ghp_xxxxxxxxxxxx...`, `sk_live_000000...`."""
     secret = candidate.secret
     if len(secret) < 8:
-        return False
+        return len(secret) >= 3 and len(set(secret)) == 1  # `aaaa`, `bbbb`
     _, top = Counter(secret).most_common(1)[0]
     return top / len(secret) > _MIN_DOMINANT
 
@@ -80,6 +80,30 @@ DOCUMENTED_EXAMPLES = frozenset(
         "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==",
         "sk_test_4eC39HqLyjWDarjtT1zdp7dc",
         "sk_test_BQokikJOvBiI2HlWgH4olfQ2",
+        # OAuth 1.0 (RFC 5849) and OAuth 2.0 (RFC 6749 / 6750) examples, copied into every OAuth library
+        "2YotnFZFEjr1zCsicMWpAA",
+        "tGzv3JOkF0XG5Qx2TlKWIA",
+        "mF_9.B5f-4.1JqM",
+        "dpf43f3p2l4k3l03",
+        "kd94hf93k423kf44",
+        "hh5s93j4hdidpola",
+        "hdhd0244k9j7ao03",
+        "nnch734d00sl2jdk",
+        "pfkkdhi9sl3r4s00",
+        "9djdj82h48djs9d2",
+        "kkk9d7dh3k39sjv7",
+        "j49sk3j29djd",
+        "dh893hdasih9",
+        "h480djs93hd8",
+        "jd93dh9dh39D",
+        "s6BhdRkqt3",
+        "7Fjfp0ZBr1KtDRbnfVdmIw",
+        "SplxlOBeZQQYbYS6WxSbIA",
+        # RFC 6455's sample WebSocket key, Flask's and FastAPI's tutorial keys
+        "dGhlIHNhbXBsZSBub25jZQ==",
+        "192b9bdd22ab9ed4d12e236c78afcb9a393ec15f71bbf5dc987d54727823bcbf",
+        "09d25e094faa6ca2556c818166b7a9563b93f7099f6f0f4caa6cf63b88e8d3e7",
+        "_5#y2L\"F4Q8z\\n\\xec]/",
     }
 )
 
@@ -216,7 +240,8 @@ DEFAULT_VALUES = frozenset(
     "admin administrator root guest user test testing tester default postgres mysql mariadb oracle sa "
     "rabbitmq redis mongo mongodb elastic kibana minio minioadmin jenkins tomcat manager demo demo123 "
     "string str text int integer bool boolean object required optional auto automatic generated random "
-    "disabled enabled hidden bearer basic none unset unknown value values foo bar baz foobar pass pw pwd".split()
+    "disabled enabled hidden bearer basic none unset unknown value values foo bar baz foobar pass pw pwd "
+    "tiger scott airflow celery superset grafana keycloak vagrant ubuntu pi raspberry".split()
 )
 
 
@@ -277,20 +302,22 @@ _VOWELS = frozenset("aeiouyAEIOUY")
 
 
 def is_identifier(candidate, rule: Rule) -> bool:  # noqa: ANN001
-    """Words, not a secret: `NextToken`, `Marker`, `next_marker`, `linkify`, `Incorrect`, `SYMMETRIC_DEFAULT`.
-    Letters only (no digit, no symbol), made of pronounceable words of two letters or more; random
-    letter strings (`qZtRkLmWbN`) have one-letter or vowel-less pieces and are kept."""
-    secret = candidate.secret.strip()
+    """Words, not a secret: `NextToken`, `Marker`, `next_marker`, `skip-stdin`, `Incorrect`, `today?`,
+    `SYMMETRIC_DEFAULT`. Letters only (no digit; trailing `.?!` ignored) made of words: pieces split by
+    `-_.` or CamelCase humps of two letters or more, each with a vowel; one all-lower or all-upper word
+    only up to 12 letters. Random letter strings (`qZtRkLmWbN`) have one-letter or vowel-less humps."""
+    secret = candidate.secret.strip().rstrip(".?!")
     if len(secret) > 48 or not _IDENT_SHAPE.fullmatch(secret):
         return False
     words = _IDENT_WORDS.findall(secret)
-    letters = sum(len(w) for w in words)
-    if not words or letters / len(words) < 3:
+    if not words:
         return False
     for word in words:
         if not any(c in _VOWELS for c in word) or (len(word) < 2 and word not in "aAI"):
             return False
-    return sum(c in _VOWELS for c in secret) / letters >= 0.25
+    if len(words) == 1:
+        return len(secret) <= 12
+    return sum(len(w) for w in words) / len(words) >= 3
 
 
 _EXAMPLE = re.compile(r"(?i)example")
@@ -335,20 +362,70 @@ def is_colour(candidate, rule: Rule) -> bool:  # noqa: ANN001
     return bool(_COLOUR.fullmatch(candidate.secret.strip()))
 
 
-_WEAK = re.compile(
-    r"(?i)(?:my|the|a)?[-_.]?(?:password|passwd|passw|pass|pwd|pw|secret|token|key|admin|root|test|user|guest|demo|"
-    r"qwerty|letmein|welcome|changeme|default|sample|dummy|fake|foo|bar|abc|xyz|hello|hunter)[-_.]?\d{0,8}[!.#$]?"
+_WEAK_WORD = (
+    r"(?:password|passwd|passw|pass|pwd|pw|secret|token|key|admin|root|test|user|guest|demo|qwerty|letmein|"
+    r"welcome|changeme|default|sample|dummy|fake|foo|bar|abc|xyz|hello|hunter|my|the|a)"
 )
-
-
+_WEAK = re.compile(r"(?i)(?:" + _WEAK_WORD + r"\d{0,8})+")
 _NOT_ALNUM = re.compile(r"[^A-Za-z0-9]+")
+_SECRET_WORD = re.compile(r"(?i)pass|secret|token|key")
 
 
 def is_weak_default(candidate, rule: Rule) -> bool:  # noqa: ANN001
-    """Test-suite and tutorial values: `password1`, `pass1`, `secret123`, `test_1234`, `Pass@Word1`, `abc123`
-    (symbols are ignored: `pa#ss`, `\\"pass`).
+    """Test-suite and tutorial values: `password1`, `pass1`, `secret123`, `test1@secret`, `Pass@Word1`,
+    `MyAmazonPassword1`, `SomeKindOfPassword123!@#` (symbols and a trailing `\\n` are ignored: `pa#ss`).
     Like the documented defaults, they are public knowledge, not leaked secrets."""
-    return bool(_WEAK.fullmatch(_NOT_ALNUM.sub("", candidate.secret)))
+    secret = candidate.secret.replace("\\n", "")
+    alnum = _NOT_ALNUM.sub("", secret)
+    if _WEAK.fullmatch(alnum):
+        return True
+    # words naming a password, then a counter: `MyAmazonPassword1`, `generatedwebdavpassword2`
+    words = alnum.rstrip("0123456789")
+    return (
+        words != alnum
+        and _SECRET_WORD.search(words) is not None
+        and is_identifier(candidate._replace(secret=words), rule)
+    )
+
+
+_CONTAINED_PLACEHOLDER = re.compile(r"(.)\1{5,}|(?i:xxxx|<[a-z_ -]+>|\byour[-_ ]?\w*(?:key|token|secret|password))")
+
+
+def is_partly_placeholder(candidate, rule: Rule) -> bool:  # noqa: ANN001
+    """A value with a masked or placeholder part: `T00000000?token=XXXXXXXX`, `ECrDNoq1VYzzzzzzzzzyAK7`
+    (six identical characters in a row never occur in a random secret), `abc<your-key>`."""
+    return bool(_CONTAINED_PLACEHOLDER.search(candidate.secret))
+
+
+_CRYPT_HASH = re.compile(
+    r"^(?:\$(?:1|2[abxy]?|5|6|7|y|gy|sha1|md5|apr1|argon2(?:i|d|id)?|scrypt|pbkdf2(?:-sha\d+)?)\$\S+|"
+    r"(?:pbkdf2_sha\d+|bcrypt(?:_sha256)?|argon2|scrypt)\$\S+|\{(?:SSHA|SHA|SSHA256|SSHA512|CRYPT|MD5)\}\S+)$"
+)
+
+
+def is_password_hash(candidate, rule: Rule) -> bool:  # noqa: ANN001
+    """Password hashes (`$6$rounds=...`, `$2b$12$...`, `$argon2id$...`, `pbkdf2_sha256$...`, `{SSHA}...`):
+    what a server stores so that it does not keep the password; not the password itself."""
+    return bool(_CRYPT_HASH.match(candidate.secret))
+
+
+def is_unsigned_jwt(candidate, rule: Rule) -> bool:  # noqa: ANN001
+    """A JWT without a signature (`eyJhbGciOiJub25lIn0.e30.`): anyone can make one, it grants nothing."""
+    secret = candidate.secret
+    return secret.startswith("eyJ") and secret.count(".") == 2 and secret.endswith(".")
+
+
+_URL_USERINFO = re.compile(r"//([^\s:/@'\"<>]*):([^\s:/@'\"<>]+)@[^\s/'\"<>]*(/[A-Za-z0-9_.-]*)?")
+
+
+def is_url_self_password(candidate, rule: Rule) -> bool:  # noqa: ANN001
+    """Connection URLs whose password repeats the user or the database (`airflow:airflow@host/airflow`,
+    `guest:guest@`): the demo defaults of compose files and test suites, not leaked secrets."""
+    for match in _URL_USERINFO.finditer(candidate.context):
+        user, password, path = match.group(1), match.group(2), (match.group(3) or "").lstrip("/")
+        if password == candidate.secret and password.lower() in (user.lower(), path.lower()):
+            return True
+    return False
 
 
 _LISTED_ASSIGNMENT = re.compile(r"[,&;][A-Za-z_][\w.-]*=")
@@ -378,14 +455,24 @@ def _ascending_run(text: str) -> int:
 
 
 def is_keyboard_run(candidate, rule: Rule) -> bool:  # noqa: ANN001
-    """Made-up values with an alphabet or digit run: `AB1C2defGHijkLMNo3PqQRstUvwxyz`, `abcdefgh12345678`.
-    Eight letters (or digits) in a row in alphabetical order never occur in a random secret."""
+    """Made-up values with an alphabet or digit run: `AB1C2defGHijkLMNo3PqQRstUvwxyz`, `abcdefgh12345678`,
+    `abcd123`. Eight letters (or digits) in a row in alphabetical order never occur in a random secret;
+    a short value made of nothing but a letter run and a digit run is a keyboard walk."""
     secret = candidate.secret
-    if len(secret) < 8:
-        return False
     letters = "".join(c for c in secret.lower() if "a" <= c <= "z")
     digits = "".join(c for c in secret if c.isdigit())
-    return _ascending_run(letters) >= 8 or _ascending_run(digits) >= 8
+    runs = _ascending_run(letters) if letters else 0, _ascending_run(digits) if digits else 0
+    if len(secret) >= 8 and max(runs) >= 8:
+        return True
+    return len(secret) <= 16 and runs[0] >= 3 and runs[0] == len(letters) and runs[1] == len(digits)
+
+
+_BADGE = re.compile(r"(?i)badge|\.svg\?token=|shields\.io")
+
+
+def is_badge_token(candidate, rule: Rule) -> bool:  # noqa: ANN001
+    """Status-badge URLs (`codecov.io/.../badge.svg?token=...`): graph tokens are public by design."""
+    return bool(_BADGE.search(candidate.context))
 
 
 def is_not_basic_auth(candidate, rule: Rule) -> bool:  # noqa: ANN001
@@ -506,6 +593,11 @@ FILTERS: dict[str, Callable] = {
     "keyboard-run": is_keyboard_run,
     "assignment-list": is_assignment_list,
     "elided": is_elided,
+    "partly-placeholder": is_partly_placeholder,
+    "password-hash": is_password_hash,
+    "unsigned-jwt": is_unsigned_jwt,
+    "url-self-password": is_url_self_password,
+    "badge-token": is_badge_token,
 }
 # the usual set for "key = value" rules, in the order they run (detect-secrets' last: lazy import)
 GENERIC: tuple[str, ...] = (
@@ -526,6 +618,10 @@ GENERIC: tuple[str, ...] = (
     "keyboard-run",
     "assignment-list",
     "elided",
+    "partly-placeholder",
+    "password-hash",
+    "unsigned-jwt",
+    "badge-token",
     "public-material",
     "templated",
     "uuid",
