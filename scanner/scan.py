@@ -101,6 +101,21 @@ def _init_child(*args: Any) -> None:
     _init_worker(*args)
 
 
+def _scrub(problem: Problem) -> Problem:
+    """A parser's message may quote the text it choked on: a secret found in it is redacted (belt
+    and braces; parsers should not quote content)."""
+    if _STATE.get("show"):
+        return problem
+    message = problem.message.encode("utf-8", "surrogateescape")
+    spans = [(f.location.column - 1, f.location.end_column - 1)
+             for f in secrets.scan_item(_STATE["compiled"], Item(problem.path, message))]  # fmt: skip
+    if not spans:
+        return problem
+    for start, end in sorted(spans, reverse=True):
+        message = message[:start] + b"********" + message[max(end, start + 1) :]
+    return problem._replace(message=message.decode("utf-8", "replace"))
+
+
 def process_item(item: Item) -> ItemResult:
     """Secrets findings (suppressions applied) and parsed documents for one item. A file that takes
     longer than the timeout keeps the findings made so far and gets a "not fully scanned" Problem."""
@@ -115,7 +130,7 @@ def process_item(item: Item) -> ItemResult:
                 found, problems = inline.apply(found, item.data)
             if _STATE["policy"]:
                 docs, parse_problems = documents.parse_item(item)
-                problems = problems + parse_problems
+                problems = problems + [_scrub(p) for p in parse_problems]
     except FileTimeout:
         docs = []
         problems = problems + [Problem(item.path, f"not fully scanned: took longer than --timeout {timeout:g} s")]

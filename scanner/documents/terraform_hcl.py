@@ -277,14 +277,16 @@ def parse_hcl_lark(text: str) -> list[Block]:
     except UnexpectedInput as exc:
         token = getattr(exc, "token", None)
         if token is not None:
-            what = "end of file" if token.type == "$END" else repr(str(token).strip()[:40] or str(token))
+            text = str(token).strip() or str(token)
+            # quote short tokens (punctuation, keywords); never a long literal, which may be a secret
+            what = "end of file" if token.type == "$END" else repr(text) if len(text) <= 12 else f"{token.type.lower()}"
         else:
             what = repr(getattr(exc, "char", "?"))
         raise HclError(
             f"line {getattr(exc, 'line', 0)}, column {getattr(exc, 'column', 0)}: unexpected {what}"
         ) from None
     except (LarkError, RecursionError, ValueError) as exc:
-        raise HclError(f"line 0: {type(exc).__name__}: {str(exc)[:160]}") from None
+        raise HclError(f"line 0: {type(exc).__name__}") from None  # its text may quote the file
     return _Walker(text).top(tree)
 
 
