@@ -40,7 +40,7 @@ _PLACEHOLDER = re.compile(
     r"(?:your|insert|enter|put|paste)(?:[-_ .]\w*|(?:api)?(?:key|token|secret|password|pass|pwd)\w*)|"
     r"[\w.-]*[-_ .]here|<[^>]*>|\[[^\]]*\]|"
     r"todo|tbd|fixme|none|null|nil|undefined|true|false|yes|no|on|off|empty|"
-    r"example|sample|dummy|fake|placeholder|redacted|masked|hidden|removed|omitted|secret|password|passwd|"
+    r"example|sample|dummy|fake|placeholder|redacted|masked|hidden|removed|omitted|filtered|scrubbed|secret|password|passwd|"
     r"token|notasecret|not-a-secret|notsecret)$"
 )
 # a value made (almost) only of one repeated character: ghp_xxxxxxxx..., AKIA0000000000000000
@@ -54,7 +54,8 @@ def is_template(candidate, rule: Rule) -> bool:  # noqa: ANN001 - Candidate live
 
 def is_placeholder(candidate, rule: Rule) -> bool:  # noqa: ANN001
     """`changeme`, `REPLACE_ME`, `xxxx`, `****`, `your-token-here`, `<token>`, `TODO`..."""
-    return bool(_PLACEHOLDER.search(candidate.secret.strip("'\" []")))
+    secret = candidate.secret.strip("'\" ")
+    return bool(_PLACEHOLDER.search(secret) or _PLACEHOLDER.search(secret.strip("[]")))
 
 
 def is_repeated(candidate, rule: Rule) -> bool:  # noqa: ANN001
@@ -104,6 +105,7 @@ DOCUMENTED_EXAMPLES = frozenset(
         "192b9bdd22ab9ed4d12e236c78afcb9a393ec15f71bbf5dc987d54727823bcbf",
         "09d25e094faa6ca2556c818166b7a9563b93f7099f6f0f4caa6cf63b88e8d3e7",
         "_5#y2L\"F4Q8z\\n\\xec]/",
+        "5f352379324c22463451387a0aec5d2f",
     }
 )
 
@@ -149,7 +151,7 @@ NON_SECRET_BEFORE = frozenset(
     "disable allow check validate generate rotate next prev previous page continuation cursor sync no skip "
     "csrf xsrf should can must needs existing external sealed input output pagination paginator marker "
     "request idempotency creation change verification lock cancel query form split word sub special "
-    "bos eos pad unk sep cls mask start end stop begin eol eof public".split()
+    "bos eos pad unk sep cls mask start end stop begin eol eof public update fake dummy mock example sample".split()
 )
 
 
@@ -305,7 +307,7 @@ def is_identifier(candidate, rule: Rule) -> bool:  # noqa: ANN001
     """Words, not a secret: `NextToken`, `Marker`, `next_marker`, `skip-stdin`, `Incorrect`, `today?`,
     `SYMMETRIC_DEFAULT`. Letters only (no digit; trailing `.?!` ignored) made of words: pieces split by
     `-_.` or CamelCase humps of two letters or more, each with a vowel; one all-lower or all-upper word
-    only up to 12 letters. Random letter strings (`qZtRkLmWbN`) have one-letter or vowel-less humps."""
+    only up to 16 letters. Random letter strings (`qZtRkLmWbN`) have one-letter or vowel-less humps."""
     secret = candidate.secret.strip().rstrip(".?!")
     if len(secret) > 48 or not _IDENT_SHAPE.fullmatch(secret):
         return False
@@ -316,7 +318,7 @@ def is_identifier(candidate, rule: Rule) -> bool:  # noqa: ANN001
         if not any(c in _VOWELS for c in word) or (len(word) < 2 and word not in "aAI"):
             return False
     if len(words) == 1:
-        return len(secret) <= 12
+        return len(secret) <= 16
     return sum(len(w) for w in words) / len(words) >= 3
 
 
@@ -364,7 +366,7 @@ def is_colour(candidate, rule: Rule) -> bool:  # noqa: ANN001
 
 _WEAK_WORD = (
     r"(?:password|passwd|passw|pass|pwd|pw|secret|token|key|admin|root|test|user|guest|demo|qwerty|letmein|"
-    r"welcome|changeme|default|sample|dummy|fake|foo|bar|abc|xyz|hello|hunter|my|the|a)"
+    r"welcome|changeme|default|sample|dummy|fake|foo|bar|abc|xyz|hello|tok|my|the|a)"
 )
 _WEAK = re.compile(r"(?i)(?:" + _WEAK_WORD + r"\d{0,8})+")
 _NOT_ALNUM = re.compile(r"[^A-Za-z0-9]+")
@@ -379,7 +381,8 @@ def is_weak_default(candidate, rule: Rule) -> bool:  # noqa: ANN001
     alnum = _NOT_ALNUM.sub("", secret)
     if _WEAK.fullmatch(alnum):
         return True
-    # words naming a password, then a counter: `MyAmazonPassword1`, `generatedwebdavpassword2`
+    # words naming a password, then a counter: `MyAmazonPassword1`, `generatedwebdavpassword2`.
+    # Leetspeak (`P@55w0rd!`, `S3cr3t!`) is somebody choosing a password: reported.
     words = alnum.rstrip("0123456789")
     return (
         words != alnum
@@ -410,9 +413,23 @@ def is_password_hash(candidate, rule: Rule) -> bool:  # noqa: ANN001
 
 
 def is_unsigned_jwt(candidate, rule: Rule) -> bool:  # noqa: ANN001
-    """A JWT without a signature (`eyJhbGciOiJub25lIn0.e30.`): anyone can make one, it grants nothing."""
+    """A JWT without a signature (`eyJhbGciOiJub25lIn0.e30.`), or a JWT header alone
+    (`eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9`): anyone can make one, it grants nothing."""
     secret = candidate.secret
-    return secret.startswith("eyJ") and secret.count(".") == 2 and secret.endswith(".")
+    if not secret.startswith("eyJ"):
+        return False
+    if secret.count(".") == 2 and secret.endswith("."):
+        return True
+    if "." in secret or len(secret) > 200:
+        return False
+    import base64
+    import binascii
+
+    try:
+        header = base64.urlsafe_b64decode(secret + "=" * (-len(secret) % 4))
+    except (binascii.Error, ValueError):
+        return False
+    return header.startswith(b"{") and b'"alg"' in header
 
 
 _URL_USERINFO = re.compile(r"//([^\s:/@'\"<>]*):([^\s:/@'\"<>]+)@[^\s/'\"<>]*(/[A-Za-z0-9_.-]*)?")
@@ -428,7 +445,7 @@ def is_url_self_password(candidate, rule: Rule) -> bool:  # noqa: ANN001
     return False
 
 
-_LISTED_ASSIGNMENT = re.compile(r"[,&;][A-Za-z_][\w.-]*=")
+_LISTED_ASSIGNMENT = re.compile(r"[,&;?][A-Za-z_][\w.-]*=")
 
 
 def is_assignment_list(candidate, rule: Rule) -> bool:  # noqa: ANN001
