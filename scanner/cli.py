@@ -123,12 +123,22 @@ def _warn(message: str) -> None:
     print(f"scanner: {message}", file=sys.stderr)
 
 
+def _write_stdout(text: str) -> None:
+    """A path that is not UTF-8 (kept as surrogate escapes) is shown as `\\udcXX`, never a crash."""
+    try:
+        sys.stdout.write(text)
+    except UnicodeEncodeError:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(text.encode(sys.stdout.encoding or "utf-8", "backslashreplace"))
+        sys.stdout.flush()
+
+
 def _write_atomically(target: str, text: str) -> None:
     path = Path(target)
     directory = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as handle:  # non-UTF-8 file names
             handle.write(text)
         os.replace(tmp, path)
     except BaseException:
@@ -225,7 +235,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if args.output:
         _write_atomically(args.output, report)
     else:
-        sys.stdout.write(report)
+        _write_stdout(report)
     failing = [f for f in result.findings if f.suppression is None and at_or_above(f.severity, args.fail_on or "low")]
     if failing and not args.exit_zero:
         return EXIT_FINDINGS

@@ -83,6 +83,9 @@ def _compile_rule(rule: Rule) -> CompiledRule:
     )
 
 
+_NAMED_GROUP = re2.compile(r"\(\?P?<[A-Za-z_][A-Za-z0-9_]*>")
+
+
 class _LazyRules(Sequence):
     """Compiled rules, each compiled the first time it is needed: a scan of a few files (pre-commit)
     compiles only the rules whose keywords occur in them. `warm()` compiles them all (before forking
@@ -91,6 +94,8 @@ class _LazyRules(Sequence):
     def __init__(self, rules: Sequence[Rule]) -> None:
         self._rules = tuple(rules)
         self._done: list[CompiledRule | None] = [None] * len(self._rules)
+        self._patterned: frozenset[int] | None = None
+        self._any: object | None = False  # False: not built yet
 
     def __len__(self) -> int:
         return len(self._rules)
@@ -106,6 +111,26 @@ class _LazyRules(Sequence):
     def warm(self) -> None:
         for index in range(len(self)):
             self[index]
+        self.any_pattern()
+
+    def pattern_indexes(self) -> frozenset[int]:
+        """Rules whose candidates come from their own pattern (not from a decoder)."""
+        if self._patterned is None:
+            self._patterned = frozenset(i for i, r in enumerate(self._rules) if r.pattern and not r.decoder)
+        return self._patterned
+
+    def any_pattern(self) -> object | None:
+        """One RE2 alternation of every pattern rule, captures removed: `search` says in one pass whether
+        any of them matches anywhere, so a file whose keywords selected several rules (`password` in
+        half of all source files selects every generic rule) is read once, not once per rule. None
+        when the alternation cannot be built (then each rule runs on its own, as before)."""
+        if self._any is False:
+            parts = [f"(?:{_NAMED_GROUP.sub('(?:', self._rules[i].pattern)})" for i in sorted(self.pattern_indexes())]
+            try:
+                self._any = re2.compile("|".join(parts).encode(), _options()) if len(parts) > 1 else None
+            except re2.error:
+                self._any = None
+        return self._any
 
 
 def compile_rules(rules: Iterable[Rule]) -> Compiled:
@@ -249,16 +274,27 @@ def scan_item(compiled: Compiled, item: Item, show_secrets: bool = False) -> lis
             selected.update(compiled.keyword_owner[kw_index])
     if not selected:
         return []
+    rules = compiled.rules
+    if isinstance(rules, _LazyRules):
+        patterned = selected & rules.pattern_indexes()
+        if len(patterned) > 1:
+            combined = rules.any_pattern()
+            if combined is not None and combined.search(data) is None:  # type: ignore[attr-defined]
+                selected -= patterned  # none of them matches anywhere: skip their passes
+                if not selected:
+                    return []
     lines = _Lines(data)
+    # a non-UTF-8 file name is kept as surrogate escapes, which RE2 (pathspec's backend) cannot encode
+    match_path = item.path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     found: list[tuple[Finding, int, bool]] = []
     encrypted_file: bool | None = None
     indirect: list[tuple[int, int]] | None = None
     for index in sorted(selected):
         crule = compiled.rules[index]
         rule = crule.rule
-        if crule.paths is not None and not crule.paths.match_file(item.path):
+        if crule.paths is not None and not crule.paths.match_file(match_path):
             continue
-        if crule.exclude is not None and crule.exclude.match_file(item.path):
+        if crule.exclude is not None and crule.exclude.match_file(match_path):
             continue
         exempt = ENCRYPTED_TAG in rule.tags
         for cand in _candidates(crule, item, lines):
