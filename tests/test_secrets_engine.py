@@ -336,6 +336,21 @@ def test_plain_secret_next_to_a_sealed_secret_is_still_reported():
         ("passport", False),
         ("forgot_password", False),
         ("private_key_id", False),
+        # real-world names: fused words, suffixes that keep the secret, words that describe it
+        ("dbpassword", True),
+        ("DB_PASSWORD_PROD", True),
+        ("client_secret_value", True),
+        ("nexttoken", False),
+        ("input_token", False),
+        ("PaginationToken", False),
+        ("token.markup", False),
+        ("Token.Number", False),
+        ("_core_token_compound", False),
+        ("EncryptionKeyCheckValue", False),
+        ("CustomerMasterKeySpec", False),
+        ("publicKeyToken", False),
+        ("fake_secret_token", False),
+        ("bypass", False),
     ],
 )
 def test_secret_key_names(key, secret):
@@ -357,3 +372,65 @@ def test_detect_secrets_is_imported_lazily():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# ---------------------------------------------------------------------------------------- real-world shapes
+
+# Found by scanning Python's stdlib and site-packages (botocore, cfnlint, awscli, pygments...) and
+# popular sdists (ansible-core, celery, oauthlib, sentry-sdk, fastapi, flask...): none is a leak.
+REAL_WORLD_TRAPS = [
+    ("paginators-1.json", '"input_token": "NextToken",'),
+    ("paginators-1.json", '"output_token": "next_marker",'),
+    ("providers.py", '"AWS::ApiGateway::ApiKey": "48205d4ffd7feba3",'),
+    ("theme.py", "Token.Keyword: '#ansigreen',"),
+    ("theme.py", "Token: '#dddddd',"),
+    ("tokens.py", 'token_range = "%d,%d-%d,%d:" % (token.start + token.end)'),
+    ("tokens.py", 'new_token = f"{group}@{stream}"'),
+    ("npm.py", "re.compile(r'//.+/:_authToken=\\s*((npm_.+)|([A-Fa-f0-9-]{36})).*'),"),
+    ("entry_points.txt", "detect-secrets = detect_secrets.main:main"),
+    ("schema.json", '"MasterUserPassword": false,'),
+    ("create-user.rst", "    --password MyExamplePassword1! \\"),
+    ("get-user.rst", "    --access-token eyJra456defEXAMPLE"),
+    ("prose.py", "# information can be provided via the --username and --password options"),
+    ("iterables.py", "remaining in their original positions--pass `strict=False`. To produce a"),
+    ("create-login.rst", '"Password": "PassWord1",'),
+    ("paging.rst", '"PurchaseToken": "eyJ2IjoiMSIsInMiOjEsImMiOi...",'),
+    ("cluster.rst", "--kerberos-attributes Realm=EC2.INTERNAL,KdcAdminPassword=123,CrossRealmTrustPrincipalPassword=123"),
+    ("test_netrc.py", "machine host.domain.com login log password pass1 account acct"),
+    ("users.yml", 'password: "$6$rounds=656000$tgK3gYTyRLUmhyv2$lAFrYUQwn7E6VsjPOwQwoSx30lmpiU9r"'),
+    ("test_scrubber.py", '{"password": "[Filtered]", "baz": "qux"},'),
+    ("test_jwt.py", 'token = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.e30."'),
+    ("compose.yml", "SQL_ALCHEMY_CONN: postgresql+psycopg2://airflow:airflow@postgres/airflow"),
+    ("docs.rst", "CELERY_RESULT_DBURI = 'oracle://scott:tiger@127.0.0.1:1521/sidname'"),
+    ("redis.py", "redis://[[username]:[password]]@localhost:6379/0"),
+    ("README.md", "[![codecov](https://codecov.io/gh/acme/app/graph/badge.svg?token=yenl5fzxxr)](https://codecov.io)"),
+    ("cloud.ini.template", "aws_secret_key: @SECRET_KEY"),
+    ("chime.py", '"password": "T00000000?token=XXXXXXXXXXXXXXXXXXXXXXXX",'),
+    ("oauth.md", '"access_token": "2YotnFZFEjr1zCsicMWpAA",'),
+    ("settings.py", 'client_key = b"dGhlIHNhbXBsZSBub25jZQ=="'),
+    ("pexpect.py", 'events = {"(?i)password": "secret\\n"}'),
+    ("create-channel.rst", '"passphrase": "AB1C2defGHijkLMNo3PqQRstUvwxyz",'),
+    ("mediapackage.rst", '"Password": "generatedwebdavpassword1",'),
+]
+
+
+@pytest.mark.parametrize(("path", "line"), REAL_WORLD_TRAPS)
+def test_real_world_traps_are_not_leaks(path, line):
+    assert scan(path, line + "\n") == []
+
+
+# ... and what must still be reported next to them
+REAL_WORLD_LEAKS = [
+    ("settings.py", 'SECRET_KEY = "u95e#xr$t3!vdux)fj11!*q*^w^^r#kiyrvt3kjui-t_k%m3op"', "generic-secret-assignment"),
+    ("settings.py", 'dbpassword = "Lq4!vZ8x#Tm2FAKE"', "generic-secret-assignment"),
+    ("models.py", 'credentials = {"username": "admin", "password": "P@55w0rd!"}', "generic-secret-assignment"),
+    ("login.json", '"Password": "h]7EszR}vF*mK2!q",', "generic-secret-assignment"),
+    ("config.rst", "aws sns confirm-subscription --token 2336412f37fb687f5d51e6e241d7700ae02f7124d8268910b8", "generic-cli-password"),
+    ("test_roles.py", "src = 'https://gitlab+deploy-token-31:_aJQ9c3HWzmRR4knBNyx@gitlab.com/acme/demo'", "connection-url-password"),
+    ("deploy.yaml", "ansible_become_pass: 'N4v!q2Lx#FAKE8r'", "generic-secret-assignment"),
+]
+
+
+@pytest.mark.parametrize(("path", "line", "rule"), REAL_WORLD_LEAKS)
+def test_real_world_leaks_are_reported(path, line, rule):
+    assert [f.rule_id for f in scan(path, line + "\n")] == [rule]
