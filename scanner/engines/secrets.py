@@ -83,9 +83,6 @@ def _compile_rule(rule: Rule) -> CompiledRule:
     )
 
 
-_NAMED_GROUP = re2.compile(r"\(\?P?<[A-Za-z_][A-Za-z0-9_]*>")
-
-
 class _LazyRules(Sequence):
     """Compiled rules, each compiled the first time it is needed: a scan of a few files (pre-commit)
     compiles only the rules whose keywords occur in them. `warm()` compiles them all (before forking
@@ -95,7 +92,7 @@ class _LazyRules(Sequence):
         self._rules = tuple(rules)
         self._done: list[CompiledRule | None] = [None] * len(self._rules)
         self._patterned: frozenset[int] | None = None
-        self._any: object | None = False  # False: not built yet
+        self._set: object = False  # False: not built yet
 
     def __len__(self) -> int:
         return len(self._rules)
@@ -111,7 +108,7 @@ class _LazyRules(Sequence):
     def warm(self) -> None:
         for index in range(len(self)):
             self[index]
-        self.any_pattern()
+        self.pattern_set()
 
     def pattern_indexes(self) -> frozenset[int]:
         """Rules whose candidates come from their own pattern (not from a decoder)."""
@@ -119,18 +116,24 @@ class _LazyRules(Sequence):
             self._patterned = frozenset(i for i, r in enumerate(self._rules) if r.pattern and not r.decoder)
         return self._patterned
 
-    def any_pattern(self) -> object | None:
-        """One RE2 alternation of every pattern rule, captures removed: `search` says in one pass whether
-        any of them matches anywhere, so a file whose keywords selected several rules (`password` in
-        half of all source files selects every generic rule) is read once, not once per rule. None
-        when the alternation cannot be built (then each rule runs on its own, as before)."""
-        if self._any is False:
-            parts = [f"(?:{_NAMED_GROUP.sub('(?:', self._rules[i].pattern)})" for i in sorted(self.pattern_indexes())]
+    def pattern_set(self) -> tuple[object, tuple[int, ...]] | None:
+        """One RE2 Set of every pattern rule: a single pass says which of them match anywhere in a
+        file, so a file whose keywords selected several rules (`password` occurs in half of all source
+        files and selects every generic rule) is read once, not once per rule; only the rules that
+        match run their own pattern (for positions and groups). A Set's DFA never gives up on slow
+        input (RE2 has no fallback for sets), so a rule it leaves out has no match. None when the Set
+        cannot be built: then each rule runs on its own."""
+        if self._set is False:
+            order = tuple(sorted(self.pattern_indexes()))
             try:
-                self._any = re2.compile("|".join(parts).encode(), _options()) if len(parts) > 1 else None
+                built = re2.Set.SearchSet(_options())
+                for i in order:
+                    built.Add(self._rules[i].pattern.encode())
+                built.Compile()
+                self._set = (built, order) if len(order) > 1 else None
             except re2.error:
-                self._any = None
-        return self._any
+                self._set = None
+        return self._set  # type: ignore[return-value]
 
 
 def compile_rules(rules: Iterable[Rule]) -> Compiled:
@@ -278,9 +281,11 @@ def scan_item(compiled: Compiled, item: Item, show_secrets: bool = False) -> lis
     if isinstance(rules, _LazyRules):
         patterned = selected & rules.pattern_indexes()
         if len(patterned) > 1:
-            combined = rules.any_pattern()
-            if combined is not None and combined.search(data) is None:  # type: ignore[attr-defined]
-                selected -= patterned  # none of them matches anywhere: skip their passes
+            built = rules.pattern_set()
+            if built is not None:
+                pattern_set, order = built
+                matching = {order[i] for i in pattern_set.Match(data) or ()}  # type: ignore[attr-defined]
+                selected -= patterned - matching  # no match anywhere: skip their passes
                 if not selected:
                     return []
     lines = _Lines(data)
