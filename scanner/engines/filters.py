@@ -32,7 +32,7 @@ from scanner.rules.loader import Rule
 # the whole value is a template / variable reference
 _TEMPLATE = re.compile(
     r"^\s*(?:\$\{[^}]*\}|\$\([^)]*\)|\{\{.*\}\}|\$\{\{.*\}\}|%\([^)]*\)[sdr]|<[^<>]+>|\$[A-Za-z_][A-Za-z0-9_]*|"
-    r"#\{[^}]*\}|@[A-Za-z_]+@|@[A-Z][A-Z0-9_]*|%[A-Za-z_][A-Za-z0-9_]*%|__[A-Z0-9_]+__|\{[A-Za-z0-9_.]*\}|\[\[.*\]\])\s*$"
+    r"#\{[^}]*\}|@[A-Za-z_]+@|@[A-Z][A-Z0-9_]*|%[A-Za-z_][A-Za-z0-9_]*%|__[A-Za-z0-9_]+__|\{[A-Za-z0-9_.]*\}|\[\[.*\]\])\s*$"
 )
 _PLACEHOLDER = re.compile(
     r"(?i)^(?:x{3,}|\*{3,}|\.{3,}|-{3,}|_{3,}|#{3,}|0{3,}|\?{3,}|•{3,}|"
@@ -299,7 +299,7 @@ def is_public_material(candidate, rule: Rule) -> bool:  # noqa: ANN001
 
 
 _IDENT_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
-_IDENT_SHAPE = re.compile(r"[A-Za-z]+(?:[-_.][A-Za-z]+)*")
+_IDENT_SHAPE = re.compile(r"[A-Za-z]+(?:(?:[-_.]|, ?)[A-Za-z]+)*")
 _VOWELS = frozenset("aeiouyAEIOUY")
 
 
@@ -492,6 +492,16 @@ def is_badge_token(candidate, rule: Rule) -> bool:  # noqa: ANN001
     return bool(_BADGE.search(candidate.context))
 
 
+def is_key_echo(candidate, rule: Rule) -> bool:  # noqa: ANN001
+    """The value repeats its own name: enum members (`v1Token = "v1Token"`), constants
+    (`AWS_SecretsManager_Secret = "AWS::SecretsManager::Secret"`)."""
+    if not candidate.key:
+        return False
+    key = _NOT_ALNUM.sub("", candidate.key).lower()
+    value = _NOT_ALNUM.sub("", candidate.secret).lower()
+    return len(key) >= 4 and (value == key or (len(key) >= 8 and value.endswith(key)))
+
+
 def is_not_basic_auth(candidate, rule: Rule) -> bool:  # noqa: ANN001
     """Docker `auths.*.auth` is base64 of `user:password`; anything else under `"auth"` is not."""
     import base64
@@ -615,6 +625,7 @@ FILTERS: dict[str, Callable] = {
     "unsigned-jwt": is_unsigned_jwt,
     "url-self-password": is_url_self_password,
     "badge-token": is_badge_token,
+    "key-echo": is_key_echo,
 }
 # the usual set for "key = value" rules, in the order they run (detect-secrets' last: lazy import)
 GENERIC: tuple[str, ...] = (
@@ -639,6 +650,7 @@ GENERIC: tuple[str, ...] = (
     "password-hash",
     "unsigned-jwt",
     "badge-token",
+    "key-echo",
     "public-material",
     "templated",
     "uuid",
