@@ -114,3 +114,20 @@ def test_folder_ignored_by_the_enclosing_repo_is_walked_when_named(cli, tmp_path
     (tmp_path / "vendor" / "lib" / "conf.env").write_text(f"TOKEN={FAKE_GH}\n")
     assert _paths(cli(*ARGS, cwd=tmp_path)) == []  # the repo's view: ignored
     assert _paths(cli(*ARGS, "vendor", cwd=tmp_path)) == ["vendor/lib/conf.env"]  # named explicitly: scanned
+
+
+def test_unreadable_folder_is_a_warning_outside_git(cli, tmp_path, monkeypatch):
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "locked" / "x.env").write_text(f"TOKEN={FAKE_GH}\n")
+    (tmp_path / "ok.env").write_text(f"TOKEN={FAKE_GH}\n")
+    real_scandir = os.scandir
+
+    def scandir(path="."):  # root reads every folder, so simulate chmod 000 the way os.walk meets it
+        if os.fspath(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    run = cli(*ARGS, cwd=tmp_path)
+    assert _paths(run) == ["ok.env"]
+    assert "locked: cannot list folder: Permission denied" in run.err

@@ -72,11 +72,18 @@ def _ignored(specs: list[tuple[str, pathspec.PathSpec]], rel: str, is_dir: bool)
     return False
 
 
-def _walk(directory: Path) -> list[str]:
-    """Files under `directory` (relative), honouring every .gitignore on the way down."""
+def _walk(directory: Path, problems: list[Problem] | None = None) -> list[str]:
+    """Files under `directory` (relative), honouring every .gitignore on the way down. A folder that
+    cannot be listed becomes a Problem in `problems`."""
     out: list[str] = []
+
+    def unreadable(exc: OSError) -> None:
+        if problems is not None and exc.filename is not None:
+            rel = os.path.relpath(exc.filename, directory).replace(os.sep, "/")
+            problems.append(Problem(rel, f"cannot list folder: {exc.strerror}"))
+
     specs: list[tuple[str, pathspec.PathSpec]] = []
-    for current, dirs, files in os.walk(directory, followlinks=False):
+    for current, dirs, files in os.walk(directory, followlinks=False, onerror=unreadable):
         rel_dir = os.path.relpath(current, directory)
         rel_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
         specs = [(base, spec) for base, spec in specs if rel_dir.startswith(base)]
@@ -119,7 +126,7 @@ def list_files(targets: Iterable[str], excludes: Iterable[str] = ()) -> tuple[li
         if target.is_dir():
             names = _git_files(target)
             if names is None:
-                names = _walk(target)
+                names = _walk(target, problems)
             files = [(target / n) for n in names]
         else:
             files = [target]
