@@ -147,6 +147,7 @@ def load_pack(path: Path, check: Callable[[Sequence[Rule]], None] | None = None)
 # that passed are stored; a broken pack is always parsed and reported. SCANNER_NO_CACHE=1 turns the
 # cache off; SCANNER_CACHE_DIR moves it (default: $XDG_CACHE_HOME/scanner or ~/.cache/scanner).
 _CACHE_FORMAT = b"scanner-packs-1"
+CACHE_ENTRIES = 64
 
 
 def cache_dir() -> Path | None:
@@ -223,6 +224,11 @@ def _cache_put(path: Path, key: str, rules: list[Rule]) -> None:
             handle.write(_CACHE_FORMAT + b" " + key.encode() + b"\n")
             pickle.dump(rules, handle, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, target)
+        entries = list(directory.glob("pack-*.pickle"))
+        if len(entries) > CACHE_ENTRIES:  # packs written by tests and one-off runs: keep the newest
+            entries.sort(key=lambda e: e.stat().st_mtime)
+            for old in entries[: len(entries) - CACHE_ENTRIES]:
+                old.unlink(missing_ok=True)
     except (OSError, pickle.PicklingError, TypeError, AttributeError):
         if tmp is not None:
             try:

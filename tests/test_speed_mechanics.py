@@ -1,0 +1,146 @@
+"""The speed mechanics change nothing a user sees: cached packs, the pattern Set gate, lazy rule
+compilation, the rich-free clean report and the detect-secrets heuristics reimplemented."""
+
+from __future__ import annotations
+
+import random
+import string
+from pathlib import Path
+
+import pytest
+
+from scanner.engines import filters, secrets
+from scanner.model import Item
+from scanner.rules import loader
+from scanner.scan import ScanResult
+
+ROOT = Path(__file__).resolve().parent.parent
+PACK = """\
+pack: speedtest
+description: test pack
+rules:
+  - id: speed-token
+    title: Speed token
+    severity: high
+    description: A token.
+    remediation: Rotate it.
+    engine: secrets
+    keywords: [spd_]
+    pattern: '(?P<secret>spd_[a-z0-9]{16})'
+    examples:
+      bad: ['t = "spd_0123456789abcdef"']
+      good: ['t = os.environ["T"]']
+"""
+
+
+@pytest.fixture()
+def cache(tmp_path, monkeypatch):
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("SCANNER_CACHE_DIR", str(folder))
+    monkeypatch.delenv("SCANNER_NO_CACHE", raising=False)
+    return folder
+
+
+def test_pack_cache_hit_gives_the_same_rules(tmp_path, cache):
+    pack = tmp_path / "p.yaml"
+    pack.write_text(PACK)
+    first = loader.load_pack(pack)
+    assert list(cache.glob("pack-*.pickle"))
+    assert loader.load_pack(pack) == first
+
+
+def test_changed_or_broken_pack_is_never_served_from_the_cache(tmp_path, cache):
+    pack = tmp_path / "p.yaml"
+    pack.write_text(PACK)
+    loader.load_pack(pack)
+    pack.write_text(PACK.replace("severity: high", "severity: low"))
+    assert loader.load_pack(pack)[0].severity == "low"
+    pack.write_text(PACK.replace("severity: high", "severity: urgent"))
+    with pytest.raises(loader.PackError, match="severity"):
+        loader.load_pack(pack)
+
+
+def test_check_failure_is_raised_and_not_cached(tmp_path, cache):
+    pack = tmp_path / "p.yaml"
+    pack.write_text(PACK)
+
+    def refuse(rules):
+        raise loader.PackError("refused")
+
+    with pytest.raises(loader.PackError, match="refused"):
+        loader.load_pack(pack, refuse)
+    with pytest.raises(loader.PackError, match="refused"):
+        loader.load_pack(pack, refuse)
+
+
+def test_no_cache_switch(tmp_path, cache, monkeypatch):
+    monkeypatch.setenv("SCANNER_NO_CACHE", "1")
+    pack = tmp_path / "p.yaml"
+    pack.write_text(PACK)
+    loader.load_pack(pack)
+    assert not cache.exists()
+
+
+def _fixture_items() -> list[Item]:
+    items = []
+    for folder in ("secrets", "kubernetes", "terraform-secrets", "dockerfile", "compose"):
+        for path in sorted((ROOT / "fixtures" / folder).rglob("*")):
+            if path.is_file() and path.name != "expected.yaml":
+                items.append(Item(str(path.relative_to(ROOT)), path.read_bytes()))
+    return items
+
+
+def test_pattern_set_gate_finds_exactly_what_each_rule_finds_alone():
+    rules = loader.load_rules()
+    gated = secrets.compile_rules(rules)
+    alone = secrets.compile_rules(rules)
+    alone.rules._patterned = frozenset()  # every selected rule runs its own pattern
+    items = _fixture_items()
+    assert items
+    found = 0
+    for item in items:
+        a, b = secrets.scan_item(gated, item), secrets.scan_item(alone, item)
+        assert a == b, item.path
+        found += len(a)
+    assert found > 0
+
+
+def test_rules_compile_lazily():
+    compiled = secrets.compile_rules(loader.load_rules())
+    assert all(done is None for done in compiled.rules._done)
+    secrets.scan_item(compiled, Item("a.py", b'token = "ghp_' + b"a1B2" * 9 + b'"\n'))
+    assert any(done is None for done in compiled.rules._done)
+    compiled.rules.warm()
+    assert all(done is not None for done in compiled.rules._done)
+
+
+def test_clean_text_report_matches_rich():
+    pytest.importorskip("rich")
+    from rich.console import Console
+
+    from scanner.reporters import text_report
+
+    result = ScanResult([], [], 12, 3_456_789, 0.25, ROOT)
+    plain = text_report.render(result, [], color=False)
+    buffer = __import__("io").StringIO()
+    Console(file=buffer, no_color=True, highlight=False, width=200, soft_wrap=True).print(text_report._summary(result, []))
+    assert plain == buffer.getvalue()
+    assert plain.startswith("No findings")
+
+
+class _Cand:
+    def __init__(self, secret: str) -> None:
+        self.secret = secret
+
+
+def test_heuristics_behave_like_detect_secrets():
+    heuristic = pytest.importorskip("detect_secrets.filters.heuristic")
+    rng = random.Random(3)
+    alphabet = string.ascii_letters + string.digits + "{}<>$-/=+"
+    samples = ["", "$", "${a}", "$a", "{a}", "<a>", "abcdef", "123456", "ABCDEF0123", "XYZ=/",
+               "550e8400-e29b-41d4-a716-446655440000"]  # fmt: skip
+    samples += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8))) for _ in range(3000)]
+    for s in samples:
+        assert filters.is_templated(_Cand(s), None) == heuristic.is_templated_secret(s), s
+        assert filters.is_sequential(_Cand(s), None) == heuristic.is_sequential_string(s), s
+        assert filters.is_uuid(_Cand(s), None) == heuristic.is_potential_uuid(s), s
