@@ -163,7 +163,11 @@ def read_entry(entry: Entry, root: str, max_size: int = DEFAULT_MAX_FILE_SIZE) -
     try:
         fd = os.open(entry.abs, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0))
         with os.fdopen(fd, "rb") as handle:
-            data = handle.read(max_size + 1)
+            data = handle.read(min(BINARY_SNIFF, max_size + 1))
+            if b"\0" in data and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+                return Problem(entry.path, "binary file skipped", "info")  # without reading the rest
+            if len(data) == BINARY_SNIFF:
+                data += handle.read(max_size + 1 - len(data))
     except OSError as exc:
         return Problem(entry.path, f"cannot read: {exc.strerror}")
     if len(data) > max_size:
