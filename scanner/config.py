@@ -285,9 +285,10 @@ def select(config: Config, rules: list[Rule], only: Sequence[str], skip: Sequenc
 def policy_options(config: Config) -> tuple[tuple[str, Any], ...]:
     """Engine options for the policy rules (ScanOptions.policy_options)."""
     out: list[tuple[str, Any]] = []
-    registries = config.section("dockerfile").get("allowed-registries")
-    if registries is not None:
-        out.append(("dockerfile.allowed-registries", tuple(registries)))
+    for key in ("allowed-registries", "nonroot-base-images"):
+        values = config.section("dockerfile").get(key)
+        if values is not None:
+            out.append((f"dockerfile.{key}", tuple(values)))
     complete = config.section("kubernetes").get("cluster-complete")
     if complete is not None:
         out.append(("kubernetes.cluster-complete", bool(complete)))
@@ -319,7 +320,9 @@ def effective(config: Config, args: Any) -> dict[str, Any]:
             "allow": list(secrets.get("allow") or []),
             "stopwords": list(secrets.get("stopwords") or []),
         },
-        "dockerfile": {"allowed-registries": _plain(config.section("dockerfile").get("allowed-registries"))},
+        "dockerfile": {
+            key: _plain(config.section("dockerfile").get(key)) for key in ("allowed-registries", "nonroot-base-images")
+        },
         "kubernetes": {"cluster-complete": bool(config.section("kubernetes").get("cluster-complete", False))},
     }
 

@@ -140,3 +140,13 @@ def test_config_show_prints_the_effective_configuration(cli, tmp_path):
     assert shown["fail-on"] == "high" and shown["only"] == ["minimal"]
     assert shown["rules"] == [str(MINIMAL_PACK)]
     assert shown["secrets"] == {"allow-encrypted": False, "allow": [], "stopwords": ["example"]}
+
+
+def test_vouched_nonroot_base_image_from_config(cli, tmp_path):
+    (tmp_path / "Dockerfile").write_text(
+        "FROM gcr.io/distroless/static:nonroot@sha256:" + "a" * 64 + "\nCOPY app /app\nENTRYPOINT [\"/app\"]\n"
+    )
+    rules = lambda run: {f["rule"] for f in __import__("json").loads(run.out)["findings"]}  # noqa: E731
+    assert "dockerfile-root-user" in rules(cli("scan", "-f", "json", cwd=tmp_path))
+    (tmp_path / ".scanner.yaml").write_text("dockerfile:\n  nonroot-base-images: [gcr.io/distroless/static:nonroot]\n")
+    assert "dockerfile-root-user" not in rules(cli("scan", "-f", "json", cwd=tmp_path))
