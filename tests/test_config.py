@@ -146,7 +146,10 @@ def test_vouched_nonroot_base_image_from_config(cli, tmp_path):
     (tmp_path / "Dockerfile").write_text(
         "FROM gcr.io/distroless/static:nonroot@sha256:" + "a" * 64 + "\nCOPY app /app\nENTRYPOINT [\"/app\"]\n"
     )
-    rules = lambda run: {f["rule"] for f in __import__("json").loads(run.out)["findings"]}  # noqa: E731
-    assert "dockerfile-root-user" in rules(cli("scan", "-f", "json", cwd=tmp_path))
+
+    def rules() -> set[str]:
+        return {f["rule"] for f in json.loads(cli("scan", "-f", "json", cwd=tmp_path).out)["findings"]}
+
+    assert "dockerfile-root-user" in rules()
     (tmp_path / ".scanner.yaml").write_text("dockerfile:\n  nonroot-base-images: [gcr.io/distroless/static:nonroot]\n")
-    assert "dockerfile-root-user" not in rules(cli("scan", "-f", "json", cwd=tmp_path))
+    assert "dockerfile-root-user" not in rules()
