@@ -411,6 +411,12 @@ REAL_WORLD_TRAPS = [
     ("pexpect.py", 'events = {"(?i)password": "secret\\n"}'),
     ("create-channel.rst", '"passphrase": "AB1C2defGHijkLMNo3PqQRstUvwxyz",'),
     ("mediapackage.rst", '"Password": "generatedwebdavpassword1",'),
+    (
+        "credential.py",
+        ":param private_key: The URL-encoded private key, e.g. `-----BEGIN RSA PRIVATE KEY-----"
+        "MIIEpQIBAAKCAQEAuyf/lNrH9ck8DmNyo3fGgvCI1l9s+cmBY3WIz+cUDqmxiieR\\\\n.-----END RSA PRIVATE KEY-----`",
+    ),
+    ("url.py", "msg=\"{{ lookup('url', 'https://some.site/file.txt', username='bob', password='hunter2') }}\""),
 ]
 
 

@@ -366,7 +366,7 @@ def is_colour(candidate, rule: Rule) -> bool:  # noqa: ANN001
 
 _WEAK_WORD = (
     r"(?:password|passwd|passw|pass|pwd|pw|secret|token|key|admin|root|test|user|guest|demo|qwerty|letmein|"
-    r"welcome|changeme|default|sample|dummy|fake|foo|bar|abc|xyz|hello|tok|my|the|a)"
+    r"welcome|changeme|default|sample|dummy|fake|foo|bar|abc|xyz|hello|hunter|tok|my|the|a)"
 )
 _WEAK = re.compile(r"(?i)(?:" + _WEAK_WORD + r"\d{0,8})+")
 _NOT_ALNUM = re.compile(r"[^A-Za-z0-9]+")
@@ -490,6 +490,17 @@ _BADGE = re.compile(r"(?i)badge|\.svg\?token=|shields\.io")
 def is_badge_token(candidate, rule: Rule) -> bool:  # noqa: ANN001
     """Status-badge URLs (`codecov.io/.../badge.svg?token=...`): graph tokens are public by design."""
     return bool(_BADGE.search(candidate.context))
+
+
+_PROSE_EXAMPLE = re.compile(r"(?i)\be\.g\.|\bfor example\b|\bsuch as\b|\bfor instance\b|\blooks like\b")
+
+
+def is_prose_example(candidate, rule: Rule) -> bool:  # noqa: ANN001
+    """Documentation prose introducing the value: `... the private key, e.g. `-----BEGIN RSA PRIVATE
+    KEY-----MIIEpQ...`` (API docstrings show the shape of a key, truncated)."""
+    head = candidate.secret[:24]
+    at = candidate.context.find(head) if head else -1
+    return at > 0 and bool(_PROSE_EXAMPLE.search(candidate.context[:at]))
 
 
 def is_key_echo(candidate, rule: Rule) -> bool:  # noqa: ANN001
@@ -626,6 +637,7 @@ FILTERS: dict[str, Callable] = {
     "url-self-password": is_url_self_password,
     "badge-token": is_badge_token,
     "key-echo": is_key_echo,
+    "prose-example": is_prose_example,
 }
 # the usual set for "key = value" rules, in the order they run (detect-secrets' last: lazy import)
 GENERIC: tuple[str, ...] = (
@@ -651,6 +663,7 @@ GENERIC: tuple[str, ...] = (
     "unsigned-jwt",
     "badge-token",
     "key-echo",
+    "prose-example",
     "public-material",
     "templated",
     "uuid",
