@@ -417,6 +417,16 @@ REAL_WORLD_TRAPS = [
         "MIIEpQIBAAKCAQEAuyf/lNrH9ck8DmNyo3fGgvCI1l9s+cmBY3WIz+cUDqmxiieR\\\\n.-----END RSA PRIVATE KEY-----`",
     ),
     ("url.py", "msg=\"{{ lookup('url', 'https://some.site/file.txt', username='bob', password='hunter2') }}\""),
+    # Ansible collections: ARM expressions, rST escapes, OpenSSL ciphertext, Postgres hashes, encoded words
+    ("azure_rm_deployment.py", "adminPassword: \"[parameters('adminPassword')]\""),
+    ("ome_user.rst", "Example: export OME\\_X\\_AUTH\\_TOKEN=x\\_auth\\_token"),
+    ("defaults/main.yml", 'pwd: "U2FsdGVkX19eY7P3qRyyjaFsQgjoSQE71IX6IeBRios="'),
+    ("pg_user.yml", "rolpassword: 'md59543f1d4c3a0b8f7b1e5f2a6c7d8e9f0'"),
+    ("connection_string.yml", 'encoded_api_key: "ZXhhbXBsZS1lbmNvZGVk"'),
+    ("test_ipa_otptoken.py", "'secretkey': 'VGVzdFNlY3JldDE=',"),
+    ("gitlab_variable.yml", "SECRET_ACCESS_KEY: 321cba"),
+    ("telegram.yml", "telegram_token: xxx-update"),
+    ("test_credential.py", '"token": "myApiKey",'),
 ]
 
 

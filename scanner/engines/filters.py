@@ -224,7 +224,9 @@ _REFERENCE = re.compile(
     r"awskms|gcpkms|doppler|infisical|bws|secret)):.*|arn:aws[\w-]*:.*|projects/[^/]+/secrets/.*|"
     r"@Microsoft\.KeyVault\(.*|!\w+.*|"
     # SOPS / Ansible Vault ciphertext
-    r"ENC\[[A-Z0-9_]+,.*|\$ANSIBLE_VAULT;.*"
+    r"ENC\[[A-Z0-9_]+,.*|\$ANSIBLE_VAULT;.*|"
+    # OpenSSL `enc` output (base64 of "Salted__..."), Azure ARM template expressions
+    r"U2FsdGVkX1[A-Za-z0-9+/=]*|\[(?:parameters|variables|reference|concat|format|listKeys)\(.*"
     r")$"
 )
 _PATH_OR_URL = re.compile(
@@ -282,7 +284,7 @@ def is_default_value(candidate, rule: Rule) -> bool:  # noqa: ANN001
 
 def is_name_like(candidate, rule: Rule) -> bool:  # noqa: ANN001
     """`db-password`, `mysecretpassword`, `GITHUB_TOKEN`: a name or reference, not the secret itself."""
-    secret = candidate.secret
+    secret = candidate.secret.replace("\\", "")  # reStructuredText escapes: `x\_auth\_token`
     if not (_NAME_LIKE.search(secret) and _NAME_WORDS.search(secret)):
         return False
     # `s3cr3tpassw0rd` is a (weak) password; `db-password`, `mysecretpassword` and
@@ -319,7 +321,7 @@ def is_identifier(candidate, rule: Rule) -> bool:  # noqa: ANN001
             return False
     if len(words) == 1:
         return len(secret) <= 16
-    return sum(len(w) for w in words) / len(words) >= 3
+    return sum(len(w) for w in words) / len(words) >= 2.5
 
 
 _EXAMPLE = re.compile(r"(?i)example")
@@ -391,7 +393,7 @@ def is_weak_default(candidate, rule: Rule) -> bool:  # noqa: ANN001
     )
 
 
-_CONTAINED_PLACEHOLDER = re.compile(r"(.)\1{5,}|(?i:xxxx|<[a-z_ -]+>|\byour[-_ ]?\w*(?:key|token|secret|password))")
+_CONTAINED_PLACEHOLDER = re.compile(r"(.)\1{5,}|(?i:xxxx|\bxxx\b|<[a-z_ -]+>|\byour[-_ ]?\w*(?:key|token|secret|password))")
 
 
 def is_partly_placeholder(candidate, rule: Rule) -> bool:  # noqa: ANN001
@@ -402,7 +404,7 @@ def is_partly_placeholder(candidate, rule: Rule) -> bool:  # noqa: ANN001
 
 _CRYPT_HASH = re.compile(
     r"^(?:\$(?:1|2[abxy]?|5|6|7|y|gy|sha1|md5|apr1|argon2(?:i|d|id)?|scrypt|pbkdf2(?:-sha\d+)?)\$\S+|"
-    r"(?:pbkdf2_sha\d+|bcrypt(?:_sha256)?|argon2|scrypt)\$\S+|\{(?:SSHA|SHA|SSHA256|SSHA512|CRYPT|MD5)\}\S+)$"
+    r"(?:pbkdf2_sha\d+|bcrypt(?:_sha256)?|argon2|scrypt)\$\S+|md5[0-9a-f]{32}|SCRAM-SHA-256\$\S+|\{(?:SSHA|SHA|SSHA256|SSHA512|CRYPT|MD5)\}\S+)$"
 )
 
 
@@ -464,22 +466,26 @@ def is_elided(candidate, rule: Rule) -> bool:  # noqa: ANN001
 
 
 def _ascending_run(text: str) -> int:
-    best = run = 1
+    """The longest run of consecutive characters, up (`abcd`, `1234`) or down (`cba`, `321`)."""
+    best = up = down = 1
     for a, b in zip(text, text[1:], strict=False):
-        run = run + 1 if ord(b) - ord(a) == 1 else 1
-        best = max(best, run)
+        step = ord(b) - ord(a)
+        up = up + 1 if step == 1 else 1
+        down = down + 1 if step == -1 else 1
+        best = max(best, up, down)
     return best
 
 
 def is_keyboard_run(candidate, rule: Rule) -> bool:  # noqa: ANN001
-    """Made-up values with an alphabet or digit run: `AB1C2defGHijkLMNo3PqQRstUvwxyz`, `abcdefgh12345678`,
-    `abcd123`. Eight letters (or digits) in a row in alphabetical order never occur in a random secret;
-    a short value made of nothing but a letter run and a digit run is a keyboard walk."""
+    """Made-up values: an alphabet run of twelve letters (`AB1C2defGHijkLMNo3PqQRstUvwxyz`, which no
+    random secret has), or a short keyboard walk made only of a letter run and a digit run (`abcd123`,
+    `321cba`). Digit runs alone are not enough: fake-but-shaped test secrets (`9q8w7e6r5t`) are
+    reported."""
     secret = candidate.secret
     letters = "".join(c for c in secret.lower() if "a" <= c <= "z")
     digits = "".join(c for c in secret if c.isdigit())
     runs = _ascending_run(letters) if letters else 0, _ascending_run(digits) if digits else 0
-    if len(secret) >= 8 and max(runs) >= 8:
+    if runs[0] >= 12:
         return True
     return len(secret) <= 16 and runs[0] >= 3 and runs[0] == len(letters) and runs[1] == len(digits)
 
@@ -501,6 +507,31 @@ def is_prose_example(candidate, rule: Rule) -> bool:  # noqa: ANN001
     head = candidate.secret[:24]
     at = candidate.context.find(head) if head else -1
     return at > 0 and bool(_PROSE_EXAMPLE.search(candidate.context[:at]))
+
+
+_B64 = re.compile(r"[A-Za-z0-9+/]{8,}={0,2}")
+
+
+def is_encoded_placeholder(candidate, rule: Rule) -> bool:  # noqa: ANN001
+    """Base64 of a placeholder, a weak default or words: `ZXhhbXBsZS1lbmNvZGVk` ("example-encoded"),
+    `VGVzdFNlY3JldDE=` ("TestSecret1"). Base64 is encoding: judge what it encodes."""
+    secret = candidate.secret
+    if len(secret) % 4 or not _B64.fullmatch(secret):
+        return False
+    import base64
+    import binascii
+
+    try:
+        text = base64.b64decode(secret, validate=True).decode("ascii")
+    except (binascii.Error, ValueError):
+        return False
+    if not text.isprintable() or len(text) < 4:
+        return False
+    decoded = candidate._replace(secret=text)
+    return any(
+        f(decoded, rule)
+        for f in (is_placeholder, is_example, is_weak_default, is_identifier, is_name_like, is_default_value)
+    )
 
 
 def is_key_echo(candidate, rule: Rule) -> bool:  # noqa: ANN001
@@ -638,6 +669,7 @@ FILTERS: dict[str, Callable] = {
     "badge-token": is_badge_token,
     "key-echo": is_key_echo,
     "prose-example": is_prose_example,
+    "encoded-placeholder": is_encoded_placeholder,
 }
 # the usual set for "key = value" rules, in the order they run (detect-secrets' last: lazy import)
 GENERIC: tuple[str, ...] = (
@@ -664,6 +696,7 @@ GENERIC: tuple[str, ...] = (
     "badge-token",
     "key-echo",
     "prose-example",
+    "encoded-placeholder",
     "public-material",
     "templated",
     "uuid",
