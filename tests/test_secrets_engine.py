@@ -427,6 +427,8 @@ REAL_WORLD_TRAPS = [
     ("gitlab_variable.yml", "SECRET_ACCESS_KEY: 321cba"),
     ("telegram.yml", "telegram_token: xxx-update"),
     ("test_credential.py", '"token": "myApiKey",'),
+    ("netbox_provider.yml", 'netbox_token: "0123456789abcdef0123456789abcdef01234567"'),
+    ("grid_audit.py", 'auth_token: "01234567-5678-9abc-78de-9fgabc123def"'),
 ]
 
 

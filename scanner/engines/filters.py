@@ -476,16 +476,35 @@ def _ascending_run(text: str) -> int:
     return best
 
 
+_CYCLES = ("0123456789abcdef", "0123456789abcdefghijklmnopqrstuvwxyz")
+
+
+def _mostly_sequential(secret: str) -> bool:
+    """`0123456789abcdef0123456789abcdef01234567`, `01234567-5678-9abc-78de-9fgabc123def`: most
+    neighbours step by one through 0-9a-f (or 0-9a-z), wrapping around."""
+    text = _NOT_ALNUM.sub("", secret).lower()
+    if len(text) < 12:
+        return False
+    steps = 0
+    for a, b in zip(text, text[1:], strict=False):
+        for cycle in _CYCLES:
+            i, j = cycle.find(a), cycle.find(b)
+            if i >= 0 and j >= 0 and (j - i) % len(cycle) == 1:
+                steps += 1
+                break
+    return steps >= 0.7 * (len(text) - 1)
+
+
 def is_keyboard_run(candidate, rule: Rule) -> bool:  # noqa: ANN001
     """Made-up values: an alphabet run of twelve letters (`AB1C2defGHijkLMNo3PqQRstUvwxyz`, which no
-    random secret has), or a short keyboard walk made only of a letter run and a digit run (`abcd123`,
+    random secret has), a value that mostly counts up (`0123456789abcdef0123...`), or a short keyboard walk made only of a letter run and a digit run (`abcd123`,
     `321cba`). Digit runs alone are not enough: fake-but-shaped test secrets (`9q8w7e6r5t`) are
     reported."""
     secret = candidate.secret
     letters = "".join(c for c in secret.lower() if "a" <= c <= "z")
     digits = "".join(c for c in secret if c.isdigit())
     runs = _ascending_run(letters) if letters else 0, _ascending_run(digits) if digits else 0
-    if runs[0] >= 12:
+    if runs[0] >= 12 or _mostly_sequential(secret):
         return True
     return len(secret) <= 16 and runs[0] >= 3 and runs[0] == len(letters) and runs[1] == len(digits)
 
