@@ -429,6 +429,9 @@ REAL_WORLD_TRAPS = [
     ("test_credential.py", '"token": "myApiKey",'),
     ("netbox_provider.yml", 'netbox_token: "0123456789abcdef0123456789abcdef01234567"'),
     ("grid_audit.py", 'auth_token: "01234567-5678-9abc-78de-9fgabc123def"'),
+    ("create-stage.rst", '"token": "a1b2c3d4567890ab",'),
+    ("test_secretsmanager.py", '"secret-2": "value-2",'),
+    ("junos_module.rst", "<password>$9$kq5Ftu1cSe</password>"),
 ]
 
 

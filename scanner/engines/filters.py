@@ -368,7 +368,7 @@ def is_colour(candidate, rule: Rule) -> bool:  # noqa: ANN001
 
 _WEAK_WORD = (
     r"(?:password|passwd|passw|pass|pwd|pw|secret|token|key|admin|root|test|user|guest|demo|qwerty|letmein|"
-    r"welcome|changeme|default|sample|dummy|fake|foo|bar|abc|xyz|hello|hunter|tok|my|the|a)"
+    r"welcome|changeme|default|sample|dummy|fake|foo|bar|abc|xyz|hello|hunter|tok|value|my|the|a)"
 )
 _WEAK = re.compile(r"(?i)(?:" + _WEAK_WORD + r"\d{0,8})+")
 _NOT_ALNUM = re.compile(r"[^A-Za-z0-9]+")
@@ -403,7 +403,7 @@ def is_partly_placeholder(candidate, rule: Rule) -> bool:  # noqa: ANN001
 
 
 _CRYPT_HASH = re.compile(
-    r"^(?:\$(?:1|2[abxy]?|5|6|7|y|gy|sha1|md5|apr1|argon2(?:i|d|id)?|scrypt|pbkdf2(?:-sha\d+)?)\$\S+|"
+    r"^(?:\$(?:1|2[abxy]?|5|6|7|9|y|gy|sha1|md5|apr1|argon2(?:i|d|id)?|scrypt|pbkdf2(?:-sha\d+)?)\$\S+|"
     r"(?:pbkdf2_sha\d+|bcrypt(?:_sha256)?|argon2|scrypt)\$\S+|md5[0-9a-f]{32}|SCRAM-SHA-256\$\S+|\{(?:SSHA|SHA|SSHA256|SSHA512|CRYPT|MD5)\}\S+)$"
 )
 
@@ -479,6 +479,14 @@ def _ascending_run(text: str) -> int:
 _CYCLES = ("0123456789abcdef", "0123456789abcdefghijklmnopqrstuvwxyz")
 
 
+def _longest_up(text: str) -> int:
+    best = run = 1 if text else 0
+    for a, b in zip(text, text[1:], strict=False):
+        run = run + 1 if ord(b) - ord(a) == 1 else 1
+        best = max(best, run)
+    return best
+
+
 def _mostly_sequential(secret: str) -> bool:
     """`0123456789abcdef0123456789abcdef01234567`, `01234567-5678-9abc-78de-9fgabc123def`: most
     neighbours step by one through 0-9a-f (or 0-9a-z), wrapping around."""
@@ -497,14 +505,14 @@ def _mostly_sequential(secret: str) -> bool:
 
 def is_keyboard_run(candidate, rule: Rule) -> bool:  # noqa: ANN001
     """Made-up values: an alphabet run of twelve letters (`AB1C2defGHijkLMNo3PqQRstUvwxyz`, which no
-    random secret has), a value that mostly counts up (`0123456789abcdef0123...`), or a short keyboard walk made only of a letter run and a digit run (`abcd123`,
-    `321cba`). Digit runs alone are not enough: fake-but-shaped test secrets (`9q8w7e6r5t`) are
-    reported."""
+    random secret has), a value that mostly counts up (`0123456789abcdef0123...`) or whose digits count
+    up from one to eight (`a123b45c6d78e9f0`, `a1b2c3d4567890ab`), or a short keyboard walk made only
+    of a letter run and a digit run (`abcd123`, `321cba`). Digits counting down (`f4Ke-9q8w7e6r5t`) stay reported: a shaped fake, not a placeholder."""
     secret = candidate.secret
     letters = "".join(c for c in secret.lower() if "a" <= c <= "z")
     digits = "".join(c for c in secret if c.isdigit())
     runs = _ascending_run(letters) if letters else 0, _ascending_run(digits) if digits else 0
-    if runs[0] >= 12 or _mostly_sequential(secret):
+    if runs[0] >= 12 or _mostly_sequential(secret) or _longest_up(digits) >= 8:
         return True
     return len(secret) <= 16 and runs[0] >= 3 and runs[0] == len(letters) and runs[1] == len(digits)
 
