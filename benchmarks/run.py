@@ -8,8 +8,9 @@
 
 Workloads (each built once and cached under --cache, or given):
 
-- worktree: a real tree. Default: a copy of this interpreter's standard library with its test suite
-  (~100 MB of real Python, C, data and test certificates and keys; every machine with Python has one),
+- worktree: a real tree. Default: 8 copies of this interpreter's standard library with its test suite
+  (each ~2,400 files, ~40 MB of text: Python, C, docs, data, test keys and certificates, plus binaries
+  that are skipped; every machine with Python has one),
   or --tree PATH, or --generate N synthetic files. Floor: `cat` of every file the scanner lists.
 - history: a repository with tens of thousands of commits built with `git fast-import`
   (benchmarks/history.py), or --repo PATH. Floor: `git cat-file --batch-all-objects --batch`.
@@ -164,17 +165,19 @@ def peer(name: str, cache: Path) -> Path | None:
 # --- workloads ----------------------------------------------------------------------------------------
 
 
-def stdlib_tree(cache: Path) -> Path:
-    """A copy of the standard library with its tests (no site-packages, no bytecode), made once."""
-    target = cache / "stdlib"
+def stdlib_tree(cache: Path, copies: int) -> Path:
+    """Copies of the standard library with its tests (no site-packages, no bytecode), made once: a
+    monorepo-sized tree of real files (code, docs, data, test keys and certificates, binaries)."""
+    target = cache / f"stdlib-{copies}"
     if (target / ".complete").exists():
         return target
     source = Path(sysconfig.get_paths()["stdlib"])
     shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(
-        source, target, symlinks=True,
-        ignore=shutil.ignore_patterns("site-packages", "dist-packages", "__pycache__", "*.pyc"),
-    )  # fmt: skip
+    for i in range(copies):
+        shutil.copytree(
+            source, target / f"copy{i}", symlinks=True,
+            ignore=shutil.ignore_patterns("site-packages", "dist-packages", "__pycache__", "*.pyc"),
+        )  # fmt: skip
     (target / ".complete").write_text("")
     return target
 
@@ -238,7 +241,7 @@ def bench_worktree(args: argparse.Namespace, env: dict[str, str]) -> None:
             worktree_bench.generate(tree, args.generate or 300)
             (tree / ".complete").write_text("")
     else:
-        tree = stdlib_tree(args.cache)
+        tree = stdlib_tree(args.cache, args.copies)
     files = listed_files(tree)
     floor, size = cat_floor(files, args.runs)
     print(f"\nworktree: {tree} - {len(files)} files, {size / 1e6:.1f} MB")
@@ -309,11 +312,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", choices=["worktree", "history", "iac", "precommit"], help="repeatable; default: all")
     parser.add_argument("--tree", help="worktree workload: this tree (default: a copy of the standard library)")
     parser.add_argument("--generate", type=int, default=0, metavar="FILES", help="worktree workload: N generated files instead")
+    parser.add_argument("--copies", type=int, default=8, help="worktree workload: copies of the standard library")
     parser.add_argument("--repo", help="history workload: this repository (default: a generated one)")
     parser.add_argument("--commits", type=int, default=20000)
     parser.add_argument("--files", type=int, default=1500)
     parser.add_argument("--iac", help="iac workload: this tree (default: copies of the fixtures)")
-    parser.add_argument("--iac-copies", type=int, default=30)
+    parser.add_argument("--iac-copies", type=int, default=100)
     parser.add_argument("--compare", action="append", default=[], choices=sorted(PEERS))
     parser.add_argument("--peer-timeout", type=float, default=1800.0, metavar="SECONDS")
     parser.add_argument("--runs", type=int, default=3)

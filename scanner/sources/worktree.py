@@ -127,14 +127,16 @@ def list_files(targets: Iterable[str], excludes: Iterable[str] = ()) -> tuple[li
             names = _git_files(target)
             if names is None:
                 names = _walk(target, problems)
-            files = [(target / n) for n in names]
+            # names are clean relative paths: one relpath for the folder, not one per file
+            prefix = os.path.relpath(target, base).replace(os.sep, "/")
+            top = str(target)
+            pairs = [(n if prefix == "." else f"{prefix}/{n}", os.path.join(top, n)) for n in names]
         else:
-            files = [target]
-        for file in files:
-            rel = os.path.relpath(file, base).replace(os.sep, "/")
+            pairs = [(os.path.relpath(target, base).replace(os.sep, "/"), str(target))]
+        for rel, file in pairs:
             if exclude is not None and exclude.match_file(rel):
                 continue
-            entries.setdefault(rel, Entry(rel, str(file)))
+            entries.setdefault(rel, Entry(rel, file))
     return [entries[k] for k in sorted(entries)], problems, base or Path.cwd().resolve()
 
 
