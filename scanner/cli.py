@@ -134,8 +134,15 @@ def _write_stdout(text: str) -> None:
 
 
 def _write_atomically(target: str, text: str) -> None:
-    path = Path(target)
-    directory = path.parent if str(path.parent) else Path(".")
+    """Temp file + rename, so a reader never sees half a report. Through a symlink to its target;
+    straight into anything that is not a regular file (/dev/null, /dev/stdout, a FIFO), which a
+    rename would replace with a file."""
+    path = Path(os.path.realpath(target))
+    if path.exists() and not path.is_file():
+        with open(path, "w", encoding="utf-8", errors="backslashreplace") as handle:
+            handle.write(text)
+        return
+    directory = path.parent
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as handle:  # non-UTF-8 file names

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -164,3 +166,19 @@ def test_helm_chart_without_helm_is_reported_not_silently_skipped(cli, tmp_path,
     assert run.code == 0
     assert "chart/Chart.yaml: Helm chart 'web' not rendered (helm is not on PATH)" in run.err
     assert "helm template" in run.err
+
+
+def test_output_to_a_device_or_through_a_symlink_is_written_not_replaced(cli, tmp_path):
+    tree = _tree(tmp_path)
+    fifo_like = tmp_path / "devnull-link"
+    fifo_like.symlink_to(os.devnull)
+    run = cli("scan", "app.py", "--rules", str(MINIMAL_PACK), "--only", "minimal", "-o", str(fifo_like), cwd=tree)
+    assert run.code == 1
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode), "the scanner replaced /dev/null with a file"
+    report = tmp_path / "reports" / "scan.txt"
+    report.parent.mkdir()
+    report.write_text("old")
+    link = tmp_path / "latest.txt"
+    link.symlink_to(report)
+    cli("scan", "app.py", "--rules", str(MINIMAL_PACK), "--only", "minimal", "-o", str(link), cwd=tree)
+    assert link.is_symlink() and "test-github-token" in report.read_text()
