@@ -432,6 +432,14 @@ REAL_WORLD_TRAPS = [
     ("create-stage.rst", '"token": "a1b2c3d4567890ab",'),
     ("test_secretsmanager.py", '"secret-2": "value-2",'),
     ("junos_module.rst", "<password>$9$kq5Ftu1cSe</password>"),
+    ("impl.yml", "account_key: account-ec384"),
+    ("gateway.py", 'CREATE_ENCRYPTION_KEY = "v1/objects/encryption-keys"'),
+    ("guide_aws.rst", 'aws_access_key: "--REMOVED--"'),
+    ("60_sf.yml", 'connection_string: "account=myacct;user=myuser;password=mypass;warehouse=mywh"'),
+    ("vm_customization.py", "_password = vim.vm.customization.Password()"),
+    ("README.md", "secondary_cluster_password: passw0rd"),
+    ("guide_attributes.rst", "password: PasswordForDefaultDC"),
+    ("test_utils.py", "url_user = 'redis://user:p,a@ss@localhost:6379/0'"),
 ]
 
 
@@ -449,6 +457,8 @@ REAL_WORLD_LEAKS = [
     ("config.rst", "aws sns confirm-subscription --token 2336412f37fb687f5d51e6e241d7700ae02f7124d8268910b8", "generic-cli-password"),
     ("test_roles.py", "src = 'https://gitlab+deploy-token-31:_aJQ9c3HWzmRR4knBNyx@gitlab.com/acme/demo'", "connection-url-password"),
     ("deploy.yaml", "ansible_become_pass: 'N4v!q2Lx#FAKE8r'", "generic-secret-assignment"),
+    # EXAMPLE hidden inside random letters is a shaped fake, not a vendor's documentation marker
+    ("compose.yml", "AWS_SECRET_ACCESS_KEY: 9drTJvcXLB89EXAMPLEKEYwJalrXUtnFEMIK7MDEN", "generic-secret-config"),
 ]
 
 

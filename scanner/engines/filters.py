@@ -55,7 +55,7 @@ def is_template(candidate, rule: Rule) -> bool:  # noqa: ANN001 - Candidate live
 def is_placeholder(candidate, rule: Rule) -> bool:  # noqa: ANN001
     """`changeme`, `REPLACE_ME`, `xxxx`, `****`, `your-token-here`, `<token>`, `TODO`..."""
     secret = candidate.secret.strip("'\" ")
-    return bool(_PLACEHOLDER.search(secret) or _PLACEHOLDER.search(secret.strip("[]")))
+    return bool(_PLACEHOLDER.search(secret) or _PLACEHOLDER.search(secret.strip("[]-_*#")))
 
 
 def is_repeated(candidate, rule: Rule) -> bool:  # noqa: ANN001
@@ -151,7 +151,8 @@ NON_SECRET_BEFORE = frozenset(
     "disable allow check validate generate rotate next prev previous page continuation cursor sync no skip "
     "csrf xsrf should can must needs existing external sealed input output pagination paginator marker "
     "request idempotency creation change verification lock cancel query form split word sub special "
-    "bos eos pad unk sep cls mask start end stop begin eol eof public update fake dummy mock example sample".split()
+    "bos eos pad unk sep cls mask start end stop begin eol eof public update fake dummy mock example sample "
+    "create delete get list describe".split()
 )
 
 
@@ -316,7 +317,10 @@ def is_identifier(candidate, rule: Rule) -> bool:  # noqa: ANN001
     words = _IDENT_WORDS.findall(secret)
     if not words:
         return False
+    long_words = sum(len(w) >= 3 and any(c in _VOWELS for c in w) for w in words)
     for word in words:
+        if long_words >= 2 and word.isupper() and 2 <= len(word) <= 4:
+            continue  # an acronym among words: `PasswordForDefaultDC`
         if not any(c in _VOWELS for c in word) or (len(word) < 2 and word not in "aAI"):
             return False
     if len(words) == 1:
@@ -324,12 +328,19 @@ def is_identifier(candidate, rule: Rule) -> bool:  # noqa: ANN001
     return sum(len(w) for w in words) / len(words) >= 2.5
 
 
-_EXAMPLE = re.compile(r"(?i)example")
+# "example" as a marker, the way vendors write it (gitleaks allows `EXAMPLE$` for AWS): at either end,
+# before a digit or symbol, as a CamelCase word, or after a symbol or a `\n` escape. A fake key that
+# merely hides the word inside random letters (`89EXAMPLEKEYwJal...`) is still a shaped secret.
+_EXAMPLE = re.compile(
+    r"^(?i:example)|(?i:example)$|(?i:example)(?=[^A-Za-z])|[Ee]xample(?=[A-Z])|"
+    r"(?<=[^A-Za-z0-9])(?i:example)|(?<=\\n)(?i:example)"
+)
 
 
 def is_example(candidate, rule: Rule) -> bool:  # noqa: ANN001
-    """Documentation values: `AKIAEXAMPLE123456789`, `eyJra456defEXAMPLE`, `asdf34example`, and keys whose
-    body says EXAMPLE. Vendors (AWS first) mark every value in their docs this way."""
+    """Documentation values: `AKIAEXAMPLE123456789`, `eyJra456defEXAMPLE`, `asdf34example`,
+    `MyExamplePassword1!`, and key bodies that start with EXAMPLE. Vendors (AWS first) mark every value
+    in their docs this way."""
     return bool(_EXAMPLE.search(candidate.secret))
 
 
@@ -367,7 +378,7 @@ def is_colour(candidate, rule: Rule) -> bool:  # noqa: ANN001
 
 
 _WEAK_WORD = (
-    r"(?:password|passwd|passw|pass|pwd|pw|secret|token|key|admin|root|test|user|guest|demo|qwerty|letmein|"
+    r"(?:password|passwd|passw|pass|pwd|pw|passw0rd|p4ssw0rd|p4ssword|pa55w0rd|pa55word|pssw0rd|pssword|secret|token|key|admin|root|test|user|guest|demo|qwerty|letmein|"
     r"welcome|changeme|default|sample|dummy|fake|foo|bar|abc|xyz|hello|hunter|tok|value|my|the|a)"
 )
 _WEAK = re.compile(r"(?i)(?:" + _WEAK_WORD + r"\d{0,8})+")
@@ -563,12 +574,17 @@ def is_encoded_placeholder(candidate, rule: Rule) -> bool:  # noqa: ANN001
 
 def is_key_echo(candidate, rule: Rule) -> bool:  # noqa: ANN001
     """The value repeats its own name: enum members (`v1Token = "v1Token"`), constants
-    (`AWS_SecretsManager_Secret = "AWS::SecretsManager::Secret"`)."""
+    (`AWS_SecretsManager_Secret = "AWS::SecretsManager::Secret"`), names built on the key's first word
+    (`account_key: account-ec256`)."""
     if not candidate.key:
         return False
     key = _NOT_ALNUM.sub("", candidate.key).lower()
     value = _NOT_ALNUM.sub("", candidate.secret).lower()
-    return len(key) >= 4 and (value == key or (len(key) >= 8 and value.endswith(key)))
+    if len(key) >= 4 and (value == key or (len(key) >= 8 and value.endswith(key))):
+        return True
+    # a name derived from the key: `account_key: account-ec256`
+    first = key_tokens(candidate.key)[:1]
+    return bool(first) and len(first[0]) >= 4 and candidate.secret.lower().startswith((first[0] + "-", first[0] + "_"))
 
 
 def is_not_basic_auth(candidate, rule: Rule) -> bool:  # noqa: ANN001
