@@ -258,6 +258,9 @@ def scan_blobs(
     else:
         # fork: workers inherit the compiled rules (RE2 objects do not pickle). The pool forks its
         # workers before it starts its own threads.
+        warm = getattr(getattr(compiled, "rules", None), "warm", None)
+        if warm is not None:
+            warm()  # every rule compiled once, here, rather than on first use in each worker
         pool = multiprocessing.get_context("fork").Pool(
             jobs, _init_worker, (root, compiled, show_secrets, source)
         )
