@@ -166,7 +166,8 @@ def key_tokens(key: str) -> list[str]:
 SECRET_SUFFIXES = frozenset(
     "value val str string data raw plain plaintext literal b64 base64 encoded hex bytes key pw "
     "prod production dev development staging stage test testing qa uat local live sandbox default main "
-    "primary secondary backup old new current admin root user app svc service v1 v2 v3".split()
+    "primary secondary backup old new current admin root user app svc service v1 v2 v3 base phrase word code "
+    "pin pem der jwk json for ci cd bot api auth access read write rw ro readonly full override".split()
 )
 # fused names: `dbpassword`, `adminpasswd`, `mysecret`, `slacktoken` (not `nexttoken`: see BEFORE)
 _FUSED_ENDINGS = ("password", "passwd", "secret", "token", "apikey", "accesskey", "secretkey", "privatekey")
