@@ -81,6 +81,10 @@ DOCUMENTED_EXAMPLES = frozenset(
         "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==",
         "sk_test_4eC39HqLyjWDarjtT1zdp7dc",
         "sk_test_BQokikJOvBiI2HlWgH4olfQ2",
+        # more of AWS's documented secrets (IAM and STS examples)
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY",
+        "8P+SQvWIuLnKhh8d++jpw0nNmQRBZvNEXAMPLEKEY",
+        "9drTJvcXLB89EXAMPLELB8923FB892xMFI",
         # OAuth 1.0 (RFC 5849) and OAuth 2.0 (RFC 6749 / 6750) examples, copied into every OAuth library
         "2YotnFZFEjr1zCsicMWpAA",
         "tGzv3JOkF0XG5Qx2TlKWIA",
@@ -333,9 +337,14 @@ def is_identifier(candidate, rule: Rule) -> bool:  # noqa: ANN001
 # before a digit or symbol, as a CamelCase word, or after a symbol or a `\n` escape. A fake key that
 # merely hides the word inside random letters (`89EXAMPLEKEYwJal...`) is still a shaped secret.
 _EXAMPLE = re.compile(
-    r"^(?i:example)|(?i:example)$|(?i:example)(?=[^A-Za-z])|[Ee]xample(?=[A-Z])|"
+    r"^(?i:example)|(?i:example)(?:key)?$|(?i:example)(?=[^A-Za-z])|[Ee]xample(?=[A-Z])|EXAMPLE(?=[a-z])|"
     r"(?<=[^A-Za-z0-9])(?i:example)|(?<=\\n)(?i:example)"
 )
+
+
+def contains_example(candidate, rule: Rule) -> bool:  # noqa: ANN001
+    """EXAMPLE anywhere in an identifier made of random capitals (AWS key IDs: `AKIAEXAMPLEPBUMBC3GA`)."""
+    return "EXAMPLE" in candidate.secret
 
 
 def is_example(candidate, rule: Rule) -> bool:  # noqa: ANN001
@@ -699,6 +708,7 @@ FILTERS: dict[str, Callable] = {
     "templated": is_templated,
     "identifier": is_identifier,
     "example": is_example,
+    "contains-example": contains_example,
     "format-string": is_format_string,
     "regex": is_regex,
     "colour": is_colour,
