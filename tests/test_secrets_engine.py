@@ -444,6 +444,10 @@ REAL_WORLD_TRAPS = [
     ("README.md", "secondary_cluster_password: passw0rd"),
     ("guide_attributes.rst", "password: PasswordForDefaultDC"),
     ("test_utils.py", "url_user = 'redis://user:p,a@ss@localhost:6379/0'"),
+    ("instance_group.yml", 'bearer_token: "asdf1234"'),
+    ("edit_smtp_com.py", 'server_password: "1234qwer!@#$"'),
+    ("aci_vmm_controller.yml", "credentials: vCenterCredentials1"),
+    ("fortios_bookmark.py", 'sso_credential: "sslvpn-login"'),
 ]
 
 

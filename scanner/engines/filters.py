@@ -323,9 +323,14 @@ def is_identifier(candidate, rule: Rule) -> bool:  # noqa: ANN001
     if not words:
         return False
     long_words = sum(len(w) >= 3 and any(c in _VOWELS for c in w) for w in words)
-    for word in words:
+    separated = secret.islower() and any(c in "-_." for c in secret)
+    for i, word in enumerate(words):
         if long_words >= 2 and word.isupper() and 2 <= len(word) <= 4:
             continue  # an acronym among words: `PasswordForDefaultDC`
+        if i == 0 and len(word) == 1 and word.islower() and len(words) > 1:
+            continue  # `vCenterCredentials`, `eTag`
+        if separated and long_words >= 1 and len(word) >= 2:
+            continue  # `sslvpn-login`: lowercase names keep their abbreviations
         if not any(c in _VOWELS for c in word) or (len(word) < 2 and word not in "aAI"):
             return False
     if len(words) == 1:
@@ -393,7 +398,7 @@ _WEAK_WORD = (
 )
 _WEAK = re.compile(r"(?i)(?:" + _WEAK_WORD + r"\d{0,8})+")
 _NOT_ALNUM = re.compile(r"[^A-Za-z0-9]+")
-_SECRET_WORD = re.compile(r"(?i)pass|secret|token|key")
+_SECRET_WORD = re.compile(r"(?i)pass|secret|token|key|cred")
 
 
 def is_weak_default(candidate, rule: Rule) -> bool:  # noqa: ANN001
@@ -414,7 +419,7 @@ def is_weak_default(candidate, rule: Rule) -> bool:  # noqa: ANN001
     )
 
 
-_CONTAINED_PLACEHOLDER = re.compile(r"(.)\1{5,}|(?i:xxxx|\bxxx\b|<[a-z_ -]+>|\byour[-_ ]?\w*(?:key|token|secret|password))")
+_CONTAINED_PLACEHOLDER = re.compile(r"(.)\1{5,}|(?i:xxxx|\bxxx\b|^xxx|<[a-z_ -]+>|\byour[-_ ]?\w*(?:key|token|secret|password))")
 
 
 def is_partly_placeholder(candidate, rule: Rule) -> bool:  # noqa: ANN001
@@ -524,18 +529,23 @@ def _mostly_sequential(secret: str) -> bool:
     return steps >= 0.7 * (len(text) - 1)
 
 
+_KEYBOARD_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+
+
 def is_keyboard_run(candidate, rule: Rule) -> bool:  # noqa: ANN001
     """Made-up values: an alphabet run of twelve letters (`AB1C2defGHijkLMNo3PqQRstUvwxyz`, which no
     random secret has), a value that mostly counts up (`0123456789abcdef0123...`) or whose digits count
     up from one to eight (`a123b45c6d78e9f0`, `a1b2c3d4567890ab`), or a short keyboard walk made only
-    of a letter run and a digit run (`abcd123`, `321cba`). Digits counting down (`f4Ke-9q8w7e6r5t`) stay reported: a shaped fake, not a placeholder."""
+    of a letter run (or a keyboard row) and a digit run (`abcd123`, `321cba`, `asdf1234`, `1234qwer!@#$`). Digits counting down (`f4Ke-9q8w7e6r5t`) stay reported: a shaped fake, not a placeholder."""
     secret = candidate.secret
     letters = "".join(c for c in secret.lower() if "a" <= c <= "z")
     digits = "".join(c for c in secret if c.isdigit())
     runs = _ascending_run(letters) if letters else 0, _ascending_run(digits) if digits else 0
     if runs[0] >= 12 or _mostly_sequential(secret) or _longest_up(digits) >= 8:
         return True
-    return len(secret) <= 16 and runs[0] >= 3 and runs[0] == len(letters) and runs[1] == len(digits)
+    if len(secret) > 16 or len(letters) < 3 or runs[1] != len(digits):
+        return False
+    return runs[0] == len(letters) or any(letters in row or letters[::-1] in row for row in _KEYBOARD_ROWS)
 
 
 _BADGE = re.compile(r"(?i)badge|\.svg\?token=|shields\.io")
