@@ -229,9 +229,6 @@ def test_literal_secrets_in_terraform_go_through_the_secrets_engine():
     assert not (set(expected["good"]) - {36}) & lines
 
 
-@pytest.mark.xfail(
-    reason="secrets pack (not ours) reads customer_master_key_spec as a master key; reported to the lead"
-)
 def test_kms_key_spec_is_not_a_secret():
     from scanner.engines import secrets
     from scanner.rules.loader import load_rules, select_rules

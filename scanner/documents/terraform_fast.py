@@ -127,7 +127,8 @@ _ESCAPES = re.compile(r"\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.)", re.S)
 _SIMPLE = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
 
 
-def _unescape(text: str) -> str:
+def unescape(text: str) -> str:
+    """HCL string escapes (shared with the python-hcl2 tree walk)."""
     def repl(m: re.Match) -> str:
         s = m.group(1)
         if s[0] in "uU" and len(s) > 1:
@@ -200,7 +201,7 @@ class Parser:
             if tok.kind == "ident":
                 names.append(tok.text)
             elif tok.kind == "string" and tok.literal:
-                names.append(_unescape(tok.text[1:-1]))
+                names.append(unescape(tok.text[1:-1]))
             elif tok.text == "{":
                 break
             else:
@@ -282,8 +283,8 @@ class Parser:
             if first.kind == "string":
                 raw = first.text[1:-1]
                 if first.literal:
-                    return _unescape(raw).replace("$${", "${").replace("%%{", "%{")
-                return Unknown(_unescape(raw))
+                    return unescape(raw).replace("$${", "${").replace("%%{", "%{")
+                return Unknown(unescape(raw))
             if first.kind == "number":
                 return float(first.text) if any(c in first.text for c in ".eE") else int(first.text)
             if first.kind == "ident":
@@ -384,7 +385,7 @@ class Parser:
             if k.kind == "ident" and sep == a + 1:
                 key: Any = k.text
             elif k.kind == "string" and k.literal and sep == a + 1:
-                key = _unescape(k.text[1:-1])
+                key = unescape(k.text[1:-1])
             else:
                 key = self.text(a, sep)
             out[key] = self.value(sep + 1, b)

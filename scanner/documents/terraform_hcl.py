@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any, NamedTuple
 
+from scanner.documents.terraform_fast import unescape as _unescape
 from scanner.documents.tree import LDict, LList, Unknown
 
 
@@ -40,20 +41,6 @@ KNOWN_BLOCKS = frozenset(
 )
 # Blocks that occur at most once and are easier to address as a mapping (`lifecycle.prevent_destroy`).
 SINGLE_BLOCKS = frozenset({"lifecycle"})
-
-_ESCAPES = re.compile(r"\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.)", re.S)
-_SIMPLE = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
-
-
-def _unescape(text: str) -> str:
-    def repl(m: re.Match) -> str:
-        s = m.group(1)
-        if s[0] in "uU" and len(s) > 1:
-            return chr(int(s[1:], 16))
-        return _SIMPLE.get(s, "\\" + s)
-
-    return _ESCAPES.sub(repl, text) if "\\" in text else text
-
 
 def _line(node: Any) -> int:
     line = getattr(node, "line", None)  # Token
