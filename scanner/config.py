@@ -9,14 +9,14 @@ one line, `file:line: field: message`, exit 2. Command-line flags override the f
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import re2
 
-from scanner.documents.tree import LDict, LList, YamlError, line_of, load_yaml_documents
+from scanner.documents.tree import LDict, YamlError, field_name, line_at, load_yaml_documents
 from scanner.rules.loader import Rule, select_rules
 
 SCHEMA_PATH = Path(__file__).with_name("config.schema.json")
@@ -44,7 +44,7 @@ class Config(NamedTuple):
 
     def where(self, *keys: Any) -> str:
         """`file:line` of a key path (line omitted when unknown, e.g. TOML)."""
-        line = _line_at(self.data, keys)
+        line = line_at(self.data, keys)
         return f"{self.path}:{line}" if line else str(self.path)
 
     def names(self, key: str) -> list[str]:
@@ -70,24 +70,8 @@ def _validator() -> Any:
     return jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
 
 
-def _line_at(root: Any, path: Iterable[Any]) -> int:
-    node, line = root, line_of(root)
-    for key in path:
-        if not isinstance(node, (LDict, LList)):
-            break
-        try:
-            line = line_of(node, key) or line
-            node = node[key]
-        except (KeyError, IndexError, TypeError):
-            break
-    return line
 
 
-def _field(path: Iterable[Any]) -> str:
-    out = ""
-    for key in path:
-        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else str(key))
-    return out or "(top level)"
 
 
 def _read_toml(path: Path) -> dict[str, Any] | None:
@@ -142,7 +126,7 @@ def load(path: Path) -> Config:
         message = err.message
         if err.validator == "additionalProperties" and where == []:
             message += " (known keys: " + ", ".join(_validator().schema["properties"]) + ")"
-        raise ConfigError(f"{config.where(*where)}: {_field(where)}: {message}")
+        raise ConfigError(f"{config.where(*where)}: {field_name(where)}: {message}")
     for key in ("allow",):
         for index, pattern in enumerate((data.get("secrets") or {}).get(key) or ()):
             try:

@@ -7,6 +7,7 @@ Python values; their line is asked of the container that holds them (`line_of`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import yaml
@@ -63,6 +64,28 @@ def line_of(container: Any, key: Any = None) -> int:
     if isinstance(container, LList) and isinstance(key, int) and 0 <= key < len(container.item_lines):
         return container.item_lines[key]
     return getattr(container, "line", 0)
+
+
+def line_at(root: Any, path: Iterable[Any]) -> int:
+    """The line of the deepest node along `path` (keys and indexes) that exists below `root`."""
+    node, line = root, line_of(root)
+    for key in path:
+        if not isinstance(node, (LDict, LList)):
+            break
+        try:
+            line = line_of(node, key) or line
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            break
+    return line
+
+
+def field_name(path: Iterable[Any]) -> str:
+    """`rules[3].pattern` for the path ("rules", 3, "pattern"), as error messages name a field."""
+    out = ""
+    for key in path:
+        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else str(key))
+    return out or "(top level)"
 
 
 def wrap(value: Any, line: int = 0) -> Any:

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import re2
 
-from scanner.documents.tree import LDict, LList, YamlError, line_of, load_yaml_documents
+from scanner.documents.tree import LDict, YamlError, field_name, line_at, line_of, load_yaml_documents
 
 SCHEMA_PATH = Path(__file__).with_name("pack.schema.json")
 
@@ -82,25 +82,8 @@ def _validator() -> Any:
     return jsonschema.Draft202012Validator(schema)
 
 
-def _line_at(root: Any, path: Iterable[Any]) -> int:
-    node, line = root, line_of(root)
-    for key in path:
-        if isinstance(node, (LDict, LList)):
-            try:
-                line = line_of(node, key) or line
-                node = node[key]
-            except (KeyError, IndexError, TypeError):
-                break
-        else:
-            break
-    return line
 
 
-def _field_name(path: Iterable[Any]) -> str:
-    out = ""
-    for key in path:
-        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else str(key))
-    return out or "(top level)"
 
 
 def _examples(raw: Any) -> tuple[Example, ...]:
@@ -251,15 +234,15 @@ def _parse_pack(path: Path, text: bytes) -> list[Rule]:
 
         err = jsonschema.exceptions.best_match(errors)
         where = list(err.absolute_path)
-        raise PackError(f"{path}:{_line_at(root, where)}: {_field_name(where)}: {err.message}")
+        raise PackError(f"{path}:{line_at(root, where)}: {field_name(where)}: {err.message}")
     rules = []
     for index, raw in enumerate(root["rules"]):
         line = line_of(root["rules"], index)
         where = f"{path}:{line}: rules[{index}] ({raw['id']})"
         if raw.get("pattern"):
-            _check_re2(raw["pattern"], f"{path}:{_line_at(root, ['rules', index, 'pattern'])}: {raw['id']}.pattern")
+            _check_re2(raw["pattern"], f"{path}:{line_at(root, ['rules', index, 'pattern'])}: {raw['id']}.pattern")
         for j, allow in enumerate(raw.get("allow", ())):
-            _check_re2(allow, f"{path}:{_line_at(root, ['rules', index, 'allow', j])}: {raw['id']}.allow[{j}]")
+            _check_re2(allow, f"{path}:{line_at(root, ['rules', index, 'allow', j])}: {raw['id']}.allow[{j}]")
         try:
             rules.append(
                 Rule(
