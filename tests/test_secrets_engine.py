@@ -448,6 +448,16 @@ REAL_WORLD_TRAPS = [
     ("edit_smtp_com.py", 'server_password: "1234qwer!@#$"'),
     ("aci_vmm_controller.yml", "credentials: vCenterCredentials1"),
     ("fortios_bookmark.py", 'sso_credential: "sslvpn-login"'),
+    # the word password itself however spelt, hashes being built, jwt.io's token, a cut-short docs key
+    ("models.py", 'credentials = {"username": "admin", "password": "P@55w0rd!"}'),
+    ("ejabberd_user.yml", "password: pa$$w0rd"),
+    ("postgresql_user.py", "hashed_password = 'md5{0}'.format(md5(password + user).hexdigest())"),
+    (
+        "azure_rm_accesstoken_info.py",
+        "sample: eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2"
+        "MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
+    ),
+    ("quickstart.rst", "app.secret_key = b'_5#y2L\"F4Q8z\\n\\xec]/'"),
 ]
 
 
@@ -460,7 +470,7 @@ def test_real_world_traps_are_not_leaks(path, line):
 REAL_WORLD_LEAKS = [
     ("settings.py", 'SECRET_KEY = "u95e#xr$t3!vdux)fj11!*q*^w^^r#kiyrvt3kjui-t_k%m3op"', "generic-secret-assignment"),
     ("settings.py", 'dbpassword = "Lq4!vZ8x#Tm2FAKE"', "generic-secret-assignment"),
-    ("models.py", 'credentials = {"username": "admin", "password": "P@55w0rd!"}', "generic-secret-assignment"),
+    ("models.py", 'credentials = {"username": "admin", "password": "S3cr3tP@ss!"}', "generic-secret-assignment"),
     ("login.json", '"Password": "h]7EszR}vF*mK2!q",', "generic-secret-assignment"),
     ("config.rst", "aws sns confirm-subscription --token 2336412f37fb687f5d51e6e241d7700ae02f7124d8268910b8", "generic-cli-password"),
     ("test_roles.py", "src = 'https://gitlab+deploy-token-31:_aJQ9c3HWzmRR4knBNyx@gitlab.com/acme/demo'", "connection-url-password"),

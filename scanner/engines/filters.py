@@ -115,8 +115,16 @@ DOCUMENTED_EXAMPLES = frozenset(
 
 
 def is_documented_example(candidate, rule: Rule) -> bool:  # noqa: ANN001
-    """AWS's AKIAIOSFODNN7EXAMPLE / wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY, the Azurite key, Stripe's docs key."""
-    return candidate.secret.strip("'\" ") in DOCUMENTED_EXAMPLES
+    """AWS's AKIAIOSFODNN7EXAMPLE / wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY, the Azurite key, Stripe's docs key,
+    jwt.io's sample token; also when a pattern cut the example short (`b'_5#y2L"F4Q8z...'`)."""
+    secret = candidate.secret.strip("'\" ")
+    if secret in DOCUMENTED_EXAMPLES or _JWT_IO.search(secret):
+        return True
+    return len(secret) >= 6 and any(secret in ex and ex in candidate.context for ex in DOCUMENTED_EXAMPLES)
+
+
+# jwt.io's sample payloads: {"sub":"1234567890","name":"John Doe",...} / {"sub":"1234567890","iat":...}
+_JWT_IO = re.compile(r"\.eyJzdWIiOiIxMjM0NTY3ODkwIiwi")
 
 
 def is_in_data_uri(candidate, rule: Rule) -> bool:  # noqa: ANN001
@@ -156,7 +164,7 @@ NON_SECRET_BEFORE = frozenset(
     "csrf xsrf should can must needs existing external sealed input output pagination paginator marker "
     "request idempotency creation change verification lock cancel query form split word sub special "
     "bos eos pad unk sep cls mask start end stop begin eol eof public update fake dummy mock example sample "
-    "create delete get list describe".split()
+    "create delete get list describe hashed hash encrypted salted".split()
 )
 
 
@@ -399,6 +407,9 @@ _WEAK_WORD = (
 _WEAK = re.compile(r"(?i)(?:" + _WEAK_WORD + r"\d{0,8})+")
 _NOT_ALNUM = re.compile(r"[^A-Za-z0-9]+")
 _SECRET_WORD = re.compile(r"(?i)pass|secret|token|key|cred")
+# the word password itself, however spelt: `pa$$w0rd`, `P@ssw0rd!`, `passw0rd1` (not `S3cr3tP@ss`)
+_LEET = str.maketrans({"0": "o", "@": "a", "4": "a", "$": "s", "5": "s"})
+_PASSWORD_ITSELF = re.compile(r"pass(?:word|wd)?[0-9]*[!.#]?")
 
 
 def is_weak_default(candidate, rule: Rule) -> bool:  # noqa: ANN001
@@ -407,10 +418,11 @@ def is_weak_default(candidate, rule: Rule) -> bool:  # noqa: ANN001
     Like the documented defaults, they are public knowledge, not leaked secrets."""
     secret = candidate.secret.replace("\\n", "")
     alnum = _NOT_ALNUM.sub("", secret)
-    if _WEAK.fullmatch(alnum):
+    if _WEAK.fullmatch(alnum) or _PASSWORD_ITSELF.fullmatch(secret.lower().translate(_LEET)):
         return True
     # words naming a password, then a counter: `MyAmazonPassword1`, `generatedwebdavpassword2`.
-    # Leetspeak (`P@55w0rd!`, `S3cr3t!`) is somebody choosing a password: reported.
+    # Leetspeak (`S3cr3tP@ss!`) is somebody choosing a password: reported, unless it only spells the
+    # word password itself (`P@55w0rd!`, `pa$$w0rd`), the universal placeholder.
     words = alnum.rstrip("0123456789")
     return (
         words != alnum
