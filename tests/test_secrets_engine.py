@@ -458,6 +458,7 @@ REAL_WORLD_TRAPS = [
         "MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
     ),
     ("quickstart.rst", "app.secret_key = b'_5#y2L\"F4Q8z\\n\\xec]/'"),
+    ("test_auth.py", "'password': 'GR?XGR?XGR?XGR?X'"),
 ]
 
 

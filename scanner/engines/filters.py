@@ -434,10 +434,15 @@ def is_weak_default(candidate, rule: Rule) -> bool:  # noqa: ANN001
 _CONTAINED_PLACEHOLDER = re.compile(r"(.)\1{5,}|(?i:xxxx|\bxxx\b|^xxx|<[a-z_ -]+>|\byour[-_ ]?\w*(?:key|token|secret|password))")
 
 
+_REPEATED_CHUNK = re.compile(r"(.{2,6}?)\1{2,}")
+
+
 def is_partly_placeholder(candidate, rule: Rule) -> bool:  # noqa: ANN001
     """A value with a masked or placeholder part: `T00000000?token=XXXXXXXX`, `ECrDNoq1VYzzzzzzzzzyAK7`
-    (six identical characters in a row never occur in a random secret), `abc<your-key>`."""
-    return bool(_CONTAINED_PLACEHOLDER.search(candidate.secret))
+    (six identical characters in a row never occur in a random secret), `abc<your-key>`, and a short
+    chunk repeated (`GR?XGR?XGR?XGR?X`)."""
+    secret = candidate.secret
+    return bool(_CONTAINED_PLACEHOLDER.search(secret) or _REPEATED_CHUNK.fullmatch(secret))
 
 
 _CRYPT_HASH = re.compile(
