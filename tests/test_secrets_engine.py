@@ -446,7 +446,6 @@ REAL_WORLD_TRAPS = [
     ("test_utils.py", "url_user = 'redis://user:p,a@ss@localhost:6379/0'"),
     ("instance_group.yml", 'bearer_token: "asdf1234"'),
     ("edit_smtp_com.py", 'server_password: "1234qwer!@#$"'),
-    ("aci_vmm_controller.yml", "credentials: vCenterCredentials1"),
     ("fortios_bookmark.py", 'sso_credential: "sslvpn-login"'),
     # the word password itself however spelt, hashes being built, jwt.io's token, a cut-short docs key
     ("models.py", 'credentials = {"username": "admin", "password": "P@55w0rd!"}'),
@@ -476,6 +475,9 @@ REAL_WORLD_LEAKS = [
     ("config.rst", "aws sns confirm-subscription --token 2336412f37fb687f5d51e6e241d7700ae02f7124d8268910b8", "generic-cli-password"),
     ("test_roles.py", "src = 'https://gitlab+deploy-token-31:_aJQ9c3HWzmRR4knBNyx@gitlab.com/acme/demo'", "connection-url-password"),
     ("deploy.yaml", "ansible_become_pass: 'N4v!q2Lx#FAKE8r'", "generic-secret-assignment"),
+    # composed passwords are reported however weak: only the word password itself is a placeholder
+    (".env", "DB_PASSWORD=SuperSecret123!", "generic-secret-config"),
+    ("example_redshift.py", 'DB_PASS = "MyAmazonPassword1"', "generic-secret-assignment"),
     # EXAMPLE hidden inside random letters is a shaped fake, not a vendor's documentation marker
     ("compose.yml", "AWS_SECRET_ACCESS_KEY: 9drTJvcXLB89EXAMPLEKEYwJalrXUtnFEMIK7MDEN", "generic-secret-config"),
 ]

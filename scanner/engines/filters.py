@@ -406,7 +406,6 @@ _WEAK_WORD = (
 )
 _WEAK = re.compile(r"(?i)(?:" + _WEAK_WORD + r"\d{0,8})+")
 _NOT_ALNUM = re.compile(r"[^A-Za-z0-9]+")
-_SECRET_WORD = re.compile(r"(?i)pass|secret|token|key|cred")
 # the word password itself, however spelt: `pa$$w0rd`, `P@ssw0rd!`, `passw0rd1` (not `S3cr3tP@ss`)
 _LEET = str.maketrans({"0": "o", "@": "a", "4": "a", "$": "s", "5": "s"})
 _PASSWORD_ITSELF = re.compile(r"pass(?:word|wd)?[0-9]*[!.#]?")
@@ -414,21 +413,12 @@ _PASSWORD_ITSELF = re.compile(r"pass(?:word|wd)?[0-9]*[!.#]?")
 
 def is_weak_default(candidate, rule: Rule) -> bool:  # noqa: ANN001
     """Test-suite and tutorial values: `password1`, `pass1`, `secret123`, `test1@secret`, `Pass@Word1`,
-    `MyAmazonPassword1`, `SomeKindOfPassword123!@#` (symbols and a trailing `\\n` are ignored: `pa#ss`).
-    Like the documented defaults, they are public knowledge, not leaked secrets."""
+    `P@ssw0rd!` (symbols and a trailing `\\n` are ignored: `pa#ss`). Like the documented defaults, they
+    are public knowledge, not leaked secrets. Anything somebody composed is reported, however weak:
+    `SuperSecret123!`, `MyAmazonPassword1`, `S3cr3tP@ss!`, `Cisco#123`."""
     secret = candidate.secret.replace("\\n", "")
     alnum = _NOT_ALNUM.sub("", secret)
-    if _WEAK.fullmatch(alnum) or _PASSWORD_ITSELF.fullmatch(secret.lower().translate(_LEET)):
-        return True
-    # words naming a password, then a counter: `MyAmazonPassword1`, `generatedwebdavpassword2`.
-    # Leetspeak (`S3cr3tP@ss!`) is somebody choosing a password: reported, unless it only spells the
-    # word password itself (`P@55w0rd!`, `pa$$w0rd`), the universal placeholder.
-    words = alnum.rstrip("0123456789")
-    return (
-        words != alnum
-        and _SECRET_WORD.search(words) is not None
-        and is_identifier(candidate._replace(secret=words), rule)
-    )
+    return bool(_WEAK.fullmatch(alnum) or _PASSWORD_ITSELF.fullmatch(secret.lower().translate(_LEET)))
 
 
 _CONTAINED_PLACEHOLDER = re.compile(r"(.)\1{5,}|(?i:xxxx|\bxxx\b|^xxx|<[a-z_ -]+>|\byour[-_ ]?\w*(?:key|token|secret|password))")
