@@ -9,6 +9,7 @@ one line, `file:line: field: message`, exit 2. Command-line flags override the f
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -171,6 +172,8 @@ def find(start: str | Path = ".") -> Path | None:
 def discover(explicit: str | None, paths: Sequence[str] = (".",)) -> Config:
     if explicit:
         path = Path(explicit)
+        if os.path.devnull == explicit:
+            return Config()  # `--config /dev/null`: no configuration at all, not even the repo's
         if not path.is_file():
             raise ConfigError(f"{explicit}: no such configuration file")
         return load(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -153,3 +154,11 @@ def test_vouched_nonroot_base_image_from_config(cli, tmp_path):
     assert "dockerfile-root-user" in rules()
     (tmp_path / ".scanner.yaml").write_text("dockerfile:\n  nonroot-base-images: [gcr.io/distroless/static:nonroot]\n")
     assert "dockerfile-root-user" not in rules()
+
+
+def test_config_dev_null_means_no_configuration(cli, tmp_path):
+    (tmp_path / ".scanner.yaml").write_text("skip: [test-github-token]\n")
+    (tmp_path / "a.env").write_text(f"TOKEN={FAKE_GH}\n")
+    args = ("scan", "--rules", str(MINIMAL_PACK), "--only", "minimal")
+    assert cli(*args, cwd=tmp_path).code == 0  # the repo's config skips the rule
+    assert cli(*args, "--config", os.devnull, cwd=tmp_path).code == 1  # no configuration: it runs
