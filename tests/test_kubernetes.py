@@ -142,10 +142,12 @@ def test_helm_source_comments_map_documents_to_templates():
     text = "---\n# Source: web/templates/sa.yaml\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: s}\n" \
            "---\n# Source: web/templates/pod.yaml\n" + POD + "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: n}\n"
     docs, _ = parse(text, "out/rendered.yaml")
-    assert [d.path for d in docs] == ["web/templates/sa.yaml", "web/templates/pod.yaml", "out/rendered.yaml"]
-    assert dict(docs[1].meta) == {"rendered": "out/rendered.yaml", "rendered_line": 8}
+    # the rendered file is what exists in the repository: its path and lines stay, the template is named
+    assert [d.path for d in docs] == ["out/rendered.yaml"] * 3
+    assert [dict(d.meta).get("template") for d in docs] == ["web/templates/sa.yaml", "web/templates/pod.yaml", None]
     findings, _ = scan({"out/rendered.yaml": text}, ["k8s-privilege-escalation"])
-    assert fired(findings) == [("web/templates/pod.yaml", 15, "Pod/web container app")]
+    assert fired(findings) == [("out/rendered.yaml", 15, "Pod/web container app")]
+    assert findings[0].message.endswith("(from template web/templates/pod.yaml)")
 
 
 def test_unrendered_chart_templates_are_reported_once_per_chart_not_as_parse_errors(monkeypatch):

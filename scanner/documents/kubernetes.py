@@ -2,9 +2,10 @@
 
 Parsing
     Multi-document YAML and JSON (`kind: List` and typed `*List` kinds are flattened into their items),
-    one `Document` per object, every node with its line. Rendered Helm output maps each object back to
-    the template named by its `# Source: chart/templates/x.yaml` comment (Document.path is that path;
-    the rendered file and line are kept in Document.meta). YAML without `apiVersion` and `kind` is not
+    one `Document` per object, every node with its line. Rendered Helm output in the repository keeps
+    its own (real) path and lines and names the template of its `# Source: chart/templates/x.yaml`
+    comment in Document.meta ("template"), which findings' messages repeat; output we render ourselves
+    from a chart folder maps each object to that template file. YAML without `apiVersion` and `kind` is not
     Kubernetes and yields nothing. Malformed YAML yields one Problem naming the line; the documents of
     the same file that do parse are still scanned.
 
@@ -169,8 +170,10 @@ def _yaml_problem(path: str, message: str, extra: str) -> Problem:
 
 def parse_text(data: bytes, path: str, json: bool = False, source_base: str | None = None,
                meta: tuple[tuple[str, Any], ...] = ()) -> tuple[list[Document], list[Problem]]:
-    """Kubernetes objects in one YAML/JSON stream. `source_base`: rendered by us, so `# Source:` paths
-    are chart-relative (`name/templates/x.yaml` -> `<source_base>/templates/x.yaml`)."""
+    """Kubernetes objects in one YAML/JSON stream. Rendered Helm output found in the repository keeps
+    its own path and lines (they are real) and names the `# Source:` template in Document.meta;
+    `source_base`: rendered by us, so `# Source:` paths are chart-relative
+    (`name/templates/x.yaml` -> `<source_base>/templates/x.yaml`) and findings go to the template."""
     if json:
         data = data.replace(b"\t", b" ")  # JSON may indent with tabs; strings cannot hold raw tabs
     problems: list[Problem] = []
@@ -192,8 +195,12 @@ def parse_text(data: bytes, path: str, json: bool = False, source_base: str | No
         if sources:
             i = bisect.bisect_left(source_lines, start) - 1
             if i >= 0 and source_lines[i] > previous_start:
-                doc_path = _source_path(sources[i][1], source_base)
-                doc_meta = tuple(sorted(meta + (("rendered", path), ("rendered_line", start))))
+                template = _source_path(sources[i][1], source_base)
+                if source_base is None:  # rendered output in the repo: it is what exists; name the template
+                    doc_meta = tuple(sorted(meta + (("template", template),)))
+                else:  # rendered by us from a chart on disk: the template is the file to fix
+                    doc_path = template
+                    doc_meta = tuple(sorted(meta + (("rendered", path), ("rendered_line", start))))
         previous_start = start
         for obj in _objects(value):
             docs.append(Document(KIND, doc_path, obj, line_of(obj) or start, doc_meta))

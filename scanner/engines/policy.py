@@ -275,8 +275,11 @@ class _Format(dict):
 
 def _message(rule: Rule, subject: Subject) -> str:
     if rule.message:
-        return rule.message.format_map(_Format(label=subject.label, kind=subject.kind, path=subject.path))
-    return f"{rule.title}: {subject.label}"
+        text = rule.message.format_map(_Format(label=subject.label, kind=subject.kind, path=subject.path))
+    else:
+        text = f"{rule.title}: {subject.label}"
+    template = dict(subject.doc.meta).get("template")
+    return f"{text} (from template {template})" if template else text
 
 
 def _ignored(rule: Rule, subject: Subject) -> Suppression | None:
