@@ -268,3 +268,15 @@ def test_inline_suppression_in_dockerfile_and_compose():
     assert state[("Dockerfile", "dockerfile-secret-env", 8)] is True
     assert state[("docker-compose.yml", "compose-privileged", 5)] is True
     assert state[("docker-compose.yml", "compose-root-user", 6)] is False
+
+
+@pytest.mark.parametrize(
+    ("name", "claimed"),
+    [("Dockerfile", True), ("build/Dockerfile.prod", True), ("api.Dockerfile", True), ("Containerfile", True),
+     ("Dockerfile.j2", True), ("scanner/documents/dockerfile.py", False), ("policies/dockerfile.yaml", False),
+     ("docs/Dockerfile.md", False), ("dockerfile_test.go", False)],
+)
+def test_which_files_are_dockerfiles(name, claimed):
+    from scanner.documents import dockerfile
+
+    assert dockerfile.claims(name, b"FROM alpine:3.20\n") is claimed

@@ -94,14 +94,21 @@ PLATFORM_ARGS = (
 # ----------------------------------------------------------------------------------------- claims
 
 
+# `Dockerfile.<suffix>` names a variant (Dockerfile.dev, Dockerfile.alpine, Dockerfile.j2); these
+# suffixes name a different kind of file that merely talks about Dockerfiles (dockerfile.py, .yaml...).
+NOT_DOCKERFILE_SUFFIXES = frozenset(
+    "py pyc pyi yaml yml json toml ini cfg md rst txt html xml sh bash ps1 go rs js mjs ts java rb php lock "
+    "orig rej bak swp patch diff log csv".split()
+)
+
+
 def claims(path: str, data: bytes) -> bool:
     name = path.rsplit("/", 1)[-1].lower()
-    return (
-        name in ("dockerfile", "containerfile")
-        or name.endswith(".dockerfile")
-        or name.startswith("dockerfile.")
-        or name.startswith("containerfile.")
-    )
+    if name in ("dockerfile", "containerfile") or name.endswith((".dockerfile", ".containerfile")):
+        return True
+    if name.startswith(("dockerfile.", "containerfile.")):
+        return name.rsplit(".", 1)[-1] not in NOT_DOCKERFILE_SUFFIXES
+    return False
 
 
 # ------------------------------------------------------------------------------------------ parse
