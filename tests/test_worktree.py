@@ -131,3 +131,12 @@ def test_unreadable_folder_is_a_warning_outside_git(cli, tmp_path, monkeypatch):
     run = cli(*ARGS, cwd=tmp_path)
     assert _paths(run) == ["ok.env"]
     assert "locked: cannot list folder: Permission denied" in run.err
+
+
+def test_a_named_path_is_scanned_even_if_an_exclude_covers_it(cli, tmp_path):
+    (tmp_path / "fixtures").mkdir()
+    (tmp_path / "fixtures" / "leak.env").write_text(f"TOKEN={FAKE_GH}\n")
+    (tmp_path / "app.env").write_text(f"TOKEN={FAKE_GH}\n")
+    assert _paths(cli(*ARGS, "--exclude", "/fixtures/", cwd=tmp_path)) == ["app.env"]
+    assert _paths(cli(*ARGS, "fixtures", "--exclude", "/fixtures/", cwd=tmp_path)) == ["fixtures/leak.env"]
+    assert _paths(cli(*ARGS, "fixtures/leak.env", "--exclude", "/fixtures/", cwd=tmp_path)) == ["fixtures/leak.env"]

@@ -133,8 +133,11 @@ def list_files(targets: Iterable[str], excludes: Iterable[str] = ()) -> tuple[li
             pairs = [(n if prefix == "." else f"{prefix}/{n}", os.path.join(top, n)) for n in names]
         else:
             pairs = [(os.path.relpath(target, base).replace(os.sep, "/"), str(target))]
+        target_rel = os.path.relpath(target, base).replace(os.sep, "/")
+        # a path the user names is scanned even where an exclude covers it (as ruff does)
+        named = exclude is not None and exclude.match_file(target_rel + ("/" if target.is_dir() else ""))
         for rel, file in pairs:
-            if exclude is not None and exclude.match_file(rel):
+            if exclude is not None and not named and exclude.match_file(rel):
                 continue
             entries.setdefault(rel, Entry(rel, file))
     return [entries[k] for k in sorted(entries)], problems, base or Path.cwd().resolve()
