@@ -182,3 +182,14 @@ def test_output_to_a_device_or_through_a_symlink_is_written_not_replaced(cli, tm
     link.symlink_to(report)
     cli("scan", "app.py", "--rules", str(MINIMAL_PACK), "--only", "minimal", "-o", str(link), cwd=tree)
     assert link.is_symlink() and "test-github-token" in report.read_text()
+
+
+def test_readme_rule_pack_example_loads_and_its_examples_pass(cli, tmp_path):
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Rule packs", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    pack = tmp_path / "acme.yaml"
+    pack.write_text(example)
+    run = cli("rules", "test", str(pack), cwd=tmp_path)
+    assert run.code == 0, run.out
+    assert "2 passed, 0 failed (1 rules)" in run.out
