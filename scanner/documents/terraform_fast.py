@@ -394,9 +394,13 @@ class Parser:
 
 
 def _heredoc(raw: str) -> Any:
-    trim = raw.startswith("<<-")
-    lines = raw.split("\n")
-    body = [ln.rstrip("\r") for ln in lines[1:-1]]
+    return heredoc_value(raw.split("\n")[1:-1], raw.startswith("<<-"))
+
+
+def heredoc_value(body: list[str], trim: bool) -> Any:
+    """A heredoc's body lines as a value (shared with the python-hcl2 walk): `<<-` strips the common
+    indent; an interpolation makes it Unknown; `$${` and `%%{` are literal escapes."""
+    body = [ln.rstrip("\r") for ln in body]
     if trim:
         indents = [len(ln) - len(ln.lstrip()) for ln in body if ln.strip()]
         cut = min(indents) if indents else 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any, NamedTuple
 
+from scanner.documents.terraform_fast import heredoc_value
 from scanner.documents.terraform_fast import unescape as _unescape
 from scanner.documents.tree import LDict, LList, Unknown
 
@@ -231,16 +232,7 @@ class _Walker:
 
     def heredoc(self, raw: str, trim: bool) -> Any:
         lines = raw.split("\n")
-        body = lines[1:-2] if len(lines) >= 3 else []
-        body = [ln.rstrip("\r") for ln in body]
-        if trim:
-            indents = [len(ln) - len(ln.lstrip()) for ln in body if ln.strip()]
-            cut = min(indents) if indents else 0
-            body = [ln[cut:] for ln in body]
-        text = "\n".join(body) + ("\n" if body else "")
-        if re.search(r"(?<![$%])[$%]\{", text):
-            return Unknown(text)
-        return text.replace("$${", "${").replace("%%{", "%{")
+        return heredoc_value(lines[1:-2] if len(lines) >= 3 else [], trim)
 
 
 def parse_hcl(text: str) -> list[Block]:
