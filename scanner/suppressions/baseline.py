@@ -77,16 +77,21 @@ def create(findings: Iterable[Finding]) -> str:
     return dumps(entry_for(f) for f in findings if f.suppression is None)
 
 
+def _read_json(path: Path, missing: str, what: str) -> Any:
+    """The file's JSON, or a one-line BaselineError naming the file."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BaselineError(f"{path}: {missing}") from None
+    except OSError as exc:
+        raise BaselineError(f"{path}: cannot read {what}: {exc.strerror}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BaselineError(f"{path}: not a JSON {what}: {exc}") from None
+
+
 def load(path: str | Path) -> list[Entry]:
     path = Path(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BaselineError(f"{path}: no such baseline file (create one with 'scanner baseline create')") from None
-    except OSError as exc:
-        raise BaselineError(f"{path}: cannot read baseline: {exc.strerror}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BaselineError(f"{path}: not a JSON baseline: {exc}") from None
+    doc = _read_json(path, "no such baseline file (create one with 'scanner baseline create')", "baseline")
     if isinstance(doc, dict) and "results" in doc and "generated_at" in doc:
         raise BaselineError(f"{path}: this is a detect-secrets baseline: convert it with 'scanner baseline import {path}'")
     if not isinstance(doc, dict) or not isinstance(doc.get("findings"), list):
@@ -142,14 +147,7 @@ def apply(findings: Sequence[Finding], entries: Sequence[Entry], name: str = DEF
 def import_detect_secrets(path: str | Path) -> list[Entry]:
     """Entries from a detect-secrets `.secrets.baseline` (`results: {path: [{type, hashed_secret, ...}]}`)."""
     path = Path(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BaselineError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise BaselineError(f"{path}: cannot read: {exc.strerror}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BaselineError(f"{path}: not JSON: {exc}") from None
+    doc = _read_json(path, "no such file", "detect-secrets baseline")
     results = doc.get("results") if isinstance(doc, dict) else None
     if not isinstance(results, dict):
         raise BaselineError(f"{path}: not a detect-secrets baseline (no 'results' object)")
