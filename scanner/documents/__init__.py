@@ -1,8 +1,4 @@
-"""NOTE (temporary, while several engineers work in this tree at once): read /work/main/HELPERS.md
-before editing: commit only your own paths (`git commit -m ... -- <paths>`), never `git add -A`,
-stash, reset or checkout; venv at /tmp/v; the examples runner and pipeline are described there.
-
-Documents say what the bytes mean: Kubernetes objects, Dockerfiles, Compose files, Terraform.
+"""Documents say what the bytes mean: Kubernetes objects, Dockerfiles, Compose files, Terraform.
 
 Each document module (kubernetes.py, dockerfile.py, compose.py, terraform.py, ...) exposes:
 
