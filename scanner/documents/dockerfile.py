@@ -624,14 +624,19 @@ def _digest(text: str) -> str:
     return hashlib.sha256(" ".join(text.split()).encode("utf-8", "surrogateescape")).hexdigest()[:12]
 
 
+def _occurrence_key(seen: dict[str, int], base: str) -> str:
+    """A line-independent subject key: `base`, then `base/2`, `base/3`... for repeats in one file."""
+    seen[base] = seen.get(base, 0) + 1
+    return base if seen[base] == 1 else f"{base}/{seen[base]}"
+
+
 def instruction_subjects(documents: Sequence[Document], ctx: Context) -> Iterable[Subject]:
     for doc in _dockerfiles(documents):
         seen: dict[str, int] = {}
         for ins in _instructions(doc):
             body = ins["text"] + "".join(h["content"] for h in ins["heredocs"])
             base = f"{doc.path}#{ins.get('stage', '-')}/{ins['cmd']}/{_digest(body)}"
-            seen[base] = seen.get(base, 0) + 1
-            key = base if seen[base] == 1 else f"{base}/{seen[base]}"
+            key = _occurrence_key(seen, base)
             yield Subject(
                 value=ins,
                 path=doc.path,
@@ -651,8 +656,7 @@ def variable_subjects(documents: Sequence[Document], ctx: Context) -> Iterable[S
                 continue
             for var in ins["vars"]:
                 base = f"{doc.path}#{ins.get('stage', '-')}/{ins['cmd']}/{var['name']}"
-                seen[base] = seen.get(base, 0) + 1
-                key = base if seen[base] == 1 else f"{base}/{seen[base]}"
+                key = _occurrence_key(seen, base)
                 view = LDict(var, line=ins.line)
                 view.key_lines = dict(var.key_lines)
                 _lset(view, "cmd", ins["cmd"], ins.line)
