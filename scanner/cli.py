@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     scan = sub.add_parser("scan", help="scan files (default: the current directory)")
     scan.add_argument("paths", nargs="*", default=["."], metavar="PATH", help="files or folders (default: .)")
-    scan.add_argument("-f", "--format", "--output-format", dest="format", choices=FORMATS, default="text")
+    scan.add_argument("-f", "--format", "--output-format", dest="format", choices=FORMATS, default="text",
+                      help="report format (default: text)")
     scan.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
     scan.add_argument(
         "--fail-on", choices=("low", "medium", "high", "critical"), default=None,
@@ -86,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--skip", action="append", metavar="IDS", help="skip these rule ids or packs (comma-separated)")
     scan.add_argument("--show-secrets", action="store_true", help="print secrets in full (default: redacted)")
     scan.add_argument("--max-file-size", type=_size, default="10MB", metavar="SIZE", help="skip larger files (default: 10MB)")
-    scan.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip paths matching this gitignore-style glob")
+    scan.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip paths matching this gitignore-style glob (a path you name is scanned anyway)")
     scan.add_argument("-j", "--jobs", type=int, default=0, help="worker processes (default: every core)")
     scan.add_argument("--no-inline-ignores", action="store_true", help="do not honour scanner:ignore comments")
     scan.add_argument("-q", "--quiet", action="store_true", help="print findings only: no summary, no warnings")
