@@ -19,6 +19,7 @@ import re2
 
 from scanner.documents.tree import LDict, YamlError, field_name, line_at, load_yaml_documents
 from scanner.rules.loader import Rule, select_rules
+from scanner.sources.worktree import display_base
 
 SCHEMA_PATH = Path(__file__).with_name("config.schema.json")
 YAML_NAMES = (".scanner.yaml", ".scanner.yml")
@@ -184,14 +185,6 @@ def discover(explicit: str | None, paths: Sequence[str] = (".",)) -> Config:
 # --- applying the configuration -------------------------------------------------------------------
 
 
-def _display_base(target: Path) -> Path:
-    """The folder reported paths are relative to (as the working-tree source computes it)."""
-    cwd = Path.cwd().resolve()
-    target = target.resolve()
-    base = target if target.is_dir() else target.parent
-    return cwd if base == cwd or cwd in base.parents else base
-
-
 def _rebase(pattern: str, config_dir: Path, base: Path) -> str:
     """A gitignore-style exclude written relative to the config file, made relative to `base`.
     Unanchored patterns (`*.min.js`, `vendor/`) match at any depth and stay as they are; an anchored
@@ -222,7 +215,7 @@ def merge_args(config: Config, args: Any) -> None:
     if hasattr(args, "fail_on") and args.fail_on is None:
         args.fail_on = config.get("fail-on", "low")
     if hasattr(args, "exclude"):
-        base = _display_base(Path((getattr(args, "paths", None) or ["."])[0]))
+        base = display_base(Path((getattr(args, "paths", None) or ["."])[0]))
         rebased = [_rebase(p, config.base.resolve(), base) for p in config.get("exclude", ())]
         args.exclude = [*(p for p in rebased if p), *(args.exclude or ())]
     if hasattr(args, "rules"):

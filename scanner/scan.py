@@ -235,7 +235,7 @@ def finish(
                 problems.extend(more)
         findings = one_report_per_secret(findings, policy_findings, options.rules)
     findings.sort(key=Finding.sort_key)
-    problems = sorted(set(problems), key=lambda p: (p.path, p.line, p.message))
+    problems = sorted(set(problems), key=problem_order)
     return ScanResult(findings, problems, files, total, time.monotonic() - started, root)
 
 
@@ -280,6 +280,10 @@ def tune_gc() -> None:
     gen0, gen1, gen2 = gc.get_threshold()
     if gen0:  # 0: collection switched off by the embedding program; leave it so
         gc.set_threshold(max(gen0, 50_000), max(gen1, 50), max(gen2, 100))
+
+
+def problem_order(problem: Problem) -> tuple[str, int, str]:
+    return (problem.path, problem.line, problem.message)
 
 
 def scan_worktree(options: ScanOptions) -> ScanResult:
@@ -334,7 +338,7 @@ def scan_git(
     target = options.paths[0] if options.paths else "."
     repo = gitsrc.open_repo(target)
     top = gitsrc.toplevel(target)
-    base = worktree._display_base(Path(target).resolve()) if top else Path(target).resolve()
+    base = worktree.display_base(Path(target)) if top else Path(target).resolve()
 
     def shown(path: str) -> str:  # repo-relative -> relative to the base the work tree scan reports
         return os.path.relpath(os.path.join(top, path), base).replace(os.sep, "/") if top else path
@@ -343,7 +347,7 @@ def scan_git(
         problems: list[Problem] = []
         items = [i._replace(path=shown(i.path)) for i in gitstaged.staged_items(target, options.max_file_size, problems)]
         result = scan_items(items, options, base)
-        return result._replace(problems=sorted([*result.problems, *problems], key=lambda p: (p.path, p.line, p.message)))
+        return result._replace(problems=sorted([*result.problems, *problems], key=problem_order))
 
     hist = githistory.scan_history(
         target, secrets.compile_rules(options.rules), refs=refs or None, since=since, range_=range_,
@@ -359,7 +363,7 @@ def scan_git(
         problems += current.problems
         files, total = files + current.files, total + current.bytes
     found.sort(key=Finding.sort_key)
-    problems.sort(key=lambda p: (p.path, p.line, p.message))
+    problems.sort(key=problem_order)
     return ScanResult(found, problems, files, total, time.monotonic() - started, base)
 
 

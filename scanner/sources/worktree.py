@@ -100,8 +100,11 @@ def _walk(directory: Path, problems: list[Problem] | None = None) -> list[str]:
     return out
 
 
-def _display_base(target: Path) -> Path:
+def display_base(target: Path) -> Path:
+    """The folder reported paths are relative to: the current directory when the target is inside
+    it, else the target folder (or the file's folder)."""
     cwd = Path.cwd().resolve()
+    target = target.resolve()
     base = target if target.is_dir() else target.parent
     try:
         base.relative_to(cwd)
@@ -121,7 +124,7 @@ def list_files(targets: Iterable[str], excludes: Iterable[str] = ()) -> tuple[li
         if not target.exists() and not target.is_symlink():
             raise FileNotFoundError(f"{raw}: no such file or directory")
         target = target.resolve()
-        here = _display_base(target)
+        here = display_base(target)
         base = base or here
         if target.is_dir():
             names = _git_files(target)
