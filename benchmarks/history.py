@@ -174,7 +174,7 @@ sys.path.insert(0, {root!r})
 from pathlib import Path
 from scanner.engines.secrets import compile_rules
 from scanner.rules.loader import load_rules
-from scanner.sources.history import scan_history
+from scanner.scan_history import scan_history
 packs = {packs!r}
 rules = load_rules(packs, builtin=not packs)
 compiled = compile_rules(rules)

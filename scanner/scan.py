@@ -329,8 +329,8 @@ def scan_git(
     """`--staged` (the index instead of the work tree), `--history [--branch REF]` (the work tree plus
     every unique blob of the history), `--since-commit REF` / `--range A..B` (only what those commits
     introduced). Raises GitError (one line; `.usage` for a bad ref or not a repository)."""
+    from scanner import scan_history as githistory
     from scanner.sources import git as gitsrc
-    from scanner.sources import history as githistory
     from scanner.sources import staged as gitstaged
 
     started = time.monotonic()

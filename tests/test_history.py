@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from scanner import scan_history as scan_history_module
 from scanner.engines.secrets import compile_rules
 from scanner.model import Problem
 from scanner.rules.loader import load_pack
-from scanner.sources import history
+from scanner.scan_history import scan_history
 from scanner.sources.git import GitError
-from scanner.sources.history import history_items, scan_history
+from scanner.sources.history import history_items
 from scanner.sources.staged import staged_items
 
 PACK = Path(__file__).with_name("history_pack.yaml")
@@ -328,7 +329,7 @@ def test_parallel_scan_gives_the_same_result_as_sequential(tmp_path, compiled, m
             f"c{n}", {f"f{n % 4}.txt": f"line {n}\n" * 50 + (f"{GH}\n" if n % 3 == 0 else f"{AWS}\n")}
         )
     sequential = scan_history(str(repo.path), compiled, jobs=1)
-    monkeypatch.setattr(history, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(scan_history_module, "PARALLEL_MIN_BYTES", 0)
     parallel = scan_history(str(repo.path), compiled, jobs=2)
     assert parallel.findings == sequential.findings and len(sequential.findings) == 8
     assert parallel.stats["bytes"] == sequential.stats["bytes"] > 0
