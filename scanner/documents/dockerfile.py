@@ -33,13 +33,12 @@ a non-root user; sets `base_nonroot`).
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from scanner.documents import Context, Document, Subject
-from scanner.documents.tree import LDict, LList, Unknown
+from scanner.documents.tree import LDict, LList, Unknown, field_parts, resolve
 from scanner.model import Item, Problem
 
 KIND = "dockerfile"
@@ -685,13 +684,11 @@ TARGETS = {
 
 def items(subject: Subject, ctx: Context, params: dict) -> list[Subject] | None:
     """Each item of the list at `params.field` of the subject, as a subject of its own."""
-    from scanner.engines.policy import _as_parts, resolve
-
     field = params.get("field")
     if not field:
         return []
     out = []
-    for value, line in resolve(subject.value, _as_parts(field)):
+    for value, line in resolve(subject.value, field_parts(field)):
         seq = value if isinstance(value, list) else [value]
         for i, item in enumerate(seq):
             if not isinstance(item, dict):
@@ -703,7 +700,3 @@ def items(subject: Subject, ctx: Context, params: dict) -> list[Subject] | None:
 
 
 RELATIONS = {"dockerfile.items": items}
-
-
-def dumps(value: Any) -> str:  # debugging aid: `python -c "...dumps(doc.value)"`
-    return json.dumps(value, default=repr, indent=2)

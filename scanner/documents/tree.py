@@ -7,7 +7,9 @@ Python values; their line is asked of the container that holds them (`line_of`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
 import yaml
@@ -224,3 +226,64 @@ class Unknown:
 
     def __reduce__(self) -> tuple:
         return (Unknown, (self.text,))
+
+
+# --- paths into trees (rules' `field:`) ---------------------------------------------------------
+
+_PART = re.compile(r"([^.\[\]]+)|\[(\*|-?\d+)\]")
+
+
+@lru_cache(maxsize=4096)
+def parse_path(path: str) -> tuple[Any, ...]:
+    """`spec.containers[*].name` -> ("spec", "containers", "*", "name")."""
+    parts: list[Any] = []
+    for name, index in _PART.findall(path):
+        if name:
+            parts.append(name)
+        else:
+            parts.append("*" if index == "*" else int(index))
+    return tuple(parts)
+
+
+def field_parts(field: Any) -> tuple[Any, ...]:
+    """A rule's `field:` (dotted string, or a list of keys for keys with dots) as path parts."""
+    if isinstance(field, str):
+        return parse_path(field)
+    out: list[Any] = []
+    for part in field:
+        out.append("*" if part == "[*]" else part)
+    return tuple(out)
+
+
+class Beyond(Unknown):
+    """What lies below an unknown value (`dynamic` block, templated map): it may or may not exist."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple:
+        return (Beyond, (self.text,))
+
+
+def resolve(value: Any, parts: Sequence[Any]) -> list[tuple[Any, int]]:
+    """Every value at `parts` below `value`, with its line. A path that runs into an unknown value
+    resolves to `Beyond` there, so "missing" is never concluded from what cannot be seen."""
+    current: list[tuple[Any, int]] = [(value, line_of(value))]
+    for part in parts:
+        nxt: list[tuple[Any, int]] = []
+        for node, line in current:
+            if isinstance(node, Unknown):
+                nxt.append((node if isinstance(node, Beyond) else Beyond(node.text), line))
+            elif part == "*":
+                if isinstance(node, list):
+                    nxt.extend((item, line_of(node, i)) for i, item in enumerate(node))
+                elif isinstance(node, dict):
+                    nxt.extend((item, line_of(node, k)) for k, item in node.items())
+            elif isinstance(part, int):
+                if isinstance(node, list) and -len(node) <= part < len(node):
+                    nxt.append((node[part], line_of(node, part % len(node))))
+            elif isinstance(node, dict) and part in node:
+                nxt.append((node[part], line_of(node, part)))
+        current = nxt
+        if not current:
+            break
+    return [(v, ln) for v, ln in current if v is not None]

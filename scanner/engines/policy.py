@@ -24,7 +24,6 @@ fires only on a definite true. So a rule never fires on an unknown value unless 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -33,66 +32,9 @@ import re2
 
 from scanner import documents as docs_mod
 from scanner.documents import Context, Document, Subject
-from scanner.documents.tree import LDict, LList, Unknown, line_of
+from scanner.documents.tree import Beyond, LDict, LList, Unknown, field_parts, parse_path, resolve
 from scanner.model import Finding, Location, Problem, Suppression, fingerprint
 from scanner.rules.loader import PackError, Rule
-
-_PART = re.compile(r"([^.\[\]]+)|\[(\*|-?\d+)\]")
-_MISSING = object()
-
-
-@lru_cache(maxsize=4096)
-def parse_path(path: str) -> tuple[Any, ...]:
-    parts: list[Any] = []
-    for name, index in _PART.findall(path):
-        if name:
-            parts.append(name)
-        else:
-            parts.append("*" if index == "*" else int(index))
-    return tuple(parts)
-
-
-def _as_parts(field: Any) -> tuple[Any, ...]:
-    if isinstance(field, str):
-        return parse_path(field)
-    out: list[Any] = []
-    for part in field:
-        out.append("*" if part == "[*]" else part)
-    return tuple(out)
-
-
-class Beyond(Unknown):
-    """What lies below an unknown value (`dynamic` block, templated map): it may or may not exist."""
-
-    __slots__ = ()
-
-    def __reduce__(self) -> tuple:
-        return (Beyond, (self.text,))
-
-
-def resolve(value: Any, parts: Sequence[Any]) -> list[tuple[Any, int]]:
-    """Every value at `parts` below `value`, with its line. A path that runs into an unknown value
-    resolves to `Beyond` there, so "missing" is never concluded from what cannot be seen."""
-    current: list[tuple[Any, int]] = [(value, line_of(value))]
-    for part in parts:
-        nxt: list[tuple[Any, int]] = []
-        for node, line in current:
-            if isinstance(node, Unknown):
-                nxt.append((node if isinstance(node, Beyond) else Beyond(node.text), line))
-            elif part == "*":
-                if isinstance(node, list):
-                    nxt.extend((item, line_of(node, i)) for i, item in enumerate(node))
-                elif isinstance(node, dict):
-                    nxt.extend((item, line_of(node, k)) for k, item in node.items())
-            elif isinstance(part, int):
-                if isinstance(node, list) and -len(node) <= part < len(node):
-                    nxt.append((node[part], line_of(node, part % len(node))))
-            elif isinstance(node, dict) and part in node:
-                nxt.append((node[part], line_of(node, part)))
-        current = nxt
-        if not current:
-            break
-    return [(v, ln) for v, ln in current if v is not None]
 
 
 def _cmp(op: str, actual: Any, expected: Any) -> bool | None:
@@ -164,7 +106,7 @@ def _regex(pattern: str) -> Any:
 
 def _leaf(cond: dict, subject: Subject) -> tuple[bool | None, int]:
     op = cond["op"]
-    values = resolve(subject.value, _as_parts(cond["field"]))
+    values = resolve(subject.value, field_parts(cond["field"]))
     seen = [(v, ln) for v, ln in values if not isinstance(v, Beyond)]
     if op in ("exists", "absent"):
         if seen:
