@@ -81,7 +81,7 @@ def _summary(result: ScanResult, active: list[Finding]) -> str:
         parts.append(f"{suppressed} suppressed")
     if problems:
         parts.append(f"{problems} file problem{'s' if problems != 1 else ''} (see above)")
-    parts.append(f"{result.files} files ({result.bytes / 1e6:.1f} MB) scanned in {result.seconds:.2f} s")
+    parts.append(f"{result.files} file{'s' if result.files != 1 else ''} ({result.bytes / 1e6:.1f} MB) scanned in {result.seconds:.2f} s")
     return " · ".join(parts)
 
 
