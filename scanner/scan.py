@@ -343,9 +343,11 @@ def scan_git(
     def shown(path: str) -> str:  # repo-relative -> relative to the base the work tree scan reports
         return os.path.relpath(os.path.join(top, path), base).replace(os.sep, "/") if top else path
 
+    excluded = worktree.exclude_spec(options.excludes)
     if staged:
         problems: list[Problem] = []
         items = [i._replace(path=shown(i.path)) for i in gitstaged.staged_items(target, options.max_file_size, problems)]
+        items = [i for i in items if excluded is None or not excluded.match_file(i.path)]
         result = scan_items(items, options, base)
         return result._replace(problems=sorted([*result.problems, *problems], key=problem_order))
 
@@ -355,6 +357,7 @@ def scan_git(
         inline_ignores=options.inline_ignores,
     )  # fmt: skip
     found = [f._replace(location=f.location._replace(path=shown(f.path))) for f in hist.findings]
+    found = [f for f in found if excluded is None or not excluded.match_file(f.path)]
     problems = list(hist.problems)
     files, total = hist.stats.get("blobs", 0), hist.stats.get("bytes", 0)
     if history and not repo.bare and not (since or range_):

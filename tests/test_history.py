@@ -398,3 +398,30 @@ def test_cli_history_json_sarif_and_errors(tmp_path, capsys, monkeypatch):
     repo("add", "deploy.sh")
     repo.write({"deploy.sh": "export GITHUB_TOKEN=$TOKEN\n"})
     assert main([*base, "--staged"]) == 1  # staged content has it, the working copy does not
+
+
+def test_excludes_apply_to_history_and_staged_scans(tmp_path, monkeypatch):
+    from tests.conftest import git
+
+    monkeypatch.chdir(tmp_path)
+    git(tmp_path, "init", "-q")
+    (tmp_path / "fixtures").mkdir()
+    (tmp_path / "fixtures" / "fake.env").write_text(f"TOKEN={GH}\n")
+    (tmp_path / "app.env").write_text(f"AWS_ACCESS_KEY_ID={AWS}\n")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-qm", "both")
+    git(tmp_path, "rm", "-q", "fixtures/fake.env", "app.env")
+    git(tmp_path, "commit", "-qm", "gone")
+    (tmp_path / "fixtures" / "staged.env").parent.mkdir(exist_ok=True)
+    (tmp_path / "fixtures" / "staged.env").write_text(f"TOKEN={GH}\n")
+    git(tmp_path, "add", "fixtures/staged.env")
+    import json
+
+    from scanner.cli import main
+
+    for mode in ("--history", "--staged"):
+        out = tmp_path / f"report{mode}.json"
+        main(["scan", ".", mode, "--exclude", "/fixtures/", "-f", "json", "-o", str(out)])
+        paths = {f["path"] for f in json.loads(out.read_text())["findings"]}
+        assert not any(p.startswith("fixtures/") for p in paths), (mode, paths)
+        assert paths == ({"app.env"} if mode == "--history" else set())

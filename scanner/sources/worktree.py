@@ -113,11 +113,17 @@ def display_base(target: Path) -> Path:
         return base
 
 
+def exclude_spec(excludes: Iterable[str]) -> pathspec.PathSpec | None:
+    """--exclude / config `exclude` globs (gitignore syntax, relative to the reported paths' base)."""
+    excludes = [e for e in excludes if e]
+    return pathspec.GitIgnoreSpec.from_lines(excludes) if excludes else None
+
+
 def list_files(targets: Iterable[str], excludes: Iterable[str] = ()) -> tuple[list[Entry], list[Problem], Path]:
     """Every file to scan under the targets, sorted, with the base their reported paths are relative to."""
     problems: list[Problem] = []
     entries: dict[str, Entry] = {}
-    exclude = pathspec.GitIgnoreSpec.from_lines(list(excludes)) if excludes else None
+    exclude = exclude_spec(excludes)
     base: Path | None = None
     for raw in targets:
         target = Path(raw)
