@@ -8,13 +8,13 @@ does not depend on `--jobs`.
 
 from __future__ import annotations
 
-import contextlib
 import gc
+import itertools
 import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -82,20 +82,13 @@ def _on_alarm(signum: int, frame: Any) -> None:
     raise FileTimeout
 
 
-@contextlib.contextmanager
-def deadline(seconds: float) -> Any:
-    """Raise FileTimeout in the block after `seconds` (SIGALRM interval timer: no thread per file).
-    Works in the main thread of the main process or of a worker; elsewhere it does nothing."""
-    if seconds <= 0 or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGALRM, _on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+try:  # the C module: the same calls without the enum conversions `signal` adds to each (per file)
+    import _signal as _raw_signal
+except ImportError:  # pragma: no cover - not CPython
+    _raw_signal = signal
+
+
+_ALARM = hasattr(signal, "setitimer")
 
 
 def _init_child(*args: Any) -> None:
@@ -125,21 +118,31 @@ def process_item(item: Item) -> ItemResult:
     problems: list[Problem] = []
     docs: list[documents.Document] = []
     timeout = _STATE.get("timeout", 0.0)
+    timer = timeout > 0 and _ALARM and threading.current_thread() is threading.main_thread()
     try:
-        with deadline(timeout):
+        # SIGALRM interval timer (no thread per file), set inline: a context manager per file costs
+        # more than the timer; only in a main thread, where signals are delivered
+        if timer:
+            previous = _raw_signal.signal(signal.SIGALRM, _on_alarm)
+            _raw_signal.setitimer(signal.ITIMER_REAL, timeout)
+        try:
             found = secrets.scan_item(_STATE["compiled"], item, _STATE["show"])
             if found and _STATE["inline"]:
                 found, problems = inline.apply(found, item.data)
             if _STATE["policy"]:
                 docs, parse_problems = documents.parse_item(item)
                 problems = problems + [_scrub(p) for p in parse_problems]
+        finally:
+            if timer:
+                _raw_signal.setitimer(signal.ITIMER_REAL, 0)
+                _raw_signal.signal(signal.SIGALRM, previous)
     except FileTimeout:
         docs = []
         problems = problems + [Problem(item.path, f"not fully scanned: took longer than --timeout {timeout:g} s")]
     return ItemResult(found, problems, docs, item.data if docs else None, len(item.data))
 
 
-def _process_entries(entries: Sequence[worktree.Entry], root: str, max_size: int) -> list[ItemResult]:
+def _process_entries(entries: Iterable[worktree.Entry], root: str, max_size: int) -> list[ItemResult]:
     out = []
     for entry in entries:
         got = worktree.read_entry(entry, root, max_size)
@@ -152,19 +155,15 @@ def _process_entries(entries: Sequence[worktree.Entry], root: str, max_size: int
     return out
 
 
-def _chunks(entries: Sequence[Any], count: int) -> list[Sequence[Any]]:
-    size = max(1, min(256, len(entries) // (count * 8) or 1))
-    return [entries[i : i + size] for i in range(0, len(entries), size)]
-
-
 def jobs_for(requested: int) -> int:
     return requested if requested > 0 else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
 def map_items(
-    work: Callable[..., list[ItemResult]], batches: Sequence[Sequence[Any]], extra: tuple, options: ScanOptions, parallel: bool
+    work: Callable[..., list[ItemResult]], batches: Iterable[Sequence[Any]], extra: tuple, options: ScanOptions, parallel: bool
 ) -> Iterable[ItemResult]:
-    """Run `work(batch, *extra)` over batches, in worker processes when `parallel`; results in order."""
+    """Run `work(batch, *extra)` over batches, in worker processes when `parallel`; results in order.
+    Batches may be a generator: each goes to a worker as soon as it is made."""
     init = (options.rules, options.show_secrets, options.inline_ignores, options.timeout)
     if not parallel:
         _init_worker(*init)
@@ -199,7 +198,7 @@ def finish(
 ) -> ScanResult:
     """Collect item results, run the policy engine over every document, sort everything."""
     findings: list[Finding] = []
-    problems: list[Problem] = list(extra_problems)
+    problems: list[Problem] = []
     docs: list[documents.Document] = []
     texts: dict[str, bytes] = {}
     files = total = 0
@@ -213,6 +212,8 @@ def finish(
         if result.data is not None:
             for doc in result.documents:
                 texts.setdefault(doc.path, result.data)
+    problems.extend(extra_problems)  # after the results: a streamed listing adds to them as it goes
+    docs.sort(key=_doc_path)  # file order, whatever order the workers finished in
     if docs:
         docs, rendered_problems = documents.render(docs, render_root)
         problems.extend(rendered_problems)
@@ -237,6 +238,10 @@ def finish(
     findings.sort(key=Finding.sort_key)
     problems = sorted(set(problems), key=problem_order)
     return ScanResult(findings, problems, files, total, time.monotonic() - started, root)
+
+
+def _doc_path(doc: documents.Document) -> str:
+    return doc.path
 
 
 def one_report_per_secret(
@@ -290,20 +295,35 @@ def scan_worktree(options: ScanOptions) -> ScanResult:
     """`scanner scan PATH...`: the working tree."""
     started = time.monotonic()
     tune_gc()
-    entries, problems, root = worktree.list_files(options.paths, options.excludes)
+    problems: list[Problem] = []
+    listing, root = worktree.iter_files(options.paths, options.excludes, problems)
     targets = [Path(p).resolve() for p in options.paths]
     scan_root = os.path.commonpath([str(t if t.is_dir() else t.parent) for t in targets]) if targets else str(root)
+    head = list(itertools.islice(listing, PARALLEL_MIN_FILES))
     size_guess = 0
-    for entry in entries[:PARALLEL_MIN_FILES]:
+    for entry in head:
         try:
             size_guess += min(os.lstat(entry.abs).st_size, options.max_file_size)
         except OSError:
             pass
     jobs = jobs_for(options.jobs)
-    parallel = jobs > 1 and (len(entries) >= PARALLEL_MIN_FILES or size_guess >= PARALLEL_MIN_BYTES)
-    batches = _chunks(entries, jobs) if parallel else [entries]
+    parallel = jobs > 1 and (len(head) >= PARALLEL_MIN_FILES or size_guess >= PARALLEL_MIN_BYTES)
+    # in parallel, batches go to the workers while the rest of the tree is still being listed
+    rest = itertools.chain(head, listing)
+    batches = _batches(rest) if parallel else [rest]
     results = map_items(_process_entries, batches, (scan_root, options.max_file_size), options, parallel)
     return finish(results, options, root, started, problems, render_root=root)
+
+
+def _batches(entries: Iterable[Any], size: int = 64) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for entry in entries:
+        batch.append(entry)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def scan_items(items: Iterable[Item], options: ScanOptions, root: Path | None = None) -> ScanResult:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -72,10 +72,9 @@ def _ignored(specs: list[tuple[str, pathspec.PathSpec]], rel: str, is_dir: bool)
     return False
 
 
-def _walk(directory: Path, problems: list[Problem] | None = None) -> list[str]:
-    """Files under `directory` (relative), honouring every .gitignore on the way down. A folder that
-    cannot be listed becomes a Problem in `problems`."""
-    out: list[str] = []
+def _walk(directory: Path, problems: list[Problem] | None = None) -> Iterator[str]:
+    """Files under `directory` (relative), honouring every .gitignore on the way down, folder by
+    folder as they are listed. A folder that cannot be listed becomes a Problem in `problems`."""
 
     def unreadable(exc: OSError) -> None:
         if problems is not None and exc.filename is not None:
@@ -96,8 +95,9 @@ def _walk(directory: Path, problems: list[Problem] | None = None) -> list[str]:
                 pass
 
         dirs[:] = sorted(d for d in dirs if d != ".git" and not _ignored(specs, rel_dir + d, True))
-        out.extend(rel_dir + f for f in sorted(files) if not _ignored(specs, rel_dir + f, False))
-    return out
+        for f in sorted(files):
+            if not specs or not _ignored(specs, rel_dir + f, False):
+                yield rel_dir + f
 
 
 def display_base(target: Path) -> Path:
@@ -122,34 +122,50 @@ def exclude_spec(excludes: Iterable[str]) -> pathspec.PathSpec | None:
 def list_files(targets: Iterable[str], excludes: Iterable[str] = ()) -> tuple[list[Entry], list[Problem], Path]:
     """Every file to scan under the targets, sorted, with the base their reported paths are relative to."""
     problems: list[Problem] = []
-    entries: dict[str, Entry] = {}
-    exclude = exclude_spec(excludes)
-    base: Path | None = None
+    entries, base = iter_files(targets, excludes, problems)
+    return sorted(entries), problems, base
+
+
+def iter_files(
+    targets: Iterable[str], excludes: Iterable[str] = (), problems: list[Problem] | None = None
+) -> tuple[Iterator[Entry], Path]:
+    """The files to scan under the targets, as they are listed (a walk yields folder by folder, so a
+    scan can start before the listing ends), each once; and the base reported paths are relative
+    to. Listing problems are appended to `problems` as the iterator runs. A missing target raises
+    FileNotFoundError here, before anything is listed."""
+    resolved = []
     for raw in targets:
         target = Path(raw)
         if not target.exists() and not target.is_symlink():
             raise FileNotFoundError(f"{raw}: no such file or directory")
-        target = target.resolve()
-        here = display_base(target)
-        base = base or here
-        if target.is_dir():
+        resolved.append(target.resolve())
+    base = display_base(resolved[0]) if resolved else Path.cwd().resolve()
+    return _entries(resolved, base, exclude_spec(excludes), problems if problems is not None else []), base
+
+
+def _entries(targets: list[Path], base: Path, exclude: pathspec.PathSpec | None, problems: list[Problem]) -> Iterator[Entry]:
+    seen: set[str] = set()
+    for target in targets:
+        target_rel = os.path.relpath(target, base).replace(os.sep, "/")
+        is_dir = target.is_dir()
+        # a path the user names is scanned even where an exclude covers it (as ruff does)
+        named = exclude is not None and exclude.match_file(target_rel + ("/" if is_dir else ""))
+        check = exclude if exclude is not None and not named else None
+        if is_dir:
             names = _git_files(target)
             if names is None:
                 names = _walk(target, problems)
             # names are clean relative paths: one relpath for the folder, not one per file
-            prefix = os.path.relpath(target, base).replace(os.sep, "/")
-            top = str(target)
-            pairs = [(n if prefix == "." else f"{prefix}/{n}", os.path.join(top, n)) for n in names]
+            prefix = "" if target_rel == "." else target_rel + "/"
+            top = str(target).rstrip(os.sep) + os.sep
+            pairs: Iterable[tuple[str, str]] = ((prefix + n, top + n) for n in names)
         else:
-            pairs = [(os.path.relpath(target, base).replace(os.sep, "/"), str(target))]
-        target_rel = os.path.relpath(target, base).replace(os.sep, "/")
-        # a path the user names is scanned even where an exclude covers it (as ruff does)
-        named = exclude is not None and exclude.match_file(target_rel + ("/" if target.is_dir() else ""))
+            pairs = [(target_rel, str(target))]
         for rel, file in pairs:
-            if exclude is not None and not named and exclude.match_file(rel):
+            if rel in seen or (check is not None and check.match_file(rel)):
                 continue
-            entries.setdefault(rel, Entry(rel, file))
-    return [entries[k] for k in sorted(entries)], problems, base or Path.cwd().resolve()
+            seen.add(rel)
+            yield Entry(rel, file)
 
 
 def read_entry(entry: Entry, root: str, max_size: int = DEFAULT_MAX_FILE_SIZE) -> Item | Problem | None:
@@ -176,14 +192,14 @@ def read_entry(entry: Entry, root: str, max_size: int = DEFAULT_MAX_FILE_SIZE) -
         return Problem(entry.path, f"skipped: {st.st_size / 1e6:.1f} MB is over --max-file-size", "info")
     try:
         fd = os.open(entry.abs, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0))
-        with os.fdopen(fd, "rb") as handle:
-            data = handle.read(min(BINARY_SNIFF, max_size + 1))
-            if b"\0" in data and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-                return Problem(entry.path, "binary file skipped", "info")  # without reading the rest
-            if len(data) == BINARY_SNIFF:
-                data += handle.read(max_size + 1 - len(data))
+        try:
+            data = _read_text(fd, st.st_size, max_size)
+        finally:
+            os.close(fd)
     except OSError as exc:
         return Problem(entry.path, f"cannot read: {exc.strerror}")
+    if data is None:
+        return Problem(entry.path, "binary file skipped", "info")  # without reading the rest
     if len(data) > max_size:
         return Problem(entry.path, "skipped: grew over --max-file-size while being read", "info")
     data = as_text_bytes(data)
@@ -192,16 +208,41 @@ def read_entry(entry: Entry, root: str, max_size: int = DEFAULT_MAX_FILE_SIZE) -
     return Item(entry.path, data)
 
 
+def _read_text(fd: int, size: int, max_size: int) -> bytes | None:
+    """The file's bytes (up to max_size + 1), read with as few system calls and copies as possible:
+    its size from stat, in one read; a larger file's first BINARY_SNIFF bytes first, so that a big
+    binary is not read whole. None for binary."""
+    limit = max_size + 1
+    if size > BINARY_SNIFF:
+        head = os.read(fd, BINARY_SNIFF)
+        if b"\0" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return None
+        parts = [head]
+        got = len(head)
+        want = min(size + 1, limit) - got  # one more byte than stat said: a file that grew is noticed
+    else:
+        parts, got, want = [], 0, min(size + 1, limit)
+    while want > 0:
+        chunk = os.read(fd, want)
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+        if got >= limit or (len(chunk) < want and got >= size):
+            break  # at the limit, or at the end stat promised
+        want = limit - got if len(chunk) == want else want - len(chunk)  # it grew: read on to the limit
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
 def as_text_bytes(data: bytes) -> bytes | None:
     """UTF-8 (or any ASCII-compatible) bytes as they are; UTF-16 with a BOM re-encoded; None for binary."""
-    head = data[:BINARY_SNIFF]
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return data.decode("utf-16").encode("utf-8")
         except UnicodeDecodeError:
             return None
-    if b"\0" in head:
+    if data.find(b"\0", 0, BINARY_SNIFF) != -1:
         return None
-    if head.startswith(b"\xef\xbb\xbf"):
+    if data.startswith(b"\xef\xbb\xbf"):
         return data[3:]
     return data
