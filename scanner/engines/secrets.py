@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
 import math
+import operator
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
@@ -14,11 +16,12 @@ from typing import NamedTuple
 import pathspec
 import re2
 
-from scanner.engines import filters
+from scanner.engines import filters, prefilter
 from scanner.model import Finding, Item, Location, fingerprint
 from scanner.rules.loader import Rule
 
 MAX_EVIDENCE = 160
+PREFILTER_AFTER = 4 << 20  # bytes: below this, loading the Hyperscan database costs more than it saves
 
 
 class Candidate(NamedTuple):
@@ -50,10 +53,12 @@ class Compiled(NamedTuple):
     rules: Sequence[CompiledRule]  # compiled on first use (see _LazyRules)
 
 
-def _options(case_sensitive: bool = True) -> re2.Options:
+def _options(case_sensitive: bool = True, latin1: bool = False) -> re2.Options:
     opts = re2.Options()
     opts.case_sensitive = case_sensitive
     opts.max_mem = 256 << 20
+    if latin1:  # byte for byte: keywords match ASCII-case-insensitively, as in the Hyperscan prefilter
+        opts.encoding = re2.Options.Encoding.LATIN1
     return opts
 
 
@@ -88,11 +93,14 @@ class _LazyRules(Sequence):
     compiles only the rules whose keywords occur in them. `warm()` compiles them all (before forking
     workers, so that each does not compile them again)."""
 
-    def __init__(self, rules: Sequence[Rule]) -> None:
+    def __init__(self, rules: Sequence[Rule], keywords: Sequence[str] = ()) -> None:
         self._rules = tuple(rules)
+        self._keywords = tuple(keywords)  # in keyword-set order
         self._done: list[CompiledRule | None] = [None] * len(self._rules)
         self._patterned: frozenset[int] | None = None
         self._set: object = False  # False: not built yet
+        self._prefilter: object = False  # False: not built yet
+        self._scanned = 0  # bytes this process scanned without the prefilter
 
     def __len__(self) -> int:
         return len(self._rules)
@@ -108,7 +116,19 @@ class _LazyRules(Sequence):
     def warm(self) -> None:
         for index in range(len(self)):
             self[index]
-        self.pattern_set()
+        if self.prefilter() is None:
+            self.pattern_set()  # with a prefilter, only a file that is not UTF-8 needs it: built then
+
+    def prefilter(self, more: int = PREFILTER_AFTER) -> prefilter.Prefilter | None:
+        """The Hyperscan prefilter, once this process has scanned PREFILTER_AFTER bytes (a pre-commit
+        run over a few files never loads it) or at warm(); None without Hyperscan."""
+        if self._prefilter is False:
+            self._scanned += more
+            if self._scanned < PREFILTER_AFTER:
+                return None
+            patterns = [(i, self._rules[i].pattern) for i in sorted(self.pattern_indexes())]
+            self._prefilter = prefilter.build(self._keywords, patterns)
+        return self._prefilter  # type: ignore[return-value]
 
     def pattern_indexes(self) -> frozenset[int]:
         """Rules whose candidates come from their own pattern (not from a decoder)."""
@@ -154,12 +174,12 @@ def compile_rules(rules: Iterable[Rule]) -> Compiled:
     keyword_set = None
     owners: list[tuple[int, ...]] = []
     if keywords:
-        keyword_set = re2.Set.SearchSet(_options(case_sensitive=False))
+        keyword_set = re2.Set.SearchSet(_options(case_sensitive=False, latin1=True))
         for kw, idx in keywords.items():
             keyword_set.Add(re2.escape(kw.encode()))
             owners.append(tuple(idx))
         keyword_set.Compile()
-    return Compiled(keyword_set, tuple(owners), tuple(always), _LazyRules(chosen))  # type: ignore[arg-type]
+    return Compiled(keyword_set, tuple(owners), tuple(always), _LazyRules(chosen, tuple(keywords)))  # type: ignore[arg-type]
 
 
 def shannon_entropy(text: str) -> float:
@@ -186,12 +206,10 @@ class _Lines:
 
     def starts(self) -> list[int]:
         if self._starts is None:
-            starts = [0]
-            find = self.data.find
-            pos = find(b"\n")
-            while pos != -1:
-                starts.append(pos + 1)
-                pos = find(b"\n", pos + 1)
+            # line i starts after the lengths of lines 0..i-1 and i newlines: C iterators, no Python loop
+            lengths = map(len, self.data.split(b"\n"))
+            starts = list(map(operator.add, itertools.accumulate(lengths, initial=0), itertools.count()))
+            starts.pop()  # the offset past the end
             self._starts = starts
         return self._starts
 
@@ -272,12 +290,22 @@ def scan_item(compiled: Compiled, item: Item, show_secrets: bool = False) -> lis
     if filters.is_lock_file(item.path):
         return []
     selected: set[int] = set(compiled.always)
-    if compiled.keyword_set is not None:
+    rules = compiled.rules
+    pre = rules.prefilter(len(data)) if isinstance(rules, _LazyRules) else None
+    if pre is not None:
+        keywords, maybe = pre.scan(data)
+        for kw_index in keywords:
+            selected.update(compiled.keyword_owner[kw_index])
+        if maybe is None and selected & rules.pattern_indexes():
+            maybe = pre.patterns(data)  # not ASCII: scanned again, one byte per character
+        if selected and maybe is not None:
+            selected -= rules.pattern_indexes() - maybe
+            return _confirm(compiled, item, selected, show_secrets) if selected else []
+    elif compiled.keyword_set is not None:
         for kw_index in compiled.keyword_set.Match(data) or ():  # type: ignore[attr-defined]
             selected.update(compiled.keyword_owner[kw_index])
     if not selected:
         return []
-    rules = compiled.rules
     if isinstance(rules, _LazyRules):
         patterned = selected & rules.pattern_indexes()
         if len(patterned) > 1:
@@ -288,6 +316,12 @@ def scan_item(compiled: Compiled, item: Item, show_secrets: bool = False) -> lis
                 selected -= patterned - matching  # no match anywhere: skip their passes
                 if not selected:
                     return []
+    return _confirm(compiled, item, selected, show_secrets)
+
+
+def _confirm(compiled: Compiled, item: Item, selected: set[int], show_secrets: bool) -> list[Finding]:
+    """Run the selected rules' own patterns (or decoders) and filters: the findings."""
+    data = item.data
     lines = _Lines(data)
     # a non-UTF-8 file name is kept as surrogate escapes, which RE2 (pathspec's backend) cannot encode
     match_path = item.path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")

@@ -1,0 +1,276 @@
+"""The combined prefilter: one Hyperscan pass over a file says which rule keywords occur in it and
+which rule patterns may match it. Only those rules then run their own RE2 pattern (for positions,
+groups and the exact match), so the result is the same as without the prefilter, only sooner.
+
+- Keywords are literals matched ASCII-case-insensitively (as the RE2 keyword set does).
+- Patterns are compiled in Hyperscan's prefilter mode: it may report a pattern that RE2 then does
+  not match, never the other way round. That holds for bytes as RE2 reads them only when the file is
+  ASCII (RE2 counts characters, Hyperscan bytes): for any other file the caller asks RE2.
+- A pattern Hyperscan cannot compile is reported as "may match" in every file.
+
+Compiling the database takes a few tenths of a second, so it is compiled once per set of rules, in a
+child process (a compiler crash on a user's pattern cannot take the scan down; the scan then runs on
+RE2 alone), and kept in the scanner's cache folder. Without the `hyperscan` package (a platform it
+has no wheel for), or with SCANNER_NO_HYPERSCAN=1, there is no prefilter and RE2 does all the work.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from typing import Any
+
+from scanner.rules import loader
+
+_FORMAT = "scanner-prefilter-1"
+_MEMO: dict[str, tuple[list[int], bytes] | None] = {}  # this process's compiles (when there is no cache folder)
+
+# Run by `python -I -c` in a child: reads {"expressions": [...], "flags": [...]} on stdin, writes
+# the indexes it had to drop (one JSON line) then the serialized database on stdout.
+_COMPILER = r"""
+import json, sys
+import hyperscan as hs
+job = json.loads(sys.stdin.buffer.read())
+exprs = [e.encode("latin-1") for e in job["expressions"]]
+flags = job["flags"]
+def compile_db(keep):
+    db = hs.Database(mode=hs.HS_MODE_BLOCK)
+    db.compile(expressions=[exprs[i] for i in keep], ids=list(keep), flags=[flags[i] for i in keep])
+    return db
+keep = list(range(len(exprs)))
+try:
+    db = compile_db(keep)
+except hs.error:
+    good = []
+    for i in keep:
+        try:
+            compile_db([i])
+            good.append(i)
+        except hs.error:
+            pass
+    keep = good
+    db = compile_db(keep) if keep else None
+dropped = sorted(set(range(len(exprs))) - set(keep))
+sys.stdout.buffer.write(json.dumps({"dropped": dropped, "empty": db is None}).encode() + b"\n")
+if db is not None:
+    sys.stdout.buffer.write(hs.dumpb(db))
+"""
+
+
+class Prefilter:
+    """One compiled database: keyword indexes 0..K-1, then one id per pattern."""
+
+    def __init__(
+        self, db: Any, keyword_count: int, pattern_rules: Sequence[int], unfiltered: Sequence[int],
+        ascii_only: Sequence[int] = (),
+    ) -> None:
+        self._db = db
+        self._k = keyword_count
+        self._rules = tuple(pattern_rules)
+        self._unfiltered = frozenset(unfiltered)
+        self._ascii_only = self._unfiltered | frozenset(ascii_only)  # unfiltered in non-ASCII text
+
+    def scan(self, data: bytes) -> tuple[list[int], set[int] | None]:
+        """(keyword indexes that occur, rule indexes whose pattern may match). The second is None
+        when the file is not ASCII: then see patterns()."""
+        hits: list[int] = []
+        if self._db is not None:
+            self._db.scan(data, match_event_handler=_on_match, context=hits)
+        k = self._k
+        keywords = [h for h in hits if h < k]
+        if not data.isascii():
+            return keywords, None
+        maybe = set(self._unfiltered)
+        maybe.update(self._rules[h - k] for h in hits if h >= k)
+        return keywords, maybe
+
+    def patterns(self, data: bytes) -> set[int] | None:
+        """Rule indexes whose pattern may match a file that is not ASCII; None when it is not UTF-8
+        either (then only RE2 can say). The text is scanned one byte per character, as RE2 counts."""
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        hits: list[int] = []
+        if self._db is not None:
+            self._db.scan(one_byte_per_char(text), match_event_handler=_on_match, context=hits)
+        k = self._k
+        maybe = set(self._ascii_only)
+        maybe.update(self._rules[h - k] for h in hits if h >= k)
+        return maybe
+
+
+def one_byte_per_char(text: str) -> bytes:
+    """Each character as one byte, so that Hyperscan (bytes) counts as RE2 (characters) does:
+    ASCII as it is, U+0080-U+00FF as latin-1, anything above as 0x80. Every class an ASCII-only
+    pattern has that takes a non-ASCII character (negated ones, `.`, `\\S`, `\\W`) takes those bytes
+    too; the two characters that case-fold to ASCII letters (KELVIN SIGN, LONG S) become them."""
+    if "\u212a" in text or "\u017f" in text:
+        text = text.replace("\u212a", "K").replace("\u017f", "s")
+    return text.encode("latin-1", "scanner-one-byte")
+
+
+def _one_byte(error: UnicodeError) -> tuple[bytes, int]:
+    assert isinstance(error, UnicodeEncodeError)
+    return b"\x80" * (error.end - error.start), error.end
+
+
+codecs.register_error("scanner-one-byte", _one_byte)
+
+
+_NOT_ASCII_SAFE = re.compile(r"[^\x00-\x7f]|\\[pPxuUC0-9]|\[:")  # non-ASCII literals, \p{..}, \x.., [[:..:]]
+
+
+def ascii_safe(pattern: str) -> bool:
+    """True when the pattern names no character outside ASCII (so one_byte_per_char keeps its
+    matches); False is only ever slower."""
+    return _NOT_ASCII_SAFE.search(pattern) is None
+
+
+def _on_match(ident: int, start: int, end: int, flags: int, hits: list[int]) -> None:
+    hits.append(ident)
+
+
+def available() -> bool:
+    if os.environ.get("SCANNER_NO_HYPERSCAN"):
+        return False
+    try:
+        import hyperscan  # noqa: F401
+    except ImportError:  # no wheel for this platform: RE2 alone
+        return False
+    return True
+
+
+def build(keywords: Sequence[str], patterns: Sequence[tuple[int, str]]) -> Prefilter | None:
+    """A prefilter for these keywords and (rule index, RE2 pattern) pairs; None when Hyperscan is
+    not available or cannot compile them."""
+    if not available() or not (keywords or patterns):
+        return None
+    import hyperscan as hs
+
+    # JSON carries each expression's UTF-8 bytes as latin-1 text
+    expressions = [_literal(k) for k in keywords] + [p.encode().decode("latin-1") for _, p in patterns]
+    flags = [hs.HS_FLAG_CASELESS | hs.HS_FLAG_SINGLEMATCH] * len(keywords) + [
+        hs.HS_FLAG_SINGLEMATCH | hs.HS_FLAG_PREFILTER | hs.HS_FLAG_ALLOWEMPTY
+    ] * len(patterns)
+    job = json.dumps({"expressions": expressions, "flags": flags}, sort_keys=True)
+    key = hashlib.sha256(f"{_FORMAT}\0{hs.__version__}\0{job}".encode()).hexdigest()[:40]
+    if key in _MEMO:  # compiled (or failed to) in this process already
+        db = _load(hs, _MEMO[key])
+    else:
+        db = _load(hs, _cached(key))
+        if db is None:  # not cached yet, or cached for another CPU or version
+            _MEMO[key] = _compile(job, key)
+            db = _load(hs, _MEMO[key])
+    if db is None:
+        return None
+    dropped, db = db
+    k = len(keywords)
+    if any(d < k for d in dropped):
+        return None  # a keyword that cannot be a literal: let RE2 do it all
+    ascii_only = [r for r, p in patterns if not ascii_safe(p)]
+    return Prefilter(db, k, [r for r, _ in patterns], [patterns[d - k][0] for d in dropped], ascii_only)
+
+
+def _literal(keyword: str) -> str:
+    """A keyword as a Hyperscan literal pattern over its UTF-8 bytes (passed as latin-1 text)."""
+    raw = keyword.lower().encode()
+    return "".join(chr(b) if chr(b).isalnum() and b < 128 else f"\\x{b:02x}" for b in raw)
+
+
+def _load(hs: Any, got: tuple[list[int], bytes] | None) -> tuple[list[int], Any] | None:
+    """(dropped expression indexes, database or None when every expression was dropped)."""
+    if got is None:
+        return None
+    dropped, blob = got
+    if not blob:
+        return dropped, None
+    try:
+        try:
+            db = hs.loadb(blob, hs.HS_MODE_BLOCK)
+        except TypeError:  # older bindings take no mode
+            db = hs.loadb(blob)
+        db.scratch = hs.Scratch(db)  # a loaded database has none
+    except hs.error:
+        return None
+    return dropped, db
+
+
+def _cache_path(key: str) -> str | None:
+    directory = loader.cache_dir()
+    return None if directory is None else os.path.join(directory, f"hyperscan-{key}.db")
+
+
+def _cached(key: str) -> tuple[list[int], bytes] | None:
+    path = _cache_path(key)
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as handle:
+            blob = handle.read()
+    except OSError:
+        return None
+    return _split(blob)
+
+
+def _split(blob: bytes) -> tuple[list[int], bytes] | None:
+    head, sep, body = blob.partition(b"\n")
+    try:
+        meta = json.loads(head)
+        dropped = [int(d) for d in meta["dropped"]]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not sep or (not body and not meta.get("empty")):
+        return None
+    return dropped, body
+
+
+def _compile(job: str, key: str) -> tuple[list[int], bytes] | None:
+    """Compile in a child process (a crash there only means no prefilter) and cache the result."""
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-I", "-c", _COMPILER], input=job.encode(), capture_output=True, timeout=120, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if proc.returncode != 0:
+        return None
+    got = _split(proc.stdout)
+    if got is None:
+        return None
+    path = _cache_path(key)
+    if path is not None:
+        _store(path, proc.stdout)
+    return got
+
+
+def _store(path: str, blob: bytes, keep: int = 8) -> None:
+    directory = os.path.dirname(path)
+    tmp = None
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".hyperscan-", suffix=".tmp", dir=directory)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(blob)
+        os.replace(tmp, path)
+        tmp = None
+        # one database per rule set in use (built-in packs, a repository's own packs...): keep the newest
+        old = [os.path.join(directory, n) for n in os.listdir(directory) if n.startswith("hyperscan-") and n.endswith(".db")]
+        old.sort(key=os.path.getmtime)
+        for name in old[: max(0, len(old) - keep)]:
+            os.unlink(name)
+    except OSError:
+        pass
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
