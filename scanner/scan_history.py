@@ -107,9 +107,7 @@ def scan_blobs(
         warm = getattr(getattr(compiled, "rules", None), "warm", None)
         if warm is not None:
             warm()  # every rule compiled once, here, rather than on first use in each worker
-        pool = multiprocessing.get_context("fork").Pool(
-            jobs, _init_worker, (root, compiled, show_secrets, source)
-        )
+        pool = multiprocessing.get_context("fork").Pool(jobs, _init_pool_worker, init)
         outputs = pool.imap(_scan_chunk, _chunks(blobs, jobs * 8))
     try:
         for found, scanned, binaries in outputs:

@@ -335,6 +335,17 @@ def test_parallel_scan_gives_the_same_result_as_sequential(tmp_path, compiled, m
     assert parallel.stats["bytes"] == sequential.stats["bytes"] > 0
 
 
+def test_parallel_scan_honours_no_inline_ignores(tmp_path, compiled, monkeypatch):
+    repo = Git(tmp_path / "r")
+    for n in range(6):
+        repo.commit(f"c{n}", {f"f{n}.txt": f"line {n}\n" * 50 + f"TOKEN={GH}  # scanner:ignore test fixture\n"})
+    monkeypatch.setattr(scan_history_module, "PARALLEL_MIN_BYTES", 0)
+    honoured = scan_history(str(repo.path), compiled, jobs=2)
+    assert len(honoured.findings) == 6 and all(f.suppression is not None for f in honoured.findings)
+    ignored = scan_history(str(repo.path), compiled, jobs=2, inline_ignores=False)
+    assert len(ignored.findings) == 6 and not any(f.suppression is not None for f in ignored.findings)
+
+
 def test_staged_content_is_judged_not_the_working_copy(tmp_path, compiled):
     from scanner.engines.secrets import scan_item
 
