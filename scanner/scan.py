@@ -300,19 +300,23 @@ def scan_worktree(options: ScanOptions) -> ScanResult:
     targets = [Path(p).resolve() for p in options.paths]
     scan_root = os.path.commonpath([str(t if t.is_dir() else t.parent) for t in targets]) if targets else str(root)
     head = list(itertools.islice(listing, PARALLEL_MIN_FILES))
-    size_guess = 0
-    for entry in head:
-        try:
-            size_guess += min(os.lstat(entry.abs).st_size, options.max_file_size)
-        except OSError:
-            pass
     jobs = jobs_for(options.jobs)
-    parallel = jobs > 1 and (len(head) >= PARALLEL_MIN_FILES or size_guess >= PARALLEL_MIN_BYTES)
+    parallel = jobs > 1 and (len(head) >= PARALLEL_MIN_FILES or _size(head, options.max_file_size) >= PARALLEL_MIN_BYTES)
     # in parallel, batches go to the workers while the rest of the tree is still being listed
     rest = itertools.chain(head, listing)
     batches = _batches(rest) if parallel else [rest]
     results = map_items(_process_entries, batches, (scan_root, options.max_file_size), options, parallel)
     return finish(results, options, root, started, problems, render_root=root)
+
+
+def _size(entries: Sequence[worktree.Entry], cap: int) -> int:
+    total = 0
+    for entry in entries:
+        try:
+            total += min(os.lstat(entry.abs).st_size, cap)
+        except OSError:
+            pass
+    return total
 
 
 def _batches(entries: Iterable[Any], size: int = 64) -> Iterator[list[Any]]:

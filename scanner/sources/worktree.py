@@ -36,23 +36,44 @@ def git_env() -> dict[str, str]:
     return env
 
 
-def _git_files(directory: Path) -> list[str] | None:
-    """Files git sees under `directory` (relative to it), or None when it is not in a work tree."""
+def _git_files(directory: Path) -> Iterator[str] | None:
+    """Files git sees under `directory` (relative to it), as git lists them (a scan starts on the
+    first while git is still listing), or None when it is not in a work tree."""
     try:
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             git_command("-C", str(directory), "ls-files", "-z", "--cached", "--others", "--exclude-standard"),
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
             env=git_env(),
-            timeout=600,
         )
-    except (OSError, subprocess.SubprocessError):
+    except OSError:
         return None
-    if proc.returncode != 0:
-        return None
-    if not proc.stdout and _ignored_by_git(directory):
-        return None  # a folder the enclosing repository ignores: the user named it, so walk it
-    names = proc.stdout.split(b"\0")
-    return sorted({os.fsdecode(n) for n in names if n})
+    assert proc.stdout is not None
+    first = proc.stdout.read1(1 << 16)
+    if not first:
+        proc.stdout.close()
+        if proc.wait() != 0 or _ignored_by_git(directory):
+            return None  # not a work tree; or a folder the repository ignores: the user named it, so walk it
+        return iter(())
+    return _names(proc, first)
+
+
+def _names(proc: subprocess.Popen, chunk: bytes) -> Iterator[str]:
+    assert proc.stdout is not None
+    tail = b""
+    try:
+        while chunk:
+            names = (tail + chunk).split(b"\0")
+            tail = names.pop()
+            for name in names:
+                if name:
+                    yield os.fsdecode(name)
+            chunk = proc.stdout.read1(1 << 16)
+        if tail:
+            yield os.fsdecode(tail)
+    finally:
+        proc.stdout.close()
+        proc.wait()
 
 
 def _ignored_by_git(directory: Path) -> bool:
