@@ -57,6 +57,7 @@ class ItemResult(NamedTuple):
     documents: list[documents.Document]
     data: bytes | None  # kept only for files that produced documents (policy suppressions)
     size: int
+    files: int = 1  # files this result stands for (a batch's files with nothing to report: one result)
 
 
 _STATE: dict[str, Any] = {}
@@ -143,7 +144,10 @@ def process_item(item: Item) -> ItemResult:
 
 
 def _process_entries(entries: Iterable[worktree.Entry], root: str, max_size: int) -> list[ItemResult]:
+    """Results of files with something to report, plus one result counting the quiet ones (what
+    crosses back from a worker is small)."""
     out = []
+    quiet = quiet_bytes = 0
     for entry in entries:
         got = worktree.read_entry(entry, root, max_size)
         if got is None:
@@ -151,7 +155,14 @@ def _process_entries(entries: Iterable[worktree.Entry], root: str, max_size: int
         if isinstance(got, Problem):
             out.append(ItemResult([], [got], [], None, 0))
             continue
-        out.append(process_item(got))
+        result = process_item(got)
+        if result.findings or result.problems or result.documents:
+            out.append(result)
+        elif result.size:
+            quiet += 1
+            quiet_bytes += result.size
+    if quiet:
+        out.append(ItemResult([], [], [], None, quiet_bytes, quiet))
     return out
 
 
@@ -206,7 +217,7 @@ def finish(
         findings.extend(result.findings)
         problems.extend(result.problems)
         if result.size or result.findings or result.documents:
-            files += 1
+            files += result.files
             total += result.size
         docs.extend(result.documents)
         if result.data is not None:

@@ -83,12 +83,15 @@ class Prefilter:
         hits: list[int] = []
         if self._db is not None:
             self._db.scan(data, match_event_handler=_on_match, context=hits)
+        if not hits:
+            return [], (set(self._unfiltered) if data.isascii() else None)
         k = self._k
         keywords = [h for h in hits if h < k]
         if not data.isascii():
             return keywords, None
         maybe = set(self._unfiltered)
-        maybe.update(self._rules[h - k] for h in hits if h >= k)
+        rules = self._rules
+        maybe.update(rules[h - k] for h in hits if h >= k)
         return keywords, maybe
 
     def patterns(self, data: bytes) -> set[int] | None:
