@@ -174,6 +174,8 @@ def _hostile_repo(root: Path, marker: Path) -> None:
                        ("core.askPass", str(script))):  # fmt: skip
         git(root, "config", key, value)
     (root / ".gitattributes").write_text("* filter=evil diff=evil\n")
+    for module in ("yaml", "re2", "hyperscan", "pathspec", "json", "rich"):  # `python -m` puts the cwd on sys.path
+        (root / f"{module}.py").write_text(f"import pathlib\npathlib.Path({str(marker)!r}).touch()\n")
     (root / "app.env").write_text(f"TOKEN={FAKE_GH}\n")
     env = dict(os.environ, GIT_CONFIG_COUNT="2", GIT_CONFIG_KEY_0="core.hooksPath", GIT_CONFIG_VALUE_0="/dev/null",
                GIT_CONFIG_KEY_1="core.fsmonitor", GIT_CONFIG_VALUE_1="false")  # fmt: skip

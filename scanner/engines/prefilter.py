@@ -36,8 +36,9 @@ _MEMO: dict[str, tuple[list[int], bytes] | None] = {}  # this process's compiles
 # the indexes it had to drop (one JSON line) then the serialized database on stdout.
 _COMPILER = r"""
 import json, sys
-import hyperscan as hs
 job = json.loads(sys.stdin.buffer.read())
+sys.path.insert(0, job["site"])  # where the parent found hyperscan (-I: nothing else, never the cwd)
+import hyperscan as hs
 exprs = [e.encode("latin-1") for e in job["expressions"]]
 flags = job["flags"]
 def compile_db(keep):
@@ -163,7 +164,8 @@ def build(keywords: Sequence[str], patterns: Sequence[tuple[int, str]]) -> Prefi
     flags = [hs.HS_FLAG_CASELESS | hs.HS_FLAG_SINGLEMATCH] * len(keywords) + [
         hs.HS_FLAG_SINGLEMATCH | hs.HS_FLAG_PREFILTER | hs.HS_FLAG_ALLOWEMPTY
     ] * len(patterns)
-    job = json.dumps({"expressions": expressions, "flags": flags}, sort_keys=True)
+    site = os.path.dirname(os.path.dirname(os.path.abspath(hs.__file__)))
+    job = json.dumps({"expressions": expressions, "flags": flags, "site": site}, sort_keys=True)
     key = hashlib.sha256(f"{_FORMAT}\0{hs.__version__}\0{job}".encode()).hexdigest()[:40]
     if key in _MEMO:  # compiled (or failed to) in this process already
         db = _load(hs, _MEMO[key])
@@ -239,7 +241,8 @@ def _compile(job: str, key: str) -> tuple[list[int], bytes] | None:
     """Compile in a child process (a crash there only means no prefilter) and cache the result."""
     try:
         proc = subprocess.run(
-            [sys.executable, "-I", "-c", _COMPILER], input=job.encode(), capture_output=True, timeout=120, check=False
+            [sys.executable, "-I", "-c", _COMPILER], input=job.encode(), capture_output=True, timeout=120,
+            check=False, cwd=tempfile.gettempdir(),
         )
     except (OSError, subprocess.SubprocessError):
         return None
