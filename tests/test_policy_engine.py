@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scanner import documents
 from scanner.documents import Document, Subject
+from scanner.documents import tree as tree_mod
 from scanner.documents.tree import LDict, Unknown, load_yaml_documents
 from scanner.engines import policy
 from scanner.rules.loader import PackError, Rule
@@ -154,3 +157,44 @@ def test_a_path_through_an_unknown_value_is_unknown_not_missing():
     assert policy.evaluate({"not": {"field": "versioning.enabled", "op": "equals", "value": True}}, subject, ctx)[0] is None
     assert policy.evaluate({"field": "tags.b", "op": "absent"}, subject, ctx) == (True, 0)
     assert policy.evaluate({"field": "versioning", "op": "exists"}, subject, ctx) == (True, 4)
+
+
+# -- resolve(): the single-chain fast path agrees with the general walk -----------------------------
+
+
+def _ldict(items: dict, line: int) -> tree_mod.LDict:
+    out = tree_mod.LDict(line=line)
+    for i, (k, v) in enumerate(items.items()):
+        out[k] = v
+        out.key_lines[k] = line + i + 1
+    return out
+
+
+def _llist(items: list, line: int) -> tree_mod.LList:
+    out = tree_mod.LList(line=line)
+    for i, v in enumerate(items):
+        out.append(v)
+        out.item_lines.append(line + i + 1)
+    return out
+
+
+_KEYS = st.sampled_from(["a", "b", "c"])
+_LEAVES = st.one_of(
+    st.none(), st.integers(0, 3), st.sampled_from(["x", ""]),
+    st.builds(tree_mod.Unknown, st.just("${var.x}")), st.builds(tree_mod.Beyond, st.just("${each.value}")),
+)
+_TREES = st.recursive(_LEAVES, lambda inner: st.one_of(
+    st.builds(_ldict, st.dictionaries(_KEYS, inner, max_size=3), st.integers(1, 50)),
+    st.builds(_llist, st.lists(inner, max_size=3), st.integers(1, 50)),
+), max_leaves=12)  # fmt: skip
+
+
+def _shape(found: list) -> list:
+    return [(type(v).__name__, v.text if isinstance(v, tree_mod.Unknown) else id(v) if isinstance(v, (dict, list)) else v,
+             line) for v, line in found]  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(_TREES, st.lists(st.one_of(_KEYS, st.integers(-3, 3)), max_size=4).map(tuple))
+def test_resolve_fast_path_matches_the_general_walk(value, parts):
+    assert _shape(tree_mod._resolve_one(value, parts)) == _shape(tree_mod._resolve_all(value, parts))

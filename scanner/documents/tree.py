@@ -264,9 +264,34 @@ class Beyond(Unknown):
         return (Beyond, (self.text,))
 
 
+def _resolve_one(value: Any, parts: Sequence[Any]) -> list[tuple[Any, int]]:
+    """resolve() for a path without `*` (most rule fields): one chain, and the line looked up only
+    for the node it ends on."""
+    node, parent, key = value, None, None
+    for part in parts:
+        if isinstance(node, Unknown):  # the path runs into it: what lies below may or may not exist
+            node = node if isinstance(node, Beyond) else Beyond(node.text)
+            break
+        if isinstance(part, int):
+            if not (isinstance(node, list) and -len(node) <= part < len(node)):
+                return []
+            parent, key, node = node, part % len(node), node[part]
+        elif isinstance(node, dict) and part in node:
+            parent, key, node = node, part, node[part]
+        else:
+            return []
+    if node is None:
+        return []
+    return [(node, line_of(value) if parent is None else line_of(parent, key))]
+
+
 def resolve(value: Any, parts: Sequence[Any]) -> list[tuple[Any, int]]:
     """Every value at `parts` below `value`, with its line. A path that runs into an unknown value
     resolves to `Beyond` there, so "missing" is never concluded from what cannot be seen."""
+    return _resolve_one(value, parts) if "*" not in parts else _resolve_all(value, parts)
+
+
+def _resolve_all(value: Any, parts: Sequence[Any]) -> list[tuple[Any, int]]:
     current: list[tuple[Any, int]] = [(value, line_of(value))]
     for part in parts:
         nxt: list[tuple[Any, int]] = []
