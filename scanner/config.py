@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import re2
 
 from scanner.documents.tree import LDict, YamlError, field_name, line_at, load_yaml_documents
-from scanner.rules.loader import Rule, select_rules
+from scanner.rules.loader import Rule, quiet_re2_options, re2_error_text, select_rules
 from scanner.sources.worktree import display_base
 
 SCHEMA_PATH = Path(__file__).with_name("config.schema.json")
@@ -132,10 +132,11 @@ def load(path: Path) -> Config:
     for key in ("allow",):
         for index, pattern in enumerate((data.get("secrets") or {}).get(key) or ()):
             try:
-                re2.compile(pattern)
+                re2.compile(pattern, quiet_re2_options())
             except re2.error as exc:
                 raise ConfigError(
-                    f"{config.where('secrets', key, index)}: secrets.{key}[{index}]: not a valid RE2 pattern: {exc}"
+                    f"{config.where('secrets', key, index)}: secrets.{key}[{index}]: not a valid RE2 pattern: "
+                    f"{re2_error_text(exc)}"
                 ) from None
     return config
 

@@ -232,7 +232,7 @@ def finish(
             docs = documents.finalize(docs)
         except Exception as exc:  # noqa: BLE001 - a document-module bug must not end the scan
             problems.append(Problem(".", f"documents could not be grouped across files ({type(exc).__name__})"))
-        policy_findings = policy.run(options.rules, docs, dict(options.policy_options), problems)
+        policy_findings = policy.run(options.rules, docs, dict(options.policy_options), problems, jobs_for(options.jobs))
         if options.inline_ignores and policy_findings:
             by_path: dict[str, list[Finding]] = {}
             for finding in policy_findings:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from scanner.cli import main
 from tests.conftest import FAKE_GH, FIXTURES, MINIMAL_PACK, REPO
 
 
@@ -116,6 +117,19 @@ def test_broken_pack_names_file_line_and_field(cli, tmp_path):
     run = cli("scan", "--rules", str(FIXTURES / "packs" / "broken-regex.yaml"), cwd=tmp_path)
     assert run.code == 2
     assert "broken-regex.yaml:10: lookbehind.pattern: not a valid RE2 pattern" in run.err
+
+
+def test_bad_pattern_is_one_line_on_stderr_and_nothing_else(capfd, tmp_path, monkeypatch):
+    """RE2 logs parse errors to the C stderr unless told not to: the user sees only our line."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".scanner.yaml").write_text("secrets:\n  allow:\n    - '(?<=x)y'\n")
+    assert main(["scan", "--rules", str(FIXTURES / "packs" / "broken-regex.yaml"), "--config", "/dev/null", "."]) == 2
+    assert main(["scan", "."]) == 2
+    err = capfd.readouterr().err.splitlines()
+    assert len(err) == 2, err
+    assert "broken-regex.yaml:10: lookbehind.pattern: not a valid RE2 pattern" in err[0] and "b'" not in err[0]
+    assert err[1] == (f"scanner: error: {tmp_path}/.scanner.yaml:3: secrets.allow[0]: not a valid RE2 pattern: "
+                      "invalid perl operator: (?<=")
 
 
 def test_unknown_only_is_a_usage_error(cli, tmp_path):

@@ -146,6 +146,12 @@ def test_check_rules_names_unknown_targets_and_relations():
         policy.check_rules([_rule({"related": "nope"})])
 
 
+def test_check_rules_rejects_a_matches_pattern_re2_cannot_compile():
+    with pytest.raises(PackError, match=r"^p\.yaml:1: r\.when: image matches: not a valid RE2 pattern"):
+        policy.check_rules([_rule({"any": [{"field": "image", "op": "matches", "value": "(?<=x)y"}]})])
+    policy.check_rules([_rule({"field": "image", "op": "not_matches", "value": ":latest$"})])  # a valid one passes
+
+
 def test_a_path_through_an_unknown_value_is_unknown_not_missing():
     value = LDict({"versioning": Unknown("dynamic block"), "tags": LDict({"a": 1}, line=6)}, line=3)
     value.key_lines = {"versioning": 4, "tags": 6}

@@ -40,7 +40,8 @@ class Subject(NamedTuple):
     value: Any  # LDict view; fields are looked up in it
     path: str
     line: int
-    label: str  # human name for messages, e.g. "Deployment/web container nginx"
+    label: str | Callable[[], str]  # human name for messages, e.g. "Deployment/web container nginx";
+    # a function when it costs to make (masking credentials in a command): called only for a finding
     key: str  # stable identity (fingerprint), e.g. "apps/v1/Deployment/default/web/containers/nginx"
     kind: str  # what `kinds:` in a rule filters on (Kubernetes kind, Terraform type, instruction)
     doc: Document

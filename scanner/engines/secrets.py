@@ -18,7 +18,7 @@ import re2
 
 from scanner.engines import filters, prefilter
 from scanner.model import Finding, Item, Location, fingerprint
-from scanner.rules.loader import Rule
+from scanner.rules.loader import Rule, quiet_re2_options
 
 MAX_EVIDENCE = 160
 PREFILTER_AFTER = 4 << 20  # bytes: below this, loading the Hyperscan database costs more than it saves
@@ -54,7 +54,7 @@ class Compiled(NamedTuple):
 
 
 def _options(case_sensitive: bool = True, latin1: bool = False) -> re2.Options:
-    opts = re2.Options()
+    opts = quiet_re2_options()
     opts.case_sensitive = case_sensitive
     opts.max_mem = 256 << 20
     if latin1:  # byte for byte: keywords match ASCII-case-insensitively, as in the Hyperscan prefilter

@@ -98,11 +98,25 @@ def _examples(raw: Any) -> tuple[Example, ...]:
     return tuple(out)
 
 
+def quiet_re2_options() -> re2.Options:
+    """RE2 options that report a bad pattern only by the exception (RE2 would also log it to stderr)."""
+    options = re2.Options()
+    options.log_errors = False
+    return options
+
+
+def re2_error_text(exc: Exception) -> str:
+    detail = exc.args[0] if exc.args else exc
+    return detail.decode("utf-8", "replace") if isinstance(detail, bytes) else str(detail)
+
+
 def _check_re2(pattern: str, where: str) -> None:
     try:
-        re2.compile(pattern)
+        re2.compile(pattern, quiet_re2_options())
     except re2.error as exc:
-        raise PackError(f"{where}: not a valid RE2 pattern (no backreferences or look-arounds): {exc}") from None
+        raise PackError(
+            f"{where}: not a valid RE2 pattern (no backreferences or look-arounds): {re2_error_text(exc)}"
+        ) from None
 
 
 def load_pack(path: Path, check: Callable[[Sequence[Rule]], None] | None = None) -> list[Rule]:
