@@ -144,3 +144,26 @@ def test_heuristics_behave_like_detect_secrets():
         assert filters.is_templated(_Cand(s), None) == heuristic.is_templated_secret(s), s
         assert filters.is_sequential(_Cand(s), None) == heuristic.is_sequential_string(s), s
         assert filters.is_uuid(_Cand(s), None) == heuristic.is_potential_uuid(s), s
+
+
+def test_forked_workers_find_exactly_what_one_process_finds(monkeypatch):
+    """Every fixture document, every built-in policy rule: targets shared out to two forked workers
+    give the same findings and problems as one process."""
+    from scanner import documents as docs_mod
+    from scanner.engines import policy
+
+    root = ROOT / "fixtures"
+    docs = []
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            docs.extend(docs_mod.parse_item(Item(str(path.relative_to(root)), path.read_bytes()))[0])
+    docs = docs_mod.finalize(docs)
+    rules = loader.load_rules()
+    alone_problems: list = []
+    alone = policy.run(rules, docs, {}, alone_problems, jobs=1)
+    monkeypatch.setattr(policy, "PARALLEL_MIN_DOCUMENTS", 1)
+    forked_problems: list = []
+    forked = policy.run(rules, docs, {}, forked_problems, jobs=2)
+    assert len(alone) > 200
+    assert forked == alone
+    assert sorted(forked_problems, key=str) == sorted(alone_problems, key=str)
