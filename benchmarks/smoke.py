@@ -18,7 +18,13 @@ def main() -> int:
         proc = subprocess.run(cmd)
         if proc.returncode != 0:
             print(f"benchmark smoke failed: {' '.join(cmd)}", file=sys.stderr)
-        return proc.returncode
+            return proc.returncode
+    cmd = [sys.executable, str(HERE / "recall.py"), "--no-peers"]
+    print("$ recall.py --no-peers", flush=True)
+    proc = subprocess.run(cmd)
+    if proc.returncode != 0:
+        print(f"recall smoke failed: {' '.join(cmd)}", file=sys.stderr)
+    return proc.returncode
 
 
 if __name__ == "__main__":
