@@ -170,3 +170,19 @@ def test_one_byte_per_character():
     assert prefilter.one_byte_per_char("aé中\u212a\u017f") == b"a\xe9\x80Ks"
     assert prefilter.ascii_safe(r"(?i)pass(?:word)?\s*=\s*[^\s'\"]{8,64}")
     assert not prefilter.ascii_safe(r"\pL{8}") and not prefilter.ascii_safe("mot de passe é")
+
+
+def test_a_cached_database_is_used_at_once_and_a_missing_one_not_compiled_for_a_small_scan(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCANNER_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("SCANNER_NO_CACHE", raising=False)
+    rules = loader.load_rules()
+    item = Item("app.env", b"GITHUB_TOKEN=ghp_" + b"aB3dE5gH7jK9mN1pQ3rS5tU7vW9xY1zA3cE5" + b"\n")
+    first = secrets.compile_rules(rules)
+    found = secrets.scan_item(first, item)
+    assert [f.rule_id for f in found] == ["github-token"]
+    assert first.rules._prefilter is False and not list(tmp_path.glob("hyperscan-*.db"))  # not compiled for 1 file
+    first.rules.warm()  # a large scan compiles and caches it
+    assert list(tmp_path.glob("hyperscan-*.db"))
+    second = secrets.compile_rules(rules)
+    assert secrets.scan_item(second, item) == found
+    assert isinstance(second.rules._prefilter, prefilter.Prefilter)  # loaded from the cache for one file

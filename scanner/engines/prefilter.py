@@ -152,9 +152,11 @@ def available() -> bool:
     return True
 
 
-def build(keywords: Sequence[str], patterns: Sequence[tuple[int, str]]) -> Prefilter | None:
+def build(
+    keywords: Sequence[str], patterns: Sequence[tuple[int, str]], compile_missing: bool = True
+) -> Prefilter | None:
     """A prefilter for these keywords and (rule index, RE2 pattern) pairs; None when Hyperscan is
-    not available or cannot compile them."""
+    not available or cannot compile them, or, with compile_missing=False, when it is not cached yet."""
     if not available() or not (keywords or patterns):
         return None
     import hyperscan as hs
@@ -171,6 +173,8 @@ def build(keywords: Sequence[str], patterns: Sequence[tuple[int, str]]) -> Prefi
         db = _load(hs, _MEMO[key])
     else:
         db = _load(hs, _cached(key))
+        if db is None and not compile_missing:
+            return None
         if db is None:  # not cached yet, or cached for another CPU or version
             _MEMO[key] = _compile(job, key)
             db = _load(hs, _MEMO[key])

@@ -21,7 +21,7 @@ from scanner.model import Finding, Item, Location, fingerprint
 from scanner.rules.loader import Rule, quiet_re2_options
 
 MAX_EVIDENCE = 160
-PREFILTER_AFTER = 4 << 20  # bytes: below this, loading the Hyperscan database costs more than it saves
+PREFILTER_AFTER = 4 << 20  # bytes: below this, compiling the Hyperscan database costs more than it saves
 
 
 class Candidate(NamedTuple):
@@ -101,6 +101,7 @@ class _LazyRules(Sequence):
         self._set: object = False  # False: not built yet
         self._prefilter: object = False  # False: not built yet
         self._scanned = 0  # bytes this process scanned without the prefilter
+        self._looked_in_cache = False
 
     def __len__(self) -> int:
         return len(self._rules)
@@ -120,13 +121,21 @@ class _LazyRules(Sequence):
             self.pattern_set()  # with a prefilter, only a file that is not UTF-8 needs it: built then
 
     def prefilter(self, more: int = PREFILTER_AFTER) -> prefilter.Prefilter | None:
-        """The Hyperscan prefilter, once this process has scanned PREFILTER_AFTER bytes (a pre-commit
-        run over a few files never loads it) or at warm(); None without Hyperscan."""
+        """The Hyperscan prefilter; None without Hyperscan. Loaded from the cache at once (a few ms,
+        less than compiling the RE2 sets); compiled, when not cached, only once this process has
+        scanned PREFILTER_AFTER bytes (a pre-commit run over a few files never waits for it) or at
+        warm()."""
         if self._prefilter is False:
+            patterns = [(i, self._rules[i].pattern) for i in sorted(self.pattern_indexes())]
+            if not self._looked_in_cache:
+                self._looked_in_cache = True
+                cached = prefilter.build(self._keywords, patterns, compile_missing=False)
+                if cached is not None:
+                    self._prefilter = cached
+                    return cached
             self._scanned += more
             if self._scanned < PREFILTER_AFTER:
                 return None
-            patterns = [(i, self._rules[i].pattern) for i in sorted(self.pattern_indexes())]
             self._prefilter = prefilter.build(self._keywords, patterns)
         return self._prefilter  # type: ignore[return-value]
 
