@@ -58,12 +58,16 @@ class ItemResult(NamedTuple):
     data: bytes | None  # kept only for files that produced documents (policy suppressions)
     size: int
     files: int = 1  # files this result stands for (a batch's files with nothing to report: one result)
+    policy: Sequence[Finding] = ()  # policy findings on documents of a local kind, made in the worker
 
 
 _STATE: dict[str, Any] = {}
 
 
-def _init_worker(rules: Sequence[Rule], show_secrets: bool, inline_ignores: bool, timeout: float = 0.0) -> None:
+def _init_worker(
+    rules: Sequence[Rule], show_secrets: bool, inline_ignores: bool, timeout: float = 0.0,
+    policy_options: tuple[tuple[str, Any], ...] = (),
+) -> None:
     if _STATE.get("rules") is not rules:  # a forked worker inherits what the parent compiled
         _STATE["compiled"] = secrets.compile_rules(rules)
         _STATE["rules"] = rules
@@ -71,8 +75,16 @@ def _init_worker(rules: Sequence[Rule], show_secrets: bool, inline_ignores: bool
     _STATE["inline"] = inline_ignores
     _STATE["policy"] = any(r.engine == "policy" for r in rules)
     _STATE["timeout"] = timeout
+    _STATE["policy_options"] = dict(policy_options)
+    _STATE["local_rules"] = []
     if _STATE["policy"]:
         documents.modules()  # import the parsers now: their import time is not the first file's --timeout
+        _STATE["local_rules"] = _local_rules(rules)
+
+
+def _local_rules(rules: Sequence[Rule]) -> list[Rule]:
+    local = documents.local_targets()
+    return [r for r in rules if r.engine == "policy" and r.target in local]
 
 
 class FileTimeout(BaseException):  # noqa: N818 - BaseException: no parser's `except Exception` swallows it
@@ -118,6 +130,7 @@ def process_item(item: Item) -> ItemResult:
     found: list[Finding] = []
     problems: list[Problem] = []
     docs: list[documents.Document] = []
+    policy_found: list[Finding] = []
     timeout = _STATE.get("timeout", 0.0)
     timer = timeout > 0 and _ALARM and threading.current_thread() is threading.main_thread()
     try:
@@ -133,14 +146,34 @@ def process_item(item: Item) -> ItemResult:
             if _STATE["policy"]:
                 docs, parse_problems = documents.parse_item(item)
                 problems = problems + [_scrub(p) for p in parse_problems]
+                if docs and _STATE["local_rules"]:
+                    docs, policy_found, problems = _local_policy(item, docs, problems)
         finally:
             if timer:
                 _raw_signal.setitimer(signal.ITIMER_REAL, 0)
                 _raw_signal.signal(signal.SIGALRM, previous)
     except FileTimeout:
         docs = []
+        policy_found = []
         problems = problems + [Problem(item.path, f"not fully scanned: took longer than --timeout {timeout:g} s")]
-    return ItemResult(found, problems, docs, item.data if docs else None, len(item.data))
+    return ItemResult(found, problems, docs, item.data if docs else None, len(item.data), 1, policy_found)
+
+
+def _local_policy(
+    item: Item, docs: list[documents.Document], problems: list[Problem]
+) -> tuple[list[documents.Document], list[Finding], list[Problem]]:
+    """The policy stage for this file's documents of a local kind (Dockerfile, Compose), here: their
+    findings go back instead of the documents. The documents left need the whole scan."""
+    kinds = documents.local_kinds()
+    local = [d for d in docs if d.kind in kinds]
+    if not local:
+        return docs, [], problems
+    problems = list(problems)
+    found = policy.run(_STATE["local_rules"], local, _STATE["policy_options"], problems)
+    if found and _STATE["inline"]:
+        found, more = inline.apply(found, item.data)
+        problems.extend(more)
+    return [d for d in docs if d.kind not in kinds], found, problems
 
 
 def _process_entries(entries: Iterable[worktree.Entry], root: str, max_size: int) -> list[ItemResult]:
@@ -156,7 +189,7 @@ def _process_entries(entries: Iterable[worktree.Entry], root: str, max_size: int
             out.append(ItemResult([], [got], [], None, 0))
             continue
         result = process_item(got)
-        if result.findings or result.problems or result.documents:
+        if result.findings or result.problems or result.documents or result.policy:
             out.append(result)
         elif result.size:
             quiet += 1
@@ -175,7 +208,7 @@ def map_items(
 ) -> Iterable[ItemResult]:
     """Run `work(batch, *extra)` over batches, in worker processes when `parallel`; results in order.
     Batches may be a generator: each goes to a worker as soon as it is made."""
-    init = (options.rules, options.show_secrets, options.inline_ignores, options.timeout)
+    init = (options.rules, options.show_secrets, options.inline_ignores, options.timeout, options.policy_options)
     if not parallel:
         _init_worker(*init)
         for batch in batches:
@@ -211,12 +244,14 @@ def finish(
     findings: list[Finding] = []
     problems: list[Problem] = []
     docs: list[documents.Document] = []
+    local_policy: list[Finding] = []  # made in the workers (documents of a local kind)
     texts: dict[str, bytes] = {}
     files = total = 0
     for result in results:
         findings.extend(result.findings)
         problems.extend(result.problems)
-        if result.size or result.findings or result.documents:
+        local_policy.extend(result.policy)
+        if result.size or result.findings or result.documents or result.policy:
             files += result.files
             total += result.size
         docs.extend(result.documents)
@@ -225,6 +260,7 @@ def finish(
                 texts.setdefault(doc.path, result.data)
     problems.extend(extra_problems)  # after the results: a streamed listing adds to them as it goes
     docs.sort(key=_doc_path)  # file order, whatever order the workers finished in
+    policy_findings: list[Finding] = []
     if docs:
         docs, rendered_problems = documents.render(docs, render_root)
         problems.extend(rendered_problems)
@@ -232,7 +268,9 @@ def finish(
             docs = documents.finalize(docs)
         except Exception as exc:  # noqa: BLE001 - a document-module bug must not end the scan
             problems.append(Problem(".", f"documents could not be grouped across files ({type(exc).__name__})"))
-        policy_findings = policy.run(options.rules, docs, dict(options.policy_options), problems, jobs_for(options.jobs))
+        local = {r.id for r in _local_rules(options.rules)}  # already run in the workers
+        whole_scan_rules = [r for r in options.rules if r.id not in local]
+        policy_findings = policy.run(whole_scan_rules, docs, dict(options.policy_options), problems, jobs_for(options.jobs))
         if options.inline_ignores and policy_findings:
             by_path: dict[str, list[Finding]] = {}
             for finding in policy_findings:
@@ -245,7 +283,8 @@ def finish(
                 marked, more = inline.apply(group, data) if data else (group, [])
                 policy_findings.extend(marked)
                 problems.extend(more)
-        findings = one_report_per_secret(findings, policy_findings, options.rules)
+    if docs or local_policy:
+        findings = one_report_per_secret(findings, policy_findings + local_policy, options.rules)
     findings.sort(key=Finding.sort_key)
     problems = sorted(set(problems), key=problem_order)
     return ScanResult(findings, problems, files, total, time.monotonic() - started, root)

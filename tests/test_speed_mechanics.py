@@ -167,3 +167,34 @@ def test_forked_workers_find_exactly_what_one_process_finds(monkeypatch):
     assert len(alone) > 200
     assert forked == alone
     assert sorted(forked_problems, key=str) == sorted(alone_problems, key=str)
+
+
+def test_dockerfile_and_compose_rules_run_in_the_workers_with_the_same_findings(monkeypatch, tmp_path):
+    """Documents of a local kind (Dockerfile, Compose) are evaluated file by file where they were
+    parsed; the scan reports exactly what evaluating them with the whole scan reports, inline
+    ignores and their expiry warnings included."""
+    import shutil
+
+    from scanner import documents as docs_mod
+    from scanner import scan
+
+    for area in ("dockerfile", "compose", "kubernetes"):
+        shutil.copytree(ROOT / "fixtures" / area, tmp_path / area)
+    (tmp_path / "ignored.Dockerfile").write_text(
+        "FROM python:3.12-slim@sha256:" + "a" * 64 + "\n"
+        "# scanner:ignore=dockerfile-root-user a build helper, root by design\n"
+        "USER root\n"
+        "# scanner:ignore=dockerfile-sudo until=2020-01-01 expired\n"
+        "RUN sudo apt-get update\n"
+    )
+    options = scan.ScanOptions(paths=[str(tmp_path)], rules=loader.load_rules(), jobs=1)
+    here = scan.scan_worktree(options)
+    assert docs_mod.local_kinds() == {"dockerfile", "compose"}
+    monkeypatch.setattr(docs_mod, "local_kinds", lambda: frozenset())
+    monkeypatch.setattr(docs_mod, "local_targets", lambda: frozenset())
+    whole = scan.scan_worktree(options)
+    assert len([f for f in here.findings if f.rule_id.startswith(("dockerfile-", "compose-"))]) > 40
+    assert any(f.suppression is not None and f.path.endswith("ignored.Dockerfile") for f in here.findings)
+    assert any("expired" in p.message or "2020-01-01" in p.message for p in here.problems)
+    assert here.findings == whole.findings
+    assert here.problems == whole.problems

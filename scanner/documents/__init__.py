@@ -8,7 +8,10 @@ Each document module (kubernetes.py, dockerfile.py, compose.py, terraform.py, ..
   parsed documents of the whole scan into `Subject`s a policy condition is evaluated against;
 - optionally `RELATIONS: dict[str, RelationFn]`: named relations between subjects
   (e.g. "networkpolicy-selecting") used by `related:` conditions;
-- optionally `finalize(documents) -> list[Document]`: whole-scan grouping (e.g. Terraform modules).
+- optionally `finalize(documents) -> list[Document]`: whole-scan grouping (e.g. Terraform modules);
+- optionally `LOCAL_KINDS: frozenset[str]`: the document kinds it makes whose targets and relations
+  never look past one document (a Dockerfile, a Compose file): the policy stage runs on them file by
+  file, in the worker that parsed them, instead of once over the whole scan.
 
 Register a module by adding its name to `MODULES` below.
 """
@@ -68,6 +71,24 @@ def modules() -> tuple[ModuleType, ...]:
             if exc.name != f"scanner.documents.{name}":
                 raise
     return tuple(found)
+
+
+@cache
+def local_kinds() -> frozenset[str]:
+    out: set[str] = set()
+    for module in modules():
+        out.update(getattr(module, "LOCAL_KINDS", ()))
+    return frozenset(out)
+
+
+@cache
+def local_targets() -> frozenset[str]:
+    """Targets whose subjects come from one document of a local kind at a time."""
+    out: set[str] = set()
+    for module in modules():
+        if getattr(module, "LOCAL_KINDS", ()):
+            out.update(getattr(module, "TARGETS", {}))
+    return frozenset(out)
 
 
 def targets() -> dict[str, TargetFn]:

@@ -18,6 +18,7 @@ from scanner.documents.tree import LDict, YamlError, load_yaml_documents
 from scanner.model import Item, Problem
 
 KIND = "compose"
+LOCAL_KINDS = frozenset({KIND})  # every target and relation stays inside one file
 MAX_BYTES = 8 << 20
 _NAME = re.compile(r"^(docker-)?compose([._-][^/]*)?\.ya?ml$", re.IGNORECASE)
 _V1_KEYS = ("image", "build")

@@ -43,6 +43,7 @@ from scanner.documents.tree import LDict, LList, Unknown, field_parts, resolve
 from scanner.model import Item, Problem
 
 KIND = "dockerfile"
+LOCAL_KINDS = frozenset({KIND})  # every target and relation stays inside one file
 MAX_BYTES = 4 << 20
 
 _VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::?([-+?])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
