@@ -27,6 +27,9 @@ from scanner.suppressions import inline
 
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 PARALLEL_MIN_FILES = 2000
+# parsing and policy cost ~1 ms a file: this many infrastructure-looking files are worth the second core
+PARALLEL_MIN_IAC_FILES = 300
+_IAC_SUFFIXES = (".yaml", ".yml", ".json", ".tf", ".tofu", ".tfvars", "dockerfile", "containerfile")
 DEFAULT_TIMEOUT = 30.0  # seconds per file (`--timeout`); 0: none
 
 
@@ -351,7 +354,11 @@ def scan_worktree(options: ScanOptions) -> ScanResult:
     scan_root = os.path.commonpath([str(t if t.is_dir() else t.parent) for t in targets]) if targets else str(root)
     head = list(itertools.islice(listing, PARALLEL_MIN_FILES))
     jobs = jobs_for(options.jobs)
-    parallel = jobs > 1 and (len(head) >= PARALLEL_MIN_FILES or _size(head, options.max_file_size) >= PARALLEL_MIN_BYTES)
+    parallel = jobs > 1 and (
+        len(head) >= PARALLEL_MIN_FILES
+        or sum(e.path.lower().endswith(_IAC_SUFFIXES) for e in head) >= PARALLEL_MIN_IAC_FILES
+        or _size(head, options.max_file_size) >= PARALLEL_MIN_BYTES
+    )
     # in parallel, batches go to the workers while the rest of the tree is still being listed
     rest = itertools.chain(head, listing)
     batches = _batches(rest) if parallel else [rest]
