@@ -352,13 +352,8 @@ def scan_worktree(options: ScanOptions) -> ScanResult:
     listing, root = worktree.iter_files(options.paths, options.excludes, problems)
     targets = [Path(p).resolve() for p in options.paths]
     scan_root = os.path.commonpath([str(t if t.is_dir() else t.parent) for t in targets]) if targets else str(root)
-    head = list(itertools.islice(listing, PARALLEL_MIN_FILES))
     jobs = jobs_for(options.jobs)
-    parallel = jobs > 1 and (
-        len(head) >= PARALLEL_MIN_FILES
-        or sum(e.path.lower().endswith(_IAC_SUFFIXES) for e in head) >= PARALLEL_MIN_IAC_FILES
-        or _size(head, options.max_file_size) >= PARALLEL_MIN_BYTES
-    )
+    head, parallel = _enough_for_workers(listing, options.max_file_size) if jobs > 1 else ([], False)
     # in parallel, batches go to the workers while the rest of the tree is still being listed
     rest = itertools.chain(head, listing)
     batches = _batches(rest) if parallel else [rest]
@@ -366,14 +361,23 @@ def scan_worktree(options: ScanOptions) -> ScanResult:
     return finish(results, options, root, started, problems, render_root=root)
 
 
-def _size(entries: Sequence[worktree.Entry], cap: int) -> int:
-    total = 0
-    for entry in entries:
+def _enough_for_workers(listing: Iterator[worktree.Entry], cap: int) -> tuple[list[worktree.Entry], bool]:
+    """The entries listed until it is clear that worker processes pay (2,000 files, 16 MB, or 300
+    infrastructure files: decided as soon as one is reached, the listing goes on in parallel), or
+    the whole (small) listing and False."""
+    head: list[worktree.Entry] = []
+    size = iac = 0
+    for entry in listing:
+        head.append(entry)
+        if entry.path.lower().endswith(_IAC_SUFFIXES):
+            iac += 1
         try:
-            total += min(os.lstat(entry.abs).st_size, cap)
+            size += min(os.lstat(entry.abs).st_size, cap)
         except OSError:
             pass
-    return total
+        if len(head) >= PARALLEL_MIN_FILES or size >= PARALLEL_MIN_BYTES or iac >= PARALLEL_MIN_IAC_FILES:
+            return head, True
+    return head, False
 
 
 def _batches(entries: Iterable[Any], size: int = 64) -> Iterator[list[Any]]:

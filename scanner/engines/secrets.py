@@ -115,10 +115,13 @@ class _LazyRules(Sequence):
         return done
 
     def warm(self) -> None:
-        for index in range(len(self)):
-            self[index]
+        """Before forking workers: the prefilter, loaded or compiled once here. Without one, every
+        rule and the RE2 pattern Set, compiled once here rather than in each worker; with one, each
+        worker compiles the few rules it confirms, side by side (~30 ms less before the first file)."""
         if self.prefilter() is None:
-            self.pattern_set()  # with a prefilter, only a file that is not UTF-8 needs it: built then
+            for index in range(len(self)):
+                self[index]
+            self.pattern_set()
 
     def prefilter(self, more: int = PREFILTER_AFTER) -> prefilter.Prefilter | None:
         """The Hyperscan prefilter; None without Hyperscan. Loaded from the cache at once (a few ms,
