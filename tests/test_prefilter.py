@@ -154,11 +154,25 @@ def test_damaged_cache_is_compiled_again(tmp_path, monkeypatch):
     assert built is not None and built.scan(b"tok_abc") == ([0], {0})
 
 
-def test_a_compiler_crash_means_re2_alone(tmp_path, monkeypatch):
+def test_a_compiler_crash_means_re2_alone_and_is_not_retried(tmp_path, monkeypatch):
     monkeypatch.setenv("SCANNER_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("SCANNER_NO_CACHE", raising=False)
     monkeypatch.setattr(prefilter, "_COMPILER", "import os; os.abort()")
     assert prefilter.build(["tok_"], [(0, r"tok_[a-z]+")]) is None
-    assert not list(tmp_path.glob("hyperscan-*.db"))
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: calls.append(a) or subprocess.CompletedProcess(a, 1, b"", b""))
+    monkeypatch.setattr(prefilter, "_MEMO", {})  # a new process: only the cache folder remembers
+    assert prefilter.build(["tok_"], [(0, r"tok_[a-z]+")]) is None
+    assert calls == []  # the next run does not wait for the compiler again
+    assert prefilter.build(["tok_"], [(0, r"tok_[a-z]+"), (1, r"pw=\S+")]) is None  # a new rule set tries
+    assert len(calls) == 1
+
+
+def test_a_compiler_that_hangs_is_stopped(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCANNER_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(prefilter, "_COMPILER", "import time; time.sleep(30)")
+    monkeypatch.setattr(prefilter, "COMPILE_TIMEOUT", 0.5)
+    assert prefilter.build(["tok_"], [(0, r"tok_[a-z]+")]) is None
 
 
 def test_switch_off(monkeypatch):

@@ -172,7 +172,11 @@ def build(
     if key in _MEMO:  # compiled (or failed to) in this process already
         db = _load(hs, _MEMO[key])
     else:
-        db = _load(hs, _cached(key))
+        cached = _cached(key)
+        if cached is _FAILED:  # this rule set did not compile before: RE2 alone, without trying again
+            _MEMO[key] = None
+            return None
+        db = _load(hs, cached)
         if db is None and not compile_missing:
             return None
         if db is None:  # not cached yet, or cached for another CPU or version
@@ -229,12 +233,18 @@ def _cached(key: str) -> tuple[list[int], bytes] | None:
     return _split(blob)
 
 
+_FAILED: Any = object()  # cached: the compiler failed (crashed, or took longer than COMPILE_TIMEOUT)
+COMPILE_TIMEOUT = 60.0  # seconds; our packs compile in ~0.4 s
+
+
 def _split(blob: bytes) -> tuple[list[int], bytes] | None:
     head, sep, body = blob.partition(b"\n")
     try:
         meta = json.loads(head)
+        if meta.get("failed") is True:
+            return _FAILED
         dropped = [int(d) for d in meta["dropped"]]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
     if not sep or (not body and not meta.get("empty")):
         return None
@@ -242,20 +252,23 @@ def _split(blob: bytes) -> tuple[list[int], bytes] | None:
 
 
 def _compile(job: str, key: str) -> tuple[list[int], bytes] | None:
-    """Compile in a child process (a crash there only means no prefilter) and cache the result."""
+    """Compile in a child process (a crash there only means no prefilter) and cache the result, or
+    the failure (so that the next run does not wait for it again; a new rule set tries again)."""
+    path = _cache_path(key)
     try:
         proc = subprocess.run(
-            [sys.executable, "-I", "-c", _COMPILER], input=job.encode(), capture_output=True, timeout=120,
-            check=False, cwd=tempfile.gettempdir(),
+            [sys.executable, "-I", "-c", _COMPILER], input=job.encode(), capture_output=True,
+            timeout=COMPILE_TIMEOUT, check=False, cwd=tempfile.gettempdir(),
         )
+        got = _split(proc.stdout) if proc.returncode == 0 else None
+    except subprocess.TimeoutExpired:
+        got = None
     except (OSError, subprocess.SubprocessError):
+        return None  # could not even start the child: nothing learnt about the rules
+    if got is None or got is _FAILED:
+        if path is not None:
+            _store(path, b'{"failed": true}\n')
         return None
-    if proc.returncode != 0:
-        return None
-    got = _split(proc.stdout)
-    if got is None:
-        return None
-    path = _cache_path(key)
     if path is not None:
         _store(path, proc.stdout)
     return got
