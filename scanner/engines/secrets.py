@@ -50,7 +50,7 @@ class Compiled(NamedTuple):
     keyword_set: object | None
     keyword_owner: tuple[tuple[int, ...], ...]  # keyword index -> compiled rule indexes
     always: tuple[int, ...]  # rules without keywords
-    rules: Sequence[CompiledRule]  # compiled on first use (see _LazyRules)
+    rules: _LazyRules  # compiled on first use
 
 
 def _options(case_sensitive: bool = True, latin1: bool = False) -> re2.Options:
@@ -90,8 +90,8 @@ def _compile_rule(rule: Rule) -> CompiledRule:
 
 class _LazyRules(Sequence):
     """Compiled rules, each compiled the first time it is needed: a scan of a few files (pre-commit)
-    compiles only the rules whose keywords occur in them. `warm()` compiles them all (before forking
-    workers, so that each does not compile them again)."""
+    compiles only the rules whose keywords occur in them. Also the passes that choose them: the
+    Hyperscan prefilter, or without it the RE2 pattern Set (see warm())."""
 
     def __init__(self, rules: Sequence[Rule], keywords: Sequence[str] = ()) -> None:
         self._rules = tuple(rules)
@@ -129,18 +129,20 @@ class _LazyRules(Sequence):
         scanned PREFILTER_AFTER bytes (a pre-commit run over a few files never waits for it) or at
         warm()."""
         if self._prefilter is False:
-            patterns = [(i, self._rules[i].pattern) for i in sorted(self.pattern_indexes())]
             if not self._looked_in_cache:
                 self._looked_in_cache = True
-                cached = prefilter.build(self._keywords, patterns, compile_missing=False)
+                cached = prefilter.build(self._keywords, self._patterns(), compile_missing=False)
                 if cached is not None:
                     self._prefilter = cached
                     return cached
             self._scanned += more
             if self._scanned < PREFILTER_AFTER:
                 return None
-            self._prefilter = prefilter.build(self._keywords, patterns)
+            self._prefilter = prefilter.build(self._keywords, self._patterns())
         return self._prefilter  # type: ignore[return-value]
+
+    def _patterns(self) -> list[tuple[int, str]]:
+        return [(i, self._rules[i].pattern) for i in sorted(self.pattern_indexes())]
 
     def pattern_indexes(self) -> frozenset[int]:
         """Rules whose candidates come from their own pattern (not from a decoder)."""
@@ -191,7 +193,7 @@ def compile_rules(rules: Iterable[Rule]) -> Compiled:
             keyword_set.Add(re2.escape(kw.encode()))
             owners.append(tuple(idx))
         keyword_set.Compile()
-    return Compiled(keyword_set, tuple(owners), tuple(always), _LazyRules(chosen, tuple(keywords)))  # type: ignore[arg-type]
+    return Compiled(keyword_set, tuple(owners), tuple(always), _LazyRules(chosen, tuple(keywords)))
 
 
 def shannon_entropy(text: str) -> float:
@@ -303,7 +305,7 @@ def scan_item(compiled: Compiled, item: Item, show_secrets: bool = False) -> lis
         return []
     selected: set[int] = set(compiled.always)
     rules = compiled.rules
-    pre = rules.prefilter(len(data)) if isinstance(rules, _LazyRules) else None
+    pre = rules.prefilter(len(data))
     if pre is not None:
         keywords, maybe = pre.scan(data)
         for kw_index in keywords:
@@ -318,16 +320,15 @@ def scan_item(compiled: Compiled, item: Item, show_secrets: bool = False) -> lis
             selected.update(compiled.keyword_owner[kw_index])
     if not selected:
         return []
-    if isinstance(rules, _LazyRules):
-        patterned = selected & rules.pattern_indexes()
-        if len(patterned) > 1:
-            built = rules.pattern_set()
-            if built is not None:
-                pattern_set, order = built
-                matching = {order[i] for i in pattern_set.Match(data) or ()}  # type: ignore[attr-defined]
-                selected -= patterned - matching  # no match anywhere: skip their passes
-                if not selected:
-                    return []
+    patterned = selected & rules.pattern_indexes()
+    if len(patterned) > 1:
+        built = rules.pattern_set()
+        if built is not None:
+            pattern_set, order = built
+            matching = {order[i] for i in pattern_set.Match(data) or ()}  # type: ignore[attr-defined]
+            selected -= patterned - matching  # no match anywhere: skip their passes
+            if not selected:
+                return []
     return _confirm(compiled, item, selected, show_secrets)
 
 
