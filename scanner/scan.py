@@ -1,9 +1,10 @@
 """The scan: sources -> documents -> engines -> findings -> suppressions, in that order.
 
 Files are read and scanned for secrets (and parsed into documents) in worker processes when the
-work is big enough to pay for them; policy rules then run once over every document of the scan,
-because relations (a NetworkPolicy selecting a Deployment) cross files. Output order is sorted, so it
-does not depend on `--jobs`.
+work is big enough to pay for them. Documents whose rules never look past one file (Dockerfile,
+Compose: `LOCAL_KINDS`) are evaluated there too; the policy rules for the rest then run once over
+every document of the scan, because relations (a NetworkPolicy selecting a Deployment) cross files.
+Output order is sorted, so it does not depend on `--jobs`.
 """
 
 from __future__ import annotations
@@ -220,13 +221,10 @@ def map_items(
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    # Compile every rule and import the document modules once, here: forked workers inherit them
-    # instead of each compiling and importing its own.
+    # Load the prefilter (or compile the rules) and import the document modules once, here: forked
+    # workers inherit them instead of each doing it again.
     _init_worker(*init)
     _STATE["compiled"].rules.warm()
-    if _STATE["policy"]:
-        documents.modules()
-    tune_gc()
     context = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
     pool = ProcessPoolExecutor(
         max_workers=jobs_for(options.jobs), initializer=_init_child, initargs=init, mp_context=context
@@ -243,7 +241,8 @@ def finish(
     results: Iterable[ItemResult], options: ScanOptions, root: Path, started: float, extra_problems: Iterable[Problem] = (),
     render_root: Path | None = None,
 ) -> ScanResult:
-    """Collect item results, run the policy engine over every document, sort everything."""
+    """Collect item results, run the policy engine over the documents that need the whole scan,
+    sort everything."""
     findings: list[Finding] = []
     problems: list[Problem] = []
     docs: list[documents.Document] = []
