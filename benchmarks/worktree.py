@@ -21,7 +21,7 @@ TEMPLATES = [
 def generate(root: Path, files: int, seed: int = 7) -> None:
     rng = random.Random(seed)
     root.mkdir(parents=True, exist_ok=True)
-    exts = [".py", ".yaml", ".tf", "", ".md"]
+    names = ["mod{i:05d}.py", "mod{i:05d}.yaml", "mod{i:05d}.tf", "svc{i:05d}.Dockerfile", "mod{i:05d}.md"]
     for i in range(files):
         kind = i % len(TEMPLATES)
         word = "".join(rng.choices(string.ascii_lowercase, k=8))
@@ -30,5 +30,4 @@ def generate(root: Path, files: int, seed: int = 7) -> None:
             text += f'\nGITHUB_TOKEN = "ghp_{"".join(rng.choices(string.ascii_letters + string.digits, k=36))}"\n'
         sub = root / f"pkg{i % 200:03d}"
         sub.mkdir(exist_ok=True)
-        name = "Dockerfile" if exts[kind] == "" else f"mod{i:05d}{exts[kind]}"
-        (sub / (name if name != "Dockerfile" else f"svc{i:05d}.Dockerfile")).write_text(text)
+        (sub / names[kind].format(i=i)).write_text(text)
