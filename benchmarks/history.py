@@ -1,34 +1,19 @@
-"""Benchmark: history scanning against the floor of merely reading the same objects with git.
+"""The synthetic repository of run.py's history workload, and its floor.
 
-    python benchmarks/history.py                      # build a synthetic repo (cached) and measure
-    python benchmarks/history.py --repo PATH          # measure an existing repository
-    python benchmarks/history.py --commits 20000 --files 1500
-
-The synthetic repository is generated with `git fast-import` (seconds, not minutes): ~20k commits of
-realistic source-like text, each changing one or two files, a few tags, unmerged branches and merges,
-and a few dozen fake secrets added and later removed. It prints: unique blob bytes, the floor time
-of `git cat-file --batch-all-objects --batch` (best of N, output to /dev/null), the scanner's time
-(best of N, `scan_history` on all cores, in a child process), MB/s, the ratio to the floor, the
-findings count and the peak RSS of the largest process of the scanner's tree.
+`build` generates it with `git fast-import` (seconds, not minutes): ~20k commits of realistic
+source-like text, each changing one or two files, a few tags, unmerged branches and merges, and a few
+dozen fake secrets added and later removed. `floor` times `git cat-file --batch-all-objects --batch`
+(best of N, output to /dev/null); `unique_blob_bytes` counts the blobs every ref reaches.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import random
-import resource
 import shutil
 import string
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
-
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 
 WORDS = (
     "request response client server handler config value result error context buffer index offset "
@@ -168,32 +153,6 @@ def floor(repo: Path, runs: int) -> float:
     return best
 
 
-CHILD = """
-import json, sys, time
-sys.path.insert(0, {root!r})
-from pathlib import Path
-from scanner.engines.secrets import compile_rules
-from scanner.rules.loader import load_rules
-from scanner.scan_history import scan_history
-packs = {packs!r}
-rules = load_rules(packs, builtin=not packs)
-compiled = compile_rules(rules)
-start = time.perf_counter()
-result = scan_history({repo!r}, compiled, jobs={jobs!r})
-elapsed = time.perf_counter() - start
-print(json.dumps({{"seconds": elapsed, "findings": len(result.findings), "rules": len(compiled.rules), **result.stats}}))
-"""
-
-
-def scan(repo: Path, packs: list[str], jobs: int | None) -> tuple[dict, float]:
-    code = CHILD.format(root=str(ROOT), repo=str(repo), packs=packs, jobs=jobs)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(proc.stderr)
-    rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return json.loads(proc.stdout.strip().splitlines()[-1]), rss_mb
-
-
 def unique_blob_bytes(repo: Path) -> tuple[int, int]:
     out = subprocess.run(
         f"git -C {repo} rev-list --objects --all | git -C {repo} cat-file --batch-check='%(objecttype) %(objectsize) %(rest)'",
@@ -201,54 +160,3 @@ def unique_blob_bytes(repo: Path) -> tuple[int, int]:
     ).stdout  # fmt: skip
     sizes = [int(line.split()[1]) for line in out.splitlines() if line.startswith("blob ")]
     return len(sizes), sum(sizes)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repo", help="scan this repository instead of a generated one")
-    parser.add_argument("--commits", type=int, default=20000)
-    parser.add_argument("--files", type=int, default=1500)
-    parser.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "scanner-bench-history.git"))
-    parser.add_argument("--rebuild", action="store_true")
-    parser.add_argument("--pack", action="append", default=[], help="rule pack(s); default: built-in packs")
-    parser.add_argument("--jobs", type=int, default=None)
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
-
-    if args.repo:
-        repo = Path(args.repo)
-    else:
-        repo = Path(args.cache)
-        if args.rebuild or not (repo / "HEAD").exists():
-            start = time.perf_counter()
-            build(repo, args.commits, args.files)
-            print(f"built {repo} in {time.perf_counter() - start:.1f} s")
-    packs = args.pack
-    if not packs and not any((ROOT / "policies").glob("*.y*ml")):
-        packs = [str(ROOT / "tests" / "history_pack.yaml")]  # no built-in secrets pack yet
-
-    commits = subprocess.run(["git", "-C", str(repo), "rev-list", "--all", "--count"], capture_output=True, text=True).stdout.strip()
-    blobs, total = unique_blob_bytes(repo)
-    floor(repo, 1)  # warm the page cache
-    floor_s = floor(repo, args.runs)
-    best: dict | None = None
-    rss = 0.0
-    for _ in range(args.runs):
-        result, rss = scan(repo, packs, args.jobs)
-        if best is None or result["seconds"] < best["seconds"]:
-            best = result
-    assert best is not None
-    mb = total / 1e6
-    print(f"repository        {repo}")
-    print(f"commits           {commits}")
-    print(f"unique blobs      {blobs} ({mb:.1f} MB; scanned {best['bytes'] / 1e6:.1f} MB in {best['blobs']} blobs)")
-    print(f"rules             {best['rules']} secrets rules ({'built-in' if not packs else ', '.join(packs)})")
-    print(f"floor             {floor_s:.2f} s  git cat-file --batch-all-objects --batch > /dev/null ({mb / floor_s:.0f} MB/s)")
-    print(f"scanner           {best['seconds']:.2f} s  scan_history, jobs={args.jobs or os.cpu_count()} ({mb / best['seconds']:.0f} MB/s)")
-    print(f"ratio             {best['seconds'] / floor_s:.2f}x the floor")
-    print(f"findings          {best['findings']}")
-    print(f"peak RSS          {rss:.0f} MB (largest process of the scanner's tree)")
-
-
-if __name__ == "__main__":
-    main()
