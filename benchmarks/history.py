@@ -154,9 +154,10 @@ def floor(repo: Path, runs: int) -> float:
 
 
 def unique_blob_bytes(repo: Path) -> tuple[int, int]:
-    out = subprocess.run(
-        f"git -C {repo} rev-list --objects --all | git -C {repo} cat-file --batch-check='%(objecttype) %(objectsize) %(rest)'",
-        shell=True, capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    sizes = [int(line.split()[1]) for line in out.splitlines() if line.startswith("blob ")]
+    git = ["git", "-C", str(repo)]  # no shell: a --repo path may hold spaces or '$'
+    objects = subprocess.run([*git, "rev-list", "--objects", "--all"], capture_output=True, check=True).stdout
+    # %(rest) in the format makes cat-file read each 'sha path' line's first word as the name
+    out = subprocess.run([*git, "cat-file", "--batch-check=%(objecttype) %(objectsize) %(rest)"], input=objects,
+                         capture_output=True, check=True).stdout  # fmt: skip
+    sizes = [int(line.split()[1]) for line in out.splitlines() if line.startswith(b"blob ")]
     return len(sizes), sum(sizes)
