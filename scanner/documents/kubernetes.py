@@ -312,10 +312,6 @@ def _name(obj: LDict) -> str:
     return name.text if isinstance(name, Unknown) else str(name)
 
 
-def object_key(obj: LDict) -> str:
-    return f"{obj.get('apiVersion')}/{obj.get('kind')}/{namespace_of(obj)}/{_name(obj)}"
-
-
 def parse_ignores(annotations: Any) -> tuple[tuple[str, str], ...]:
     text = _d(annotations).get(IGNORE_ANNOTATION)
     if not isinstance(text, str):
