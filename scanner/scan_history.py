@@ -176,7 +176,6 @@ def scan_history(
     findings = attach_provenance(
         root,
         repo.head,
-        selection.revs,
         selection.source,
         by_blob,
         {b.sha for b in planned.blobs},

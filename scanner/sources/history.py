@@ -107,7 +107,7 @@ def plan(repo: Repo, selection: Selection, max_size: int = DEFAULT_MAX_SIZE) -> 
                 "warning",
             )
         )
-    intro = introductions(repo.root, selection.revs, None)
+    intro = introductions(repo.root, selection.revs)
     shas = list(intro.events)  # newest first: close to pack order, good for cat-file's delta cache
     sizes = blob_sizes(repo.root, shas)
     blobs: list[Blob] = []

@@ -1,8 +1,8 @@
 """Who brought a secret in, and when: provenance for the (few) blobs that produced findings.
 
-One `git log` pass over the scanned refs with `--raw --find-object=<blob>...` lists exactly the
-commits whose diff touches an interesting blob. A commit *introduces* a blob at a path when the blob
-is new there (added, modified into it, renamed-with-changes); a pure rename (same blob) is not an
+One `git log --raw` pass over the scanned refs lists, for every blob, the commits that introduced
+it (the same pass enumerates the blobs to scan: see history.plan). A commit *introduces* a blob at
+a path when the blob is new there (added, modified into it, renamed-with-changes); a pure rename (same blob) is not an
 introduction but links the new path to the old one. Merges are diffed as combined diffs, so a merge
 counts only when its result differs from every parent (a conflict resolution that adds a secret),
 never for what it brings in from a branch.
@@ -20,7 +20,6 @@ from typing import NamedTuple
 from scanner.model import Finding, Provenance, fingerprint
 from scanner.sources.git import GitError, first_line, git_command, git_env, head_tree
 
-FIND_OBJECT_MAX = 2000  # beyond this, filter git log's full raw output in Python instead
 GITLINK = b"160000"
 
 
@@ -52,22 +51,17 @@ def _tokens(stream, size: int = 1 << 20) -> Iterator[bytes]:
         yield rest
 
 
-def introductions(root: str, revs: Iterable[str], blobs: set[str] | None = None) -> Introductions:
-    """The commits on `revs` that introduced each of `blobs` (None: every blob), and the paths they
-    had there. With blobs=None this one pass also enumerates every blob of the history: each blob
-    reachable from `revs` is introduced by some commit on them."""
+def introductions(root: str, revs: Iterable[str]) -> Introductions:
+    """The commits on `revs` that introduced each blob, and the paths they had there. This one pass
+    also enumerates every blob of the history: each blob reachable from `revs` is introduced by some
+    commit on them."""
     events: dict[str, list[Event]] = {}
     renamed: dict[str, str] = {}
-    if blobs is not None and not blobs:
-        return Introductions(events, renamed)
     args = [
         "log", *revs, "--topo-order", "--no-color", "-z", "--raw", "--no-abbrev", "-M",
         "--diff-merges=combined", "--no-textconv", "--no-ext-diff",
-        "--format=%x01%H%x02%an%x02%ae%x02%aI",
+        "--format=%x01%H%x02%an%x02%ae%x02%aI", "--",
     ]  # fmt: skip
-    if blobs is not None and len(blobs) <= FIND_OBJECT_MAX:
-        args += [f"--find-object={sha}" for sha in sorted(blobs)]
-    args.append("--")
     proc = subprocess.Popen(
         git_command(root, *args),
         stdin=subprocess.DEVNULL,
@@ -87,7 +81,7 @@ def introductions(root: str, revs: Iterable[str], blobs: set[str] | None = None)
                 want -= 1
                 if want:
                     continue
-                _record(meta, paths, blobs, order, commit, events, renamed)
+                _record(meta, paths, order, commit, events, renamed)
                 continue
             tok = tok.lstrip(b"\n")
             if not tok:
@@ -108,7 +102,7 @@ def introductions(root: str, revs: Iterable[str], blobs: set[str] | None = None)
     return Introductions(events, renamed)
 
 
-def _record(meta, paths, blobs, order, commit, events, renamed) -> None:  # noqa: ANN001
+def _record(meta, paths, order, commit, events, renamed) -> None:  # noqa: ANN001
     colons = len(meta) - len(meta.lstrip(b":"))
     fields = meta[colons:].split(b" ")
     modes, shas = fields[: colons + 1], fields[colons + 1 : 2 * colons + 2]
@@ -118,7 +112,7 @@ def _record(meta, paths, blobs, order, commit, events, renamed) -> None:  # noqa
     new_path = paths[-1].decode("utf-8", "surrogateescape")
     if colons == 1 and len(paths) == 2 and fields[-1][:1] == b"R":
         renamed.setdefault(new_path, paths[0].decode("utf-8", "surrogateescape"))
-    if (blobs is None or new in blobs) and all(s.decode() != new for s in shas[:-1]):
+    if all(s.decode() != new for s in shas[:-1]):
         sha, author, email, date = commit
         events.setdefault(new, []).append(Event(order, sha, author, email, date, new_path, new))
 
@@ -138,21 +132,18 @@ def secret_id(finding: Finding) -> str:
 def attach_provenance(
     root: str,
     head: str,
-    revs: Iterable[str],
     source: str,
     by_blob: dict[str, list[Finding]],
     scanned: set[str],
-    rescan: Callable[[str, str], list[Finding]] | None = None,
-    shallow_roots: set[str] = frozenset(),  # type: ignore[assignment]
-    intro: Introductions | None = None,
+    rescan: Callable[[str, str], list[Finding]],
+    shallow_roots: set[str],
+    intro: Introductions,
 ) -> list[Finding]:
     """Fold per-blob findings into one finding per (rule, secret, path), with commit provenance.
 
     `scanned` are the blob ids that were read; `rescan(sha, path)` scans a HEAD blob that was not
     (a --branch or --range scan), to tell whether a secret is still present at HEAD. `intro`: the
-    introductions already computed for every blob (the history scan's enumeration pass)."""
-    if intro is None:
-        intro = introductions(root, revs, set(by_blob))
+    introductions computed for every blob (the history scan's enumeration pass)."""
     tree = head_tree(root, head)
     at_head: set[tuple[str, str]] = set()
     for sha in set(tree.values()) & set(by_blob):
@@ -172,8 +163,6 @@ def attach_provenance(
     def present(rule_id: str, secret: str, paths: set[str]) -> bool:
         if (rule_id, secret) in at_head:
             return True
-        if rescan is None:
-            return False
         for path in paths:
             sha = tree.get(path)
             if sha and sha not in scanned:
