@@ -541,8 +541,7 @@ def _stage_view(stage: LDict, ctx: Context) -> LDict:
     nonroot = ctx.options.get("dockerfile.nonroot-base-images")
     if not allowed and not nonroot:
         return stage
-    view = LDict(stage, line=stage.line)
-    view.key_lines = dict(stage.key_lines)
+    view = stage.copy()
     line = stage.line
     image = stage.get("image")
     if stage.get("base") == "image" and isinstance(image, str):
@@ -662,8 +661,7 @@ def variable_subjects(documents: Sequence[Document], ctx: Context) -> Iterable[S
             for var in ins["vars"]:
                 base = f"{doc.path}#{ins.get('stage', '-')}/{ins['cmd']}/{var['name']}"
                 key = _occurrence_key(seen, base)
-                view = LDict(var, line=ins.line)
-                view.key_lines = dict(var.key_lines)
+                view = var.copy()  # var.line is ins.line
                 _lset(view, "cmd", ins["cmd"], ins.line)
                 _lset(view, "stage", ins.get("stage"), ins.line)
                 yield Subject(

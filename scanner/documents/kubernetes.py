@@ -276,8 +276,7 @@ def _objects(value: Any) -> Iterable[LDict]:
 
 
 def _with(node: LDict, **fields: Any) -> LDict:
-    out = LDict(node, line=node.line)
-    out.key_lines = dict(node.key_lines)
+    out = node.copy()
     for key, val in fields.items():
         out[key] = val
         out.key_lines.setdefault(key, node.line)
@@ -371,8 +370,7 @@ class _Object:
         if pod_meta is not _meta(self.obj):
             ignores = ignores + parse_ignores(pod_meta.get("annotations"))
         self.pod_labels = _d(pod_meta.get("labels"))
-        view = LDict(spec, line=spec.line)
-        view.key_lines = dict(spec.key_lines)
+        view = spec.copy()
         view["metadata"] = pod_meta
         view["workload"] = LDict(kind=self.kind, apiVersion=self.obj.get("apiVersion"), metadata=_meta(self.obj),
                                  line=line_of(self.obj))
@@ -383,8 +381,7 @@ class _Object:
         annotations = _d(pod_meta.get("annotations"))
         own = _d(_meta(self.obj).get("annotations"))
         if own and own is not annotations:
-            merged = LDict(own, line=own.line)
-            merged.key_lines = dict(own.key_lines)
+            merged = own.copy()
             merged.update(annotations)
             merged.key_lines.update(getattr(annotations, "key_lines", {}))
             annotations = merged
@@ -398,8 +395,8 @@ class _Object:
                     continue
                 cname = str(container.get("name", i))
                 cline = line_of(items, i) or line
-                value = LDict(container, line=line_of(container) or cline)
-                value.key_lines = dict(container.key_lines)
+                value = container.copy()
+                value.line = value.line or cline
                 value["securityContext"] = effective_security_context(container, pod_sc, annotations, cname, cline)
                 value.key_lines.setdefault("securityContext", cline)
                 value["pod"] = view
@@ -472,8 +469,7 @@ def _rbac_rules(entry: _Object) -> list[Subject]:
     for i, rule in enumerate(rules):
         if not isinstance(rule, LDict):
             continue
-        value = LDict(rule, line=line_of(rule))
-        value.key_lines = dict(rule.key_lines)
+        value = rule.copy()
         value["role"] = entry.obj
         identity = "|".join(",".join(str(v) for v in _as_list(rule.get(k))) for k in
                             ("apiGroups", "resources", "verbs", "resourceNames", "nonResourceURLs"))

@@ -45,6 +45,12 @@ class LDict(dict):
         self.line = line
         self.key_lines: dict[Any, int] = {}
 
+    def copy(self) -> LDict:
+        """A shallow copy that keeps the lines (dict.copy() would return a plain dict without them)."""
+        out = LDict(self, line=self.line)
+        out.key_lines = dict(self.key_lines)
+        return out
+
     def __reduce_ex__(self, protocol: Any) -> tuple:
         # documents parsed in a worker cross back to the parent pickled: items streamed, no state dict
         # per node (a third of the default's pickling time)
