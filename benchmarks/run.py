@@ -38,6 +38,7 @@ import sys
 import sysconfig
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -47,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
 PEERS = {"detect-secrets": "detect-secrets==1.5.0", "checkov": "checkov"}
+CHECKOV_ENV = {"BC_SKIP_MAPPING": "TRUE", "CHECKOV_SKIP_DOWNLOAD": "TRUE", "LOG_LEVEL": "ERROR"}  # offline, quiet
 
 # Runs one command and reports its resource use (the largest process of its tree, CPU of all of it).
 MEASURE = r"""
@@ -69,6 +71,15 @@ class Run(NamedTuple):
     code: int
     stderr: str
     walls: tuple[float, ...]
+
+
+class Scanned(NamedTuple):
+    """A tree workload as scan_tree measured it: what a peer is then compared with."""
+
+    tree: Path
+    size: int
+    floor: float
+    ours: Run
 
 
 def measure(cmd: list[str], runs: int, cwd: Path | None = None, env: dict | None = None, out: str = os.devnull,
@@ -268,6 +279,39 @@ def precommit_repo(cache: Path) -> Path:
 # --- the runs -----------------------------------------------------------------------------------------
 
 
+def scan_tree(name: str, tree: Path, args: argparse.Namespace, env: dict[str, str]) -> Scanned:
+    """The files the scanner lists, `cat` over them (the floor), then the scanner; each printed."""
+    files = listed_files(tree)
+    floor, size = cat_floor(files, args.runs)
+    print(f"\n{name}: {tree} - {len(files)} files, {size / 1e6:.1f} MB")
+    print(f"  {'floor (cat every file)':<22} wall {floor:7.2f} s  {size / 1e6 / floor:7.1f} MB/s")
+    report = str(args.cache / f"{name}-report.json")
+    ours = measure(scanner_cmd(str(tree), "-f", "json", "-q", "--exit-zero"), args.runs, cwd=tree, env=env, out=report)
+    print(line("scanner", ours, size, floor), flush=True)
+    print(f"  {'':<22} {scanner_summary(report)}")
+    return Scanned(tree, size, floor, ours)
+
+
+def compare(args: argparse.Namespace, scanned: Scanned, name: str, cmd: list[str], summary: Callable[[str], str],
+            env: dict[str, str] | None = None) -> None:  # fmt: skip
+    """With --compare NAME: the peer, once, on the same tree (`exe *cmd` in it), next to the scanner."""
+    if name not in args.compare:
+        return
+    exe = peer(name, args.cache)
+    if exe is None:
+        return
+    report = str(args.cache / f"{name}-report.json")
+    theirs = measure([str(exe), *cmd], 1, cwd=scanned.tree, env=env, timeout=args.peer_timeout, out=report)
+    print(line(name, theirs, scanned.size, scanned.floor))
+    print(f"  {'':<22} {summary(report)}")
+    ours = scanned.ours
+    if theirs.code == -1:
+        print(f"  {name} did not finish in {theirs.wall:.0f} s: scanner is more than {theirs.wall / ours.wall:.0f}x faster")
+    else:
+        print(f"  scanner is {theirs.wall / ours.wall:.1f}x faster than {name} (wall), "
+              f"{theirs.cpu / max(ours.cpu, 1e-9):.1f}x less CPU")  # fmt: skip
+
+
 def bench_worktree(args: argparse.Namespace, env: dict[str, str]) -> None:
     if args.tree:
         tree = Path(args.tree).resolve()
@@ -280,30 +324,11 @@ def bench_worktree(args: argparse.Namespace, env: dict[str, str]) -> None:
             (tree / ".complete").write_text("")
     else:
         tree = stdlib_tree(args.cache, args.copies)
-    files = listed_files(tree)
-    floor, size = cat_floor(files, args.runs)
-    print(f"\nworktree: {tree} - {len(files)} files, {size / 1e6:.1f} MB")
-    print(f"  {'floor (cat every file)':<22} wall {floor:7.2f} s  {size / 1e6 / floor:7.1f} MB/s")
-    report = str(args.cache / "worktree-report.json")
-    ours = measure(scanner_cmd(str(tree), "-f", "json", "-q", "--exit-zero"), args.runs, cwd=tree, env=env, out=report)
-    print(line("scanner", ours, size, floor), flush=True)
-    print(f"  {'':<22} {scanner_summary(report)}")
+    scanned = scan_tree("worktree", tree, args, env)
     if args.jobs_one:
         one = measure(scanner_cmd(str(tree), "-f", "json", "-q", "--exit-zero", "-j", "1"), args.runs, cwd=tree, env=env)
-        print(line("scanner -j 1", one, size, floor), flush=True)
-    if "detect-secrets" in args.compare:
-        exe = peer("detect-secrets", args.cache)
-        if exe:
-            theirs_report = str(args.cache / "detect-secrets-report.json")
-            theirs = measure([str(exe), "scan", "--all-files", "."], 1, cwd=tree, timeout=args.peer_timeout, out=theirs_report)
-            print(line("detect-secrets", theirs, size, floor))
-            print(f"  {'':<22} {detect_secrets_summary(theirs_report)}")
-            if theirs.code == -1:
-                print(f"  detect-secrets did not finish in {theirs.wall:.0f} s: scanner is more than "
-                      f"{theirs.wall / ours.wall:.0f}x faster")  # fmt: skip
-            else:
-                print(f"  scanner is {theirs.wall / ours.wall:.1f}x faster than detect-secrets (wall), "
-                      f"{theirs.cpu / max(ours.cpu, 1e-9):.1f}x less CPU")  # fmt: skip
+        print(line("scanner -j 1", one, scanned.size, scanned.floor), flush=True)
+    compare(args, scanned, "detect-secrets", ["scan", "--all-files", "."], detect_secrets_summary)
 
 
 def bench_history(args: argparse.Namespace, env: dict[str, str]) -> None:
@@ -326,29 +351,10 @@ def bench_history(args: argparse.Namespace, env: dict[str, str]) -> None:
 
 def bench_iac(args: argparse.Namespace, env: dict[str, str]) -> None:
     tree = Path(args.iac).resolve() if args.iac else iac_tree(args.cache, 3 if args.small else args.iac_copies)
-    files = listed_files(tree)
-    floor, size = cat_floor(files, args.runs)
-    print(f"\niac: {tree} - {len(files)} files, {size / 1e6:.1f} MB")
-    print(f"  {'floor (cat every file)':<22} wall {floor:7.2f} s  {size / 1e6 / floor:7.1f} MB/s")
-    report = str(args.cache / "iac-report.json")
-    ours = measure(scanner_cmd(str(tree), "-f", "json", "-q", "--exit-zero"), args.runs, cwd=tree, env=env, out=report)
-    print(line("scanner", ours, size, floor), flush=True)
-    print(f"  {'':<22} {scanner_summary(report)}")
-    if "checkov" in args.compare:
-        exe = peer("checkov", args.cache)
-        if exe:
-            penv = dict(os.environ, BC_SKIP_MAPPING="TRUE", CHECKOV_SKIP_DOWNLOAD="TRUE", LOG_LEVEL="ERROR")
-            cmd = [str(exe), "-d", ".", "--quiet", "--compact", "-o", "json", "--skip-download",
-                   "--framework", "kubernetes", "terraform", "dockerfile", "secrets"]  # fmt: skip
-            theirs_report = str(args.cache / "checkov-report.json")
-            theirs = measure(cmd, 1, cwd=tree, env=penv, timeout=args.peer_timeout, out=theirs_report)
-            print(line("checkov", theirs, size, floor))
-            print(f"  {'':<22} {checkov_summary(theirs_report)}")
-            if theirs.code == -1:
-                print(f"  checkov did not finish in {theirs.wall:.0f} s: scanner is more than {theirs.wall / ours.wall:.0f}x faster")
-            else:
-                print(f"  scanner is {theirs.wall / ours.wall:.1f}x faster than checkov (wall), "
-                      f"{theirs.cpu / max(ours.cpu, 1e-9):.1f}x less CPU")  # fmt: skip
+    scanned = scan_tree("iac", tree, args, env)
+    cmd = ["-d", ".", "--quiet", "--compact", "-o", "json", "--skip-download",
+           "--framework", "kubernetes", "terraform", "dockerfile", "secrets"]  # fmt: skip
+    compare(args, scanned, "checkov", cmd, checkov_summary, env=dict(os.environ, **CHECKOV_ENV))
 
 
 def bench_precommit(args: argparse.Namespace, env: dict[str, str]) -> None:
