@@ -611,9 +611,10 @@ def _port(v: Any) -> Any:
     return v  # Unknown
 
 
-def _rule_value(
-    src: LDict, protocol: Any, from_port: Any, to_port: Any, cidrs: list[tuple[Any, int]], line: int
-) -> LDict:
+def _rule_value(src: LDict, protocol_key: str, cidr_keys: tuple[str, str], line: int) -> LDict:
+    """The ingress-rule value of one rule body; the three rule shapes differ only in key names."""
+    protocol, from_port, to_port = src.get(protocol_key), src.get("from_port"), src.get("to_port")
+    cidrs = _cidr_items(src, cidr_keys)
     out = LDict(line=line)
 
     def put(k: str, v: Any, ln: int) -> None:
@@ -673,6 +674,13 @@ def _cidr_items(body: LDict, keys: tuple[str, ...]) -> list[tuple[Any, int]]:
     return out
 
 
+_INGRESS_KEYS = ("protocol", ("cidr_blocks", "ipv6_cidr_blocks"))
+_RULE_RESOURCES = {  # one ingress rule per resource: protocol key and CIDR keys
+    "aws_security_group_rule": _INGRESS_KEYS,
+    "aws_vpc_security_group_ingress_rule": ("ip_protocol", ("cidr_ipv4", "cidr_ipv6")),
+}
+
+
 def _ingress_subjects(model: Model) -> list[Subject]:
     out: list[Subject] = []
     for r in model.items:
@@ -681,47 +689,15 @@ def _ingress_subjects(model: Model) -> list[Subject]:
         b = r.body
         if r.type in ("aws_security_group", "aws_default_security_group"):
             for i, rule in enumerate(_blocks(b.get("ingress"))):
-                if not isinstance(rule, LDict):
-                    continue
-                v = _rule_value(
-                    rule,
-                    rule.get("protocol"),
-                    rule.get("from_port"),
-                    rule.get("to_port"),
-                    _cidr_items(rule, ("cidr_blocks", "ipv6_cidr_blocks")),
-                    rule.line or r.line,
-                )
-                out.append(
-                    _subject(
-                        r,
-                        v,
-                        label=f"{r.address} ingress #{i + 1}",
-                        line=rule.line or r.line,
-                        key=f":ingress:{i}",
-                    )
-                )
-        elif r.type == "aws_security_group_rule":
-            if b.get("type") != "ingress":
+                if isinstance(rule, LDict):
+                    line = rule.line or r.line
+                    v = _rule_value(rule, *_INGRESS_KEYS, line)
+                    label = f"{r.address} ingress #{i + 1}"
+                    out.append(_subject(r, v, label=label, line=line, key=f":ingress:{i}"))
+        elif r.type in _RULE_RESOURCES:
+            if r.type == "aws_security_group_rule" and b.get("type") != "ingress":
                 continue
-            v = _rule_value(
-                b,
-                b.get("protocol"),
-                b.get("from_port"),
-                b.get("to_port"),
-                _cidr_items(b, ("cidr_blocks", "ipv6_cidr_blocks")),
-                r.line,
-            )
-            out.append(_subject(r, v))
-        elif r.type == "aws_vpc_security_group_ingress_rule":
-            v = _rule_value(
-                b,
-                b.get("ip_protocol"),
-                b.get("from_port"),
-                b.get("to_port"),
-                _cidr_items(b, ("cidr_ipv4", "cidr_ipv6")),
-                r.line,
-            )
-            out.append(_subject(r, v))
+            out.append(_subject(r, _rule_value(b, *_RULE_RESOURCES[r.type], r.line)))
     return out
 
 
