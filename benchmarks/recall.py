@@ -54,7 +54,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
-from run import peer, scanner_env, warm_scanner  # noqa: E402
+from run import CHECKOV_ENV, peer, scanner_env, warm_scanner  # noqa: E402
 
 FIXTURES = ROOT / "fixtures"
 SECRET_AREAS = ("secrets", "terraform-secrets")
@@ -74,7 +74,6 @@ shutil.which = lambda cmd, *a, **k: None if cmd in ("helm", "kubectl", "kustomiz
 from scanner.cli import main
 raise SystemExit(main(sys.argv[1:]))
 """
-CHECKOV_ENV = {"BC_SKIP_MAPPING": "TRUE", "CHECKOV_SKIP_DOWNLOAD": "TRUE", "LOG_LEVEL": "ERROR"}
 
 
 SECRETS_NOTE = """
