@@ -368,9 +368,12 @@ def bench_precommit(args: argparse.Namespace, env: dict[str, str]) -> None:
     print(f"  {'(python -c pass)':<22} wall {bare.wall:7.2f} s  cpu {bare.cpu:7.2f} s")
 
 
+WORKLOADS = {"precommit": bench_precommit, "worktree": bench_worktree, "history": bench_history, "iac": bench_iac}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", action="append", choices=["worktree", "history", "iac", "precommit"], help="repeatable; default: all")
+    parser.add_argument("--only", action="append", choices=list(WORKLOADS), help="repeatable; default: all")
     parser.add_argument("--tree", help="worktree workload: this tree (default: a copy of the standard library)")
     parser.add_argument("--generate", type=int, default=0, metavar="FILES", help="worktree workload: N generated files instead")
     parser.add_argument("--copies", type=int, default=8, help="worktree workload: copies of the standard library")
@@ -393,9 +396,8 @@ def main(argv: list[str] | None = None) -> int:
     warm_scanner(env)
     print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}, load average "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")  # fmt: skip
-    chosen = args.only or ["precommit", "worktree", "history", "iac"]
-    for name in chosen:
-        {"worktree": bench_worktree, "history": bench_history, "iac": bench_iac, "precommit": bench_precommit}[name](args, env)
+    for name in args.only or WORKLOADS:
+        WORKLOADS[name](args, env)
     return 0
 
 
