@@ -11,15 +11,8 @@ from typing import NamedTuple
 from scanner.model import Finding, Item, Problem, Provenance
 from scanner.scan import jobs_for
 from scanner.sources.git import open_repo, read_blobs
-from scanner.sources.history import (
-    BINARY_SNIFF,
-    DEFAULT_MAX_SIZE,
-    Blob,
-    is_binary,
-    plan,
-    select,
-    shallow_roots,
-)
+from scanner.sources.history import Blob, is_binary, plan, select, shallow_roots
+from scanner.sources.worktree import DEFAULT_MAX_FILE_SIZE
 
 # --- parallel scanning -------------------------------------------------------------------------
 
@@ -49,7 +42,7 @@ def _scan_chunk(chunk: list[tuple[str, str]]) -> tuple[list[tuple[str, list[Find
     out: list[tuple[str, list[Finding]]] = []
     scanned = binaries = 0
     for sha, data in read_blobs(root, [sha for sha, _ in chunk]):
-        if data.find(b"\0", 0, BINARY_SNIFF) != -1:
+        if is_binary(data):
             binaries += 1
             continue
         scanned += len(data)
@@ -143,7 +136,7 @@ def scan_history(
     refs: Iterable[str] | None = None,
     since: str | None = None,
     range_: str | None = None,
-    max_size: int = DEFAULT_MAX_SIZE,
+    max_size: int = DEFAULT_MAX_FILE_SIZE,
     jobs: int | None = None,
     show_secrets: bool = False,
     inline_ignores: bool = True,

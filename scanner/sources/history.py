@@ -22,9 +22,7 @@ from typing import NamedTuple
 from scanner.model import Item, Problem, Provenance
 from scanner.sources.git import GitError, Repo, open_repo, read_blobs, resolve_commit, run_git
 from scanner.sources.provenance import Introductions, introductions
-
-DEFAULT_MAX_SIZE = 2 * 1024 * 1024
-BINARY_SNIFF = 8192
+from scanner.sources.worktree import BINARY_SNIFF, DEFAULT_MAX_FILE_SIZE
 
 
 class Blob(NamedTuple):
@@ -91,7 +89,7 @@ class Plan(NamedTuple):
     intro: Introductions  # every blob's introducing commits (provenance comes from here later)
 
 
-def plan(repo: Repo, selection: Selection, max_size: int = DEFAULT_MAX_SIZE) -> Plan:
+def plan(repo: Repo, selection: Selection, max_size: int = DEFAULT_MAX_FILE_SIZE) -> Plan:
     """The blobs to read, and the notes a user should see (shallow clone, submodules, big blobs).
 
     One `git log --raw` pass over the selected commits enumerates the blobs: every blob of the
@@ -152,7 +150,7 @@ def history_items(
     *,
     since: str | None = None,
     range_: str | None = None,
-    max_size: int = DEFAULT_MAX_SIZE,
+    max_size: int = DEFAULT_MAX_FILE_SIZE,
     problems: list[Problem] | None = None,
 ) -> Iterator[Item]:
     """Every unique text blob on the selected refs as an Item (path: one repo-relative path it has).

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 
 from scanner.model import Item, Problem, Provenance
 from scanner.sources.git import open_repo, read_blobs, run_git
-from scanner.sources.history import BINARY_SNIFF, DEFAULT_MAX_SIZE
+from scanner.sources.history import blob_sizes, is_binary
+from scanner.sources.worktree import DEFAULT_MAX_FILE_SIZE
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 
@@ -37,7 +38,7 @@ def staged_blobs(root: str) -> list[tuple[str, str, str]]:
 
 
 def staged_items(
-    root: str, max_size: int = DEFAULT_MAX_SIZE, problems: list[Problem] | None = None
+    root: str, max_size: int = DEFAULT_MAX_FILE_SIZE, problems: list[Problem] | None = None
 ) -> Iterator[Item]:
     """Items for the staged content of each added/changed file (path: relative to the repo top)."""
     problems = problems if problems is not None else []
@@ -50,7 +51,7 @@ def staged_items(
             )
             continue
         paths.setdefault(sha, []).append(path)
-    sizes = _sizes(str(root), list(paths))
+    sizes = blob_sizes(str(root), list(paths))
     wanted = []
     for sha in paths:
         if sizes.get(sha, 0) > max_size:
@@ -63,21 +64,7 @@ def staged_items(
             continue
         wanted.append(sha)
     for sha, data in read_blobs(str(root), wanted):
-        if data.find(b"\0", 0, BINARY_SNIFF) != -1:
+        if is_binary(data):
             continue
         for path in paths[sha]:
             yield Item(path, data, Provenance("staged", blob=sha))
-
-
-def _sizes(root: str, shas: list[str]) -> dict[str, int]:
-    if not shas:
-        return {}
-    out = run_git(
-        root, "cat-file", "--batch-check=%(objectname) %(objectsize)", stdin=("\n".join(shas) + "\n").encode()
-    )
-    sizes = {}
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1].isdigit():
-            sizes[parts[0].decode()] = int(parts[1])
-    return sizes
