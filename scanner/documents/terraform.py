@@ -50,7 +50,6 @@ from scanner.documents.terraform_hcl import Block, HclError, json_blocks, parse_
 from scanner.documents.tree import LDict, LList, Unknown, YamlError, load_yaml_documents, wrap
 from scanner.model import Item, Problem
 
-_PLAN_KEYS = (b'"format_version"', b'"terraform_version"')
 _IGNORE = re.compile(r"(?:#|//|/\*)\s*scanner:ignore(?:=([\w.,\-]+))?[ \t:]*([^\n*]*)")
 
 
@@ -59,8 +58,7 @@ def claims(path: str, data: bytes) -> bool:
     if name.endswith((".tf", ".tofu", ".tf.json", ".tofu.json", ".tfvars", ".tfvars.json")):
         return True
     if name.endswith(".json"):
-        head = data[:4096]
-        return all(k in head for k in _PLAN_KEYS[:1]) and (
+        return b'"format_version"' in data[:4096] and (
             b'"planned_values"' in data or b'"resource_changes"' in data
         )
     return False
@@ -75,7 +73,6 @@ class Res(NamedTuple):
     body: Any
     path: str
     line: int
-    end_line: int
     module: str  # folder for HCL; module address for plans ("" = root)
     address: str
     doc: Document
@@ -176,10 +173,6 @@ def _hcl_documents(
     return [Document(kind, item.path, LList(), 1, meta)], problems
 
 
-def finalize(documents: list[Document]) -> list[Document]:
-    return documents  # grouping per module folder happens lazily in _model (works without finalize too)
-
-
 # -- the model of the whole scan ------------------------------------------------------------------
 
 
@@ -274,8 +267,9 @@ def _literal(value: Any) -> bool:
     return True
 
 
-def _model(documents: Sequence[Document], ctx: Context | None) -> Model:
-    if ctx is not None and "terraform.model" in ctx.cache:
+def _model(documents: Sequence[Document], ctx: Context) -> Model:
+    """Every resource of the scan, grouped per module folder; built once per scan (ctx.cache)."""
+    if "terraform.model" in ctx.cache:
         return ctx.cache["terraform.model"]
     folders: dict[str, list[Document]] = {}
     for doc in documents:
@@ -333,7 +327,6 @@ def _model(documents: Sequence[Document], ctx: Context | None) -> Model:
                         body,
                         doc.path,
                         b.line,
-                        b.end_line,
                         folder,
                         address,
                         doc,
@@ -349,8 +342,7 @@ def _model(documents: Sequence[Document], ctx: Context | None) -> Model:
     model = Model(items, by_module, [], [])
     model.iam.extend(_iam_subjects(model))
     model.ingress.extend(_ingress_subjects(model))
-    if ctx is not None:
-        ctx.cache["terraform.model"] = model
+    ctx.cache["terraform.model"] = model
     return model
 
 
@@ -454,7 +446,6 @@ def _plan_items(doc: Document) -> list[Res]:
                 values,
                 doc.path,
                 r.line or 1,
-                r.line or 1,
                 f"plan:{doc.path}:{module}",
                 address,
                 doc,
@@ -471,7 +462,6 @@ def _plan_items(doc: Document) -> list[Res]:
 def _subject(
     r: Res,
     value: Any = None,
-    kind: str | None = None,
     label: str | None = None,
     line: int | None = None,
     key: str = "",
@@ -482,7 +472,7 @@ def _subject(
         line=r.line if line is None else line,
         label=label or r.address,
         key=f"{r.module}:{r.address}{key}",
-        kind=kind or r.type,
+        kind=r.type,
         doc=r.doc,
         ignores=r.ignores,
     )
@@ -775,8 +765,6 @@ def referenced_by(subject: Subject, ctx: Context, params: dict) -> list[Subject]
             continue
         plan_refs = dict(other.refs).get(attr)
         result = _refers(other.body.get(attr), me, names, plan_refs)
-        if result is None and plan_refs is None and other.doc.kind == "terraform-plan":
-            result = None
         if result:
             found.append(_subject(other))
         elif result is None:
