@@ -16,18 +16,13 @@ from scanner.sources.worktree import DEFAULT_MAX_FILE_SIZE
 
 # --- parallel scanning -------------------------------------------------------------------------
 
-_WORKER: dict = {}
+_WORKER: dict = {}  # set by scan_blobs before the pool forks: the workers inherit it
 
 
-def _init_worker(root: str, compiled: object, show_secrets: bool, source: str, inline_ignores: bool = True) -> None:
-    _WORKER.update(root=root, compiled=compiled, show_secrets=show_secrets, source=source, inline=inline_ignores)
-
-
-def _init_pool_worker(*init: object) -> None:
+def _ignore_sigint() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: no worker tracebacks
-    _init_worker(*init)  # type: ignore[arg-type]
 
 
 def _scan_chunk(chunk: list[tuple[str, str]]) -> tuple[list[tuple[str, list[Finding]]], int, int]:
@@ -89,8 +84,7 @@ def scan_blobs(
     total = sum(b.size for b in blobs) if total_bytes is None else total_bytes
     results: dict[str, list[Finding]] = {}
     stats = {"blobs": len(blobs), "bytes": 0, "binaries": 0}
-    init = (root, compiled, show_secrets, source, inline_ignores)
-    _init_worker(*init)
+    _WORKER.update(root=root, compiled=compiled, show_secrets=show_secrets, source=source, inline=inline_ignores)
     if jobs <= 1 or total < PARALLEL_MIN_BYTES or "fork" not in multiprocessing.get_all_start_methods():
         outputs: Iterable = [_scan_chunk([(b.sha, b.path) for b in blobs])]
         pool = None
@@ -100,7 +94,7 @@ def scan_blobs(
         warm = getattr(getattr(compiled, "rules", None), "warm", None)
         if warm is not None:
             warm()  # every rule compiled once, here, rather than on first use in each worker
-        pool = multiprocessing.get_context("fork").Pool(jobs, _init_pool_worker, init)
+        pool = multiprocessing.get_context("fork").Pool(jobs, _ignore_sigint)
         outputs = pool.imap(_scan_chunk, _chunks(blobs, jobs * 8))
     try:
         for found, scanned, binaries in outputs:
