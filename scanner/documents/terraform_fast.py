@@ -98,25 +98,17 @@ def tokenize(src: str) -> list[Tok]:
         m = _TOKEN.match(src, i)
         if m is None:
             raise Fallback(f"unexpected character at line {line}")
-        kind = m.lastgroup
-        if kind == "hid":
-            kind = "heredoc"
+        kind = m.lastgroup  # the outer group: "heredoc", never its inner "hid"
         text = m.group(0)
         if kind == "quote":
             end, literal = _string_end(src, m.end())
             out.append(Tok("string", src[i:end], line, i, end, literal))
             i = end
             continue
-        if kind == "nl":
-            out.append(Tok("nl", text, line, i, m.end()))
-        elif kind == "comment":
-            pass
-        elif kind in ("block_comment", "heredoc"):
-            if kind == "heredoc":
-                out.append(Tok("heredoc", text, line, i, m.end()))
-            elif "\n" in text:
+        if kind == "block_comment":
+            if "\n" in text:
                 out.append(Tok("nl", "\n", line, i, m.end()))
-        elif kind != "ws":
+        elif kind not in ("ws", "comment"):
             out.append(Tok(kind, text, line, i, m.end()))
         line += text.count("\n")
         i = m.end()
