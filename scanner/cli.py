@@ -143,8 +143,10 @@ def _write_atomically(target: str, text: str) -> None:
         with open(path, "w", encoding="utf-8", errors="backslashreplace") as handle:
             handle.write(text)
         return
-    directory = path.parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:  # name the report the user asked for, not our temp file
+        raise OSError(exc.errno, exc.strerror, target) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as handle:  # non-UTF-8 file names
             handle.write(text)
