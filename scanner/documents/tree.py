@@ -121,16 +121,18 @@ def field_name(path: Iterable[Any]) -> str:
 def wrap(value: Any, line: int = 0) -> Any:
     """Turn plain dicts/lists (e.g. from json.loads) into LDict/LList, every line set to `line`."""
     if isinstance(value, dict):
-        out = LDict(line=line)
+        out = _new_ldict(line, dict.fromkeys(value, line))
         for k, v in value.items():
-            out[k] = wrap(v, line)
-            out.key_lines[k] = line
+            out[k] = wrap(v, line) if isinstance(v, _CONTAINERS) else v
         return out
     if isinstance(value, list):
-        out_l = LList((wrap(v, line) for v in value), line=line)
-        out_l.item_lines = [line] * len(out_l)
+        out_l = _new_llist(line, [line] * len(value))
+        out_l.extend([wrap(v, line) if isinstance(v, _CONTAINERS) else v for v in value])
         return out_l
     return value
+
+
+_CONTAINERS = (dict, list)
 
 
 class YamlError(ValueError):
