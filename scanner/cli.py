@@ -124,6 +124,15 @@ def _warn(message: str) -> None:
     print(f"scanner: {message}", file=sys.stderr)
 
 
+def _warn_problems(problems: Sequence, verbose: bool) -> None:
+    """One stderr line per file problem; notes (level info) only when verbose."""
+    for problem in problems:
+        if problem.level == "info" and not verbose:
+            continue
+        where = f"{problem.path}:{problem.line}" if problem.line else problem.path
+        _warn(f"{'note' if problem.level == 'info' else 'warning'}: {where}: {problem.message}")
+
+
 def _write_stdout(text: str) -> None:
     """A path that is not UTF-8 (kept as surrogate escapes) is shown as `\\udcXX`, never a crash."""
     try:
@@ -226,11 +235,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
     result, rules, stale = _run_scan(args)
     if not args.quiet:
-        for problem in result.problems:
-            if problem.level == "info" and not args.verbose:
-                continue
-            where = f"{problem.path}:{problem.line}" if problem.line else problem.path
-            _warn(f"{'note' if problem.level == 'info' else 'warning'}: {where}: {problem.message}")
+        _warn_problems(result.problems, args.verbose)
         if stale and args.verbose and not (args.staged or args.since_commit or args.commit_range):
             _warn(f"note: {len(stale)} baseline entries match no finding any more (remove them with "
                   "'scanner baseline create'):")
@@ -272,10 +277,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
         setattr(scan_args, key, value)
     scan_args.baseline = None
     result, _, _ = _run_scan(scan_args, use_baseline=False)
-    for problem in result.problems:
-        if problem.level != "info":
-            where = f"{problem.path}:{problem.line}" if problem.line else problem.path
-            _warn(f"warning: {where}: {problem.message}")
+    _warn_problems(result.problems, verbose=False)
     text = baseline.create(result.findings)
     _write_atomically(args.output, text)
     count = sum(1 for f in result.findings if f.suppression is None)
