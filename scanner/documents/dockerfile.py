@@ -39,7 +39,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from scanner.documents import Context, Document, Subject
-from scanner.documents.tree import LDict, LList, Unknown, field_parts, resolve
+from scanner.documents.tree import LDict, LList, Unknown, field_parts, resolve, wrap
 from scanner.model import Item, Problem
 
 KIND = "dockerfile"
@@ -194,54 +194,48 @@ def parse_image(ref: str) -> dict[str, Any]:
     return out
 
 
-def _mounts(flags: Sequence[str], line: int) -> LList:
+def _mounts(flags: Sequence[str]) -> list[dict[str, Any]]:
     mounts = []
     for flag in flags:
         if not flag.startswith("--mount="):
             continue
-        spec = LDict(line=line)
+        spec: dict[str, Any] = {}
         for part in flag[len("--mount=") :].split(","):
             key, eq, value = part.partition("=")
-            _lset(spec, key.strip().lower(), value.strip() if eq else True, line)
+            spec[key.strip().lower()] = value.strip() if eq else True
         spec.setdefault("type", "bind")
-        spec.key_lines.setdefault("type", line)
         mounts.append(spec)
-    return _llist(mounts, line)
+    return mounts
 
 
-def _flags(flags: Sequence[str], line: int) -> LDict:
-    out = LDict(line=line)
+def _flags(flags: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for flag in flags:
         key, eq, value = flag.lstrip("-").partition("=")
         key = key.lower()
         if key == "mount":
             continue
-        _lset(out, key, value if eq else True, line)
+        out[key] = value if eq else True
     return out
 
 
-def _pairs(cmd: str, values: Sequence[str], line: int, original: str) -> LList:
+def _pairs(cmd: str, values: Sequence[str]) -> list[dict[str, Any]]:
     """ENV/LABEL values come as (k, v, k, v...); ARG as ("K=v", "K", ...)."""
     out = []
     if cmd == "ARG":
         for raw in values:
             name, eq, value = raw.partition("=")
-            item = LDict(line=line)
-            _lset(item, "name", name, line)
+            item: dict[str, Any] = {"name": name}
             if eq:
                 value = _unquote(value)
-                _lset(item, "value", value, line)
-                _lset(item, "literal", _is_literal(value), line)
+                item["value"] = value
+                item["literal"] = _is_literal(value)
             out.append(item)
     else:
         for i in range(0, len(values) - 1, 2):
-            item = LDict(line=line)
             value = _unquote(values[i + 1])
-            _lset(item, "name", values[i], line)
-            _lset(item, "value", value, line)
-            _lset(item, "literal", _is_literal(value), line)
-            out.append(item)
-    return _llist(out, line)
+            out.append({"name": values[i], "value": value, "literal": _is_literal(value)})
+    return out
 
 
 def _label_text(text: str, limit: int = 80) -> str:
@@ -254,63 +248,58 @@ def _label_text(text: str, limit: int = 80) -> str:
 
 
 def _instruction(cmd: Any) -> LDict:
-    line = cmd.start_line
-    name = cmd.cmd.upper()
-    ins = LDict(line=line)
-    _lset(ins, "cmd", name, line)
-    _lset(ins, "line", line, line)
-    _lset(ins, "end_line", cmd.end_line, line)
-    first = cmd.original.split("\n", 1)[0]
-    _lset(ins, "text", first, line)
-    _lset(ins, "args", _llist(list(cmd.value), line), line)
-    _lset(ins, "json", bool(cmd.json), line)
-    _lset(ins, "flags", _flags(cmd.flags, line), line)
-    _lset(ins, "mounts", _mounts(cmd.flags, line), line)
-    heredocs = []
-    for h in cmd.heredocs:
-        doc = LDict(line=line)
-        _lset(doc, "name", h.name, line)
-        _lset(doc, "content", h.content, line)
-        heredocs.append(doc)
-    _lset(ins, "heredocs", _llist(heredocs, line), line)
-    if cmd.sub_cmd:
-        _lset(ins, "sub_cmd", cmd.sub_cmd.upper(), line)
-    effective = (cmd.sub_cmd or cmd.cmd).upper()
+    """One instruction as a tree whose every node is on the instruction's first line."""
     values = list(cmd.value)
+    ins: dict[str, Any] = {
+        "cmd": cmd.cmd.upper(),
+        "line": cmd.start_line,
+        "end_line": cmd.end_line,
+        "text": cmd.original.split("\n", 1)[0],
+        "args": values,
+        "json": bool(cmd.json),
+        "flags": _flags(cmd.flags),
+        "mounts": _mounts(cmd.flags),
+        "heredocs": [{"name": h.name, "content": h.content} for h in cmd.heredocs],
+    }
+    if cmd.sub_cmd:
+        ins["sub_cmd"] = cmd.sub_cmd.upper()
+    effective = (cmd.sub_cmd or cmd.cmd).upper()
     if effective in ("RUN", "CMD", "ENTRYPOINT", "SHELL"):
         script = " ".join(values) if cmd.json else (values[0] if values else "")
         if cmd.heredocs and effective == "RUN":
             script = "\n".join([script] + [h.content for h in cmd.heredocs])
-        _lset(ins, "script", script, line)
+        ins["script"] = script
     elif effective in ("COPY", "ADD"):
         paths = [v for v in values if not (cmd.heredocs and v.startswith("<<"))]
         if len(paths) >= 1:
-            _lset(ins, "dest", paths[-1], line)
-        sources = []
-        for src in paths[:-1]:
-            item = LDict(line=line)
-            _lset(item, "path", src, line)
-            _lset(item, "name", src.rstrip("/").rsplit("/", 1)[-1], line)
-            _lset(item, "remote", bool(re.match(r"(?i)^(https?|git|ssh)://|^git@", src)), line)
-            _lset(item, "dest", paths[-1], line)
-            sources.append(item)
-        _lset(ins, "sources", _llist(sources, line), line)
+            ins["dest"] = paths[-1]
+        ins["sources"] = [
+            {
+                "path": src,
+                "name": src.rstrip("/").rsplit("/", 1)[-1],
+                "remote": bool(re.match(r"(?i)^(https?|git|ssh)://|^git@", src)),
+                "dest": paths[-1],
+            }
+            for src in paths[:-1]
+        ]
         if "from" in ins["flags"]:
-            _lset(ins, "from", ins["flags"]["from"], line)
+            ins["from"] = ins["flags"]["from"]
     elif effective == "EXPOSE":
         ports = []
         for raw in values:
-            item = LDict(line=line)
             port, _, proto = raw.partition("/")
-            _lset(item, "port", int(port) if port.isdigit() else Unknown(port) if "$" in port else port, line)
-            _lset(item, "protocol", (proto or "tcp").lower(), line)
-            ports.append(item)
-        _lset(ins, "ports", _llist(ports, line), line)
+            ports.append(
+                {
+                    "port": int(port) if port.isdigit() else Unknown(port) if "$" in port else port,
+                    "protocol": (proto or "tcp").lower(),
+                }
+            )
+        ins["ports"] = ports
     elif effective in ("ENV", "ARG", "LABEL"):
-        _lset(ins, "vars", _pairs(effective, values, line, cmd.original), line)
+        ins["vars"] = _pairs(effective, values)
     elif effective == "USER" and values:
-        _lset(ins, "user", values[0], line)
-    return ins
+        ins["user"] = values[0]
+    return wrap(ins, cmd.start_line)
 
 
 def _escape_char(text: str) -> str:
