@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from scanner import documents
+from scanner import documents, workers
 from scanner.engines import policy, secrets
 from scanner.model import Finding, Item, Problem
 from scanner.rules.loader import Rule
@@ -106,11 +106,6 @@ except ImportError:  # pragma: no cover - not CPython
 
 
 _ALARM = hasattr(signal, "setitimer")
-
-
-def _init_child(*args: Any) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
-    _init_worker(*args)
 
 
 def _scrub(problem: Problem) -> Problem:
@@ -225,9 +220,10 @@ def map_items(
     # workers inherit them instead of each doing it again.
     _init_worker(*init)
     _STATE["compiled"].rules.warm()
-    context = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+    context = multiprocessing.get_context("fork") if workers.can_fork() else None
     pool = ProcessPoolExecutor(
-        max_workers=jobs_for(options.jobs), initializer=_init_child, initargs=init, mp_context=context
+        max_workers=jobs_for(options.jobs), initializer=workers.child_init, initargs=(_init_worker, *init),
+        mp_context=context,
     )
     try:
         futures = [pool.submit(work, batch, *extra) for batch in batches]

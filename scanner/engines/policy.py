@@ -31,6 +31,7 @@ from typing import Any
 import re2
 
 from scanner import documents as docs_mod
+from scanner import workers
 from scanner.documents import Context, Document, Subject
 from scanner.documents.tree import Beyond, LDict, LList, Unknown, field_parts, parse_path, resolve
 from scanner.model import Finding, Location, Problem, Suppression, fingerprint
@@ -286,7 +287,7 @@ def run(
     if not by_target or not documents:
         return []
     options = dict(options or {})
-    if jobs > 1 and len(by_target) > 1 and len(documents) >= PARALLEL_MIN_DOCUMENTS and _can_fork():
+    if jobs > 1 and len(by_target) > 1 and len(documents) >= PARALLEL_MIN_DOCUMENTS and workers.can_fork():
         findings, more = _run_forked(by_target, documents, options, problems is not None, jobs)
         if problems is not None:
             problems.extend(more)
@@ -334,25 +335,15 @@ def _run_target(
     return findings
 
 
-def _can_fork() -> bool:
-    import multiprocessing
-
-    return "fork" in multiprocessing.get_all_start_methods()
-
-
 _FORKED: dict[str, Any] = {}  # what forked workers inherit: rules by target, documents, options
-
-
-def _forked_worker_init() -> None:
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
 
 
 def _forked_target(target: str) -> tuple[list[Finding], list[Problem]]:
     state = _FORKED
     problems: list[Problem] | None = [] if state["collect"] else None
-    ctx = state.setdefault("ctx", Context(state["documents"], state["options"], {}))  # one per worker
+    if "ctx" not in state:  # one per worker: relations cache their indexes in it
+        state["ctx"] = Context(state["documents"], state["options"], {})
+    ctx = state["ctx"]
     found = _run_target(target, state["by_target"][target], state["documents"], ctx, problems)
     return found, problems or []
 
@@ -360,26 +351,18 @@ def _forked_target(target: str) -> tuple[list[Finding], list[Problem]]:
 def _run_forked(
     by_target: dict[str, list[Rule]], documents: Sequence[Document], options: dict[str, Any], collect: bool, jobs: int
 ) -> tuple[list[Finding], list[Problem]]:
-    import multiprocessing
-
     _FORKED.clear()
     _FORKED.update(by_target=by_target, documents=documents, options=options, collect=collect)
     findings: list[Finding] = []
     problems: list[Problem] = []
-    pool = multiprocessing.get_context("fork").Pool(min(jobs, len(by_target)), _forked_worker_init)
     try:
-        # largest groups first, one target at a time: the workers balance themselves
-        order = sorted(by_target, key=lambda t: -len(by_target[t]))
-        for found, more in pool.imap_unordered(_forked_target, order):
-            findings.extend(found)
-            problems.extend(more)
-    except BaseException:
-        pool.terminate()
-        raise
-    else:
-        pool.close()
+        with workers.forked_pool(min(jobs, len(by_target))) as pool:
+            # largest groups first, one target at a time: the workers balance themselves
+            order = sorted(by_target, key=lambda t: -len(by_target[t]))
+            for found, more in pool.imap_unordered(_forked_target, order):
+                findings.extend(found)
+                problems.extend(more)
     finally:
-        pool.join()
         _FORKED.clear()
     return findings, problems
 
