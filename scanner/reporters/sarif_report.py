@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from scanner import __version__
-from scanner.model import Finding
+from scanner.model import SEVERITY_RANK, Finding
 from scanner.rules.loader import Rule
 from scanner.scan import ScanResult
 
@@ -103,8 +103,9 @@ def _keep(findings: Sequence[Finding], limit: int) -> list[Finding]:
     """At most `limit` findings: unsuppressed before suppressed, highest severity first; file order kept."""
     if len(findings) <= limit:
         return list(findings)
-    rank = {"critical": 0, "high": 1, "medium": 2, "low": 3}
-    order = sorted(range(len(findings)), key=lambda i: (findings[i].suppression is not None, rank[findings[i].severity], i))
+    order = sorted(
+        range(len(findings)), key=lambda i: (findings[i].suppression is not None, -SEVERITY_RANK[findings[i].severity], i)
+    )
     return [findings[i] for i in sorted(order[: max(0, limit)])]
 
 
