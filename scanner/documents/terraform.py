@@ -23,9 +23,10 @@ Targets (Subject.kind in brackets):
                            aws_secretsmanager_secret_policy, aws_iam_policy_document (not attached in
                            the scan; "trust" when its only actions are sts:AssumeRole*)]; statement
                            shape in scanner/documents/iam.py
-- terraform.ingress-rule   every ingress rule [aws_security_group, aws_security_group_rule,
-                           aws_vpc_security_group_ingress_rule], value: protocol, from_port, to_port,
-                           cidrs, public, all_ports, admin_ports (22/3389 inside the range)
+- terraform.ingress-rule   every ingress rule [aws_security_group, aws_default_security_group,
+                           aws_security_group_rule (type "ingress"), aws_vpc_security_group_ingress_rule],
+                           value: protocol, from_port, to_port, cidrs, public, all_ports, admin_ports
+                           (22/3389 inside the range)
 
 Relations:
 
