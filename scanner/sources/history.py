@@ -28,7 +28,7 @@ from scanner.sources.worktree import BINARY_SNIFF, DEFAULT_MAX_FILE_SIZE
 class Blob(NamedTuple):
     sha: str
     size: int
-    path: str  # one path the blob has on the scanned refs (the first rev-list reports)
+    path: str  # the path its oldest introducing commit gave it (see plan)
 
 
 class Selection(NamedTuple):
