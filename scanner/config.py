@@ -72,10 +72,6 @@ def _validator() -> Any:
     return jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
 
 
-
-
-
-
 def _read_toml(path: Path) -> dict[str, Any] | None:
     try:
         import tomllib
@@ -129,15 +125,14 @@ def load(path: Path) -> Config:
         if err.validator == "additionalProperties" and where == []:
             message += " (known keys: " + ", ".join(_validator().schema["properties"]) + ")"
         raise ConfigError(f"{config.where(*where)}: {field_name(where)}: {message}")
-    for key in ("allow",):
-        for index, pattern in enumerate((data.get("secrets") or {}).get(key) or ()):
-            try:
-                re2.compile(pattern, quiet_re2_options())
-            except re2.error as exc:
-                raise ConfigError(
-                    f"{config.where('secrets', key, index)}: secrets.{key}[{index}]: not a valid RE2 pattern: "
-                    f"{re2_error_text(exc)}"
-                ) from None
+    for index, pattern in enumerate(config.section("secrets").get("allow") or ()):
+        try:
+            re2.compile(pattern, quiet_re2_options())
+        except re2.error as exc:
+            raise ConfigError(
+                f"{config.where('secrets', 'allow', index)}: secrets.allow[{index}]: not a valid RE2 pattern: "
+                f"{re2_error_text(exc)}"
+            ) from None
     return config
 
 
