@@ -77,7 +77,7 @@ class Problem(NamedTuple):
 
     path: str
     message: str
-    level: str = "warning"  # "warning": shown always, fails --fail-on-parse-error; "info": shown with --verbose
+    level: str = "warning"  # "warning": shown always; "info": shown with --verbose (cli.incomplete: what fails)
     line: int = 0
 
 
