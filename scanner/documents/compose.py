@@ -36,9 +36,7 @@ def parse(item: Item) -> tuple[list[Document], list[Problem]]:
     try:
         loaded = load_yaml_documents(item.data)
     except YamlError as exc:
-        message = str(exc)
-        line = int(m.group(1)) if (m := re.match(r"line (\d+):", message)) else 0
-        return [], [Problem(item.path, f"invalid YAML: {message}", line=line)]
+        return [], [Problem(item.path, f"invalid YAML: {exc}", line=exc.line)]
     docs = []
     problems = []
     for value, line in loaded:

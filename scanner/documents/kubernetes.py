@@ -74,7 +74,6 @@ _SUFFIXES = (".yaml", ".yml", ".json")
 _KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 _SOURCE = re.compile(rb"(?m)^# Source: ([^\r\n]+?)[ \t]*\r?$")
 _DOC_SEPARATOR = re.compile(rb"(?m)^---(?=[ \t]|\r?$)")
-_LINE_IN_ERROR = re.compile(r"^line (\d+): ")
 _TEMPLATE_VALUE = re.compile(r"^\s*(?:\{\{.*\}\}|\$\{[^}]*\}|\$\([^)]*\))\s*$", re.S)
 _IGNORE_ENTRY = re.compile(r"^\s*([A-Za-z0-9_.*-]+(?:\s*,\s*[A-Za-z0-9_.*-]+)*)\s*(.*?)\s*$")
 
@@ -156,16 +155,15 @@ def _marker(item: Item, kind: str) -> tuple[list[Document], list[Problem]]:
     try:
         loaded = load_yaml_documents(item.data)
     except YamlError as exc:
-        return [], [_yaml_problem(item.path, str(exc), "")]
+        return [], [_yaml_problem(item.path, exc, "")]
     value = loaded[0][0] if loaded and isinstance(loaded[0][0], LDict) else LDict(line=1)
     return [Document(kind, item.path, value, 1, (("dir", _dirname(item.path)),))], []
 
 
-def _yaml_problem(path: str, message: str, extra: str) -> Problem:
-    match = _LINE_IN_ERROR.match(message)
-    line = int(match.group(1)) if match else 0
+def _yaml_problem(path: str, error: YamlError, extra: str) -> Problem:
+    message = str(error)
     hint = " (an unrendered template? scan the rendered output)" if "{{" in message else ""
-    return Problem(path, f"malformed YAML, skipped by Kubernetes rules: {message}{hint}{extra}", "warning", line)
+    return Problem(path, f"malformed YAML, skipped by Kubernetes rules: {message}{hint}{extra}", "warning", error.line)
 
 
 def parse_text(data: bytes, path: str, json: bool = False, source_base: str | None = None,
@@ -180,7 +178,7 @@ def parse_text(data: bytes, path: str, json: bool = False, source_base: str | No
     try:
         loaded = load_yaml_documents(data)
     except YamlError as exc:
-        loaded, problem = _salvage(data, path, str(exc))
+        loaded, problem = _salvage(data, path, exc)
         problems.append(problem)
     if b"{{" in data or b"${" in data or b"$(" in data:
         for value, _ in loaded:
@@ -233,14 +231,14 @@ def _source_path(source: str, base: str | None) -> str:
     return _join(base, rest)
 
 
-def _salvage(data: bytes, path: str, message: str) -> tuple[list[tuple[Any, int]], Problem]:
+def _salvage(data: bytes, path: str, error: YamlError) -> tuple[list[tuple[Any, int]], Problem]:
     """Parse document by document so one broken document does not hide the others."""
     starts = [0] + [m.start() for m in _DOC_SEPARATOR.finditer(data) if m.start() > 0]
     if len(starts) < 2:
-        return [], _yaml_problem(path, message, "")
+        return [], _yaml_problem(path, error, "")
     loaded: list[tuple[Any, int]] = []
     bad = 0
-    first_error = message
+    first_error = error
     for i, begin in enumerate(starts):
         end = starts[i + 1] if i + 1 < len(starts) else len(data)
         padding = b"\n" * data.count(b"\n", 0, begin)  # keep the lines of the whole file
@@ -248,7 +246,7 @@ def _salvage(data: bytes, path: str, message: str) -> tuple[list[tuple[Any, int]
             loaded.extend(load_yaml_documents(padding + data[begin:end]))
         except YamlError as exc:
             if not bad:
-                first_error = str(exc)
+                first_error = exc
             bad += 1
     extra = f"; {bad} of {len(starts)} documents skipped, the others scanned" if loaded else ""
     return loaded, _yaml_problem(path, first_error, extra)

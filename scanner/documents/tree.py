@@ -136,7 +136,11 @@ _CONTAINERS = (dict, list)
 
 
 class YamlError(ValueError):
-    """Malformed YAML: the message names the line."""
+    """Malformed YAML: the message names the line ("line 3: ..."), and so does `line` (0: unknown)."""
+
+    def __init__(self, message: str, line: int = 0) -> None:
+        super().__init__(message)
+        self.line = line
 
 
 class _Builder:
@@ -206,7 +210,7 @@ def _check_depth(text: str | bytes) -> None:
                 depth += 1
                 if depth > MAX_DEPTH:
                     line = event.start_mark.line + 1 if event.start_mark is not None else 0
-                    raise YamlError(f"line {line}: nesting deeper than {MAX_DEPTH} levels")
+                    raise YamlError(f"line {line}: nesting deeper than {MAX_DEPTH} levels", line)
             elif isinstance(event, _CLOSE):
                 depth -= 1
     finally:
@@ -231,8 +235,9 @@ def load_yaml_documents(text: str | bytes) -> list[tuple[Any, int]]:
             docs.append((builder.build(node), node.start_mark.line + 1))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        raise YamlError(f"{where}{exc.problem or exc.context or 'invalid YAML'}") from None
+        line = mark.line + 1 if mark is not None else 0
+        where = f"line {line}: " if line else ""
+        raise YamlError(f"{where}{exc.problem or exc.context or 'invalid YAML'}", line) from None
     except yaml.YAMLError as exc:
         raise YamlError(str(exc).splitlines()[0] if str(exc) else "invalid YAML") from None
     except RecursionError:
