@@ -91,6 +91,7 @@ def local_targets() -> frozenset[str]:
     return frozenset(out)
 
 
+@cache
 def targets() -> dict[str, TargetFn]:
     out: dict[str, TargetFn] = {}
     for module in modules():
@@ -98,7 +99,8 @@ def targets() -> dict[str, TargetFn]:
     return out
 
 
-def relations() -> dict[str, RelationFn]:
+@cache
+def relations() -> dict[str, RelationFn]:  # asked on every `related:` condition evaluated
     out: dict[str, RelationFn] = {}
     for module in modules():
         out.update(getattr(module, "RELATIONS", {}))
