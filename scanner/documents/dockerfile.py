@@ -595,12 +595,10 @@ def final_stage_subjects(documents: Sequence[Document], ctx: Context) -> Iterabl
 
 
 def _where(ins: LDict) -> str:
-    stage = ins.get("stage")
-    return (
-        f"stage '{stage}' "
-        if stage is not None and not str(stage).isdigit()
-        else (f"stage {stage} " if stage is not None else "")
-    )
+    stage = ins.get("stage")  # a stage's name, or its index as text; absent before the first FROM
+    if stage is None:
+        return ""
+    return f"stage {stage} " if str(stage).isdigit() else f"stage '{stage}' "
 
 
 def _instructions(doc: Document) -> Iterable[LDict]:
