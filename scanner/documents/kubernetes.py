@@ -353,7 +353,7 @@ class _Object:
         self.key = f"{obj.get('apiVersion')}/{self.kind}/{self.namespace}/{self.name}"
         self.label = f"{self.kind}/{self.name}" if self.name else self.kind
         meta = _meta(obj)
-        self.ignores = parse_ignores(meta.get("annotations")) if IGNORE_ANNOTATION in _d(meta.get("annotations")) else ()
+        self.ignores = parse_ignores(meta.get("annotations"))
         self.subject = Subject(obj, doc.path, line_of(obj) or doc.line, self.label, self.key, self.kind, doc,
                                self.ignores)
         self.workload: Subject | None = None
