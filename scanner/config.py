@@ -203,20 +203,19 @@ def _rebase(pattern: str, config_dir: Path, base: Path) -> str:
 
 
 def merge_args(config: Config, args: Any) -> None:
-    """Fill the scan arguments the command line left unset from the configuration (in place)."""
-    if not getattr(args, "only", None) and config.get("only") is not None:
+    """Fill the scan arguments (a `scanner scan` namespace) the command line left unset from the
+    configuration (in place)."""
+    if not args.only and config.get("only") is not None:
         args.only = config.names("only")
-    if not getattr(args, "skip", None) and config.get("skip") is not None:
+    if not args.skip and config.get("skip") is not None:
         args.skip = config.names("skip")
-    if hasattr(args, "fail_on") and args.fail_on is None:
+    if args.fail_on is None:
         args.fail_on = config.get("fail-on", "low")
-    if hasattr(args, "exclude"):
-        base = display_base(Path((getattr(args, "paths", None) or ["."])[0]))
-        rebased = [_rebase(p, config.base.resolve(), base) for p in config.get("exclude", ())]
-        args.exclude = [*(p for p in rebased if p), *(args.exclude or ())]
-    if hasattr(args, "rules"):
-        args.rules = [config.relative(r) for r in config.get("rules", ())] + list(args.rules or ())
-    if hasattr(args, "baseline") and not args.baseline and config.get("baseline"):
+    base = display_base(Path((args.paths or ["."])[0]))
+    rebased = [_rebase(p, config.base.resolve(), base) for p in config.get("exclude", ())]
+    args.exclude = [*(p for p in rebased if p), *args.exclude]
+    args.rules = [config.relative(r) for r in config.get("rules", ())] + list(args.rules)
+    if not args.baseline and config.get("baseline"):
         args.baseline = config.relative(config.get("baseline"))
 
 
@@ -283,14 +282,14 @@ def effective(config: Config, args: Any) -> dict[str, Any]:
     """The configuration in effect after command-line flags, as `scanner config show` prints it."""
     secrets = config.section("secrets")
     return {
-        "only": list(getattr(args, "only", None) or []),
-        "skip": list(getattr(args, "skip", None) or []),
+        "only": list(args.only or []),
+        "skip": list(args.skip or []),
         "enable": config.names("enable"),
         "severity": _plain(config.section("severity")),
-        "exclude": list(getattr(args, "exclude", None) or []),
-        "rules": list(getattr(args, "rules", None) or []),
-        "fail-on": getattr(args, "fail_on", None) or "low",
-        "baseline": getattr(args, "baseline", None),
+        "exclude": list(args.exclude),
+        "rules": list(args.rules),
+        "fail-on": args.fail_on,
+        "baseline": args.baseline,
         "secrets": {
             "allow-encrypted": secrets.get("allow-encrypted", True),
             "allow": list(secrets.get("allow") or []),
