@@ -213,7 +213,7 @@ def _run_scan(args: argparse.Namespace, use_baseline: bool = True):  # noqa: ANN
         jobs=args.jobs,
         inline_ignores=not args.no_inline_ignores,
         policy_options=configuration.policy_options(cfg),
-        timeout=getattr(args, "timeout", 30.0),
+        timeout=args.timeout,
     )
     try:
         result = _scan_git(args, options) if _git_mode(args) else scan_worktree(options)
