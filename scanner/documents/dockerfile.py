@@ -16,8 +16,9 @@ The document value is
     {escape, args_before_from: [instruction], stages: [stage]}
     stage = {index, name?, final, line, from, image, base, parent?, registry, repository, tag?,
              digest?, platform?, user?, user_name?, user_group?, instructions: [instruction]}
-    instruction = {cmd, line, end_line, text, args, json, flags, mounts, heredocs, script?, sources?,
-                   dest?, ports?, vars?, stage, stage_index}
+    instruction = {cmd, line, end_line, text, args, json, flags, mounts, heredocs, sub_cmd? (ONBUILD),
+                   script?, sources?, dest?, from? (COPY/ADD --from), ports?, vars?, user?, stage?,
+                   stage_index?}   (stage and stage_index: not on ARGs before the first FROM)
 
 Targets: `dockerfile.stage` (kind "final" or "intermediate"), `dockerfile.final-stage`,
 `dockerfile.instruction` (kind = the instruction, e.g. RUN), `dockerfile.variable` (one subject per
