@@ -14,10 +14,10 @@ from typing import NamedTuple
 import pathspec
 
 from scanner.model import Item, Problem
+from scanner.sources.git import git_command, git_env
 
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
 BINARY_SNIFF = 8192
-GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
 
 
 class Entry(NamedTuple):
@@ -25,23 +25,12 @@ class Entry(NamedTuple):
     abs: str  # absolute path on disk
 
 
-def git_command(*args: str) -> list[str]:
-    """git, configured so that nothing from the scanned repository is executed."""
-    return ["git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "safe.directory=*", *args]
-
-
-def git_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(GIT_ENV)
-    return env
-
-
 def _git_files(directory: Path) -> Iterator[str] | None:
     """Files git sees under `directory` (relative to it), as git lists them (a scan starts on the
     first while git is still listing), or None when it is not in a work tree."""
     try:
         proc = subprocess.Popen(
-            git_command("-C", str(directory), "ls-files", "-z", "--cached", "--others", "--exclude-standard"),
+            git_command(directory, "ls-files", "-z", "--cached", "--others", "--exclude-standard"),
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             env=git_env(),
@@ -79,7 +68,7 @@ def _names(proc: subprocess.Popen, chunk: bytes) -> Iterator[str]:
 def _ignored_by_git(directory: Path) -> bool:
     try:
         proc = subprocess.run(
-            git_command("-C", str(directory), "check-ignore", "-q", "."), capture_output=True, env=git_env(), timeout=60
+            git_command(directory, "check-ignore", "-q", "."), capture_output=True, env=git_env(), timeout=60
         )
     except (OSError, subprocess.SubprocessError):
         return False
@@ -236,7 +225,7 @@ def _read_text(fd: int, size: int, max_size: int) -> bytes | None:
     limit = max_size + 1
     if size > BINARY_SNIFF:
         head = os.read(fd, BINARY_SNIFF)
-        if b"\0" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        if _nul_not_utf16(head):
             return None
         parts = [head]
         got = len(head)
@@ -255,6 +244,12 @@ def _read_text(fd: int, size: int, max_size: int) -> bytes | None:
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
+def _nul_not_utf16(data: bytes) -> bool:
+    """Binary: a NUL in the first BINARY_SNIFF bytes, unless a UTF-16 byte-order mark says they are
+    text (history.is_binary, for git blobs, does not make that exception: see the issue note)."""
+    return data.find(b"\0", 0, BINARY_SNIFF) != -1 and not data.startswith((b"\xff\xfe", b"\xfe\xff"))
+
+
 def as_text_bytes(data: bytes) -> bytes | None:
     """UTF-8 (or any ASCII-compatible) bytes as they are; UTF-16 with a BOM re-encoded; None for binary."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -262,7 +257,7 @@ def as_text_bytes(data: bytes) -> bytes | None:
             return data.decode("utf-16").encode("utf-8")
         except UnicodeDecodeError:
             return None
-    if data.find(b"\0", 0, BINARY_SNIFF) != -1:
+    if _nul_not_utf16(data):
         return None
     if data.startswith(b"\xef\xbb\xbf"):
         return data[3:]
