@@ -169,10 +169,10 @@ def _write_atomically(target: str, text: str) -> None:
 
 
 def _load_rules(extra: Sequence[str]) -> list:
-    from scanner.engines import policy
+    from scanner.engines import check_rules
     from scanner.rules.loader import load_rules
 
-    return load_rules(extra, check=policy.check_rules)  # checked per pack; passed packs are cached
+    return load_rules(extra, check=check_rules)  # checked per pack; passed packs are cached
 
 
 def _baseline_parsers(sub) -> None:  # noqa: ANN001 - argparse's private subparsers type
@@ -342,13 +342,14 @@ def cmd_rules(args: argparse.Namespace) -> int:
 
     chosen = rules
     if args.packs:
+        from scanner.engines import check_rules
         from scanner.rules.loader import load_pack, pack_files
 
         names = {p for p in args.packs if not Path(p).exists()}
         files = [f for p in args.packs if Path(p).exists() for f in pack_files(Path(p))]
         chosen = [r for r in rules if r.pack in names]
         for file in files:
-            chosen.extend(load_pack(file))
+            chosen.extend(load_pack(file, check_rules))
         unknown = names - {r.pack for r in rules}
         if unknown:
             raise UsageError(f"unknown pack(s): {', '.join(sorted(unknown))}")

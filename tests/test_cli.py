@@ -132,6 +132,21 @@ def test_bad_pattern_is_one_line_on_stderr_and_nothing_else(capfd, tmp_path, mon
                       "invalid perl operator: (?<=")
 
 
+def test_unknown_filter_in_a_pack_is_one_line_at_load_not_an_internal_error(cli, tmp_path):
+    pack = tmp_path / "p.yaml"
+    pack.write_text(
+        "pack: p\ndescription: d\nrules:\n  - id: tok\n    title: T\n    severity: high\n    description: d\n"
+        "    remediation: r\n    engine: secrets\n    keywords: [tok_]\n    pattern: 'tok_[a-z]{8}'\n"
+        "    filters: [nope]\n    examples:\n      bad: ['t = tok_abcdefgh']\n      good: ['t = 1']\n"
+    )
+    (tmp_path / "a.env").write_text("t = tok_abcdefgh\n")
+    for args in (("scan", "--rules", str(pack), "--config", os.devnull, "."), ("rules", "test", str(pack))):
+        run = cli(*args, cwd=tmp_path)
+        assert run.code == 2, args
+        assert run.err.strip().startswith(f"scanner: error: {pack}:4: tok.filters: unknown filter nope (known: "), args
+        assert "internal error" not in run.err and len(run.err.strip().splitlines()) == 1
+
+
 def test_unknown_only_is_a_usage_error(cli, tmp_path):
     run = cli("scan", "--only", "no-such-rule", cwd=tmp_path)
     assert run.code == 2 and "unknown rule id or pack name: no-such-rule" in run.err

@@ -486,3 +486,16 @@ REAL_WORLD_LEAKS = [
 @pytest.mark.parametrize(("path", "line", "rule"), REAL_WORLD_LEAKS)
 def test_real_world_leaks_are_reported(path, line, rule):
     assert [f.rule_id for f in scan(path, line + "\n")] == [rule]
+
+
+def test_unknown_filter_or_decoder_is_a_pack_error_at_load():
+    from scanner.rules.loader import PackError
+
+    base = dict(title="T", severity="high", description="d", remediation="r", engine="secrets", pack="p",
+                source="p.yaml", source_line=3, keywords=("tok_",), pattern="tok_[a-z]+")  # fmt: skip
+    secrets.check_rules([Rule(id="ok", filters=("generic",), **base)])
+    with pytest.raises(PackError, match=r"^p\.yaml:3: bad\.filters: unknown filter nope \(known: .*placeholder"):
+        secrets.check_rules([Rule(id="bad", filters=("nope",), **base)])
+    with pytest.raises(PackError, match=r"^p\.yaml:3: dec\.decoder: unknown decoder 'nope' \(known: kubernetes-secret"):
+        secrets.check_rules([Rule(id="dec", decoder="nope", **base)])
+

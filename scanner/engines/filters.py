@@ -784,5 +784,6 @@ def pipeline(rule: Rule) -> tuple[Callable, ...]:
                 names.append(n)
     unknown = [n for n in names if n not in FILTERS]
     if unknown:
-        raise KeyError(f"{rule.source}:{rule.source_line}: {rule.id}.filters: unknown filter(s) {unknown}")
+        known = ", ".join(sorted(FILTERS) + sorted(FILTERS_GROUPS))
+        raise KeyError(f"{rule.source}:{rule.source_line}: {rule.id}.filters: unknown filter {', '.join(unknown)} (known: {known})")
     return tuple(FILTERS[n] for n in names)

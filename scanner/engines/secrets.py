@@ -18,7 +18,7 @@ import re2
 
 from scanner.engines import filters, prefilter
 from scanner.model import Finding, Item, Location, fingerprint
-from scanner.rules.loader import Rule, quiet_re2_options
+from scanner.rules.loader import PackError, Rule, quiet_re2_options
 
 MAX_EVIDENCE = 160
 PREFILTER_AFTER = 4 << 20  # bytes: below this, compiling the Hyperscan database costs more than it saves
@@ -168,6 +168,25 @@ class _LazyRules(Sequence):
             except re2.error:
                 self._set = None
         return self._set  # type: ignore[return-value]
+
+
+def check_rules(rules: Sequence[Rule]) -> None:
+    """Filter and decoder names a secrets rule uses must exist: PackError naming the rule otherwise
+    (at load, where a pack's other mistakes are reported, not at its first match)."""
+    from scanner.engines.decoders import DECODERS
+
+    for rule in rules:
+        if rule.engine != "secrets":
+            continue
+        try:
+            filters.pipeline(rule)
+        except KeyError as exc:
+            raise PackError(str(exc.args[0])) from None
+        if rule.decoder and rule.decoder not in DECODERS:
+            raise PackError(
+                f"{rule.source}:{rule.source_line}: {rule.id}.decoder: unknown decoder '{rule.decoder}' "
+                f"(known: {', '.join(sorted(DECODERS))})"
+            )
 
 
 def compile_rules(rules: Iterable[Rule]) -> Compiled:
