@@ -8,7 +8,8 @@ Each document module (kubernetes.py, dockerfile.py, compose.py, terraform.py, ..
   parsed documents of the whole scan into `Subject`s a policy condition is evaluated against;
 - optionally `RELATIONS: dict[str, RelationFn]`: named relations between subjects
   (e.g. "networkpolicy-selecting") used by `related:` conditions;
-- optionally `finalize(documents) -> list[Document]`: whole-scan grouping (e.g. Terraform modules);
+- optionally `finalize(documents) -> list[Document]`: a whole-scan pass over the documents (e.g. Kubernetes
+  drops the partial objects that Kustomize patch files hold);
 - optionally `LOCAL_KINDS: frozenset[str]`: the document kinds it makes whose targets and relations
   never look past one document (a Dockerfile, a Compose file): the policy stage runs on them file by
   file, in the worker that parsed them, instead of once over the whole scan.

@@ -88,7 +88,8 @@ def open_repo(root: str | Path) -> Repo:
     try:
         out = run_git(root, "rev-parse", "--is-bare-repository", "--is-shallow-repository")
     except GitError as exc:
-        raise GitError(f"{root}: not a git repository ({exc})", usage=True) from None
+        detail = "" if "not a git repository" in str(exc) else f" ({exc})"  # git's own words, unless they say it again
+        raise GitError(f"{root}: not a git repository{detail}", usage=True) from None
     bare, shallow = (line.strip() == b"true" for line in out.splitlines()[:2])
     head = run_git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False).strip().decode()
     return Repo(root, bare, shallow, head)
