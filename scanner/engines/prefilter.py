@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from scanner.rules import loader
@@ -235,6 +236,7 @@ def _cached(key: str) -> tuple[list[int], bytes] | None:
 
 _FAILED: Any = object()  # cached: the compiler failed (crashed, or took longer than COMPILE_TIMEOUT)
 COMPILE_TIMEOUT = 60.0  # seconds; our packs compile in ~0.4 s
+DATABASES_KEPT = 8
 
 
 def _split(blob: bytes) -> tuple[list[int], bytes] | None:
@@ -274,26 +276,6 @@ def _compile(job: str, key: str) -> tuple[list[int], bytes] | None:
     return got
 
 
-def _store(path: str, blob: bytes, keep: int = 8) -> None:
-    directory = os.path.dirname(path)
-    tmp = None
-    try:
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".hyperscan-", suffix=".tmp", dir=directory)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(blob)
-        os.replace(tmp, path)
-        tmp = None
-        # one database per rule set in use (built-in packs, a repository's own packs...): keep the newest
-        old = [os.path.join(directory, n) for n in os.listdir(directory) if n.startswith("hyperscan-") and n.endswith(".db")]
-        old.sort(key=os.path.getmtime)
-        for name in old[: max(0, len(old) - keep)]:
-            os.unlink(name)
-    except OSError:
-        pass
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+def _store(path: str, blob: bytes) -> None:
+    # one database per rule set in use (built-in packs, a repository's own packs...): keep the newest
+    loader.write_cache_file(Path(path), blob, "hyperscan-*.db", DATABASES_KEPT)

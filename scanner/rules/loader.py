@@ -211,22 +211,39 @@ def _cache_put(path: Path, key: str, rules: list[Rule]) -> None:
     if directory is None:
         return
     target = _cache_file(directory, path, key)
-    tmp = None
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        blob = _CACHE_FORMAT + b" " + key.encode() + b"\n" + pickle.dumps(rules, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return
+    try:
         for old in directory.glob(target.name.rsplit("-", 1)[0] + "-*.pickle"):  # older versions of this pack
             old.unlink(missing_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".pack-", suffix=".tmp", dir=directory)
+    except OSError:
+        pass
+    # packs written by tests and one-off runs: keep the newest
+    write_cache_file(target, blob, "pack-*.pickle", CACHE_ENTRIES)
+
+
+def write_cache_file(target: Path, blob: bytes, family: str, keep: int) -> None:
+    """Write `blob` to `target` in the cache folder atomically (a reader never sees half a file), then
+    keep only the `keep` newest files of the folder matching the glob `family`. A cache that cannot be
+    written is only a slower next run: errors are ignored."""
+    tmp = None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=target.parent)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(_CACHE_FORMAT + b" " + key.encode() + b"\n")
-            pickle.dump(rules, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            handle.write(blob)
         os.replace(tmp, target)
-        entries = list(directory.glob("pack-*.pickle"))
-        if len(entries) > CACHE_ENTRIES:  # packs written by tests and one-off runs: keep the newest
+        tmp = None
+        entries = list(target.parent.glob(family))
+        if len(entries) > keep:
             entries.sort(key=lambda e: e.stat().st_mtime)
-            for old in entries[: len(entries) - CACHE_ENTRIES]:
+            for old in entries[: len(entries) - keep]:
                 old.unlink(missing_ok=True)
-    except (OSError, pickle.PicklingError, TypeError, AttributeError):
+    except OSError:
+        pass
+    finally:
         if tmp is not None:
             try:
                 os.unlink(tmp)
