@@ -35,7 +35,7 @@ from scanner import workers
 from scanner.documents import Context, Document, Subject
 from scanner.documents.tree import Beyond, LDict, LList, Unknown, field_parts, parse_path, resolve
 from scanner.model import Finding, Location, Problem, Suppression, fingerprint
-from scanner.rules.loader import PackError, Rule, quiet_re2_options, re2_error_text
+from scanner.rules.loader import PackError, Rule, check_re2, quiet_re2_options
 
 
 def _cmp(op: str, actual: Any, expected: Any) -> bool | None:
@@ -200,13 +200,7 @@ def check_rules(rules: Sequence[Rule]) -> None:
         if "where" in cond:
             walk(cond["where"], rule)
         if cond.get("op") in ("matches", "not_matches"):
-            try:
-                re2.compile(str(cond.get("value")), quiet_re2_options())
-            except re2.error as exc:
-                raise PackError(
-                    f"{rule.source}:{rule.source_line}: {rule.id}.when: {cond.get('field')} {cond['op']}: "
-                    f"not a valid RE2 pattern (no backreferences or look-arounds): {re2_error_text(exc)}"
-                ) from None
+            check_re2(str(cond.get("value")), f"{rule.source}:{rule.source_line}: {rule.id}.when: {cond.get('field')} {cond['op']}")
         if "related" in cond and cond["related"] not in known_relations:
             raise PackError(
                 f"{rule.source}:{rule.source_line}: {rule.id}.when: unknown relation '{cond['related']}' "

@@ -110,7 +110,8 @@ def re2_error_text(exc: Exception) -> str:
     return detail.decode("utf-8", "replace") if isinstance(detail, bytes) else str(detail)
 
 
-def _check_re2(pattern: str, where: str) -> None:
+def check_re2(pattern: str, where: str) -> None:
+    """PackError `where: not a valid RE2 pattern ...` unless the pattern compiles."""
     try:
         re2.compile(pattern, quiet_re2_options())
     except re2.error as exc:
@@ -271,9 +272,9 @@ def _parse_pack(path: Path, text: bytes) -> list[Rule]:
         line = line_of(root["rules"], index)
         where = f"{path}:{line}: rules[{index}] ({raw['id']})"
         if raw.get("pattern"):
-            _check_re2(raw["pattern"], f"{path}:{line_at(root, ['rules', index, 'pattern'])}: {raw['id']}.pattern")
+            check_re2(raw["pattern"], f"{path}:{line_at(root, ['rules', index, 'pattern'])}: {raw['id']}.pattern")
         for j, allow in enumerate(raw.get("allow", ())):
-            _check_re2(allow, f"{path}:{line_at(root, ['rules', index, 'allow', j])}: {raw['id']}.allow[{j}]")
+            check_re2(allow, f"{path}:{line_at(root, ['rules', index, 'allow', j])}: {raw['id']}.allow[{j}]")
         try:
             rules.append(
                 Rule(
