@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import stat
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     git.add_argument("--staged", action="store_true", help="scan the index (what is about to be committed), not the work tree")
 
     _baseline_parsers(sub)
+    _fix_parser(sub)
     config = sub.add_parser("config", help="show the effective configuration")
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION")
     show = config_sub.add_parser("show", help="print the effective configuration (YAML)")
@@ -195,6 +197,22 @@ def _baseline_parsers(sub) -> None:  # noqa: ANN001 - argparse's private subpars
     imp.add_argument("-o", "--output", default=DEFAULT_PATH, metavar="FILE", help=f"default: {DEFAULT_PATH}")
 
 
+def _fix_parser(sub) -> None:  # noqa: ANN001 - argparse's private subparsers type
+    fix = sub.add_parser("fix", help="apply the mechanical remediations rules declare (--diff to review, --write to apply)")
+    fix.add_argument("paths", nargs="*", default=["."], metavar="PATH", help="files or folders (default: .)")
+    mode = fix.add_mutually_exclusive_group()
+    mode.add_argument("--diff", action="store_true", help="print a unified diff and write nothing (the default)")
+    mode.add_argument("--write", action="store_true", help="write the fixed files")
+    fix.add_argument("--config", metavar="FILE", help="configuration file (default: the one found)")
+    fix.add_argument("--rules", action="append", default=[], metavar="PATH", help="extra rule pack file or folder")
+    fix.add_argument("--only", action="append", metavar="IDS", help="fix only these rule ids or packs")
+    fix.add_argument("--skip", action="append", metavar="IDS", help="do not fix these rule ids or packs")
+    fix.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip paths matching GLOB")
+    fix.add_argument("--baseline", metavar="FILE", help="leave findings in this baseline alone")
+    fix.add_argument("--no-inline-ignores", action="store_true", help="fix inline-ignored findings too")
+    fix.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
+
+
 def _run_scan(args: argparse.Namespace, use_baseline: bool = True):  # noqa: ANN202 - (ScanResult, rules, stale)
     """Configuration, rule selection, the scan itself and the baseline: what `scan` and `baseline
     create` share."""
@@ -283,6 +301,71 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     count = sum(1 for f in result.findings if f.suppression is None)
     _warn(f"wrote {args.output}: {count} findings baselined; 'scanner scan --baseline {args.output}' now reports only new ones")
     return EXIT_OK
+
+
+def cmd_fix(args: argparse.Namespace) -> int:
+    import difflib
+
+    from scanner import config as configuration
+    from scanner import fixers
+
+    scan_args = build_parser().parse_args(["scan"])  # every scan option at its default...
+    for key, value in vars(args).items():  # ...then what `fix` was given
+        setattr(scan_args, key, value)
+    result, rules, _ = _run_scan(scan_args)
+    cfg = configuration.discover(args.config, args.paths)
+    plans = fixers.plan(result.findings, result.root, rules, configuration.policy_options(cfg))
+    changed = [p for p in plans if p.after != p.before]
+    for plan in plans:
+        if args.write and plan.after != plan.before:
+            _write_preserving_mode(result.root / plan.path, plan.after)
+        elif plan.after != plan.before:
+            diff = difflib.unified_diff(plan.before.splitlines(keepends=True), plan.after.splitlines(keepends=True),
+                                        f"a/{plan.path}", f"b/{plan.path}")
+            _write_stdout("".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+                                  for line in diff))
+        for rule_id, label in plan.fixed:
+            _warn(f"{'fixed' if args.write else 'would fix'}: {_terminal(plan.path)}: {rule_id}: {_terminal(label)}")
+        for rule_id, label, why in plan.skipped:
+            what = f"{rule_id}: {_terminal(label)}: " if rule_id else ""
+            _warn(f"not fixed: {_terminal(plan.path)}: {what}{why}")
+    fixed = sum(len(p.fixed) for p in plans)
+    left = sum(len(p.skipped) for p in plans)
+    verb = "fixed" if args.write else "would fix"
+    summary = f"{verb} {_count(fixed, 'finding')} in {_count(len(changed), 'file')}"
+    if left:
+        summary += f"; {left} not fixed (see above)"
+    if not args.write and changed:
+        summary += "; run 'scanner fix --write' to apply"
+    _warn(summary if fixed or left else "nothing to fix")
+    if args.write:
+        return EXIT_FINDINGS if left else EXIT_OK
+    return EXIT_FINDINGS if changed or left else EXIT_OK
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _terminal(text: str) -> str:
+    """Control characters of a file name or label shown escaped, never sent to the terminal raw."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
+def _write_preserving_mode(path: Path, text: str) -> None:
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -402,6 +485,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_baseline(args)
         if args.command == "config":
             return cmd_config(args)
+        if args.command == "fix":
+            return cmd_fix(args)
         return cmd_rules(args)
     except (UsageError, PackError, ConfigError, BaselineError) as exc:
         _warn(f"error: {exc}")

@@ -263,6 +263,26 @@ def _subjects(fn: Any, documents: Sequence[Document], ctx: Context, problems: li
     return out
 
 
+def subject_fingerprint(rule: Rule, subject: Subject) -> str:
+    return fingerprint(rule.id, subject.path, subject.key)
+
+
+def label(subject: Subject) -> str:
+    return _label(subject)
+
+
+def failing_subjects(rule: Rule, documents: Sequence[Document], options: dict[str, Any] | None = None) -> list[Subject]:
+    """The subjects `rule` fires on and that no annotation suppresses: what `scanner fix` edits."""
+    ctx = Context(documents, dict(options or {}), {})
+    out = []
+    for subject in _subjects(docs_mod.targets()[rule.target], documents, ctx, []):
+        if rule.kinds and subject.kind not in rule.kinds:
+            continue
+        if evaluate(rule.when, subject, ctx)[0] is True and _ignored(rule, subject) is None:
+            out.append(subject)
+    return out
+
+
 PARALLEL_MIN_DOCUMENTS = 2000  # below this, forking costs more than the second core gives
 
 
@@ -321,7 +341,7 @@ def _run_target(
                     location=Location(subject.path, line),
                     message=_message(rule, subject),
                     evidence=_label(subject),
-                    fingerprint=fingerprint(rule.id, subject.path, subject.key),
+                    fingerprint=subject_fingerprint(rule, subject),
                     pack=rule.pack,
                     suppression=_ignored(rule, subject),
                 )
@@ -361,4 +381,4 @@ def _run_forked(
     return findings, problems
 
 
-__all__ = ["run", "evaluate", "resolve", "check_rules", "parse_path", "LDict", "LList"]
+__all__ = ["run", "failing_subjects", "evaluate", "resolve", "check_rules", "parse_path", "LDict", "LList"]

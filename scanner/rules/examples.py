@@ -109,10 +109,42 @@ def check_rule(rule: Rule, context: list[Rule] | None = None) -> list[str]:
     return failures
 
 
+def check_fix(rule: Rule) -> list[str]:
+    """A rule's `fix` on its own bad examples: each fixed example still parses, no longer gets the
+    rule's finding, and a second fix changes nothing; at least one bad example must be fixable."""
+    if not rule.fix or rule.engine != "policy":
+        return []
+    from scanner.fixers import fix_text
+
+    family = rule.target.split(".")[0]
+    failures: list[str] = []
+    fixed_any = False
+    for index, example in enumerate(rule.bad):
+        name = example.filename or DEFAULT_FILENAME.get(family, "example.yaml")
+        options = dict(example.options or {})
+        try:
+            result = fix_text(name, example.content, [rule], options)
+            if not result.fixed:
+                continue
+            fixed_any = True
+            left = _run_policy(rule, example._replace(content=result.after), [rule])
+            if left:
+                failures.append(f"{_where(rule, 'bad', index)}: fix: the fixed file still gets {len(left)} finding(s)")
+            again = fix_text(name, result.after, [rule], options)
+            if again.after != result.after:
+                failures.append(f"{_where(rule, 'bad', index)}: fix: fixing twice changes the file again")
+        except Exception as exc:  # noqa: BLE001 - a broken fix is a failure, not a crash
+            failures.append(f"{_where(rule, 'bad', index)}: fix: error: {type(exc).__name__}: {exc}")
+    if not fixed_any and not failures:
+        failures.append(f"{rule.source}:{rule.source_line}: {rule.id}: fix: applies to none of the bad examples")
+    return failures
+
+
 def run_examples(rules: Iterable[Rule]) -> list[str]:
     """Every rule's examples; returns one line per failure ([] means all pass)."""
     rules = list(rules)
     failures: list[str] = []
     for rule in rules:
         failures.extend(check_rule(rule, rules))
+        failures.extend(check_fix(rule))
     return failures

@@ -61,6 +61,7 @@ class Rule(NamedTuple):
     target: str = ""
     kinds: tuple[str, ...] = ()
     when: Any = None
+    fix: Any = None  # {"summary": str, "ops": [{"set"|"add"|"remove": path, "value": v}]}: see scanner/fixers
     # examples
     bad: tuple[Example, ...] = ()
     good: tuple[Example, ...] = ()
@@ -96,6 +97,15 @@ def _examples(raw: Any) -> tuple[Example, ...]:
                 Example(item["content"], item.get("filename", ""), item.get("count"), item.get("line"), item.get("options"))
             )
     return tuple(out)
+
+
+def _plain(value: Any) -> Any:
+    """A pack's YAML subtree as plain dicts, lists and scalars (fix values are written into files)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def quiet_re2_options() -> re2.Options:
@@ -304,6 +314,7 @@ def _parse_pack(path: Path, text: bytes) -> list[Rule]:
                     target=raw.get("target", ""),
                     kinds=tuple(raw.get("kinds", ())),
                     when=raw.get("when"),
+                    fix=_plain(raw.get("fix")),
                     bad=_examples(raw["examples"]["bad"]),
                     good=_examples(raw["examples"]["good"]),
                 )
