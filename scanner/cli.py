@@ -99,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     git.add_argument("--branch", action="append", default=[], metavar="REF", help="with --history: only this ref's history (repeatable)")
     git.add_argument("--since-commit", metavar="REF", help="only what the commits in REF..HEAD introduced (PR gate)")
     git.add_argument("--range", dest="commit_range", metavar="A..B", help="only what the commits in A..B introduced")
+    git.add_argument("--unpushed", nargs="?", const="HEAD", metavar="REF",
+                     help="only what the commits of REF (default HEAD) that no remote has yet introduced (pre-push)")
     git.add_argument("--staged", action="store_true", help="scan the index (what is about to be committed), not the work tree")
 
     _baseline_parsers(sub)
@@ -254,7 +256,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     result, rules, stale = _run_scan(args)
     if not args.quiet:
         _warn_problems(result.problems, args.verbose)
-        if stale and args.verbose and not (args.staged or args.since_commit or args.commit_range):
+        if stale and args.verbose and not (args.staged or args.since_commit or args.commit_range or args.unpushed):
             _warn(f"note: {len(stale)} baseline entries match no finding any more (remove them with "
                   "'scanner baseline create'):")
             for entry in stale:
@@ -382,7 +384,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def _git_mode(args: argparse.Namespace) -> bool:
-    return bool(args.history or args.branch or args.since_commit or args.commit_range or args.staged)
+    return bool(args.history or args.branch or args.since_commit or args.commit_range or args.staged or args.unpushed)
 
 
 def _scan_git(args: argparse.Namespace, options):  # noqa: ANN001, ANN202 - ScanOptions -> ScanResult
@@ -390,7 +392,8 @@ def _scan_git(args: argparse.Namespace, options):  # noqa: ANN001, ANN202 - Scan
     from scanner.sources.git import GitError
 
     modes = [name for name, on in (("--history/--branch", args.history or args.branch), ("--staged", args.staged),
-             ("--since-commit", args.since_commit), ("--range", args.commit_range)) if on]  # fmt: skip
+             ("--since-commit", args.since_commit), ("--range", args.commit_range),
+             ("--unpushed", args.unpushed)) if on]  # fmt: skip
     if len(modes) > 1:
         raise UsageError(f"{' and '.join(modes)} cannot be combined: choose one")
     if len(args.paths) > 1:
@@ -398,7 +401,7 @@ def _scan_git(args: argparse.Namespace, options):  # noqa: ANN001, ANN202 - Scan
     try:
         return scan_git(
             options, history=bool(args.history or args.branch), refs=args.branch, since=args.since_commit,
-            range_=args.commit_range, staged=args.staged,
+            range_=args.commit_range, staged=args.staged, unpushed=args.unpushed,
         )  # fmt: skip
     except GitError as exc:
         raise UsageError(str(exc)) from None

@@ -2,9 +2,12 @@
 
     python -m scanner.hook pre-push [SCAN OPTIONS...]
 
-pre-push: scans what the pushed commits introduce, `PRE_COMMIT_FROM_REF..PRE_COMMIT_TO_REF`
-(`scanner scan --range`). Without a range (pre-commit could not find what the remote already has,
-e.g. the first push of a new repository) it scans the working tree instead and says so.
+pre-push: scans what the push publishes. pre-commit gives the pushed range as PRE_COMMIT_FROM_REF
+(what the remote has) and PRE_COMMIT_TO_REF. When the remote has nothing yet (the first push of a
+branch or of a whole repository: FROM is all zeros or unset), it scans every commit of TO that no
+remote-tracking ref has (`git rev-list TO --not --remotes`), so a secret committed and deleted again
+before the first push is still caught. The hook is declared `verbose` so pre-commit shows what was
+scanned even when it passes.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from scanner.cli import main as scanner_main
 def pre_push(extra: Sequence[str]) -> int:
     start, end = os.environ.get("PRE_COMMIT_FROM_REF", ""), os.environ.get("PRE_COMMIT_TO_REF", "")
     if start and end and set(start) != {"0"}:
+        print(f"scanner: scanning what {start[:12]}..{end[:12]} introduces", file=sys.stderr)
         return scanner_main(["scan", "--range", f"{start}..{end}", *extra])
-    print("scanner: note: no pushed range known (PRE_COMMIT_FROM_REF/PRE_COMMIT_TO_REF unset): scanning the working tree",
-          file=sys.stderr)  # fmt: skip
-    return scanner_main(["scan", *extra])
+    target = end if end and set(end) != {"0"} else "HEAD"
+    print(f"scanner: scanning every commit of {target[:12]} that no remote has yet", file=sys.stderr)
+    return scanner_main(["scan", "--unpushed", target, *extra])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

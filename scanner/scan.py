@@ -405,6 +405,7 @@ def scan_git(
     since: str | None = None,
     range_: str | None = None,
     staged: bool = False,
+    unpushed: str | None = None,
 ) -> ScanResult:
     """`--staged` (the index instead of the work tree), `--history [--branch REF]` (the work tree plus
     every unique blob of the history), `--since-commit REF` / `--range A..B` (only what those commits
@@ -432,7 +433,7 @@ def scan_git(
         return result._replace(problems=sorted([*result.problems, *problems], key=problem_order))
 
     hist = githistory.scan_history(
-        target, secrets.compile_rules(options.rules), refs=refs or None, since=since, range_=range_,
+        target, secrets.compile_rules(options.rules), refs=refs or None, since=since, range_=range_, unpushed=unpushed,
         max_size=options.max_file_size, jobs=jobs_for(options.jobs), show_secrets=options.show_secrets,
         inline_ignores=options.inline_ignores,
     )  # fmt: skip
@@ -440,7 +441,7 @@ def scan_git(
     found = [f for f in found if excluded is None or not excluded.match_file(f.path)]
     problems = list(hist.problems)
     files, total = hist.stats.get("blobs", 0), hist.stats.get("bytes", 0)
-    if history and not repo.bare and not (since or range_):
+    if history and not repo.bare and not (since or range_ or unpushed):
         current = scan_worktree(options)
         found = _merge_history(current.findings, found)
         problems += current.problems

@@ -130,6 +130,7 @@ def scan_history(
     refs: Iterable[str] | None = None,
     since: str | None = None,
     range_: str | None = None,
+    unpushed: str | None = None,
     max_size: int = DEFAULT_MAX_FILE_SIZE,
     jobs: int | None = None,
     show_secrets: bool = False,
@@ -145,7 +146,7 @@ def scan_history(
         compiled = compile_rules(compiled)  # type: ignore[arg-type]
     root = str(root)
     repo = open_repo(root)
-    selection = select(root, refs, since, range_)
+    selection = select(root, refs, since, range_, unpushed)
     planned = plan(repo, selection, max_size)
     by_blob, stats = scan_blobs(
         root, planned.blobs, compiled, source=selection.source, show_secrets=show_secrets, jobs=jobs,

@@ -135,3 +135,29 @@ def test_pre_push_scans_the_pushed_range(hooks, tmp_path):
     out = run.stdout + run.stderr
     assert run.returncode == 1, out
     assert "ci.sh" in out and "github-token" in out and FAKE_GH not in out
+
+
+def test_first_push_to_an_empty_remote_is_blocked_by_a_deleted_secret(hooks, tmp_path):
+    """No remote has anything yet: every commit being pushed is scanned, not only the working tree."""
+    project, rev, env = hooks
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    repo = _user_repo(tmp_path / "app")
+    git(repo, "remote", "add", "origin", str(remote))
+    (repo / ".pre-commit-config.yaml").write_text(
+        f"repos:\n  - repo: {project}\n    rev: {rev}\n    hooks:\n      - id: scanner-pre-push\n"
+    )
+    git(repo, "add", ".pre-commit-config.yaml")
+    git(repo, "commit", "-qm", "hooks")
+    assert _pre_commit(repo, "install", "--hook-type", "pre-push", env=env).returncode == 0
+    (repo / "deploy.env").write_text(f"REGION=eu-west-1\nGH_TOKEN={FAKE_GH}\n")
+    git(repo, "add", "deploy.env")
+    git(repo, "commit", "-qm", "deploy env")
+    git(repo, "rm", "-q", "deploy.env")
+    git(repo, "commit", "-qm", "remove it again")  # clean at the tip and in the working tree
+    push = subprocess.run(["git", "push", "-q", "origin", "HEAD:main"], cwd=repo, env=env, capture_output=True, text=True)
+    out = push.stdout + push.stderr
+    assert push.returncode != 0, out
+    assert "deploy.env" in out and "github-token" in out and FAKE_GH not in out
+    assert "no remote has yet" in out  # the hook is verbose: pre-commit shows what it scanned
+    assert subprocess.run(["git", "rev-parse", "-q", "--verify", "refs/heads/main"], cwd=remote).returncode != 0

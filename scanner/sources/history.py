@@ -40,11 +40,14 @@ class Selection(NamedTuple):
 
 
 def select(
-    root: str, refs: Iterable[str] | None = None, since: str | None = None, range_: str | None = None
+    root: str, refs: Iterable[str] | None = None, since: str | None = None, range_: str | None = None,
+    unpushed: str | None = None,
 ) -> Selection:
-    """Turn --branch / --since-commit / --range into rev-list arguments (refs resolved up front, so a
-    typo is a one-line usage error, never a git usage dump)."""
+    """Turn --branch / --since-commit / --range / --unpushed into rev-list arguments (refs resolved up
+    front, so a typo is a one-line usage error, never a git usage dump)."""
     refs = [r for r in (refs or ()) if r]
+    if unpushed:  # what pushing REF would publish: its commits that no remote-tracking ref has
+        return Selection((resolve_commit(root, unpushed), "--not", "--remotes"), "range", f"{unpushed} --not --remotes")
     if since and range_:
         raise GitError("--since-commit and --range cannot be combined", usage=True)
     if since:
