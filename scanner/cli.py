@@ -51,16 +51,55 @@ def _split(values: Sequence[str] | None) -> list[str]:
     return [part.strip() for value in values or () for part in value.split(",") if part.strip()]
 
 
+def did_you_mean(word: str, choices: Sequence[str]) -> str:
+    """' (did you mean X?)' for the closest choice, or ''."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with "did you mean" for mistyped options and subcommands, and the usage of the
+    subcommand the mistake was made in (not the top level's)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice:
+            message += did_you_mean(choice.group(1), re.findall(r"'([^']*)'", choice.group(2)))
+        unknown = re.match(r"unrecognized arguments: (.*)", message)
+        if unknown:
+            options = [o for action in self._actions for o in action.option_strings]
+            for word in unknown.group(1).split():
+                if word.startswith("-"):
+                    hint = did_you_mean(word.split("=", 1)[0], options)
+                    if hint:
+                        message += hint.replace(" (", f" ({word}: ", 1)
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+    def subcommand(self, args: argparse.Namespace) -> _Parser:
+        """The (sub)parser of the command `args` ran: unrecognized arguments are reported by it."""
+        parser: _Parser = self
+        for dest in ("command", "rules_command", "baseline_command", "config_command"):
+            name = getattr(args, dest, None)
+            sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+            if not name or sub is None or name not in sub.choices:
+                break
+            parser = sub.choices[name]
+        return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     from scanner.reporters import FORMATS
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="scanner",
         description="Find plaintext secrets, root and privileged containers, missing network and pod security, "
         "overly broad IAM and deletion-protection gaps in repositories and manifests.",
     )
     parser.add_argument("--version", action="version", version=f"scanner {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     scan = sub.add_parser("scan", help="scan files (default: the current directory)")
     scan.add_argument("paths", nargs="*", default=["."], metavar="PATH", help="files or folders (default: .)")
@@ -106,13 +145,13 @@ def build_parser() -> argparse.ArgumentParser:
     _baseline_parsers(sub)
     _fix_parser(sub)
     config = sub.add_parser("config", help="show the effective configuration")
-    config_sub = config.add_subparsers(dest="config_command", metavar="ACTION")
+    config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", parser_class=_Parser)
     show = config_sub.add_parser("show", help="print the effective configuration (YAML)")
     show.add_argument("path", nargs="?", default=".", metavar="PATH", help="where to look for the configuration")
     show.add_argument("--config", metavar="FILE", help="this configuration file instead of the one found")
 
     rules = sub.add_parser("rules", help="list, show or test rules")
-    rules_sub = rules.add_subparsers(dest="rules_command", metavar="ACTION")
+    rules_sub = rules.add_subparsers(dest="rules_command", metavar="ACTION", parser_class=_Parser)
     for name, helptext in (("list", "every rule: id, severity, pack, title"), ("show", "one rule in full"),
                            ("test", "run every rule's good and bad examples")):
         p = rules_sub.add_parser(name, help=helptext)
@@ -183,7 +222,7 @@ def _baseline_parsers(sub) -> None:  # noqa: ANN001 - argparse's private subpars
     from scanner.suppressions.baseline import DEFAULT_PATH
 
     baseline = sub.add_parser("baseline", help="accept today's findings so that only new ones fail")
-    actions = baseline.add_subparsers(dest="baseline_command", metavar="ACTION")
+    actions = baseline.add_subparsers(dest="baseline_command", metavar="ACTION", parser_class=_Parser)
     create = actions.add_parser("create", help="write every current finding's fingerprint to a baseline file")
     create.add_argument("paths", nargs="*", default=["."], metavar="PATH", help="files or folders (default: .)")
     create.add_argument("-o", "--output", default=DEFAULT_PATH, metavar="FILE", help=f"default: {DEFAULT_PATH}")
@@ -394,6 +433,8 @@ def _scan_git(args: argparse.Namespace, options):  # noqa: ANN001, ANN202 - Scan
     modes = [name for name, on in (("--history/--branch", args.history or args.branch), ("--staged", args.staged),
              ("--since-commit", args.since_commit), ("--range", args.commit_range),
              ("--unpushed", args.unpushed)) if on]  # fmt: skip
+    if args.branch and not args.history:
+        raise UsageError("--branch selects which history --history scans: add --history (scanner scan --history --branch REF)")
     if len(modes) > 1:
         raise UsageError(f"{' and '.join(modes)} cannot be combined: choose one")
     if len(args.paths) > 1:
@@ -421,7 +462,8 @@ def cmd_rules(args: argparse.Namespace) -> int:
     if args.rules_command == "show":
         matches = [r for r in rules if r.id == args.rule_id]
         if not matches:
-            raise UsageError(f"no rule with id '{args.rule_id}' (see 'scanner rules list')")
+            hint = did_you_mean(args.rule_id, [r.id for r in rules])
+            raise UsageError(f"no rule with id '{args.rule_id}'{hint} (see 'scanner rules list')")
         print(show_rule(matches[0]))
         return EXIT_OK
     from scanner.rules.examples import run_examples
@@ -473,7 +515,9 @@ def show_rule(rule) -> str:  # noqa: ANN001 - Rule
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        parser.subcommand(args).error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command is None:
         parser.print_help()
         return EXIT_ERROR

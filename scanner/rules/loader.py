@@ -362,7 +362,11 @@ def select_rules(rules: list[Rule], only: Iterable[str] = (), skip: Iterable[str
     known = {r.id for r in rules} | {r.pack for r in rules}
     unknown = sorted((only_set | skip_set) - known)
     if unknown:
-        raise PackError(f"unknown rule id or pack name: {', '.join(unknown)} (see 'scanner rules list')")
+        import difflib
+
+        hints = [f"{u} (did you mean {m[0]}?)" if (m := difflib.get_close_matches(u, sorted(known), n=1, cutoff=0.6)) else u
+                 for u in unknown]
+        raise PackError(f"unknown rule id or pack name: {', '.join(hints)} (see 'scanner rules list')")
     out = []
     for rule in rules:
         if rule.id in skip_set or rule.pack in skip_set:
