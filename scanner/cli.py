@@ -152,8 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     rules = sub.add_parser("rules", help="list, show or test rules")
     rules_sub = rules.add_subparsers(dest="rules_command", metavar="ACTION", parser_class=_Parser)
-    for name, helptext in (("list", "every rule: id, severity, pack, title"), ("show", "one rule in full"),
-                           ("test", "run every rule's good and bad examples")):
+    for name, helptext in (("list", "every rule: id, severity, pack, title"), ("show", "one rule in full, as YAML"),
+                           ("test", "run every rule's good and bad examples (and fixes)"),
+                           ("targets", "what policy rules can target: fields with example values, and relations")):
         p = rules_sub.add_parser(name, help=helptext)
         p.add_argument("--rules", action="append", default=[], metavar="PATH", help="extra rule pack file or folder")
         if name == "show":
@@ -450,7 +451,7 @@ def _scan_git(args: argparse.Namespace, options):  # noqa: ANN001, ANN202 - Scan
 
 def cmd_rules(args: argparse.Namespace) -> int:
     if args.rules_command is None:
-        raise UsageError("rules needs an action: list, show ID or test (see 'scanner rules --help')")
+        raise UsageError("rules needs an action: list, show ID, test or targets (see 'scanner rules --help')")
     rules = _load_rules(args.rules)
     if args.rules_command == "list":
         width = max((len(r.id) for r in rules), default=10)
@@ -466,6 +467,11 @@ def cmd_rules(args: argparse.Namespace) -> int:
             raise UsageError(f"no rule with id '{args.rule_id}'{hint} (see 'scanner rules list')")
         print(show_rule(matches[0]))
         return EXIT_OK
+    if args.rules_command == "targets":
+        from scanner.rules.targets import describe
+
+        _write_stdout(describe(rules))
+        return EXIT_OK
     from scanner.rules.examples import run_examples
 
     chosen = rules
@@ -476,8 +482,14 @@ def cmd_rules(args: argparse.Namespace) -> int:
         names = {p for p in args.packs if not Path(p).exists()}
         files = [f for p in args.packs if Path(p).exists() for f in pack_files(Path(p))]
         chosen = [r for r in rules if r.pack in names]
+        defined = {r.id: r for r in rules}
         for file in files:
-            chosen.extend(load_pack(file, check_rules))
+            for rule in load_pack(file, check_rules):
+                first = defined.get(rule.id)
+                if first is not None and Path(first.source).resolve() != Path(rule.source).resolve():
+                    raise UsageError(f"{rule.source}:{rule.source_line}: id: rule id '{rule.id}' is already defined "
+                                     f"at {first.source}:{first.source_line}")  # what `scan --rules` says too
+                chosen.append(rule)
         unknown = names - {r.pack for r in rules}
         if unknown:
             raise UsageError(f"unknown pack(s): {', '.join(sorted(unknown))}")
@@ -489,7 +501,32 @@ def cmd_rules(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if failures else EXIT_OK
 
 
+def rule_yaml(rule) -> str:  # noqa: ANN001 - Rule
+    """The rule as written in its pack (comments and all): its list item, from `- id:` to the next."""
+    try:
+        lines = Path(rule.source).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return ""
+    start = rule.source_line - 1
+    if not (0 <= start < len(lines)) or "-" not in lines[start]:
+        return ""
+    dash = lines[start].index("-")
+    end = start + 1
+    while end < len(lines):
+        text = lines[end]
+        indent = len(text) - len(text.lstrip())
+        if text.strip() and not text.lstrip().startswith("#") and indent <= dash:
+            break
+        end += 1
+    while end > start + 1 and (not lines[end - 1].strip() or lines[end - 1].lstrip().startswith("#")):
+        end -= 1  # comments just before the next rule belong to it
+    return "\n".join(line[dash:] if line[:dash].strip() == "" else line for line in lines[start:end]) + "\n"
+
+
 def show_rule(rule) -> str:  # noqa: ANN001 - Rule
+    source = rule_yaml(rule)
+    if source:
+        return f"# {rule.id}: {rule.title}\n# defined in {rule.source}:{rule.source_line} (pack {rule.pack})\n{source}"
     lines = [
         f"{rule.id}: {rule.title}",
         f"  severity: {rule.severity}    pack: {rule.pack}    engine: {rule.engine}"

@@ -156,7 +156,7 @@ def test_rules_list_and_show(cli, tmp_path):
     run = cli("rules", "list", "--rules", str(MINIMAL_PACK), cwd=tmp_path)
     assert run.code == 0 and "test-github-token" in run.out and "minimal" in run.out
     run = cli("rules", "show", "test-github-token", "--rules", str(MINIMAL_PACK), cwd=tmp_path)
-    assert run.code == 0 and "Remediation:" in run.out and "Bad example" in run.out
+    assert run.code == 0 and "  remediation:" in run.out and "  examples:" in run.out  # the rule as YAML
     assert cli("rules", "show", "nope", cwd=tmp_path).code == 2
 
 
