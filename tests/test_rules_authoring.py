@@ -56,3 +56,17 @@ def test_rules_test_and_scan_agree_on_a_duplicate_builtin_id(cli, tmp_path) -> N
     for run in (test_run, scan_run):
         assert "rule id 'k8s-run-as-root' is already defined at" in run.err
         assert "policies/kubernetes.yaml:" in run.err
+
+
+def test_writing_rules_doc_worked_examples_pass_rules_test(cli, tmp_path) -> None:
+    from tests.conftest import REPO
+
+    doc = (REPO / "docs" / "writing-rules.md").read_text()
+    packs = [part.split("```yaml\n", 1)[1].split("```", 1)[0] for part in doc.split("<!-- pack: ")[1:]]
+    assert len(packs) == 3
+    for i, pack in enumerate(packs):
+        path = tmp_path / f"pack{i}.yaml"
+        path.write_text(pack)
+        run = cli("rules", "test", str(path))
+        assert run.code == 0, run.out + run.err
+        assert ", 0 failed (1 rules)" in run.out
