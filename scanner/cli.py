@@ -144,6 +144,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     _baseline_parsers(sub)
     _fix_parser(sub)
+    report = sub.add_parser("report", help="turn a saved JSON report into another format (html, sarif, text...)")
+    report.add_argument("source", metavar="FILE", help="a report written by 'scanner scan --format json'")
+    report.add_argument("-f", "--format", "--output-format", dest="format", choices=FORMATS, default="html",
+                        help="report format (default: html)")
+    report.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
+    report.add_argument("--rules", action="append", default=[], metavar="PATH",
+                        help="rule packs the scan used besides the built-in ones (for rule descriptions)")
+    report.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
     config = sub.add_parser("config", help="show the effective configuration")
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", parser_class=_Parser)
     show = config_sub.add_parser("show", help="print the effective configuration (YAML)")
@@ -279,6 +287,7 @@ def _run_scan(args: argparse.Namespace, use_baseline: bool = True):  # noqa: ANN
         result = _scan_git(args, options) if _git_mode(args) else scan_worktree(options)
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from None
+    result = result._replace(show_secrets=bool(args.show_secrets))
     stale: list = []
     if use_baseline and args.baseline:
         from scanner.suppressions import baseline
@@ -342,6 +351,20 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     _write_atomically(args.output, text)
     count = sum(1 for f in result.findings if f.suppression is None)
     _warn(f"wrote {args.output}: {count} findings baselined; 'scanner scan --baseline {args.output}' now reports only new ones")
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from scanner.reporters import json_report, render
+    from scanner.reporters.text_report import use_color
+
+    result = json_report.load(args.source)
+    color = args.format == "text" and not args.output and not args.no_color and use_color(sys.stdout.isatty())
+    text = render(args.format, result, _load_rules(args.rules), color)
+    if args.output:
+        _write_atomically(args.output, text)
+    else:
+        _write_stdout(text)
     return EXIT_OK
 
 
@@ -559,6 +582,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_ERROR
     from scanner.config import ConfigError
+    from scanner.reporters.json_report import ReportError
     from scanner.rules.loader import PackError
     from scanner.suppressions.baseline import BaselineError
 
@@ -571,8 +595,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_config(args)
         if args.command == "fix":
             return cmd_fix(args)
+        if args.command == "report":
+            return cmd_report(args)
         return cmd_rules(args)
-    except (UsageError, PackError, ConfigError, BaselineError) as exc:
+    except (UsageError, PackError, ConfigError, BaselineError, ReportError) as exc:
         _warn(f"error: {exc}")
         return EXIT_ERROR
     except KeyboardInterrupt:

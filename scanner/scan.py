@@ -53,6 +53,7 @@ class ScanResult(NamedTuple):
     bytes: int
     seconds: float
     root: Path
+    show_secrets: bool = False  # evidence is unredacted: reports that keep it say so (HTML, JSON)
 
 
 class ItemResult(NamedTuple):

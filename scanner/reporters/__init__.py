@@ -9,7 +9,7 @@ from typing import Protocol
 from scanner.rules.loader import Rule
 from scanner.scan import ScanResult
 
-FORMATS = ("text", "json", "sarif", "junit", "gitlab")
+FORMATS = ("text", "json", "sarif", "junit", "gitlab", "html")
 
 
 class Reporter(Protocol):

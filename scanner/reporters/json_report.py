@@ -1,13 +1,17 @@
-"""JSON: every finding with its full provenance (history: every commit and path that carries it)."""
+"""JSON: every finding with its full provenance (history: every commit and path that carries it).
+
+`load` reads such a report back into a ScanResult, so `scanner report` can render a saved scan in
+any other format (a CI job keeps one JSON artifact and publishes the page from it)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from scanner import __version__
-from scanner.model import SEVERITIES, Finding
+from scanner.model import SEVERITIES, Finding, Location, Problem, Provenance, Suppression
 from scanner.rules.loader import Rule
 from scanner.scan import ScanResult
 
@@ -53,8 +57,58 @@ def render(result: ScanResult, rules: Sequence[Rule], color: bool = False) -> st
     doc = {
         "tool": "scanner",
         "version": __version__,
+        "root": str(result.root.resolve()),
+        "show_secrets": result.show_secrets,
         "summary": summary(result),
         "findings": [finding_dict(f) for f in result.findings],
         "problems": [p._asdict() for p in result.problems],
     }
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+class ReportError(Exception):
+    """A saved report that cannot be read: one line naming the file."""
+
+
+_FINDING_KEYS = {"rule", "pack", "severity", "path", "line", "column", "end_line", "end_column", "message", "evidence",
+                 "fingerprint", "suppressed", "provenance"}
+
+
+def _finding(raw: dict[str, Any]) -> Finding:
+    prov = raw.get("provenance")
+    sup = raw.get("suppressed")
+    return Finding(
+        rule_id=str(raw["rule"]),
+        severity=str(raw["severity"]),
+        location=Location(str(raw["path"]), int(raw.get("line") or 0), int(raw.get("column") or 1),
+                          int(raw.get("end_line") or 0), int(raw.get("end_column") or 0)),
+        message=str(raw.get("message", "")),
+        evidence=str(raw.get("evidence", "")),
+        fingerprint=str(raw.get("fingerprint", "")),
+        pack=str(raw.get("pack", "")),
+        provenance=None if not isinstance(prov, dict) else Provenance(**{
+            **prov, "commits": tuple(prov.get("commits") or ())}),
+        suppression=None if not isinstance(sup, dict) else Suppression(**sup),
+        properties=tuple(sorted((k, v) for k, v in raw.items() if k not in _FINDING_KEYS)),
+    )
+
+
+def load(path: str) -> ScanResult:
+    """A report written by `render` (this format) back as a ScanResult."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ReportError(f"{path}: cannot read: {exc.strerror}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReportError(f"{path}: not a JSON report ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("tool") != "scanner" or not isinstance(doc.get("findings"), list):
+        raise ReportError(f"{path}: not a report written by 'scanner scan --format json'")
+    try:
+        findings = [_finding(f) for f in doc["findings"]]
+        problems = [Problem(**p) for p in doc.get("problems", ())]
+        summary = doc.get("summary") or {}
+        return ScanResult(findings, problems, int(summary.get("files_scanned", 0)), int(summary.get("bytes_scanned", 0)),
+                          float(summary.get("seconds", 0.0)), Path(str(doc.get("root", "."))),
+                          bool(doc.get("show_secrets", False)))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ReportError(f"{path}: a finding or problem has the wrong shape ({type(exc).__name__}: {exc})") from None
