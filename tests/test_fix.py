@@ -173,3 +173,15 @@ def test_broken_fix_in_a_pack_is_a_clear_error(cli, tmp_path: Path) -> None:
     run = cli("rules", "test", str(pack))
     assert run.code == 2
     assert f"{pack}:13: rules[0].fix.ops[0]" in run.err
+
+
+def test_fixed_manifests_still_validate_against_the_kubernetes_schema(cli, project: Path) -> None:
+    """What `kubectl apply --dry-run=client` checks, offline: every fixed object is valid, no unknown field."""
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    import yaml
+
+    assert cli("fix", str(project), "--write").code == 0
+    docs = [d for d in yaml.safe_load_all((project / "app.yaml").read_text()) if d]
+    assert len(docs) == 3
+    for doc in docs:
+        kubernetes_validate.validate(doc, "1.30", strict=True)  # raises on an invalid or unknown field
