@@ -233,13 +233,8 @@ def _baseline_parsers(sub) -> None:  # noqa: ANN001 - argparse's private subpars
     baseline = sub.add_parser("baseline", help="accept today's findings so that only new ones fail")
     actions = baseline.add_subparsers(dest="baseline_command", metavar="ACTION", parser_class=_Parser)
     create = actions.add_parser("create", help="write every current finding's fingerprint to a baseline file")
-    create.add_argument("paths", nargs="*", default=["."], metavar="PATH", help="files or folders (default: .)")
     create.add_argument("-o", "--output", default=DEFAULT_PATH, metavar="FILE", help=f"default: {DEFAULT_PATH}")
-    create.add_argument("--config", metavar="FILE", help="configuration file (default: the one found)")
-    create.add_argument("--rules", action="append", default=[], metavar="PATH", help="extra rule pack file or folder")
-    create.add_argument("--only", action="append", metavar="IDS", help="only these rule ids or packs")
-    create.add_argument("--skip", action="append", metavar="IDS", help="skip these rule ids or packs")
-    create.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip paths matching GLOB")
+    _selection_options(create, only="only these rule ids or packs", skip="skip these rule ids or packs")
     create.add_argument("--history", action="store_true", help="also baseline secrets in every commit")
     create.add_argument("--no-inline-ignores", action="store_true", help="baseline inline-ignored findings too")
     imp = actions.add_parser("import", help="convert a detect-secrets baseline (.secrets.baseline)")
@@ -247,17 +242,22 @@ def _baseline_parsers(sub) -> None:  # noqa: ANN001 - argparse's private subpars
     imp.add_argument("-o", "--output", default=DEFAULT_PATH, metavar="FILE", help=f"default: {DEFAULT_PATH}")
 
 
+def _selection_options(parser: argparse.ArgumentParser, only: str, skip: str) -> None:
+    """PATH, --config, --rules, --only, --skip, --exclude: what `baseline create` and `fix` share with scan."""
+    parser.add_argument("paths", nargs="*", default=["."], metavar="PATH", help="files or folders (default: .)")
+    parser.add_argument("--config", metavar="FILE", help="configuration file (default: the one found)")
+    parser.add_argument("--rules", action="append", default=[], metavar="PATH", help="extra rule pack file or folder")
+    parser.add_argument("--only", action="append", metavar="IDS", help=only)
+    parser.add_argument("--skip", action="append", metavar="IDS", help=skip)
+    parser.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip paths matching GLOB")
+
+
 def _fix_parser(sub) -> None:  # noqa: ANN001 - argparse's private subparsers type
     fix = sub.add_parser("fix", help="apply the mechanical remediations rules declare (--diff to review, --write to apply)")
-    fix.add_argument("paths", nargs="*", default=["."], metavar="PATH", help="files or folders (default: .)")
     mode = fix.add_mutually_exclusive_group()
     mode.add_argument("--diff", action="store_true", help="print a unified diff and write nothing (the default)")
     mode.add_argument("--write", action="store_true", help="write the fixed files")
-    fix.add_argument("--config", metavar="FILE", help="configuration file (default: the one found)")
-    fix.add_argument("--rules", action="append", default=[], metavar="PATH", help="extra rule pack file or folder")
-    fix.add_argument("--only", action="append", metavar="IDS", help="fix only these rule ids or packs")
-    fix.add_argument("--skip", action="append", metavar="IDS", help="do not fix these rule ids or packs")
-    fix.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip paths matching GLOB")
+    _selection_options(fix, only="fix only these rule ids or packs", skip="do not fix these rule ids or packs")
     fix.add_argument("--baseline", metavar="FILE", help="leave findings in this baseline alone")
     fix.add_argument("--no-inline-ignores", action="store_true", help="fix inline-ignored findings too")
     fix.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
