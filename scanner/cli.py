@@ -41,9 +41,9 @@ def _seconds(text: str) -> float:
 
 
 def incomplete(problem) -> bool:  # noqa: ANN001 - Problem
-    """A file the scan could not fully read or understand (what --fail-on-parse-error fails on): every
-    warning except symlinks, which are deliberately not followed."""
-    return problem.level != "info" and not problem.message.startswith("symlink")
+    """A file the scan could not fully read or understand (what --fail-on-parse-error fails on):
+    Problem.incomplete (every warning but symlinks and notices)."""
+    return problem.incomplete
 
 
 def _split(values: Sequence[str] | None) -> list[str]:
@@ -121,7 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _warn(message: str) -> None:
-    print(f"scanner: {message}", file=sys.stderr)
+    """One line on stderr, whatever the message quotes (a file name with an escape sequence)."""
+    from scanner.reporters.terminal import printable
+
+    print(f"scanner: {printable(message)}", file=sys.stderr)
 
 
 def _warn_problems(problems: Sequence, verbose: bool) -> None:
@@ -143,10 +146,11 @@ def _write_stdout(text: str) -> None:
         sys.stdout.flush()
 
 
-def _write_atomically(target: str, text: str) -> None:
+def _write_atomically(target: str, text: str, private: bool = False) -> None:
     """Temp file + rename, so a reader never sees half a report. Through a symlink to its target;
     straight into anything that is not a regular file (/dev/null, /dev/stdout, a FIFO), which a
-    rename would replace with a file."""
+    rename would replace with a file. The file gets the mode the user's umask gives a new file, or
+    0600 when `private` (it holds unredacted secrets: --show-secrets)."""
     path = Path(os.path.realpath(target))
     if path.exists() and not path.is_file():
         with open(path, "w", encoding="utf-8", errors="backslashreplace") as handle:
@@ -157,6 +161,7 @@ def _write_atomically(target: str, text: str) -> None:
     except OSError as exc:  # name the report the user asked for, not our temp file
         raise OSError(exc.errno, exc.strerror, target) from None
     try:
+        os.fchmod(fd, 0o600 if private else 0o666 & ~_umask())  # mkstemp made it 0600 whatever the umask
         with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as handle:  # non-UTF-8 file names
             handle.write(text)
         os.replace(tmp, path)
@@ -166,6 +171,12 @@ def _write_atomically(target: str, text: str) -> None:
         except OSError:
             pass
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o077)  # read it the only way there is: set, then restore at once
+    os.umask(mask)
+    return mask
 
 
 def _load_rules(extra: Sequence[str]) -> list:
@@ -200,6 +211,7 @@ def _run_scan(args: argparse.Namespace, use_baseline: bool = True):  # noqa: ANN
     create` share."""
     from scanner import config as configuration
     from scanner.scan import ScanOptions, scan_worktree
+    from scanner.sources.worktree import PatternError
 
     cfg = configuration.discover(args.config, args.paths)
     configuration.merge_args(cfg, args)
@@ -218,6 +230,8 @@ def _run_scan(args: argparse.Namespace, use_baseline: bool = True):  # noqa: ANN
     try:
         result = _scan_git(args, options) if _git_mode(args) else scan_worktree(options)
     except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from None
+    except PatternError as exc:
         raise UsageError(str(exc)) from None
     stale: list = []
     if use_baseline and args.baseline:
@@ -248,7 +262,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         if not any(f.suppression is None for f in result.findings):
             report = ""
     if args.output:
-        _write_atomically(args.output, report)
+        _write_atomically(args.output, report, private=args.show_secrets)
     else:
         _write_stdout(report)
     failing = [f for f in result.findings if f.suppression is None and at_or_above(f.severity, args.fail_on or "low")]

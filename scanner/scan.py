@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 from scanner import documents, workers
 from scanner.engines import policy, secrets
-from scanner.model import Finding, Item, Problem
+from scanner.model import Finding, Item, Problem, interruption
 from scanner.rules.loader import Rule
 from scanner.sources import worktree
 from scanner.suppressions import inline
@@ -152,10 +152,26 @@ def process_item(item: Item) -> ItemResult:
                 _raw_signal.setitimer(signal.ITIMER_REAL, 0)
                 _raw_signal.signal(signal.SIGALRM, previous)
     except FileTimeout:
-        docs = []
-        policy_found = []
-        problems = problems + [Problem(item.path, f"not fully scanned: took longer than --timeout {timeout:g} s")]
+        docs, policy_found = [], []
+        problems = problems + [_timed_out(item, timeout)]
+    except Exception as exc:  # noqa: BLE001 - the guard of one file: a bug on it costs that file only
+        stop = interruption(exc)
+        if isinstance(stop, FileTimeout):  # the alarm went off inside a C or Go extension
+            docs, policy_found = [], []
+            problems = problems + [_timed_out(item, timeout)]
+        elif stop is not None:
+            raise stop from None
+        elif os.environ.get("SCANNER_DEBUG"):
+            raise
+        else:
+            docs, policy_found = [], []
+            problems = problems + [Problem(item.path, f"not fully scanned: internal error ({type(exc).__name__}; "
+                                           "SCANNER_DEBUG=1 shows it)", kind="error")]  # fmt: skip
     return ItemResult(found, problems, docs, item.data if docs else None, len(item.data), 1, policy_found)
+
+
+def _timed_out(item: Item, timeout: float) -> Problem:
+    return Problem(item.path, f"not fully scanned: took longer than --timeout {timeout:g} s", kind="timeout")
 
 
 def _local_policy(

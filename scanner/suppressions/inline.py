@@ -90,6 +90,7 @@ def apply(
                                 f"scanner:ignore expired on {ignore.until}; the finding is reported again",
                                 "warning",
                                 candidate,
+                                kind="notice",
                             )
                         )
                     continue
