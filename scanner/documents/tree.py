@@ -119,17 +119,35 @@ def field_name(path: Iterable[Any]) -> str:
 
 
 def wrap(value: Any, line: int = 0) -> Any:
-    """Turn plain dicts/lists (e.g. from json.loads) into LDict/LList, every line set to `line`."""
+    """Turn plain dicts/lists (e.g. from json.loads) into LDict/LList, every line set to `line`.
+    Iterative (a stack of containers still to fill): any depth json.loads accepted."""
+    if not isinstance(value, _CONTAINERS):
+        return value
+    root = _empty_like(value, line)
+    stack: list[tuple[Any, Any]] = [(value, root)]
+    while stack:
+        source, target = stack.pop()
+        if isinstance(source, dict):
+            for k, v in source.items():
+                if isinstance(v, _CONTAINERS):
+                    child = _empty_like(v, line)
+                    stack.append((v, child))
+                    v = child
+                target[k] = v
+        else:
+            for v in source:
+                if isinstance(v, _CONTAINERS):
+                    child = _empty_like(v, line)
+                    stack.append((v, child))
+                    v = child
+                target.append(v)
+    return root
+
+
+def _empty_like(value: dict | list, line: int) -> LDict | LList:
     if isinstance(value, dict):
-        out = _new_ldict(line, dict.fromkeys(value, line))
-        for k, v in value.items():
-            out[k] = wrap(v, line) if isinstance(v, _CONTAINERS) else v
-        return out
-    if isinstance(value, list):
-        out_l = _new_llist(line, [line] * len(value))
-        out_l.extend([wrap(v, line) if isinstance(v, _CONTAINERS) else v for v in value])
-        return out_l
-    return value
+        return _new_ldict(line, dict.fromkeys(value, line))
+    return _new_llist(line, [line] * len(value))
 
 
 _CONTAINERS = (dict, list)

@@ -4,6 +4,7 @@ or a device; every file that cannot be read becomes a one-line Problem and the s
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import subprocess
@@ -116,13 +117,18 @@ def _walk(directory: Path, problems: list[Problem] | None = None, shown: str = "
         dirs: list[str] = []
         files: list[str] = []
         try:
-            with os.scandir(current) as listing:
-                for entry in listing:
-                    try:
-                        is_dir = entry.is_dir(follow_symlinks=False)
-                    except OSError:
-                        is_dir = False
-                    (dirs if is_dir else files).append(entry.name)
+            fd = _open_long(current, os.O_RDONLY | os.O_DIRECTORY) if len(current) >= _PATH_MAX // 4 else None
+            try:
+                with os.scandir(current if fd is None else fd) as listing:
+                    for entry in listing:
+                        try:
+                            is_dir = entry.is_dir(follow_symlinks=False)
+                        except OSError:
+                            is_dir = False
+                        (dirs if is_dir else files).append(entry.name)
+            finally:
+                if fd is not None:
+                    os.close(fd)
         except OSError as exc:
             if problems is not None:
                 where = (shown + rel_dir).rstrip("/") or "."
@@ -130,7 +136,8 @@ def _walk(directory: Path, problems: list[Problem] | None = None, shown: str = "
             continue
         if ".gitignore" in files:
             try:
-                with open(os.path.join(current, ".gitignore"), encoding="utf-8", errors="replace") as handle:
+                ignore_fd = _open_long(os.path.join(current, ".gitignore"), os.O_RDONLY | _NOFOLLOW)
+                with open(ignore_fd, encoding="utf-8", errors="replace") as handle:
                     specs = (*specs, (rel_dir, ignore_spec(handle, shown + rel_dir + ".gitignore", problems)))
             except OSError:
                 pass
@@ -139,6 +146,63 @@ def _walk(directory: Path, problems: list[Problem] | None = None, shown: str = "
                 yield rel_dir + f
         subdirs = sorted(d for d in dirs if d != ".git" and not _ignored(specs, rel_dir + d, True))
         stack.extend((os.path.join(current, d), rel_dir + d + "/", specs) for d in reversed(subdirs))
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_PATH_MAX = 4096  # Linux; a longer path is opened folder by folder (a chain of 3,000 folders is legal)
+
+
+def _open_long(path: str, flags: int) -> int:
+    """os.open for a path of any length: past PATH_MAX (ENAMETOOLONG), in steps relative to the
+    folder opened before (openat), each shorter than the limit."""
+    try:
+        return os.open(path, flags)
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+    parent, name = _open_parent(path)
+    try:
+        return os.open(name, flags, dir_fd=parent)
+    finally:
+        os.close(parent)
+
+
+def _lstat_long(path: str) -> os.stat_result:
+    try:
+        return os.lstat(path)
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+    parent, name = _open_parent(path)
+    try:
+        return os.stat(name, dir_fd=parent, follow_symlinks=False)
+    finally:
+        os.close(parent)
+
+
+def _open_parent(path: str) -> tuple[int, bytes]:
+    """A descriptor of the folder holding `path` (opened in steps under PATH_MAX) and the last name."""
+    raw = os.fsencode(path)
+    folder, _, name = raw.rpartition(b"/")
+    fd: int | None = None
+    rest = folder or b"/"
+    try:
+        while len(rest) >= _PATH_MAX // 2:
+            cut = rest.rfind(b"/", 1, _PATH_MAX // 2)
+            if cut <= 0:
+                raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG), path)
+            step = os.open(rest[:cut], os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            if fd is not None:
+                os.close(fd)
+            fd, rest = step, rest[cut + 1 :]
+        step = os.open(rest, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+    except BaseException:
+        if fd is not None:
+            os.close(fd)
+        raise
+    if fd is not None:
+        os.close(fd)
+    return step, name
 
 
 def display_base(target: Path) -> Path:
@@ -221,7 +285,7 @@ def _entries(targets: list[Path], base: Path, exclude: pathspec.PathSpec | None,
 def read_entry(entry: Entry, root: str, max_size: int = DEFAULT_MAX_FILE_SIZE) -> Item | Problem | None:
     """The file's bytes, or a Problem saying why not; None when it is simply not ours to read."""
     try:
-        st = os.lstat(entry.abs)
+        st = _lstat_long(entry.abs)
     except FileNotFoundError:
         return None  # deleted in the work tree, or vanished mid-scan
     except OSError as exc:
@@ -241,7 +305,7 @@ def read_entry(entry: Entry, root: str, max_size: int = DEFAULT_MAX_FILE_SIZE) -
     if st.st_size > max_size:
         return oversized(entry.path, st.st_size, max_size)
     try:
-        fd = os.open(entry.abs, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0))
+        fd = _open_long(entry.abs, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | _NOFOLLOW)
         try:
             data = _read_text(fd, st.st_size, max_size)
         finally:
