@@ -295,12 +295,17 @@ def load_yaml_stream(text: bytes) -> tuple[list[tuple[Any, int]], list[YamlError
     offset = 0
     for i, begin in enumerate(starts):
         part = text[begin : starts[i + 1] if i + 1 < len(starts) else len(text)]
+        lines = part.count(b"\n")
         try:
             docs.extend(load_yaml_documents(part, offset))
         except YamlError as exc:
+            last = offset + max(lines, 1)
+            if exc.line > last:  # noticed where the next document starts: the error is this one's end
+                message = str(exc).replace(f"line {exc.line}: ", f"line {last}: ", 1) + " (at the end of the document)"
+                exc = YamlError(message, last)
             exc.document, exc.first_line = len(docs) + len(errors) + 1, offset + 1
             errors.append(exc)
-        offset += part.count(b"\n")
+        offset += lines
     return docs, errors
 
 
