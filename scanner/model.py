@@ -74,7 +74,7 @@ class Finding(NamedTuple):
 
 # Problem.kind: what happened to the unit named. "" is a parse problem reported by a document module.
 #   not fully scanned (counted in the summary, fails --fail-on-parse-error): "" / "parse", "unreadable",
-#     "oversized", "timeout", "encoding", "error" (a scanner bug on this unit), "missing-blob" (history);
+#     "oversized", "timeout", "error" (a scanner bug on this unit), "missing-blob" (history);
 #   deliberately not scanned or not a coverage gap: "binary", "symlink", "special" (FIFO, device),
 #     "notice" (an expired inline ignore, an invalid .gitignore line).
 COVERED_KINDS = frozenset({"binary", "symlink", "special", "notice"})

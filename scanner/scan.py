@@ -136,6 +136,10 @@ def process_item(item: Item) -> ItemResult:
         # SIGALRM interval timer (no thread per file), set inline: a context manager per file costs
         # more than the timer; only in a main thread, where signals are delivered
         if timer:
+            # a one-time cost of the scan (compiling the Hyperscan database once enough bytes were
+            # read) is paid here, before this file's clock starts: else it is charged to one file,
+            # cut short by its alarm, and tried again, and cut again, on every file after it
+            _STATE["compiled"].rules.prefilter(len(item.data))
             previous = _raw_signal.signal(signal.SIGALRM, _on_alarm)
             _raw_signal.setitimer(signal.ITIMER_REAL, timeout)
         try:

@@ -311,3 +311,26 @@ def test_problem_kinds_say_what_counts():
     assert Problem("a", "x").incomplete and Problem("a", "x", kind="oversized").incomplete
     assert not Problem("a", "x", "info", kind="binary").incomplete
     assert not Problem("a", "x", kind="notice").incomplete and not Problem("a", "x", kind="symlink").incomplete
+
+
+def test_a_timeout_on_one_file_does_not_make_every_later_file_time_out(tmp_path):
+    """The Hyperscan database is compiled once enough bytes were read; that one-time cost is not the
+    file's --timeout (it was: cut short by the alarm, compiled again and cut again on every file)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    doc = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: big}\ndata:\n"
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "a-big.yaml").write_text(doc + "".join(f"  k{i}: {{a: 1, b: [1, 2, 3]}}\n" for i in range(300_000)))
+    (repo / "b.env").write_text(f"TOKEN={FAKE_GH}\n")
+    (repo / "c-pod.yaml").write_text(PRIVILEGED)
+    env = dict(os.environ, NO_COLOR="1", PYTHONPATH=str(REPO), SCANNER_CACHE_DIR=str(tmp_path / "cache"))
+    env.pop("SCANNER_NO_CACHE", None)
+    done = subprocess.run([sys.executable, "-m", "scanner", "scan", ".", "--format", "json", "--timeout", "0.5",
+                           "--jobs", "1"], cwd=repo, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    data = json.loads(done.stdout)
+    assert {p["path"] for p in data["problems"]} == {"a-big.yaml"}, data["problems"]
+    assert {f["path"] for f in data["findings"]} >= {"b.env", "c-pod.yaml"}
