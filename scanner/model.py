@@ -72,8 +72,8 @@ class Finding(NamedTuple):
         return (self.location.path, self.location.line, self.location.column, self.rule_id, self.fingerprint)
 
 
-# Problem.kind: what happened to the unit named. "" is a parse problem reported by a document module.
-#   not fully scanned (counted in the summary, fails --fail-on-parse-error): "" / "parse", "unreadable",
+# Problem.kind: what happened to the unit named ("": a document module's parse problem, or unsorted).
+#   not fully scanned (counted in the summary, fails --fail-on-parse-error): "", "unreadable",
 #     "oversized", "timeout", "error" (a scanner bug on this unit), "missing-blob" (history);
 #   deliberately not scanned or not a coverage gap: "binary", "symlink", "special" (FIFO, device),
 #     "notice" (an expired inline ignore, an invalid .gitignore line).

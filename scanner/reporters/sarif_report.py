@@ -101,15 +101,19 @@ def _result(finding: Finding, rule_index: int) -> dict[str, Any]:
 
 def _notification(problem: Problem) -> dict[str, Any]:
     """A file the scan could not fully read or understand, or a warning about one: its kind
-    (`oversized`, `timeout`, `parse`...) in the properties, `notFullyScanned` when it is a gap."""
+    (`oversized`, `timeout`, `unreadable`...; none for a parse error) and whether it is a gap in
+    what was scanned, in the properties."""
     physical: dict[str, Any] = {"artifactLocation": {"uri": uri(problem.path), "uriBaseId": "%SRCROOT%"}}
     if problem.line >= 1:
         physical["region"] = {"startLine": problem.line}
+    properties: dict[str, Any] = {"notFullyScanned": problem.incomplete}
+    if problem.kind:
+        properties["kind"] = problem.kind
     return {
         "level": "warning",
         "message": {"text": problem.message},
         "locations": [{"physicalLocation": physical}],
-        "properties": {"kind": problem.kind or "parse", "notFullyScanned": problem.incomplete},
+        "properties": properties,
     }
 
 
