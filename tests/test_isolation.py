@@ -55,10 +55,24 @@ def _deep_chain(root: str, depth: int, leaf: str, content: str) -> None:
         os.close(fd)
 
 
+def _cut_chain(root, parts: int = 400) -> None:
+    """Move the chain's folders up in segments, so that pytest's (recursive) cleanup can remove them."""
+    current, number = root, 0
+    while os.path.isdir(os.path.join(current, *["d"] * parts)):
+        segment = os.path.join(root, f"segment{number}")
+        os.rename(os.path.join(current, *["d"] * parts), segment)
+        current, number = segment, number + 1
+
+
 def test_three_thousand_nested_folders_are_walked_and_the_secret_at_the_bottom_is_found(cli, tmp_path):
-    (tmp_path / "top.env").write_text(f"TOKEN={FAKE_GH}\n")
-    _deep_chain(str(tmp_path), 3000, "deep.env", f"A=1\nTOKEN={fake_gh(1)}\n")
-    run = cli("scan", ".", "--format", "json", cwd=tmp_path)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "top.env").write_text(f"TOKEN={FAKE_GH}\n")
+    _deep_chain(str(repo), 3000, "deep.env", f"A=1\nTOKEN={fake_gh(1)}\n")
+    try:
+        run = cli("scan", ".", "--format", "json", cwd=repo)
+    finally:
+        _cut_chain(str(repo))
     assert run.code == 1, run.err
     got = findings(run)
     assert ("top.env", 1) in got

@@ -28,6 +28,7 @@ _CONTROL = bytes([b for b in range(32) if b not in (9, 10, 11, 12, 13, 27)])
 MAX_CONTROL_BYTES = 2
 MAX_CONTROL_SHARE = 0.02
 MAX_BAD_SHARE = 0.10  # decoded UTF-16/32 or UTF-8 with NULs: at most this share of garbage
+WIDE_NUL_SHARE = 0.25  # this many NULs: UTF-16 or UTF-32 text, or binary
 _SIGNATURES = (
     b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"\x7fELF", b"\xfe\xed\xfa", b"\xce\xfa\xed\xfe",
     b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe", b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08", b"\x1f\x8b", b"BZh",
@@ -47,14 +48,13 @@ def encoding(head: bytes) -> str | None:
     for bom, name in _BOMS:
         if head.startswith(bom):
             return name
-    sample = head[:SNIFF]
-    if b"\0" not in sample:
-        return "utf-8" if sample.isascii() or not sample.startswith(_SIGNATURES) else None
-    if sample.startswith(_SIGNATURES):
+    if head.find(b"\0", 0, SNIFF) == -1:  # the common case, without copying the sample
+        return "utf-8" if not head.startswith(_SIGNATURES) or head[:SNIFF].isascii() else None
+    if head.startswith(_SIGNATURES):
         return None
-    wide = _wide_encoding(sample)
-    if wide is not None:
-        return wide
+    sample = head if len(head) <= SNIFF else head[:SNIFF]
+    if sample.count(b"\0") >= WIDE_NUL_SHARE * len(sample):  # UTF-16 of ASCII: half NULs, UTF-32: 3/4
+        return _wide_encoding(sample)
     control = len(sample) - len(sample.translate(None, _CONTROL))
     if control > max(MAX_CONTROL_BYTES, MAX_CONTROL_SHARE * len(sample)):
         return None
@@ -66,9 +66,9 @@ def encoding(head: bytes) -> str | None:
 def _wide_encoding(sample: bytes) -> str | None:
     """UTF-32 or UTF-16 without a byte-order mark, from where the NUL bytes fall."""
     n = len(sample)
-    if n < 4:
-        return None
-    by_offset = [sample[i::4].count(0) for i in range(4)]
+    if n < 4 or max(sample[0:64:2].count(b"\0"), sample[1:64:2].count(b"\0")) < min(16, n // 4):
+        return None  # the first 64 bytes do not alternate: a binary (the common case here), at once
+    by_offset = [sample[i::4].count(b"\0") for i in range(4)]
     quarter = n / 4
     for name, zeros, other in (("utf-32-le", (1, 2, 3), 0), ("utf-32-be", (0, 1, 2), 3)):
         if all(by_offset[i] >= 0.9 * quarter for i in zeros) and by_offset[other] < 0.5 * quarter:
