@@ -201,7 +201,12 @@ def _process_entries(entries: Iterable[worktree.Entry], root: str, max_size: int
     out = []
     quiet = quiet_bytes = 0
     for entry in entries:
-        got = worktree.read_entry(entry, root, max_size)
+        try:
+            got = worktree.read_entry(entry, root, max_size)
+        except Exception as exc:  # noqa: BLE001 - the guard of one file's reading, as process_item's of its scan
+            if os.environ.get("SCANNER_DEBUG"):
+                raise
+            got = Problem(entry.path, f"not read: internal error ({type(exc).__name__})", kind="error")
         if got is None:
             continue
         if isinstance(got, Problem):

@@ -348,3 +348,22 @@ def test_a_timeout_on_one_file_does_not_make_every_later_file_time_out(tmp_path)
     data = json.loads(done.stdout)
     assert {p["path"] for p in data["problems"]} == {"a-big.yaml"}, data["problems"]
     assert {f["path"] for f in data["findings"]} >= {"b.env", "c-pod.yaml"}
+
+
+def test_a_bug_reading_one_file_costs_that_file_only(cli, tmp_path, monkeypatch):
+    from scanner.sources import worktree
+
+    (tmp_path / "a.env").write_text(f"TOKEN={FAKE_GH}\n")
+    (tmp_path / "b.env").write_text(f"TOKEN={fake_gh(4)}\n")
+    real = worktree.read_entry
+
+    def flaky(entry, *args, **kwargs):
+        if entry.path == "b.env":
+            raise ValueError("odd file system")
+        return real(entry, *args, **kwargs)
+
+    monkeypatch.setattr(worktree, "read_entry", flaky)
+    monkeypatch.delenv("SCANNER_DEBUG", raising=False)
+    run = cli("scan", ".", "--format", "json", cwd=tmp_path)
+    assert run.code == 1 and findings(run) == {("a.env", 1)}
+    assert [(p["path"], p["kind"]) for p in report(run)["problems"]] == [("b.env", "error")]
