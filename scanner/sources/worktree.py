@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 import subprocess
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import IO, NamedTuple
 
 import pathspec
 
@@ -27,29 +29,34 @@ class Entry(NamedTuple):
     abs: str  # absolute path on disk
 
 
-def _git_files(directory: Path) -> Iterator[str] | None:
+def _git_files(directory: Path, problems: list[Problem] | None = None, shown: str = "") -> Iterator[str] | None:
     """Files git sees under `directory` (relative to it), as git lists them (a scan starts on the
-    first while git is still listing), or None when it is not in a work tree."""
+    first while git is still listing), or None when it is not in a work tree. Folders git could not
+    open (no permission: a warning; a path past PATH_MAX: walked here) are not left out silently."""
+    errors = tempfile.TemporaryFile()  # git's warnings: a file, so no pipe can fill while stdout streams
     try:
         proc = subprocess.Popen(
             git_command(directory, "ls-files", "-z", "--cached", "--others", "--exclude-standard"),
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=errors,
             env=git_env(),
         )
     except OSError:
+        errors.close()
         return None
     assert proc.stdout is not None
     first = proc.stdout.read1(1 << 16)
     if not first:
         proc.stdout.close()
         if proc.wait() != 0 or _ignored_by_git(directory):
+            errors.close()
             return None  # not a work tree; or a folder the repository ignores: the user named it, so walk it
-        return iter(())
-    return _names(proc, first)
+    return _names(proc, first, directory, errors, problems, shown)
 
 
-def _names(proc: subprocess.Popen, chunk: bytes) -> Iterator[str]:
+def _names(
+    proc: subprocess.Popen, chunk: bytes, directory: Path, errors: IO[bytes], problems: list[Problem] | None, shown: str
+) -> Iterator[str]:
     assert proc.stdout is not None
     tail = b""
     try:
@@ -65,6 +72,31 @@ def _names(proc: subprocess.Popen, chunk: bytes) -> Iterator[str]:
     finally:
         proc.stdout.close()
         proc.wait()
+        errors.seek(0)
+        warnings = errors.read()
+        errors.close()
+    yield from _unopened(directory, warnings, problems, shown)
+
+
+_UNOPENED = re.compile(rb"could not open directory '(.*)': ([^\n]*)")
+
+
+def _unopened(directory: Path, warnings: bytes, problems: list[Problem] | None, shown: str) -> Iterator[str]:
+    """The folders git said it could not open: one warning each (no permission); and when a path was
+    too long for git (a chain of thousands of folders; its message is then cut short too), the files
+    past that length, found by walking the tree here (what git did list is not listed twice)."""
+    too_long = False
+    for line in warnings.splitlines():
+        if b"could not open directory" not in line and b"unable to access" not in line:
+            continue
+        match = _UNOPENED.search(line)
+        if b"too long" in line or match is None:
+            too_long = True
+        elif problems is not None:
+            rel, reason = os.fsdecode(match.group(1)).rstrip("/"), match.group(2).decode("utf-8", "replace")
+            problems.append(Problem(shown + rel, f"cannot list folder: {reason}", kind="unreadable"))
+    if too_long:
+        yield from (name for name in _walk(directory, problems, shown) if len(name) >= _PATH_MAX // 2)
 
 
 def _ignored_by_git(directory: Path) -> bool:
@@ -268,7 +300,7 @@ def _entries(targets: list[Path], base: Path, exclude: pathspec.PathSpec | None,
         if is_dir:
             # names are clean relative paths: one relpath for the folder, not one per file
             prefix = "" if target_rel == "." else target_rel + "/"
-            names = _git_files(target)
+            names = _git_files(target, problems, prefix)
             if names is None:
                 names = _walk(target, problems, prefix)
             top = str(target).rstrip(os.sep) + os.sep
