@@ -40,12 +40,6 @@ def _seconds(text: str) -> float:
     return value
 
 
-def incomplete(problem) -> bool:  # noqa: ANN001 - Problem
-    """A file the scan could not fully read or understand (what --fail-on-parse-error fails on):
-    Problem.incomplete (every warning but symlinks and notices)."""
-    return problem.incomplete
-
-
 def _split(values: Sequence[str] | None) -> list[str]:
     return [part.strip() for value in values or () for part in value.split(",") if part.strip()]
 
@@ -268,7 +262,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     failing = [f for f in result.findings if f.suppression is None and at_or_above(f.severity, args.fail_on or "low")]
     if failing and not args.exit_zero:
         return EXIT_FINDINGS
-    unscanned = {p.path for p in result.problems if incomplete(p)}
+    unscanned = {p.path for p in result.problems if p.incomplete}  # what --fail-on-parse-error fails on
     if args.fail_on_parse_error and unscanned and not args.exit_zero:
         if not args.quiet:
             _warn(f"error: {len(unscanned)} file(s) could not be fully scanned (--fail-on-parse-error)")
