@@ -372,3 +372,14 @@ def test_a_bug_reading_one_file_costs_that_file_only(cli, tmp_path, monkeypatch)
     run = cli("scan", ".", "--format", "json", cwd=tmp_path)
     assert run.code == 1 and findings(run) == {("a.env", 1)}
     assert [(p["path"], p["kind"]) for p in report(run)["problems"]] == [("b.env", "error")]
+
+
+def test_staged_files_get_the_same_encodings_and_size_warnings(cli, tmp_path):
+    git(tmp_path, "init", "-q")
+    (tmp_path / "app.env").write_bytes(ENV.encode("utf-16-le"))  # no byte-order mark
+    (tmp_path / "dump.env").write_text("X=" + "x" * 4000 + f"\nTOKEN={fake_gh(5)}\n")
+    git(tmp_path, "add", "app.env", "dump.env")
+    run = cli("scan", ".", "--staged", "--max-file-size", "2k", "--format", "json", cwd=tmp_path)
+    assert findings(run) == {("app.env", 3)}
+    assert [(p["path"], p["kind"], p["level"]) for p in report(run)["problems"]] == [("dump.env", "oversized", "warning")]
+    assert "warning: dump.env: not scanned" in run.err
