@@ -41,12 +41,6 @@ def _seconds(text: str) -> float:
     return value
 
 
-def incomplete(problem) -> bool:  # noqa: ANN001 - Problem
-    """A file the scan could not fully read or understand (what --fail-on-parse-error fails on): every
-    warning except symlinks, which are deliberately not followed."""
-    return problem.level != "info" and not problem.message.startswith("symlink")
-
-
 def _split(values: Sequence[str] | None) -> list[str]:
     return [part.strip() for value in values or () for part in value.split(",") if part.strip()]
 
@@ -173,7 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _warn(message: str) -> None:
-    print(f"scanner: {message}", file=sys.stderr)
+    """One line on stderr, whatever the message quotes (a file name with an escape sequence)."""
+    from scanner.reporters.terminal import printable
+
+    print(f"scanner: {printable(message)}", file=sys.stderr)
 
 
 def _warn_problems(problems: Sequence, verbose: bool) -> None:
@@ -195,10 +192,12 @@ def _write_stdout(text: str) -> None:
         sys.stdout.flush()
 
 
-def _write_atomically(target: str, text: str) -> None:
+def _write_atomically(target: str, text: str, private: bool = False, keep_mode: bool = False) -> None:
     """Temp file + rename, so a reader never sees half a report. Through a symlink to its target;
     straight into anything that is not a regular file (/dev/null, /dev/stdout, a FIFO), which a
-    rename would replace with a file."""
+    rename would replace with a file. The file gets the mode the user's umask gives a new file, or
+    0600 when `private` (it holds unredacted secrets: --show-secrets), or the mode it had when
+    `keep_mode` (`fix --write` edits the user's file: line endings are kept as given too)."""
     path = Path(os.path.realpath(target))
     if path.exists() and not path.is_file():
         with open(path, "w", encoding="utf-8", errors="backslashreplace") as handle:
@@ -209,7 +208,10 @@ def _write_atomically(target: str, text: str) -> None:
     except OSError as exc:  # name the report the user asked for, not our temp file
         raise OSError(exc.errno, exc.strerror, target) from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as handle:  # non-UTF-8 file names
+        mode = stat.S_IMODE(os.stat(path).st_mode) if keep_mode else 0o600 if private else 0o666 & ~_umask()
+        os.fchmod(fd, mode)  # mkstemp made it 0600 whatever the umask
+        newline = "" if keep_mode else None
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace", newline=newline) as handle:
             handle.write(text)
         os.replace(tmp, path)
     except BaseException:
@@ -218,6 +220,12 @@ def _write_atomically(target: str, text: str) -> None:
         except OSError:
             pass
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o077)  # read it the only way there is: set, then restore at once
+    os.umask(mask)
+    return mask
 
 
 def _load_rules(extra: Sequence[str]) -> list:
@@ -268,6 +276,7 @@ def _run_scan(args: argparse.Namespace, use_baseline: bool = True):  # noqa: ANN
     create` share."""
     from scanner import config as configuration
     from scanner.scan import ScanOptions, scan_worktree
+    from scanner.sources.worktree import PatternError
 
     cfg = configuration.discover(args.config, args.paths)
     configuration.merge_args(cfg, args)
@@ -286,6 +295,8 @@ def _run_scan(args: argparse.Namespace, use_baseline: bool = True):  # noqa: ANN
     try:
         result = _scan_git(args, options) if _git_mode(args) else scan_worktree(options)
     except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from None
+    except PatternError as exc:
         raise UsageError(str(exc)) from None
     result = result._replace(show_secrets=bool(args.show_secrets))
     stale: list = []
@@ -317,13 +328,13 @@ def cmd_scan(args: argparse.Namespace) -> int:
         if not any(f.suppression is None for f in result.findings):
             report = ""
     if args.output:
-        _write_atomically(args.output, report)
+        _write_atomically(args.output, report, private=args.show_secrets)
     else:
         _write_stdout(report)
     failing = [f for f in result.findings if f.suppression is None and at_or_above(f.severity, args.fail_on or "low")]
     if failing and not args.exit_zero:
         return EXIT_FINDINGS
-    unscanned = {p.path for p in result.problems if incomplete(p)}
+    unscanned = {p.path for p in result.problems if p.incomplete}  # what --fail-on-parse-error fails on
     if args.fail_on_parse_error and unscanned and not args.exit_zero:
         if not args.quiet:
             _warn(f"error: {len(unscanned)} file(s) could not be fully scanned (--fail-on-parse-error)")
@@ -362,7 +373,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     color = args.format == "text" and not args.output and not args.no_color and use_color(sys.stdout.isatty())
     text = render(args.format, result, _load_rules(args.rules), color)
     if args.output:
-        _write_atomically(args.output, text)
+        _write_atomically(args.output, text, private=result.show_secrets)
     else:
         _write_stdout(text)
     return EXIT_OK
@@ -383,17 +394,17 @@ def cmd_fix(args: argparse.Namespace) -> int:
     changed = [p for p in plans if p.after != p.before]
     for plan in plans:
         if args.write and plan.after != plan.before:
-            _write_preserving_mode(result.root / plan.path, plan.after)
+            _write_atomically(str(result.root / plan.path), plan.after, keep_mode=True)
         elif plan.after != plan.before:
             diff = difflib.unified_diff(plan.before.splitlines(keepends=True), plan.after.splitlines(keepends=True),
                                         f"a/{plan.path}", f"b/{plan.path}")
             _write_stdout("".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
                                   for line in diff))
         for rule_id, label in plan.fixed:
-            _warn(f"{'fixed' if args.write else 'would fix'}: {_terminal(plan.path)}: {rule_id}: {_terminal(label)}")
+            _warn(f"{'fixed' if args.write else 'would fix'}: {plan.path}: {rule_id}: {label}")
         for rule_id, label, why in plan.skipped:
-            what = f"{rule_id}: {_terminal(label)}: " if rule_id else ""
-            _warn(f"not fixed: {_terminal(plan.path)}: {what}{why}")
+            what = f"{rule_id}: {label}: " if rule_id else ""
+            _warn(f"not fixed: {plan.path}: {what}{why}")
     fixed = sum(len(p.fixed) for p in plans)
     left = sum(len(p.skipped) for p in plans)
     verb = "fixed" if args.write else "would fix"
@@ -410,27 +421,6 @@ def cmd_fix(args: argparse.Namespace) -> int:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
-
-
-def _terminal(text: str) -> str:
-    """Control characters of a file name or label shown escaped, never sent to the terminal raw."""
-    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
-
-
-def _write_preserving_mode(path: Path, text: str) -> None:
-    mode = stat.S_IMODE(os.stat(path).st_mode)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def cmd_config(args: argparse.Namespace) -> int:

@@ -72,21 +72,64 @@ class Finding(NamedTuple):
         return (self.location.path, self.location.line, self.location.column, self.rule_id, self.fingerprint)
 
 
+# Problem.kind: what happened to the unit named ("": a document module's parse problem, or unsorted).
+#   not fully scanned (counted in the summary, fails --fail-on-parse-error): "", "unreadable",
+#     "oversized", "timeout", "error" (a scanner bug on this unit), "missing-blob" (history);
+#   deliberately not scanned or not a coverage gap: "binary", "symlink", "special" (FIFO, device),
+#     "notice" (an expired inline ignore, an invalid .gitignore line).
+COVERED_KINDS = frozenset({"binary", "symlink", "special", "notice"})
+
+
 class Problem(NamedTuple):
-    """Something that kept (part of) a file from being scanned: parse error, unreadable, skipped."""
+    """Something that kept (part of) a unit (a file, a document, a blob) from being scanned, or that
+    the user should know about: one per unit, never an exception."""
 
     path: str
     message: str
-    level: str = "warning"  # "warning": shown always; "info": shown with --verbose (cli.incomplete: what fails)
+    level: str = "warning"  # "warning": shown always; "info": shown with --verbose
     line: int = 0
+    kind: str = ""  # see COVERED_KINDS above
+
+    @property
+    def incomplete(self) -> bool:
+        """The unit was not fully scanned (what the summary counts and --fail-on-parse-error fails on)."""
+        return self.level != "info" and self.kind not in COVERED_KINDS and not self.message.startswith("symlink")
 
 
 def fingerprint(rule_id: str, path: str, content: str | bytes) -> str:
     """Stable identity of a finding: rule + path + hash of the matched content, never the line."""
-    if isinstance(content, str):
-        content = content.encode("utf-8", "surrogateescape")
-    digest = hashlib.sha256(b"\0".join([rule_id.encode(), path.encode("utf-8", "surrogateescape"), content]))
+    digest = hashlib.sha256(b"\0".join([utf8(rule_id), utf8(path), utf8(content)]))
     return digest.hexdigest()[:32]
+
+
+def utf8(text: str | bytes) -> bytes:
+    """Bytes for hashing any str the scan can hold: file names that are not UTF-8 (surrogate escapes)
+    and lone surrogates from JSON escapes (`"\\ud800"` in a plan) alike, never an exception. A
+    file name's escapes give back its own bytes, so its fingerprints are those of earlier versions."""
+    if isinstance(text, bytes):
+        return text
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape" if _only_escapes(text) else "surrogatepass")
+
+
+def _only_escapes(text: str) -> bool:
+    return all(not 0xD800 <= ord(c) <= 0xDFFF or 0xDC80 <= ord(c) <= 0xDCFF for c in text)
+
+
+def interruption(exc: BaseException) -> BaseException | None:
+    """The interrupt (Ctrl-C, a --timeout alarm: anything that is not an Exception) behind `exc`, if
+    any. A C or Go extension interrupted mid-call turns it into a SystemError whose cause it is; the
+    catch-all guards re-raise it instead of reporting the unit as broken."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if not isinstance(current, Exception):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def at_or_above(severity: str, threshold: str) -> bool:

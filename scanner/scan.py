@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 from scanner import documents, workers
 from scanner.engines import policy, secrets
-from scanner.model import Finding, Item, Problem
+from scanner.model import Finding, Item, Problem, interruption
 from scanner.rules.loader import Rule
 from scanner.sources import worktree
 from scanner.suppressions import inline
@@ -137,6 +137,10 @@ def process_item(item: Item) -> ItemResult:
         # SIGALRM interval timer (no thread per file), set inline: a context manager per file costs
         # more than the timer; only in a main thread, where signals are delivered
         if timer:
+            # a one-time cost of the scan (compiling the Hyperscan database once enough bytes were
+            # read) is paid here, before this file's clock starts: else it is charged to one file,
+            # cut short by its alarm, and tried again, and cut again, on every file after it
+            _STATE["compiled"].rules.prefilter(len(item.data))
             previous = _raw_signal.signal(signal.SIGALRM, _on_alarm)
             _raw_signal.setitimer(signal.ITIMER_REAL, timeout)
         try:
@@ -153,10 +157,26 @@ def process_item(item: Item) -> ItemResult:
                 _raw_signal.setitimer(signal.ITIMER_REAL, 0)
                 _raw_signal.signal(signal.SIGALRM, previous)
     except FileTimeout:
-        docs = []
-        policy_found = []
-        problems = problems + [Problem(item.path, f"not fully scanned: took longer than --timeout {timeout:g} s")]
+        docs, policy_found = [], []
+        problems = problems + [_timed_out(item, timeout)]
+    except Exception as exc:  # noqa: BLE001 - the guard of one file: a bug on it costs that file only
+        stop = interruption(exc)
+        if isinstance(stop, FileTimeout):  # the alarm went off inside a C or Go extension
+            docs, policy_found = [], []
+            problems = problems + [_timed_out(item, timeout)]
+        elif stop is not None:
+            raise stop from None
+        elif os.environ.get("SCANNER_DEBUG"):
+            raise
+        else:
+            docs, policy_found = [], []
+            problems = problems + [Problem(item.path, f"not fully scanned: internal error ({type(exc).__name__}; "
+                                           "SCANNER_DEBUG=1 shows it)", kind="error")]  # fmt: skip
     return ItemResult(found, problems, docs, item.data if docs else None, len(item.data), 1, policy_found)
+
+
+def _timed_out(item: Item, timeout: float) -> Problem:
+    return Problem(item.path, f"not fully scanned: took longer than --timeout {timeout:g} s", kind="timeout")
 
 
 def _local_policy(
@@ -182,7 +202,12 @@ def _process_entries(entries: Iterable[worktree.Entry], root: str, max_size: int
     out = []
     quiet = quiet_bytes = 0
     for entry in entries:
-        got = worktree.read_entry(entry, root, max_size)
+        try:
+            got = worktree.read_entry(entry, root, max_size)
+        except Exception as exc:  # noqa: BLE001 - the guard of one file's reading, as process_item's of its scan
+            if os.environ.get("SCANNER_DEBUG"):
+                raise
+            got = Problem(entry.path, f"not read: internal error ({type(exc).__name__})", kind="error")
         if got is None:
             continue
         if isinstance(got, Problem):

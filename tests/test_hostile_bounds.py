@@ -178,7 +178,7 @@ def test_crlf_files_keep_their_lines(tmp_path):
     assert "\r" not in token["evidence"]
 
 
-def test_utf16_with_bom_is_scanned_and_without_is_binary(tmp_path):
+def test_utf16_with_bom_is_scanned(tmp_path):
     text = f"# config\nTOKEN={FAKE_GH}\n"
     (tmp_path / "le.env").write_bytes(b"\xff\xfe" + text.encode("utf-16-le"))
     (tmp_path / "be.env").write_bytes(b"\xfe\xff" + text.encode("utf-16-be"))

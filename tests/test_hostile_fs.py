@@ -100,7 +100,7 @@ def test_vanished_and_grown_files(tmp_path):
     big = tmp_path / "big.env"
     big.write_text("x" * 100)
     got = worktree.read_entry(worktree.Entry("big.env", str(big)), str(tmp_path), max_size=10)
-    assert got.level == "info" and "max-file-size" in got.message
+    assert got.level == "warning" and got.kind == "oversized" and "max-file-size" in got.message
 
 
 def test_unreadable_files_and_folders_are_reported_and_the_scan_goes_on(tmp_path):

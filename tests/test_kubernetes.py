@@ -130,7 +130,7 @@ def test_malformed_yaml_is_one_problem_with_the_line_and_the_rest_is_scanned():
     docs, problems = parse(text)
     assert [d.value["metadata"]["name"] for d in docs] == ["web", "api"]
     assert len(problems) == 1 and problems[0].line in (14, 15) and problems[0].level == "warning"
-    assert "malformed YAML" in problems[0].message and "1 of 3 documents skipped" in problems[0].message
+    assert "malformed YAML" in problems[0].message and "document 2 of 3, from line 10, skipped" in problems[0].message
 
 
 def test_malformed_single_document():

@@ -67,7 +67,7 @@ def test_binary_unreadable_fifo_and_size_limit(cli, tmp_path):
     run = cli(*ARGS, "--max-file-size", "2k", "--verbose", cwd=tmp_path)
     paths = _paths(run)
     assert "ok.env" in paths and "blob.bin" not in paths and "big.env" not in paths
-    assert "big.env: skipped" in run.err and "blob.bin: binary file skipped" in run.err
+    assert "big.env: not scanned" in run.err and "blob.bin: binary file skipped" in run.err
     assert "pipe.env: not a regular file" in run.err
     if os.geteuid() != 0:  # root reads everything
         assert "locked.env: cannot read" in run.err

@@ -25,7 +25,7 @@ from functools import cache
 from types import ModuleType
 from typing import Any, NamedTuple
 
-from scanner.model import Item, Problem
+from scanner.model import Item, Problem, interruption
 
 MODULES: tuple[str, ...] = ("compose", "kubernetes", "dockerfile", "terraform")  # first claim wins
 
@@ -115,6 +115,9 @@ def parse_item(item: Item) -> tuple[list[Document], list[Problem]]:
             try:
                 return module.parse(item)
             except Exception as exc:  # a parser bug must not end the scan
+                stop = interruption(exc)
+                if stop is not None:  # a --timeout alarm or Ctrl-C inside a C/Go parser: not a parse error
+                    raise stop from None
                 return [], [Problem(item.path, f"could not parse ({type(exc).__name__}); file skipped by policy rules")]
     return [], []
 

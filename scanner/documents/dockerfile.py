@@ -40,6 +40,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from scanner.documents import Context, Document, Subject
+from scanner.documents.dockerfile_lines import parse_commands
 from scanner.documents.tree import LDict, LList, Unknown, field_parts, resolve, wrap
 from scanner.model import Item, Problem
 
@@ -362,14 +363,14 @@ def parse(item: Item) -> tuple[list[Document], list[Problem]]:
                 path, "the 'dockerfile' package is not installed; Dockerfile rules skipped", level="error"
             )
         ]
+    escape = _escape_char(text)
     try:
-        commands = bk.parse_string(text)
+        commands = parse_commands(text, escape)  # BuildKit's parser, long instructions made short: linear
     except bk.GoParseError as exc:
         message = str(exc) or "invalid Dockerfile"
         line = _heredoc_line(text) if "heredoc" in message else 0
         where = f"line {line}: " if line else ""
         return [], [Problem(path, f"{where}{message}; file skipped by policy rules", line=line)]
-    escape = _escape_char(text)
     problems = _structural_problems(path, text, escape)
     try:
         tree = build_tree(commands, escape)

@@ -58,7 +58,15 @@ from pathlib import Path
 from typing import Any
 
 from scanner.documents import Context, Document, Subject
-from scanner.documents.tree import LDict, LList, Unknown, YamlError, line_of, load_yaml_documents
+from scanner.documents.tree import (
+    LDict,
+    LList,
+    Unknown,
+    YamlError,
+    line_of,
+    load_yaml_documents,
+    load_yaml_stream,
+)
 from scanner.model import Item, Problem
 
 KIND = "kubernetes"
@@ -73,7 +81,6 @@ RENDER_TIMEOUT = 120  # seconds for one `helm template` / `kustomize build`
 _SUFFIXES = (".yaml", ".yml", ".json")
 _KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 _SOURCE = re.compile(rb"(?m)^# Source: ([^\r\n]+?)[ \t]*\r?$")
-_DOC_SEPARATOR = re.compile(rb"(?m)^---(?=[ \t]|\r?$)")
 _TEMPLATE_VALUE = re.compile(r"^\s*(?:\{\{.*\}\}|\$\{[^}]*\}|\$\([^)]*\))\s*$", re.S)
 _IGNORE_ENTRY = re.compile(r"^\s*([A-Za-z0-9_.*-]+(?:\s*,\s*[A-Za-z0-9_.*-]+)*)\s*(.*?)\s*$")
 
@@ -174,12 +181,10 @@ def parse_text(data: bytes, path: str, json: bool = False, source_base: str | No
     (`name/templates/x.yaml` -> `<source_base>/templates/x.yaml`) and findings go to the template."""
     if json:
         data = data.replace(b"\t", b" ")  # JSON may indent with tabs; strings cannot hold raw tabs
-    problems: list[Problem] = []
-    try:
-        loaded = load_yaml_documents(data)
-    except YamlError as exc:
-        loaded, problem = _salvage(data, path, exc)
-        problems.append(problem)
+    loaded, errors = load_yaml_stream(data)  # one broken document costs that document only
+    total = len(loaded) + len(errors)
+    problems = [_yaml_problem(path, e, f" (document {e.document} of {total}, from line {e.first_line}, skipped; "
+                              "the others are checked)" if total > 1 else "") for e in errors]  # fmt: skip
     if b"{{" in data or b"${" in data or b"$(" in data:
         for value, _ in loaded:
             _mark_templates(value)
@@ -229,27 +234,6 @@ def _source_path(source: str, base: str | None) -> str:
         return source
     rest = source.split("/", 1)[1] if "/" in source else source
     return _join(base, rest)
-
-
-def _salvage(data: bytes, path: str, error: YamlError) -> tuple[list[tuple[Any, int]], Problem]:
-    """Parse document by document so one broken document does not hide the others."""
-    starts = [0] + [m.start() for m in _DOC_SEPARATOR.finditer(data) if m.start() > 0]
-    if len(starts) < 2:
-        return [], _yaml_problem(path, error, "")
-    loaded: list[tuple[Any, int]] = []
-    bad = 0
-    first_error = error
-    for i, begin in enumerate(starts):
-        end = starts[i + 1] if i + 1 < len(starts) else len(data)
-        padding = b"\n" * data.count(b"\n", 0, begin)  # keep the lines of the whole file
-        try:
-            loaded.extend(load_yaml_documents(padding + data[begin:end]))
-        except YamlError as exc:
-            if not bad:
-                first_error = exc
-            bad += 1
-    extra = f"; {bad} of {len(starts)} documents skipped, the others scanned" if loaded else ""
-    return loaded, _yaml_problem(path, first_error, extra)
 
 
 def _is_object(value: Any) -> bool:

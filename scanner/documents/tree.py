@@ -119,35 +119,58 @@ def field_name(path: Iterable[Any]) -> str:
 
 
 def wrap(value: Any, line: int = 0) -> Any:
-    """Turn plain dicts/lists (e.g. from json.loads) into LDict/LList, every line set to `line`."""
+    """Turn plain dicts/lists (e.g. from json.loads) into LDict/LList, every line set to `line`.
+    Iterative (a stack of containers still to fill): any depth json.loads accepted."""
+    if not isinstance(value, _CONTAINERS):
+        return value
+    root = _empty_like(value, line)
+    stack: list[tuple[Any, Any]] = [(value, root)]
+    while stack:
+        source, target = stack.pop()
+        if isinstance(source, dict):
+            for k, v in source.items():
+                if isinstance(v, _CONTAINERS):
+                    child = _empty_like(v, line)
+                    stack.append((v, child))
+                    v = child
+                target[k] = v
+        else:
+            for v in source:
+                if isinstance(v, _CONTAINERS):
+                    child = _empty_like(v, line)
+                    stack.append((v, child))
+                    v = child
+                target.append(v)
+    return root
+
+
+def _empty_like(value: dict | list, line: int) -> LDict | LList:
     if isinstance(value, dict):
-        out = _new_ldict(line, dict.fromkeys(value, line))
-        for k, v in value.items():
-            out[k] = wrap(v, line) if isinstance(v, _CONTAINERS) else v
-        return out
-    if isinstance(value, list):
-        out_l = _new_llist(line, [line] * len(value))
-        out_l.extend([wrap(v, line) if isinstance(v, _CONTAINERS) else v for v in value])
-        return out_l
-    return value
+        return _new_ldict(line, dict.fromkeys(value, line))
+    return _new_llist(line, [line] * len(value))
 
 
 _CONTAINERS = (dict, list)
 
 
 class YamlError(ValueError):
-    """Malformed YAML: the message names the line ("line 3: ..."), and so does `line` (0: unknown)."""
+    """Malformed YAML: the message names the line ("line 3: ..."), and so does `line` (0: unknown).
+    From load_yaml_stream, `document` is which document of the stream (from 1) and `first_line` the
+    line it starts on."""
 
-    def __init__(self, message: str, line: int = 0) -> None:
+    def __init__(self, message: str, line: int = 0, document: int = 0, first_line: int = 0) -> None:
         super().__init__(message)
         self.line = line
+        self.document = document
+        self.first_line = first_line
 
 
 class _Builder:
-    def __init__(self, loader: Any, budget: int = MAX_NODES) -> None:
+    def __init__(self, loader: Any, budget: int = MAX_NODES, offset: int = 0) -> None:
         self.loader = loader
         self.count = 0
         self.budget = budget
+        self.first = offset + 1  # line numbers: the mark's line (from 0) + this
 
     def charge(self, nodes: int) -> None:
         self.count += nodes
@@ -177,7 +200,8 @@ class _Builder:
         self.charge(1)
         if depth > MAX_DEPTH:
             raise YamlError(f"nesting deeper than {MAX_DEPTH} levels")
-        line = node.start_mark.line + 1
+        first = self.first
+        line = node.start_mark.line + first
         if isinstance(node, yaml.MappingNode):
             out = LDict(line=line)
             for key_node, value_node in self.pairs(node, depth):
@@ -185,13 +209,13 @@ class _Builder:
                 if isinstance(key, (dict, list)):
                     key = str(key)
                 out[key] = self.build(value_node, depth + 1)
-                out.key_lines[key] = key_node.start_mark.line + 1
+                out.key_lines[key] = key_node.start_mark.line + first
             return out
         if isinstance(node, yaml.SequenceNode):
             seq = LList(line=line)
             for item in node.value:
                 seq.append(self.build(item, depth + 1))
-                seq.item_lines.append(item.start_mark.line + 1)
+                seq.item_lines.append(item.start_mark.line + first)
             return seq
         try:
             return self.loader.construct_object(node)
@@ -199,7 +223,7 @@ class _Builder:
             return node.value
 
 
-def _check_depth(text: str | bytes) -> None:
+def _check_depth(text: str | bytes, offset: int = 0) -> None:
     """YamlError when the stream nests deeper than MAX_DEPTH (read as events: no recursion)."""
     parser = _Loader(text)
     try:
@@ -209,7 +233,7 @@ def _check_depth(text: str | bytes) -> None:
             if isinstance(event, _OPEN):
                 depth += 1
                 if depth > MAX_DEPTH:
-                    line = event.start_mark.line + 1 if event.start_mark is not None else 0
+                    line = event.start_mark.line + 1 + offset if event.start_mark is not None else 0
                     raise YamlError(f"line {line}: nesting deeper than {MAX_DEPTH} levels", line)
             elif isinstance(event, _CLOSE):
                 depth -= 1
@@ -217,25 +241,26 @@ def _check_depth(text: str | bytes) -> None:
         parser.dispose()
 
 
-def load_yaml_documents(text: str | bytes) -> list[tuple[Any, int]]:
-    """Parse a (multi-document) YAML or JSON stream into (value, first_line) pairs.
+def load_yaml_documents(text: str | bytes, offset: int = 0) -> list[tuple[Any, int]]:
+    """Parse a (multi-document) YAML or JSON stream into (value, first_line) pairs; `offset`: lines
+    before the text (a part of a larger file).
 
     Raises YamlError with a one-line message naming the line on malformed input.
     """
     loader = _Loader(text)
-    builder = _Builder(loader, min(MAX_NODES, max(MIN_NODES, NODES_PER_BYTE * len(text))))
+    builder = _Builder(loader, min(MAX_NODES, max(MIN_NODES, NODES_PER_BYTE * len(text))), offset)
     docs: list[tuple[Any, int]] = []
     try:
         if len(text) > DEPTH_CHECK_BYTES:
-            _check_depth(text)
+            _check_depth(text, offset)
         while loader.check_node():
             node = loader.get_node()
             if node is None:
                 continue
-            docs.append((builder.build(node), node.start_mark.line + 1))
+            docs.append((builder.build(node), node.start_mark.line + 1 + offset))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 0
+        line = mark.line + 1 + offset if mark is not None else 0
         where = f"line {line}: " if line else ""
         raise YamlError(f"{where}{exc.problem or exc.context or 'invalid YAML'}", line) from None
     except yaml.YAMLError as exc:
@@ -245,6 +270,43 @@ def load_yaml_documents(text: str | bytes) -> list[tuple[Any, int]]:
     finally:
         loader.dispose()
     return docs
+
+
+# a document marker: `---` at the start of a line, alone or followed by a space (YAML 1.2, 9.1.2).
+# Inside a block or quoted scalar such a line is not allowed either, so it always starts a document.
+_DOCUMENT_START = re.compile(rb"(?m)^---(?=[ \t]|\r?$)")
+
+
+def load_yaml_stream(text: bytes) -> tuple[list[tuple[Any, int]], list[YamlError]]:
+    """Like load_yaml_documents, but one broken document costs that document only: the documents
+    that parse, and one YamlError per document that does not (`document`: which one, from 1;
+    `first_line`: where it starts). Linear: a broken stream is cut at its `---` lines and each part
+    is parsed once, its lines offset to the file's."""
+    try:
+        return load_yaml_documents(text), []
+    except YamlError as exc:
+        whole_error = exc
+    starts = [0] + [m.start() for m in _DOCUMENT_START.finditer(text) if m.start() > 0]
+    if len(starts) < 2:
+        whole_error.document, whole_error.first_line = 1, 1
+        return [], [whole_error]
+    docs: list[tuple[Any, int]] = []
+    errors: list[YamlError] = []
+    offset = 0
+    for i, begin in enumerate(starts):
+        part = text[begin : starts[i + 1] if i + 1 < len(starts) else len(text)]
+        lines = part.count(b"\n")
+        try:
+            docs.extend(load_yaml_documents(part, offset))
+        except YamlError as exc:
+            last = offset + max(lines, 1)
+            if exc.line > last:  # noticed where the next document starts: the error is this one's end
+                message = str(exc).replace(f"line {exc.line}: ", f"line {last}: ", 1) + " (at the end of the document)"
+                exc = YamlError(message, last)
+            exc.document, exc.first_line = len(docs) + len(errors) + 1, offset + 1
+            errors.append(exc)
+        offset += lines
+    return docs, errors
 
 
 class Unknown:

@@ -13,7 +13,7 @@ from typing import Any
 
 import re2
 
-from scanner.documents.tree import LDict, LList, YamlError, line_of, load_yaml_documents
+from scanner.documents.tree import LDict, LList, line_of, load_yaml_stream
 from scanner.engines.secrets import Candidate
 from scanner.model import Item
 
@@ -58,10 +58,7 @@ def kubernetes_secret(item: Item, lines: Any) -> Iterator[Candidate]:
     """Every non-empty value of a Secret's `stringData` (plaintext) and `data` (base64: decoded)."""
     if not _SECRET_KIND.search(item.data):
         return
-    try:
-        docs = load_yaml_documents(item.data)
-    except YamlError:
-        return  # a template or broken file: the documents step reports parse problems
+    docs, _ = load_yaml_stream(item.data)  # a broken document: the documents step reports it; the others count
     for doc, _ in docs:
         for obj in _secret_objects(doc):
             for field, encoded in (("data", True), ("stringData", False)):

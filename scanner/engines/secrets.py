@@ -17,7 +17,7 @@ import pathspec
 import re2
 
 from scanner.engines import filters, prefilter
-from scanner.model import Finding, Item, Location, fingerprint
+from scanner.model import Finding, Item, Location, fingerprint, utf8
 from scanner.rules.loader import PackError, Rule, quiet_re2_options
 
 MAX_EVIDENCE = 160
@@ -400,12 +400,12 @@ def _confirm(compiled: Compiled, item: Item, selected: set[int], show_secrets: b
                 location=Location(item.path, line, column, line, column + len(secret)),
                 message=message,
                 evidence=evidence,
-                fingerprint=fingerprint(rule.id, item.path, hashlib.sha256(secret.encode()).hexdigest()),
+                fingerprint=fingerprint(rule.id, item.path, hashlib.sha256(utf8(secret)).hexdigest()),
                 pack=rule.pack,
                 provenance=item.provenance,
                 properties=(
-                    ("secret_sha1", hashlib.sha1(secret.encode()).hexdigest()),  # detect-secrets baselines
-                    ("secret_sha256", hashlib.sha256(secret.encode()).hexdigest()),
+                    ("secret_sha1", hashlib.sha1(utf8(secret)).hexdigest()),  # detect-secrets baselines
+                    ("secret_sha256", hashlib.sha256(utf8(secret)).hexdigest()),
                 ),
             )
             found.append((finding, index, "generic" in rule.tags))

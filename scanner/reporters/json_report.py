@@ -50,6 +50,7 @@ def summary(result: ScanResult) -> dict[str, Any]:
         "bytes_scanned": result.bytes,
         "seconds": round(result.seconds, 3),
         "problems": sum(1 for p in result.problems if p.level != "info"),
+        "not_fully_scanned": len({p.path for p in result.problems if p.incomplete}),
     }
 
 

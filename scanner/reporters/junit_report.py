@@ -5,10 +5,12 @@ was checked, not only what failed."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from xml.etree import ElementTree as ET
 
 from scanner.model import Finding
+from scanner.reporters.terminal import printable
 from scanner.rules.loader import Rule
 from scanner.scan import ScanResult
 
@@ -82,7 +84,12 @@ def build(result: ScanResult, rules: Sequence[Rule]) -> ET.Element:
     return root
 
 
+# characters XML 1.0 cannot hold, even escaped (a file name with an escape sequence, a lone surrogate)
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def render(result: ScanResult, rules: Sequence[Rule], color: bool = False) -> str:
     root = build(result, rules)
     ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    text = ET.tostring(root, encoding="unicode")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + _NOT_XML.sub(lambda m: printable(m.group()), text) + "\n"

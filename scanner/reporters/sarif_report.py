@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from scanner import __version__
-from scanner.model import SEVERITY_RANK, Finding
+from scanner.model import SEVERITY_RANK, Finding, Problem
 from scanner.rules.loader import Rule
 from scanner.scan import ScanResult
 
@@ -99,6 +99,24 @@ def _result(finding: Finding, rule_index: int) -> dict[str, Any]:
     return result
 
 
+def _notification(problem: Problem) -> dict[str, Any]:
+    """A file the scan could not fully read or understand, or a warning about one: its kind
+    (`oversized`, `timeout`, `unreadable`...; none for a parse error) and whether it is a gap in
+    what was scanned, in the properties."""
+    physical: dict[str, Any] = {"artifactLocation": {"uri": uri(problem.path), "uriBaseId": "%SRCROOT%"}}
+    if problem.line >= 1:
+        physical["region"] = {"startLine": problem.line}
+    properties: dict[str, Any] = {"notFullyScanned": problem.incomplete}
+    if problem.kind:
+        properties["kind"] = problem.kind
+    return {
+        "level": "warning",
+        "message": {"text": problem.message},
+        "locations": [{"physicalLocation": physical}],
+        "properties": properties,
+    }
+
+
 def _keep(findings: Sequence[Finding], limit: int) -> list[Finding]:
     """At most `limit` findings: unsuppressed before suppressed, highest severity first; file order kept."""
     if len(findings) <= limit:
@@ -114,15 +132,7 @@ def build(result: ScanResult, rules: Sequence[Rule], limit: int = MAX_RESULTS) -
     used = sorted({f.rule_id for f in result.findings})
     descriptors = [rule_descriptor(by_id[rid]) for rid in used if rid in by_id]
     index = {d["id"]: i for i, d in enumerate(descriptors)}
-    notifications = [
-        {
-            "level": "warning" if p.level != "info" else "note",
-            "message": {"text": p.message},
-            "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri(p.path), "uriBaseId": "%SRCROOT%"}}}],
-        }
-        for p in result.problems
-        if p.level != "info" and p.path
-    ]
+    notifications = [_notification(p) for p in result.problems if p.level != "info" and p.path]
     kept = _keep(result.findings, limit)
     cut = len(result.findings) - len(kept)
     run_properties: dict[str, Any] = {}
@@ -174,7 +184,7 @@ def render(
     while True:
         doc = build(result, rules, limit)
         text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-        size = len(gzip.compress(text.encode("utf-8"), compresslevel=6))
+        size = len(gzip.compress(text.encode("utf-8", "backslashreplace"), compresslevel=6))
         if size <= max_gzip_bytes or limit == 0:
             break
         limit = min(limit - 1, int(limit * max_gzip_bytes / size * 0.95))

@@ -9,6 +9,7 @@ import shutil
 from collections.abc import Sequence
 
 from scanner.model import SEVERITIES, Finding
+from scanner.reporters.terminal import printable
 from scanner.rules.loader import Rule
 from scanner.scan import ScanResult
 
@@ -43,19 +44,19 @@ def render(result: ScanResult, rules: Sequence[Rule], color: bool = False) -> st
             if current is not None:
                 console.print()
             current = finding.path
-            console.print(f"[bold underline]{escape(finding.path)}[/]")
+            console.print(f"[bold underline]{escape(printable(finding.path))}[/]")
         loc = finding.location
         where = f"{loc.line}:{loc.column}" if loc.line else "-"
         sev = finding.severity.upper()
         console.print(
-            f"  {where:<8} [{STYLE[finding.severity]}]{sev:<8}[/] [magenta]{escape(finding.rule_id)}[/]  "
-            f"{escape(finding.message)}"
+            f"  {where:<8} [{STYLE[finding.severity]}]{sev:<8}[/] [magenta]{escape(printable(finding.rule_id))}[/]  "
+            f"{escape(printable(finding.message))}"
         )
         if finding.evidence and finding.evidence not in finding.message:
-            console.print(f"           [dim]{escape(finding.evidence)}[/]")
+            console.print(f"           [dim]{escape(printable(finding.evidence))}[/]")
         prov = _provenance_line(finding)
         if prov:
-            console.print(f"           [blue]{escape(prov)}[/]")
+            console.print(f"           [blue]{escape(printable(prov))}[/]")
     if active:
         console.print()
     console.print(_summary(result, active))
@@ -71,7 +72,8 @@ def _summary(result: ScanResult, active: list[Finding]) -> str:
     files_with = len({f.path for f in active})
     breakdown = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     suppressed = len(result.findings) - len(active)
-    problems = sum(1 for p in result.problems if p.level != "info")
+    unscanned = len({p.path for p in result.problems if p.incomplete})
+    notices = sum(1 for p in result.problems if p.level != "info" and not p.incomplete)
     if active:
         head = f"[bold]{len(active)} finding{'s' if len(active) != 1 else ''}[/] ({breakdown}) in {files_with} file{'s' if files_with != 1 else ''}"
     else:
@@ -79,8 +81,10 @@ def _summary(result: ScanResult, active: list[Finding]) -> str:
     parts = [head]
     if suppressed:
         parts.append(f"{suppressed} suppressed")
-    if problems:
-        parts.append(f"{problems} file problem{'s' if problems != 1 else ''} (see above)")
+    if unscanned:  # said by default: a skipped file may hold what the scan is for
+        parts.append(f"[bold yellow]{unscanned} file{'s' if unscanned != 1 else ''} not fully scanned[/] (see above)")
+    if notices:
+        parts.append(f"{notices} warning{'s' if notices != 1 else ''} (see above)")
     parts.append(f"{result.files} file{'s' if result.files != 1 else ''} ({result.bytes / 1e6:.1f} MB) scanned in {result.seconds:.2f} s")
     return " · ".join(parts)
 

@@ -10,7 +10,7 @@ workers) is scanner/scan_history.py.
 
 No `git log -p`, no tree walk per commit: each blob's bytes cross a pipe once, whatever number of
 commits carry it. Blobs over the size limit are skipped by their size before being read; binaries
-(a NUL in the first 8 KB) after. Submodules (gitlinks) are not objects of this repository: skipped
+(text.py: NUL-heavy or a binary signature) after. Submodules (gitlinks) are not objects of this repository: skipped
 with a note.
 """
 
@@ -20,9 +20,10 @@ from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 from scanner.model import Item, Problem, Provenance
+from scanner.sources import text
 from scanner.sources.git import GitError, Repo, open_repo, read_blobs, resolve_commit, run_git
 from scanner.sources.provenance import Introductions, introductions
-from scanner.sources.worktree import BINARY_SNIFF, DEFAULT_MAX_FILE_SIZE
+from scanner.sources.worktree import DEFAULT_MAX_FILE_SIZE
 
 
 class Blob(NamedTuple):
@@ -82,7 +83,8 @@ def blob_sizes(root: str, shas: list[str]) -> dict[str, int]:
 
 
 def is_binary(data: bytes) -> bool:
-    return data.find(b"\0", 0, BINARY_SNIFF) != -1
+    """Binary by the same judgement as the work tree's (text.py): a stray NUL is not enough."""
+    return text.encoding(data) is None
 
 
 class Plan(NamedTuple):

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from scanner.model import Item, Problem, Provenance
+from scanner.sources import text
 from scanner.sources.git import open_repo, read_blobs, run_git
-from scanner.sources.history import blob_sizes, is_binary
-from scanner.sources.worktree import DEFAULT_MAX_FILE_SIZE
+from scanner.sources.history import blob_sizes
+from scanner.sources.worktree import DEFAULT_MAX_FILE_SIZE, oversized
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 
@@ -55,16 +56,12 @@ def staged_items(
     wanted = []
     for sha in paths:
         if sizes.get(sha, 0) > max_size:
-            for path in paths[sha]:
-                problems.append(
-                    Problem(
-                        path, f"skipped: staged file is larger than the size limit ({max_size} bytes)", "info"
-                    )
-                )
+            problems.extend(oversized(path, sizes[sha], max_size) for path in paths[sha])
             continue
         wanted.append(sha)
-    for sha, data in read_blobs(str(root), wanted):
-        if is_binary(data):
+    for sha, raw in read_blobs(str(root), wanted):
+        data = text.decode(raw)  # UTF-8, whatever the file's encoding
+        if data is None:
             continue
         for path in paths[sha]:
             yield Item(path, data, Provenance("staged", blob=sha))

@@ -4,20 +4,24 @@ or a device; every file that cannot be read becomes a one-line Problem and the s
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import stat
 import subprocess
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import IO, NamedTuple
 
 import pathspec
 
 from scanner.model import Item, Problem
+from scanner.sources import text
 from scanner.sources.git import git_command, git_env
 
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
-BINARY_SNIFF = 8192
+BINARY_SNIFF = text.SNIFF
 
 
 class Entry(NamedTuple):
@@ -25,29 +29,34 @@ class Entry(NamedTuple):
     abs: str  # absolute path on disk
 
 
-def _git_files(directory: Path) -> Iterator[str] | None:
+def _git_files(directory: Path, problems: list[Problem] | None = None, shown: str = "") -> Iterator[str] | None:
     """Files git sees under `directory` (relative to it), as git lists them (a scan starts on the
-    first while git is still listing), or None when it is not in a work tree."""
+    first while git is still listing), or None when it is not in a work tree. Folders git could not
+    open (no permission: a warning; a path past PATH_MAX: walked here) are not left out silently."""
+    errors = tempfile.TemporaryFile()  # git's warnings: a file, so no pipe can fill while stdout streams
     try:
         proc = subprocess.Popen(
             git_command(directory, "ls-files", "-z", "--cached", "--others", "--exclude-standard"),
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=errors,
             env=git_env(),
         )
     except OSError:
+        errors.close()
         return None
     assert proc.stdout is not None
     first = proc.stdout.read1(1 << 16)
     if not first:
         proc.stdout.close()
         if proc.wait() != 0 or _ignored_by_git(directory):
+            errors.close()
             return None  # not a work tree; or a folder the repository ignores: the user named it, so walk it
-        return iter(())
-    return _names(proc, first)
+    return _names(proc, first, directory, errors, problems, shown)
 
 
-def _names(proc: subprocess.Popen, chunk: bytes) -> Iterator[str]:
+def _names(
+    proc: subprocess.Popen, chunk: bytes, directory: Path, errors: IO[bytes], problems: list[Problem] | None, shown: str
+) -> Iterator[str]:
     assert proc.stdout is not None
     tail = b""
     try:
@@ -63,6 +72,31 @@ def _names(proc: subprocess.Popen, chunk: bytes) -> Iterator[str]:
     finally:
         proc.stdout.close()
         proc.wait()
+        errors.seek(0)
+        warnings = errors.read()
+        errors.close()
+    yield from _unopened(directory, warnings, problems, shown)
+
+
+_UNOPENED = re.compile(rb"could not open directory '(.*)': ([^\n]*)")
+
+
+def _unopened(directory: Path, warnings: bytes, problems: list[Problem] | None, shown: str) -> Iterator[str]:
+    """The folders git said it could not open: one warning each (no permission); and when a path was
+    too long for git (a chain of thousands of folders; its message is then cut short too), the files
+    past that length, found by walking the tree here (what git did list is not listed twice)."""
+    too_long = False
+    for line in warnings.splitlines():
+        if b"could not open directory" not in line and b"unable to access" not in line:
+            continue
+        match = _UNOPENED.search(line)
+        if b"too long" in line or match is None:
+            too_long = True
+        elif problems is not None:
+            rel, reason = os.fsdecode(match.group(1)).rstrip("/"), match.group(2).decode("utf-8", "replace")
+            problems.append(Problem(shown + rel, f"cannot list folder: {reason}", kind="unreadable"))
+    if too_long:
+        yield from (name for name in _walk(directory, problems, shown) if len(name) >= _PATH_MAX // 2)
 
 
 def _ignored_by_git(directory: Path) -> bool:
@@ -75,39 +109,132 @@ def _ignored_by_git(directory: Path) -> bool:
     return proc.returncode == 0
 
 
-def _ignored(specs: list[tuple[str, pathspec.PathSpec]], rel: str, is_dir: bool) -> bool:
+def _ignored(specs: tuple[tuple[str, pathspec.PathSpec], ...], rel: str, is_dir: bool) -> bool:
     for base, spec in specs:
         if spec.match_file(rel[len(base) :] + ("/" if is_dir else "")):
             return True
     return False
 
 
-def _walk(directory: Path, problems: list[Problem] | None = None) -> Iterator[str]:
+def ignore_spec(lines: Iterable[str], name: str, problems: list[Problem] | None = None) -> pathspec.PathSpec:
+    """A .gitignore's patterns. An invalid line (a lone `\\`) is one warning naming the file and the
+    line, and the other lines still apply (git, too, skips what it cannot read)."""
+    lines = list(lines)
+    try:
+        return pathspec.GitIgnoreSpec.from_lines(lines)
+    except ValueError:  # pathspec's GitIgnorePatternError: find the lines, keep the rest
+        pass
+    valid = []
+    for number, line in enumerate(lines, 1):
+        try:
+            pathspec.GitIgnoreSpec.from_lines([line])
+        except ValueError:
+            if problems is not None:
+                problems.append(Problem(name, f"invalid ignore pattern {line.rstrip(chr(10))!r} skipped; the other "
+                                        "lines apply", line=number, kind="notice"))  # fmt: skip
+            line = ""
+        valid.append(line)
+    return pathspec.GitIgnoreSpec.from_lines(valid)
+
+
+def _walk(directory: Path, problems: list[Problem] | None = None, shown: str = "") -> Iterator[str]:
     """Files under `directory` (relative), honouring every .gitignore on the way down, folder by
-    folder as they are listed. A folder that cannot be listed becomes a Problem in `problems`."""
-
-    def unreadable(exc: OSError) -> None:
-        if problems is not None and exc.filename is not None:
-            rel = os.path.relpath(exc.filename, directory).replace(os.sep, "/")
-            problems.append(Problem(rel, f"cannot list folder: {exc.strerror}"))
-
-    specs: list[tuple[str, pathspec.PathSpec]] = []
-    for current, dirs, files in os.walk(directory, followlinks=False, onerror=unreadable):
-        rel_dir = os.path.relpath(current, directory)
-        rel_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
-        specs = [(base, spec) for base, spec in specs if rel_dir.startswith(base)]
-        ignore_file = os.path.join(current, ".gitignore")
+    folder as they are listed. Iterative (a stack, not recursion): any depth of folders. A folder
+    that cannot be listed becomes a Problem in `problems` (paths in problems start with `shown`)."""
+    top = os.fspath(directory)
+    # (absolute folder, its path relative to `directory` with a trailing "/", the ignore specs in force)
+    stack: list[tuple[str, str, tuple[tuple[str, pathspec.PathSpec], ...]]] = [(top, "", ())]
+    while stack:
+        current, rel_dir, specs = stack.pop()
+        dirs: list[str] = []
+        files: list[str] = []
+        try:
+            fd = _open_long(current, os.O_RDONLY | os.O_DIRECTORY) if len(current) >= _PATH_MAX // 4 else None
+            try:
+                with os.scandir(current if fd is None else fd) as listing:
+                    for entry in listing:
+                        try:
+                            is_dir = entry.is_dir(follow_symlinks=False)
+                        except OSError:
+                            is_dir = False
+                        (dirs if is_dir else files).append(entry.name)
+            finally:
+                if fd is not None:
+                    os.close(fd)
+        except OSError as exc:
+            if problems is not None:
+                where = (shown + rel_dir).rstrip("/") or "."
+                problems.append(Problem(where, f"cannot list folder: {exc.strerror}", kind="unreadable"))
+            continue
         if ".gitignore" in files:
             try:
-                with open(ignore_file, encoding="utf-8", errors="replace") as handle:
-                    specs.append((rel_dir, pathspec.GitIgnoreSpec.from_lines(handle)))
+                ignore_fd = _open_long(os.path.join(current, ".gitignore"), os.O_RDONLY | _NOFOLLOW)
+                with open(ignore_fd, encoding="utf-8", errors="replace") as handle:
+                    specs = (*specs, (rel_dir, ignore_spec(handle, shown + rel_dir + ".gitignore", problems)))
             except OSError:
                 pass
-
-        dirs[:] = sorted(d for d in dirs if d != ".git" and not _ignored(specs, rel_dir + d, True))
         for f in sorted(files):
             if not specs or not _ignored(specs, rel_dir + f, False):
                 yield rel_dir + f
+        subdirs = sorted(d for d in dirs if d != ".git" and not _ignored(specs, rel_dir + d, True))
+        stack.extend((os.path.join(current, d), rel_dir + d + "/", specs) for d in reversed(subdirs))
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_PATH_MAX = 4096  # Linux; a longer path is opened folder by folder (a chain of 3,000 folders is legal)
+
+
+def _open_long(path: str, flags: int) -> int:
+    """os.open for a path of any length: past PATH_MAX (ENAMETOOLONG), in steps relative to the
+    folder opened before (openat), each shorter than the limit."""
+    try:
+        return os.open(path, flags)
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+    parent, name = _open_parent(path)
+    try:
+        return os.open(name, flags, dir_fd=parent)
+    finally:
+        os.close(parent)
+
+
+def _lstat_long(path: str) -> os.stat_result:
+    try:
+        return os.lstat(path)
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+    parent, name = _open_parent(path)
+    try:
+        return os.stat(name, dir_fd=parent, follow_symlinks=False)
+    finally:
+        os.close(parent)
+
+
+def _open_parent(path: str) -> tuple[int, bytes]:
+    """A descriptor of the folder holding `path` (opened in steps under PATH_MAX) and the last name."""
+    raw = os.fsencode(path)
+    folder, _, name = raw.rpartition(b"/")
+    fd: int | None = None
+    rest = folder or b"/"
+    try:
+        while len(rest) >= _PATH_MAX // 2:
+            cut = rest.rfind(b"/", 1, _PATH_MAX // 2)
+            if cut <= 0:
+                raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG), path)
+            step = os.open(rest[:cut], os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            if fd is not None:
+                os.close(fd)
+            fd, rest = step, rest[cut + 1 :]
+        step = os.open(rest, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+    except BaseException:
+        if fd is not None:
+            os.close(fd)
+        raise
+    if fd is not None:
+        os.close(fd)
+    return step, name
 
 
 def display_base(target: Path) -> Path:
@@ -123,9 +250,18 @@ def display_base(target: Path) -> Path:
         return base
 
 
+class PatternError(ValueError):
+    """An --exclude (or configuration `exclude`) glob that is not valid gitignore syntax."""
+
+
 def exclude_spec(excludes: Iterable[str]) -> pathspec.PathSpec | None:
     """--exclude / config `exclude` globs (gitignore syntax, relative to the reported paths' base)."""
     excludes = [e for e in excludes if e]
+    for exclude in excludes:
+        try:
+            pathspec.GitIgnoreSpec.from_lines([exclude])
+        except ValueError:
+            raise PatternError(f"--exclude {exclude!r}: not a valid gitignore pattern") from None
     return pathspec.GitIgnoreSpec.from_lines(excludes) if excludes else None
 
 
@@ -162,11 +298,11 @@ def _entries(targets: list[Path], base: Path, exclude: pathspec.PathSpec | None,
         named = exclude is not None and exclude.match_file(target_rel + ("/" if is_dir else ""))
         check = exclude if exclude is not None and not named else None
         if is_dir:
-            names = _git_files(target)
-            if names is None:
-                names = _walk(target, problems)
             # names are clean relative paths: one relpath for the folder, not one per file
             prefix = "" if target_rel == "." else target_rel + "/"
+            names = _git_files(target, problems, prefix)
+            if names is None:
+                names = _walk(target, problems, prefix)
             top = str(target).rstrip(os.sep) + os.sep
             pairs: Iterable[tuple[str, str]] = ((prefix + n, top + n) for n in names)
         else:
@@ -181,41 +317,50 @@ def _entries(targets: list[Path], base: Path, exclude: pathspec.PathSpec | None,
 def read_entry(entry: Entry, root: str, max_size: int = DEFAULT_MAX_FILE_SIZE) -> Item | Problem | None:
     """The file's bytes, or a Problem saying why not; None when it is simply not ours to read."""
     try:
-        st = os.lstat(entry.abs)
+        st = _lstat_long(entry.abs)
     except FileNotFoundError:
         return None  # deleted in the work tree, or vanished mid-scan
     except OSError as exc:
-        return Problem(entry.path, f"cannot read: {exc.strerror}")
+        return Problem(entry.path, f"cannot read: {exc.strerror}", kind="unreadable")
     if stat.S_ISLNK(st.st_mode):
         try:
             real = os.path.realpath(entry.abs, strict=True)
         except OSError as exc:
-            return Problem(entry.path, f"symlink not followed: {exc.strerror or 'broken or looping link'}")
+            return Problem(entry.path, f"symlink not followed: {exc.strerror or 'broken or looping link'}", kind="symlink")
         if os.path.commonpath([real, root]) != root:
-            return Problem(entry.path, "symlink points outside the scanned root; not followed")
-        return Problem(entry.path, "symlink skipped (its target is scanned under its own path)", "info")
+            return Problem(entry.path, "symlink points outside the scanned root; not followed", kind="symlink")
+        return Problem(entry.path, "symlink skipped (its target is scanned under its own path)", "info", kind="symlink")
     if stat.S_ISDIR(st.st_mode):
         return None  # a submodule or a directory git listed
     if not stat.S_ISREG(st.st_mode):
-        return Problem(entry.path, "not a regular file (FIFO, socket or device); skipped", "info")
+        return Problem(entry.path, "not a regular file (FIFO, socket or device); skipped", "info", kind="special")
     if st.st_size > max_size:
-        return Problem(entry.path, f"skipped: {st.st_size / 1e6:.1f} MB is over --max-file-size", "info")
+        return oversized(entry.path, st.st_size, max_size)
     try:
-        fd = os.open(entry.abs, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0))
+        fd = _open_long(entry.abs, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | _NOFOLLOW)
         try:
             data = _read_text(fd, st.st_size, max_size)
         finally:
             os.close(fd)
     except OSError as exc:
-        return Problem(entry.path, f"cannot read: {exc.strerror}")
+        return Problem(entry.path, f"cannot read: {exc.strerror}", kind="unreadable")
     if data is None:
-        return Problem(entry.path, "binary file skipped", "info")  # without reading the rest
+        return Problem(entry.path, "binary file skipped", "info", kind="binary")  # without reading the rest
     if len(data) > max_size:
-        return Problem(entry.path, "skipped: grew over --max-file-size while being read", "info")
+        return oversized(entry.path, len(data), max_size)
     data = as_text_bytes(data)
     if data is None:
-        return Problem(entry.path, "binary file skipped", "info")
+        return Problem(entry.path, "binary file skipped", "info", kind="binary")
     return Item(entry.path, data)
+
+
+def oversized(path: str, size: int, max_size: int) -> Problem:
+    """A file over the size limit: not scanned, and said by default (a 200 MB dump may hold secrets)."""
+    return Problem(path, f"not scanned: {_mb(size)} is over --max-file-size {_mb(max_size)}", kind="oversized")
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size:,} bytes"
 
 
 def _read_text(fd: int, size: int, max_size: int) -> bytes | None:
@@ -225,7 +370,7 @@ def _read_text(fd: int, size: int, max_size: int) -> bytes | None:
     limit = max_size + 1
     if size > BINARY_SNIFF:
         head = os.read(fd, BINARY_SNIFF)
-        if _nul_not_utf16(head):
+        if text.encoding(head) is None:
             return None
         parts = [head]
         got = len(head)
@@ -244,21 +389,7 @@ def _read_text(fd: int, size: int, max_size: int) -> bytes | None:
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-def _nul_not_utf16(data: bytes) -> bool:
-    """Binary: a NUL in the first BINARY_SNIFF bytes, unless a UTF-16 byte-order mark says they are
-    text (history.is_binary, for git blobs, does not make that exception: see the issue note)."""
-    return data.find(b"\0", 0, BINARY_SNIFF) != -1 and not data.startswith((b"\xff\xfe", b"\xfe\xff"))
-
-
 def as_text_bytes(data: bytes) -> bytes | None:
-    """UTF-8 (or any ASCII-compatible) bytes as they are; UTF-16 with a BOM re-encoded; None for binary."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            return data.decode("utf-16").encode("utf-8")
-        except UnicodeDecodeError:
-            return None
-    if _nul_not_utf16(data):
-        return None
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:]
-    return data
+    """The file's text as UTF-8 (UTF-16/32 with or without a byte-order mark re-encoded, bytes that
+    are not UTF-8 read as Latin-1), or None for binary: see text.py."""
+    return text.decode(data)

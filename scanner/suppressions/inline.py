@@ -4,6 +4,10 @@
     # scanner:ignore=aws-access-key-id,github-token until=2027-01-31 rotated, purge pending
     token = "..."     # pragma: allowlist secret      (detect-secrets' marker, secrets rules only)
 
+A marker after code on its line covers that line only; a marker on a line of its own (a comment
+line) covers the next line only; never both, so a trailing marker cannot hide a different finding
+on the line below. `pragma: allowlist nextline secret` always covers the next line.
+
 Without `=RULE-ID` every rule is ignored on that line. `until=YYYY-MM-DD` makes the ignore expire:
 after that date it no longer suppresses and a warning says so.
 """
@@ -22,6 +26,9 @@ _MARKER = re2.compile(
 )
 _PRAGMA = re2.compile(rb"pragma:[ \t]*allowlist[ \t]+(nextline[ \t]+)?secret")
 _COMMENT_END = re2.compile(r"\s*(?:-->|\*/|#\}|%\}|\}\})\s*$")
+# a line that is only a comment (or only the marker): #, //, /*, * (inside a block comment), --, ;,
+# <!--, Jinja {# and Helm {{/* comments, %, REM and :: (batch files)
+_COMMENT_LINE = re2.compile(rb"(?i)^[ \t]*(?:#|//|/\*|\*|--|;|<!--|\{#|\{\{-?[ \t]*/\*|%|rem\b|::|scanner:ignore|pragma:)")
 
 
 class Ignore(NamedTuple):
@@ -29,6 +36,7 @@ class Ignore(NamedTuple):
     until: str
     reason: str
     secrets_only: bool = False
+    next_line: bool = False  # covers the line below (a comment line, or `allowlist nextline`), not its own
 
 
 def _parse(line: bytes) -> Ignore | None:
@@ -36,10 +44,16 @@ def _parse(line: bytes) -> Ignore | None:
     if m:
         rules = frozenset(r for r in (m.group(1) or b"").decode().split(",") if r)
         reason = _COMMENT_END.sub("", (m.group(3) or b"").decode("utf-8", "replace")).strip(" -:")
-        return Ignore(rules, (m.group(2) or b"").decode(), reason)
-    if _PRAGMA.search(line):
-        return Ignore(frozenset(), "", "pragma: allowlist secret", secrets_only=True)
+        return Ignore(rules, (m.group(2) or b"").decode(), reason, next_line=_alone(line))
+    m = _PRAGMA.search(line)
+    if m:
+        return Ignore(frozenset(), "", "pragma: allowlist secret", True, bool(m.group(1)) or _alone(line))
     return None
+
+
+def _alone(line: bytes) -> bool:
+    """The marker is on a line of its own: only a comment, no code before it."""
+    return _COMMENT_LINE.search(line) is not None
 
 
 def _lines(data: bytes) -> list[bytes]:
@@ -70,8 +84,8 @@ def apply(
             ignore = _parse(text)
             if ignore is None:
                 continue
-            if ignore.secrets_only and (candidate == line_no) == (b"nextline" in text):
-                continue  # detect-secrets' marker covers its own line; "nextline" covers the next one
+            if ignore.next_line == (candidate == line_no):
+                continue  # its own line when trailing code, the next line when alone: never both
             if ignore.secrets_only and not any(k == "secret_sha256" for k, _ in finding.properties):
                 continue
             if ignore.rules and finding.rule_id not in ignore.rules and finding.pack not in ignore.rules:
@@ -90,6 +104,7 @@ def apply(
                                 f"scanner:ignore expired on {ignore.until}; the finding is reported again",
                                 "warning",
                                 candidate,
+                                kind="notice",
                             )
                         )
                     continue
