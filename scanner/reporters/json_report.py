@@ -1,4 +1,5 @@
-"""JSON: every finding with its full provenance (history: every commit and path that carries it)."""
+"""JSON: every finding with its full provenance (history: the commits that
+introduced the secret into a path of the file's lineage, then the one(s) that removed it; see README)."""
 
 from __future__ import annotations
 
