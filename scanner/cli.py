@@ -386,6 +386,34 @@ def show_rule(rule) -> str:  # noqa: ANN001 - Rule
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The program (`argv` None: the command line) or one in-process run (tests, embedding). SIGINT
+    and SIGTERM end a run with exit 130 (scanner.interrupts); after the program's run, late signals
+    are ignored so that exiting never turns into a traceback."""
+    from scanner import interrupts
+
+    previous = interrupts.install()
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # one that landed outside _main's own handlers
+        return _interrupted()
+    finally:
+        if argv is None:
+            interrupts.ignore()
+        else:
+            interrupts.restore(previous)
+
+
+def _interrupted() -> int:
+    from scanner import interrupts
+
+    interrupts.sweep_children()  # nothing outlives the scanner: git, workers
+    _warn("interrupted; results are incomplete")
+    return EXIT_INTERRUPTED
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    from scanner import interrupts
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -403,15 +431,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "config":
             return cmd_config(args)
         return cmd_rules(args)
+    except KeyboardInterrupt:
+        return _interrupted()
     except (UsageError, PackError, ConfigError, BaselineError) as exc:
+        if interrupts.received():  # e.g. a git that died of the same Ctrl-C
+            return _interrupted()
         _warn(f"error: {exc}")
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        _warn("interrupted; results are incomplete")
-        return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
+        if interrupts.received():  # a worker pool broken by the same signal, say
+            return _interrupted()
         if os.environ.get("SCANNER_DEBUG"):
             raise
         if isinstance(exc, OSError) and exc.strerror:  # e.g. --output in a folder we cannot write to
