@@ -11,4 +11,7 @@ except KeyboardInterrupt:  # before main() took over, or between its return and 
     print("scanner: interrupted; results are incomplete", file=sys.stderr)
     code = 130
 interrupts.ignore()  # done: a late signal must not become a traceback during exit
+if code == 130:
+    interrupts.sweep_children()
+    interrupts.exit_now(code)
 raise SystemExit(code)

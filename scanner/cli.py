@@ -393,14 +393,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     previous = interrupts.install()
     try:
-        return _main(argv)
+        code = _main(argv)
     except KeyboardInterrupt:  # one that landed outside _main's own handlers
-        return _interrupted()
+        code = _interrupted()
     finally:
         if argv is None:
             interrupts.ignore()
         else:
             interrupts.restore(previous)
+    if argv is None and code == EXIT_INTERRUPTED:
+        interrupts.exit_now(code)
+    return code
 
 
 def _interrupted() -> int:

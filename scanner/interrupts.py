@@ -69,6 +69,21 @@ def ignore() -> None:
             pass
 
 
+def exit_now(code: int) -> None:
+    """End the program with `code` after an interrupt, without the interpreter's exit path: CPython
+    (3.11) marks a KeyboardInterrupt raised inside eval/exec of a string (namedtuple, dataclasses:
+    any import in progress) as unhandled even when we handled it, and then kills itself with SIGINT
+    at exit instead of returning 130. Output is flushed first; children are already ended."""
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a closed pipe: nothing more to say
+            pass
+    os._exit(code)
+
+
 def received() -> int:
     """The signal that interrupted the scan, 0 if none."""
     return _state["received"]

@@ -25,6 +25,10 @@ from tests.conftest import REPO
 SEED = 20
 INSTANTS = 24  # x (SIGINT, SIGTERM) x (process, group), mixed
 EXIT_WITHIN = 2.0  # seconds from the signal to the exit (the issue asks for one; CI machines are shared)
+# The interpreter's own start-up (site, .pth files) runs before any line of the scanner can handle a
+# signal: there a signal ends Python by its default action, with no child to leave behind. The
+# instants start after it (the handler is installed by the package's first line, scanner/__init__).
+STARTUP = 0.15
 BASE62 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 
@@ -106,7 +110,7 @@ def test_sigint_and_sigterm_at_random_instants_of_a_history_scan(tmp_path):
     assert out.count(b'"rule": "github-token"') >= secrets // 7  # one per lineage, removed ones included
     # the instants: seeded, uniform over the whole run and a little past it
     rng = random.Random(SEED)
-    plan = [(rng.uniform(0.0, full * 1.1), sig, group) for sig, group in
+    plan = [(rng.uniform(STARTUP, full * 1.1), sig, group) for sig, group in
             [(s, g) for s in (signal.SIGINT, signal.SIGTERM) for g in (False, True)] * (INSTANTS // 4)]  # fmt: skip
     rng.shuffle(plan)
 
