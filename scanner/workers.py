@@ -218,10 +218,18 @@ def forked_pool(processes: int, initializer: Callable[..., None] | None = None, 
 
 
 def stop_executor(pool: Any) -> None:
-    """End a ProcessPoolExecutor now (Ctrl-C): queued work is dropped and running workers are
-    terminated rather than waited for (a batch can take up to --timeout)."""
-    processes = getattr(pool, "_processes", None) or {}  # private, but the only handle on the workers
-    for process in list(processes.values()):
+    """End a ProcessPoolExecutor now (Ctrl-C): queued work is dropped and the workers are ended
+    (SIGTERM, SIGKILL after GRACE seconds) rather than waited for. The executor is not waited for
+    either: its manager thread can block for good on a result a dying worker half wrote; the CLI
+    leaves through os._exit after an interrupt (scanner.interrupts.exit_now), so nothing joins it."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # private, the only handle
+    for process in processes:
         if process.is_alive():
             process.terminate()
-    pool.shutdown(wait=True, cancel_futures=True)
+    deadline = time.monotonic() + GRACE
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join(1)
+    pool.shutdown(wait=False, cancel_futures=True)
