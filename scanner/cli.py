@@ -234,6 +234,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
     from scanner.reporters.text_report import use_color
 
     result, rules, stale = _run_scan(args)
+    from scanner import interrupts
+
+    if interrupts.received():  # an interrupt Python swallowed (raised inside an at-fork hook): still one
+        raise KeyboardInterrupt
     if not args.quiet:
         _warn_problems(result.problems, args.verbose)
         if stale and args.verbose and not (args.staged or args.since_commit or args.commit_range):
