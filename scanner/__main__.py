@@ -1,3 +1,17 @@
-from scanner.cli import main
+import sys
 
-raise SystemExit(main())
+from scanner import interrupts
+
+interrupts.install()  # before the CLI's imports: Ctrl-C during start-up is an interrupt too
+try:
+    from scanner.cli import main
+
+    code = main()
+except KeyboardInterrupt:  # before main() took over, or between its return and here
+    print("scanner: interrupted; results are incomplete", file=sys.stderr)
+    code = 130
+interrupts.ignore()  # done: a late signal must not become a traceback during exit
+if code == 130:
+    interrupts.sweep_children()
+    interrupts.exit_now(code)
+raise SystemExit(code)

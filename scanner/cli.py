@@ -314,6 +314,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
     from scanner.reporters.text_report import use_color
 
     result, rules, stale = _run_scan(args)
+    from scanner import interrupts
+
+    if interrupts.received():  # an interrupt Python swallowed (raised inside an at-fork hook): still one
+        raise KeyboardInterrupt
     if not args.quiet:
         _warn_problems(result.problems, args.verbose)
         if stale and args.verbose and not (args.staged or args.since_commit or args.commit_range or args.unpushed):
@@ -564,6 +568,37 @@ def show_rule(rule) -> str:  # noqa: ANN001 - Rule
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The program (`argv` None: the command line) or one in-process run (tests, embedding). SIGINT
+    and SIGTERM end a run with exit 130 (scanner.interrupts); after the program's run, late signals
+    are ignored so that exiting never turns into a traceback."""
+    from scanner import interrupts
+
+    previous = interrupts.install()
+    try:
+        code = _main(argv)
+    except KeyboardInterrupt:  # one that landed outside _main's own handlers
+        code = _interrupted()
+    finally:
+        if argv is None:
+            interrupts.ignore()
+        else:
+            interrupts.restore(previous)
+    if argv is None and code == EXIT_INTERRUPTED:
+        interrupts.exit_now(code)
+    return code
+
+
+def _interrupted() -> int:
+    from scanner import interrupts
+
+    interrupts.sweep_children()  # nothing outlives the scanner: git, workers
+    _warn("interrupted; results are incomplete")
+    return EXIT_INTERRUPTED
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    from scanner import interrupts
+
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:
@@ -588,15 +623,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "report":
             return cmd_report(args)
         return cmd_rules(args)
+    except KeyboardInterrupt:
+        return _interrupted()
     except (UsageError, PackError, ConfigError, BaselineError, ReportError) as exc:
+        if interrupts.received():  # e.g. a git that died of the same Ctrl-C
+            return _interrupted()
         _warn(f"error: {exc}")
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        _warn("interrupted; results are incomplete")
-        return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
+        if interrupts.received():  # a worker pool broken by the same signal, say
+            return _interrupted()
         if os.environ.get("SCANNER_DEBUG"):
             raise
         if isinstance(exc, OSError) and exc.strerror:  # e.g. --output in a folder we cannot write to

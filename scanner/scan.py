@@ -255,8 +255,10 @@ def map_items(
         futures = [pool.submit(work, batch, *extra) for batch in batches]
         for future in futures:
             yield from future.result()
-    finally:  # Ctrl-C: drop queued work at once; workers ignore SIGINT so none prints a traceback
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=True)
+    except BaseException:  # Ctrl-C: drop queued work and end the workers at once (no traceback there)
+        workers.stop_executor(pool)
+        raise
 
 
 def finish(
@@ -463,7 +465,7 @@ def scan_git(
         max_size=options.max_file_size, jobs=jobs_for(options.jobs), show_secrets=options.show_secrets,
         inline_ignores=options.inline_ignores,
     )  # fmt: skip
-    found = [f._replace(location=f.location._replace(path=shown(f.path))) for f in hist.findings]
+    found = [_shown_paths(f, shown) for f in hist.findings]
     found = [f for f in found if excluded is None or not excluded.match_file(f.path)]
     problems = list(hist.problems)
     files, total = hist.stats.get("blobs", 0), hist.stats.get("bytes", 0)
@@ -477,19 +479,33 @@ def scan_git(
     return ScanResult(found, problems, files, total, time.monotonic() - started, base)
 
 
+def _shown_paths(finding: Finding, shown: Callable[[str], str]) -> Finding:
+    props = dict(finding.properties)
+    if props.get("paths"):
+        props["paths"] = tuple(sorted(shown(p) for p in props["paths"]))
+    return finding._replace(location=finding.location._replace(path=shown(finding.path)), properties=tuple(sorted(props.items())))
+
+
 def _merge_history(current: list[Finding], history: list[Finding]) -> list[Finding]:
     """A secret both in the work tree and in history is one finding: the work tree's location (where
     to fix it now) with the history's provenance (who brought it in, and when)."""
 
-    def key(f: Finding) -> tuple[str, str, str]:
-        return (f.rule_id, dict(f.properties).get("secret_sha256", f.fingerprint), f.path)
+    def key(f: Finding, path: str) -> tuple[str, str, str]:
+        return (f.rule_id, dict(f.properties).get("secret_sha256", f.fingerprint), path)
 
-    by_key = {key(f): f for f in history}
+    by_key: dict[tuple[str, str, str], Finding] = {}
+    for f in history:  # every path of the file's lineage (renames): the work tree has the newest
+        for path in dict(f.properties).get("paths") or (f.path,):
+            by_key.setdefault(key(f, path), f)
     merged = []
     for finding in current:
-        past = by_key.pop(key(finding), None)
+        past = by_key.get(key(finding, finding.path))
+        if past is not None:
+            for path in dict(past.properties).get("paths") or (past.path,):
+                by_key.pop(key(past, path), None)
         if past is not None:
             props = dict(past.properties) | dict(finding.properties)
             finding = finding._replace(provenance=past.provenance, properties=tuple(sorted(props.items())))
         merged.append(finding)
-    return merged + list(by_key.values())
+    left = {id(f): f for f in by_key.values()}
+    return merged + list(left.values())

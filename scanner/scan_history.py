@@ -4,14 +4,14 @@ attached only to the blobs that produced findings (`scanner.sources.provenance`)
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from scanner import workers
 from scanner.model import Finding, Item, Problem, Provenance
 from scanner.scan import jobs_for
 from scanner.sources.git import open_repo, read_blobs
-from scanner.sources.history import Blob, is_binary, plan, select, shallow_roots
+from scanner.sources.history import Blob, is_binary, missing_blob, plan, select, shallow_roots
 from scanner.sources.worktree import DEFAULT_MAX_FILE_SIZE
 
 # --- parallel scanning -------------------------------------------------------------------------
@@ -19,15 +19,9 @@ from scanner.sources.worktree import DEFAULT_MAX_FILE_SIZE
 _WORKER: dict = {}  # set by scan_blobs before the pool forks: the workers inherit it
 
 
-def _ignore_sigint() -> None:
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: no worker tracebacks
-
-
-def _scan_chunk(chunk: list[tuple[str, str]]) -> tuple[list[tuple[str, list[Finding]]], int, int]:
+def _scan_chunk(chunk: list[tuple[str, str]]) -> tuple[list[tuple[str, list[Finding]]], int, int, list[str]]:
     """Read one chunk of blobs through its own cat-file and scan them: (sha, findings) for blobs with
-    findings, plus the bytes scanned and the number of binaries skipped."""
+    findings, plus the bytes scanned, the number of binaries skipped and the blobs git could not read."""
     from scanner.engines.secrets import scan_item
     from scanner.suppressions import inline
 
@@ -36,7 +30,8 @@ def _scan_chunk(chunk: list[tuple[str, str]]) -> tuple[list[tuple[str, list[Find
     paths = dict(chunk)
     out: list[tuple[str, list[Finding]]] = []
     scanned = binaries = 0
-    for sha, data in read_blobs(root, [sha for sha, _ in chunk]):
+    missing: list[str] = []
+    for sha, data in read_blobs(root, [sha for sha, _ in chunk], missing=missing):
         if is_binary(data):
             binaries += 1
             continue
@@ -46,7 +41,7 @@ def _scan_chunk(chunk: list[tuple[str, str]]) -> tuple[list[tuple[str, list[Find
             found, _expired = inline.apply(found, data)  # the blob's own scanner:ignore markers
         if found:
             out.append((sha, found))
-    return out, scanned, binaries
+    return out, scanned, binaries, missing
 
 
 def _chunks(blobs: list[Blob], parts: int) -> list[list[tuple[str, str]]]:
@@ -78,39 +73,35 @@ def scan_blobs(
     jobs: int | None = None,
     total_bytes: int | None = None,
     inline_ignores: bool = True,
+    missing: list[str] | None = None,
 ) -> tuple[dict[str, list[Finding]], dict[str, int]]:
-    """Scan blobs with the secrets engine on `jobs` processes. Returns blob sha -> findings, and stats."""
+    """Scan blobs with the secrets engine on `jobs` processes. Returns blob sha -> findings, and stats;
+    blobs git could not read are appended to `missing`."""
     jobs = jobs or jobs_for(0)
     total = sum(b.size for b in blobs) if total_bytes is None else total_bytes
     results: dict[str, list[Finding]] = {}
     stats = {"blobs": len(blobs), "bytes": 0, "binaries": 0}
     _WORKER.update(root=root, compiled=compiled, show_secrets=show_secrets, source=source, inline=inline_ignores)
-    if jobs <= 1 or total < PARALLEL_MIN_BYTES or "fork" not in multiprocessing.get_all_start_methods():
-        outputs: Iterable = [_scan_chunk([(b.sha, b.path) for b in blobs])]
-        pool = None
-    else:
-        # fork: workers inherit the compiled rules (RE2 objects do not pickle). The pool forks its
-        # workers before it starts its own threads.
-        warm = getattr(getattr(compiled, "rules", None), "warm", None)
-        if warm is not None:
-            warm()  # every rule compiled once, here, rather than on first use in each worker
-        pool = multiprocessing.get_context("fork").Pool(jobs, _ignore_sigint)
-        outputs = pool.imap(_scan_chunk, _chunks(blobs, jobs * 8))
-    try:
-        for found, scanned, binaries in outputs:
+    unread: list[str] = missing if missing is not None else []
+
+    def collect(outputs: Iterable) -> None:
+        for found, scanned, binaries, gaps in outputs:
             stats["bytes"] += scanned
             stats["binaries"] += binaries
+            unread.extend(gaps)
             for sha, findings in found:
                 results[sha] = findings
-    except BaseException:
-        if pool is not None:
-            pool.terminate()
-            pool = None
-        raise
-    finally:
-        if pool is not None:
-            pool.close()
-            pool.join()
+
+    if jobs <= 1 or total < PARALLEL_MIN_BYTES or not workers.can_fork():
+        collect([_scan_chunk([(b.sha, b.path) for b in blobs])])
+        return results, stats
+    # fork: workers inherit the compiled rules (RE2 objects do not pickle). The pool forks its
+    # workers before it starts its own threads; on Ctrl-C it is terminated at once (workers.forked_pool).
+    warm = getattr(getattr(compiled, "rules", None), "warm", None)
+    if warm is not None:
+        warm()  # every rule compiled once, here, rather than on first use in each worker
+    with workers.forked_pool(jobs) as pool:
+        collect(pool.imap(_scan_chunk, _chunks(blobs, jobs * 8)))
     return results, stats
 
 
@@ -148,10 +139,13 @@ def scan_history(
     repo = open_repo(root)
     selection = select(root, refs, since, range_, unpushed)
     planned = plan(repo, selection, max_size)
+    missing: list[str] = []
     by_blob, stats = scan_blobs(
         root, planned.blobs, compiled, source=selection.source, show_secrets=show_secrets, jobs=jobs,
-        total_bytes=planned.total_bytes, inline_ignores=inline_ignores,
+        total_bytes=planned.total_bytes, inline_ignores=inline_ignores, missing=missing,
     )  # fmt: skip
+    paths = {b.sha: b.path for b in planned.blobs}
+    problems = [*planned.problems, *(missing_blob(paths.get(sha, ""), sha) for sha in missing)]
 
     def rescan(sha: str, path: str) -> list[Finding]:
         for _sha, data in read_blobs(root, [sha]):
@@ -172,4 +166,4 @@ def scan_history(
         planned.intro,
     )
     stats["findings"] = len(findings)
-    return HistoryResult(findings, planned.problems, stats)
+    return HistoryResult(findings, problems, stats)

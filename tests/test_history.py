@@ -190,14 +190,15 @@ def test_tags_and_unmerged_branches_are_scanned_and_branch_limits(tmp_path, comp
 
 def test_same_secret_in_two_files_is_two_findings_and_copies_across_commits_one(tmp_path, compiled):
     repo = Git(tmp_path / "r")
-    repo.commit("a", {"dev.env": f"T={GH}\n"})
+    first = repo.commit("a", {"dev.env": f"T={GH}\n"})
     for n in range(3):
         repo.commit(f"edit {n}", {"dev.env": f"T={GH}\n# edit {n}\n"})
     repo.commit("b", {"prod.env": f"T={GH}\n"})
     findings = scan_history(str(repo.path), compiled, jobs=1).findings
     assert by_rule(findings) == [("test-github-token", "dev.env"), ("test-github-token", "prod.env")]
     dev = [f for f in findings if f.path == "dev.env"][0]
-    assert len({c["commit"] for c in dev.provenance.commits}) == 4
+    # edits that keep the secret did not introduce it: one commit did (issue 20: it listed all 4)
+    assert [c["commit"] for c in dev.provenance.commits] == [first]
     assert len({f.fingerprint for f in findings}) == 2
 
 

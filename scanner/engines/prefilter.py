@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from scanner import interrupts
 from scanner.rules import loader
 
 _FORMAT = "scanner-prefilter-1"
@@ -262,6 +263,8 @@ def _compile(job: str, key: str) -> tuple[list[int], bytes] | None:
             [sys.executable, "-I", "-c", _COMPILER], input=job.encode(), capture_output=True,
             timeout=COMPILE_TIMEOUT, check=False, cwd=tempfile.gettempdir(),
         )
+        if interrupts.killed_by_interrupt(proc.returncode):
+            raise KeyboardInterrupt  # the user's Ctrl-C reached the compiler too: not a failure to cache
         got = _split(proc.stdout) if proc.returncode == 0 else None
     except subprocess.TimeoutExpired:
         got = None

@@ -9,7 +9,7 @@ from typing import Protocol
 from scanner.rules.loader import Rule
 from scanner.scan import ScanResult
 
-FORMATS = ("text", "json", "sarif", "junit", "gitlab", "html")
+FORMATS = ("text", "json", "sarif", "junit", "gitlab", "gitlab-sast", "html")
 
 
 class Reporter(Protocol):
@@ -17,5 +17,5 @@ class Reporter(Protocol):
 
 
 def render(fmt: str, result: ScanResult, rules: Sequence[Rule], color: bool = False) -> str:
-    module = importlib.import_module(f"scanner.reporters.{fmt}_report")
+    module = importlib.import_module(f"scanner.reporters.{fmt.replace('-', '_')}_report")
     return module.render(result, rules, color)

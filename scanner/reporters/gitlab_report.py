@@ -1,9 +1,14 @@
-"""GitLab security report (secret detection schema 15.x): `--format gitlab`, uploaded as
-`artifacts: reports: secret_detection`. Suppressed findings are left out (GitLab has no place for
-them); secrets stay redacted (no `raw_source_code_extract`).
+"""GitLab security reports (schema 15.x), one per kind of finding, as GitLab's own analyzers split them:
 
-The schema requires a commit for every secret-detection location: the finding's own commit for
-history scans, else `$CI_COMMIT_SHA` (set by GitLab CI), else a placeholder of zeros.
+- `--format gitlab`: secret detection (`secret_detection-report-format`), for `artifacts: reports:
+  secret_detection`. Secrets findings only.
+- `--format gitlab-sast`: SAST (`sast-report-format`), for `artifacts: reports: sast`: the policy
+  findings (Kubernetes, Dockerfile, Compose, Terraform), like GitLab's own IaC scanning (KICS).
+
+Each report leaves out the other kind (run the scanner once per report, see the README), and
+suppressed findings (GitLab has no place for them); secrets stay redacted (no
+`raw_source_code_extract`). The secret-detection schema requires a commit for every location: the
+finding's own commit for history scans, else `$CI_COMMIT_SHA` (set by GitLab CI), else zeros.
 """
 
 from __future__ import annotations
@@ -25,59 +30,90 @@ SEVERITY = {"critical": "Critical", "high": "High", "medium": "Medium", "low": "
 VENDOR = {"name": "scanner"}
 TOOL = {"id": "scanner", "name": "scanner", "version": __version__, "vendor": VENDOR}
 _NAMESPACE = uuid.UUID("6f1d3c7e-2b0a-4f7e-9a51-3c2d8e4b9f10")
+SECRET_DETECTION, SAST = "secret_detection", "sast"
 
 
 def _time(moment: _dt.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S")  # the schema's pattern: no fraction, no zone
 
 
-def vulnerability(finding: Finding, rule: Rule | None) -> dict[str, Any]:
+def is_secret(finding: Finding, rule: Rule | None) -> bool:
+    """A secrets-engine finding (secret detection); everything else is a policy finding (SAST/IaC)."""
+    if rule is not None:
+        return rule.engine == "secrets"
+    return any(k == "secret_sha256" for k, _ in finding.properties)
+
+
+def _identifier(rule_id: str, rule: Rule | None) -> dict[str, Any]:
+    identifier = {"type": "scanner_rule_id", "name": f"scanner rule {rule_id}", "value": rule_id}
+    if rule and rule.references and rule.references[0].startswith(("http://", "https://")):
+        identifier["url"] = rule.references[0]
+    return identifier
+
+
+def vulnerability(finding: Finding, rule: Rule | None, kind: str = SECRET_DETECTION) -> dict[str, Any]:
     prov = finding.provenance
-    commit: dict[str, Any] = {"sha": (prov.commit if prov and prov.commit else "") or os.environ.get("CI_COMMIT_SHA") or "0" * 40}
-    if prov and prov.commit:
-        commit.update({k: v for k, v in (("author", prov.author), ("date", prov.date)) if v})
-    location: dict[str, Any] = {"file": finding.path, "commit": commit}
+    location: dict[str, Any] = {"file": finding.path}
+    commit_sha = ""
+    if kind == SECRET_DETECTION:
+        commit_sha = (prov.commit if prov and prov.commit else "") or os.environ.get("CI_COMMIT_SHA") or "0" * 40
+        commit: dict[str, Any] = {"sha": commit_sha}
+        if prov and prov.commit:
+            commit.update({k: v for k, v in (("author", prov.author), ("date", prov.date)) if v})
+        location["commit"] = commit
     if finding.line:
         location["start_line"] = finding.line
         location["end_line"] = max(finding.location.end_line, finding.line)
-    secret = any(k == "secret_sha256" for k, _ in finding.properties)
     title = rule.title if rule else finding.message
     description = rule.description if rule else finding.message
-    if rule and rule.remediation:
+    if kind == SECRET_DETECTION and rule and rule.remediation:
         description += f"\n\nRemediation: {rule.remediation}"
-    identifiers = [{"type": "scanner_rule_id", "name": f"scanner rule {finding.rule_id}", "value": finding.rule_id}]
-    if rule and rule.references and rule.references[0].startswith("http"):
-        identifiers[0]["url"] = rule.references[0]
     out: dict[str, Any] = {
-        "id": str(uuid.uuid5(_NAMESPACE, f"{finding.fingerprint}:{commit['sha']}")),
-        "category": "secret_detection" if secret else "sast",
+        "id": str(uuid.uuid5(_NAMESPACE, f"{finding.fingerprint}:{commit_sha}" if commit_sha else finding.fingerprint)),
+        "category": kind,
         "name": title[:255],
         "message": f"{finding.message} ({finding.path}:{finding.line})" if finding.line else finding.message,
         "description": description[:1_000_000],
         "severity": SEVERITY[finding.severity],
-        "identifiers": identifiers,
+        "identifiers": [_identifier(finding.rule_id, rule)],
         "location": location,
     }
+    if kind == SAST and rule:
+        if rule.remediation:
+            out["solution"] = rule.remediation[:7000]
+        links = [{"url": ref} for ref in rule.references if ref.startswith(("http://", "https://"))]
+        if links:
+            out["links"] = links
     if finding.evidence:
         out["details"] = {"evidence": {"type": "text", "name": "Evidence (redacted)", "value": finding.evidence}}
     return out
 
 
-def build(result: ScanResult, rules: Sequence[Rule], now: _dt.datetime | None = None) -> dict[str, Any]:
+def build(
+    result: ScanResult, rules: Sequence[Rule], now: _dt.datetime | None = None, kind: str = SECRET_DETECTION
+) -> dict[str, Any]:
     by_id = {r.id: r for r in rules}
     end = now or _dt.datetime.now(_dt.timezone.utc)
     start = end - _dt.timedelta(seconds=result.seconds)
+    wanted = kind == SECRET_DETECTION
+    scan: dict[str, Any] = {
+        "analyzer": TOOL,
+        "scanner": TOOL,
+        "type": kind,
+        "status": "success",
+        "start_time": _time(start),
+        "end_time": _time(end),
+    }
+    if kind == SAST:  # what this scan could have found: GitLab resolves what it no longer reports
+        scan["primary_identifiers"] = [_identifier(r.id, r) for r in sorted(rules, key=lambda r: r.id) if r.engine != "secrets"]
     return {
         "version": SCHEMA_VERSION,
-        "vulnerabilities": [vulnerability(f, by_id.get(f.rule_id)) for f in result.findings if f.suppression is None],
-        "scan": {
-            "analyzer": TOOL,
-            "scanner": TOOL,
-            "type": "secret_detection",
-            "status": "success",
-            "start_time": _time(start),
-            "end_time": _time(end),
-        },
+        "vulnerabilities": [
+            vulnerability(f, by_id.get(f.rule_id), kind)
+            for f in result.findings
+            if f.suppression is None and is_secret(f, by_id.get(f.rule_id)) == wanted
+        ],
+        "scan": scan,
     }
 
 

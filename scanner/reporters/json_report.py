@@ -1,4 +1,5 @@
-"""JSON: every finding with its full provenance (history: every commit and path that carries it).
+"""JSON: every finding with its full provenance (history: the commits that introduced the secret
+into a path of the file's lineage, then the one(s) that removed it; see README).
 
 `load` reads such a report back into a ScanResult, so `scanner report` can render a saved scan in
 any other format (a CI job keeps one JSON artifact and publishes the page from it)."""

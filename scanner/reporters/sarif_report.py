@@ -88,7 +88,7 @@ def _result(finding: Finding, rule_index: int) -> dict[str, Any]:
                 "email": prov.email,
                 "date": prov.date,
                 "presentAtHead": prov.present_at_head,
-                "commitCount": len(prov.commits),
+                "commitCount": len(prov.commits),  # commits that introduced it, plus the one that removed it
             }
         )
     result["properties"] = props

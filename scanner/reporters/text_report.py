@@ -21,8 +21,12 @@ def _provenance_line(finding: Finding) -> str:
     if prov is None or prov.source == "worktree" or not prov.commit:
         return ""
     text = f"commit {prov.commit[:8]} by {prov.author} on {prov.date[:10]}"
-    if len(prov.commits) > 1:
-        text += f" (in {len(prov.commits)} commits)"
+    introduced = sum(1 for c in prov.commits if c.get("change", "introduced") == "introduced")
+    removed = [c["commit"] for c in prov.commits if c.get("change") == "removed"]
+    if introduced > 1:
+        text += f" (introduced by {introduced} commits)"
+    if removed:
+        text += f", removed in {', '.join(sha[:8] for sha in removed)}"
     return text
 
 

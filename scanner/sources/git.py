@@ -2,15 +2,26 @@
 
 Git is always run with hooks, fsmonitor, external diff and textconv disabled and with terminal
 prompts off, so scanning a repository never executes anything that repository (or its config) names.
-Failures become `GitError`, whose str() is one line fit for a user.
+Failures become `GitError`, whose str() is one line fit for a user; a git killed by the user's
+Ctrl-C or SIGTERM is an interrupt (KeyboardInterrupt), never a git failure.
+
+Every git process has its output drained: `run_git` collects both streams (subprocess.communicate),
+`git_stream` hands stdout over as it comes and sends stderr to a temporary file, so no pipe can fill
+while the other is waited on. Streaming children are tracked (scanner.interrupts) and killed when the
+reader stops early or is interrupted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import IO, Any, NamedTuple
+
+from scanner import interrupts
 
 SAFE_CONFIG = (
     "-c", "core.hooksPath=/dev/null",
@@ -60,9 +71,45 @@ def run_git(root: str | Path, *args: str, check: bool = True, stdin: bytes | Non
         )
     except FileNotFoundError:
         raise GitError("git is not installed or not on PATH") from None
+    if interrupts.killed_by_interrupt(proc.returncode):
+        raise KeyboardInterrupt
     if check and proc.returncode != 0:
         raise GitError(f"git {args[0]} failed: {first_line(proc.stderr)}")
     return proc.stdout
+
+
+@contextlib.contextmanager
+def git_stream(root: str | Path, *args: str, stdin: Any = subprocess.DEVNULL, check: bool = True) -> Iterator[IO[bytes]]:
+    """Run git and yield its stdout to read while it runs. stderr goes to a temporary file (never a
+    pipe nobody reads). Leaving the block kills git if it is still running because the reader
+    stopped early or raised (Ctrl-C included); otherwise git is waited for and, with `check`, a
+    failure raises GitError with git's first line. A git killed by SIGINT/SIGTERM raises
+    KeyboardInterrupt."""
+    with tempfile.TemporaryFile() as err:
+        try:
+            proc = interrupts.track(
+                subprocess.Popen(
+                    git_command(root, *args), stdin=stdin, stdout=subprocess.PIPE, stderr=err, env=git_env(),
+                    bufsize=1 << 20,
+                )  # fmt: skip
+            )
+        except FileNotFoundError:
+            raise GitError("git is not installed or not on PATH") from None
+        assert proc.stdout is not None
+        try:
+            yield proc.stdout
+        except BaseException:
+            proc.stdout.close()
+            interrupts.finish(proc, kill=True)
+            raise
+        drained = proc.stdout.read(1) == b""
+        proc.stdout.close()
+        code = interrupts.finish(proc, kill=not drained)
+        if interrupts.killed_by_interrupt(code):
+            raise KeyboardInterrupt
+        if check and drained and code != 0:
+            err.seek(0)
+            raise GitError(f"git {args[0]} failed: {first_line(err.read(1 << 16))}")
 
 
 def first_line(stderr: bytes) -> str:
@@ -78,6 +125,7 @@ class Repo(NamedTuple):
     bare: bool
     shallow: bool
     head: str  # full sha of HEAD, "" on an unborn branch
+    partial: bool = False  # a partial clone (promisor remote): blobs may be missing, never fetched
 
 
 def open_repo(root: str | Path) -> Repo:
@@ -92,7 +140,13 @@ def open_repo(root: str | Path) -> Repo:
         raise GitError(f"{root}: not a git repository{detail}", usage=True) from None
     bare, shallow = (line.strip() == b"true" for line in out.splitlines()[:2])
     head = run_git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False).strip().decode()
-    return Repo(root, bare, shallow, head)
+    promisors = run_git(
+        root, "config", "--get-regexp", r"^(remote\..*\.promisor|extensions\.partialclone)$", check=False
+    )
+    partial = any(
+        line.startswith(b"extensions.") or line.rstrip().endswith(b" true") for line in promisors.lower().splitlines()
+    )
+    return Repo(root, bare, shallow, head, partial)
 
 
 def resolve_commit(root: str | Path, ref: str) -> str:
@@ -126,43 +180,35 @@ def head_tree(root: str | Path, commit: str) -> dict[str, str]:
     return tree
 
 
-def read_blobs(root: str | Path, shas: list[str], *, tmpdir: str | None = None):
-    """Yield (sha, data) for each sha through one `git cat-file --batch`; missing objects are skipped.
+def read_blobs(root: str | Path, shas: list[str], *, tmpdir: str | None = None, missing: list[str] | None = None):
+    """Yield (sha, data) for each sha through one `git cat-file --batch`. A sha git cannot read (not in
+    the repository: a partial clone's gap) is not yielded; it is appended to `missing` when given.
 
     The sha list goes in through a temporary file, so neither side of the pipe can block the other
     and memory holds one blob at a time.
     """
-    import tempfile
-
     if not shas:
         return
     with tempfile.TemporaryFile(dir=tmpdir) as listing:
         listing.write(("\n".join(shas) + "\n").encode())
         listing.seek(0)
-        proc = subprocess.Popen(
-            git_command(root, "cat-file", "--batch"),
-            stdin=listing,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=git_env(),
-            bufsize=1 << 20,
-        )
-        try:
-            readline, read = proc.stdout.readline, proc.stdout.read  # type: ignore[union-attr]
-            for _ in range(len(shas)):
+        with git_stream(root, "cat-file", "--batch", stdin=listing, check=False) as out:
+            readline, read = out.readline, out.read
+            for index, sha in enumerate(shas):
                 header = readline()
-                if not header:
+                if not header:  # git ended early: every sha not read yet is unreadable
+                    if missing is not None:
+                        missing.extend(shas[index:])
                     break
                 parts = header.split()
                 if len(parts) < 3:  # "<sha> missing" / "ambiguous"
+                    if missing is not None:
+                        missing.append(sha)
                     continue
                 size = int(parts[2])
                 data = read(size)
                 read(1)
                 yield parts[0].decode(), data
-        finally:
-            proc.stdout.close()  # type: ignore[union-attr]
-            proc.wait()
 
 
 def toplevel(root: str | Path) -> str:

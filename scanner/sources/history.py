@@ -11,7 +11,8 @@ workers) is scanner/scan_history.py.
 No `git log -p`, no tree walk per commit: each blob's bytes cross a pipe once, whatever number of
 commits carry it. Blobs over the size limit are skipped by their size before being read; binaries
 (text.py: NUL-heavy or a binary signature) after. Submodules (gitlinks) are not objects of this repository: skipped
-with a note.
+with a note. A blob git cannot read (missing from a partial clone: git never fetches it, see
+git.git_env) is a warning naming its path and id, counted like any file that was not fully scanned.
 """
 
 from __future__ import annotations
@@ -73,13 +74,33 @@ def blob_sizes(root: str, shas: list[str]) -> dict[str, int]:
     """sha -> size from one `cat-file --batch-check` (sizes only: no blob is inflated for this)."""
     if not shas:
         return {}
-    out = run_git(root, "cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)", stdin=("\n".join(shas) + "\n").encode())
+    out = run_git(
+        root, "cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)",
+        stdin=("\n".join(shas) + "\n").encode(), check=False,  # a missing object fails the exit code only
+    )  # fmt: skip
+    if out.count(b"\n") < len(shas):
+        # git 2.39-2.44 stop at the first object a partial clone lacks (they would fetch it, and
+        # fetching is off): list the objects that are here instead. Absent ones are reported missing.
+        out = run_git(
+            root, "cat-file", "--batch-all-objects", "--batch-check=%(objectname) %(objecttype) %(objectsize)",
+            check=False,
+        )  # fmt: skip
     sizes: dict[str, int] = {}
     for line in out.splitlines():
         parts = line.split()
         if len(parts) == 3 and parts[1] == b"blob":
             sizes[parts[0].decode()] = int(parts[2])
     return sizes
+
+
+def missing_blob(path: str, sha: str) -> Problem:
+    """A history blob git could not read: it may have held a secret, so the scan is not complete."""
+    return Problem(
+        path or sha,
+        f"blob {sha} is missing from this repository (a partial clone?) and was not scanned: "
+        "fetch it (e.g. 'git fetch --refetch' without a filter) to scan it",
+        "warning",
+    )
 
 
 def is_binary(data: bytes) -> bool:
@@ -110,7 +131,7 @@ def plan(repo: Repo, selection: Selection, max_size: int = DEFAULT_MAX_FILE_SIZE
                 "warning",
             )
         )
-    intro = introductions(repo.root, selection.revs)
+    intro = introductions(repo.root, selection.revs, exact_renames=repo.partial)
     shas = list(intro.events)  # newest first: close to pack order, good for cat-file's delta cache
     sizes = blob_sizes(repo.root, shas)
     blobs: list[Blob] = []
@@ -118,8 +139,9 @@ def plan(repo: Repo, selection: Selection, max_size: int = DEFAULT_MAX_FILE_SIZE
     total = 0
     submodules = False
     for sha in shas:
-        if sha not in sizes:
-            continue  # missing (partial clone): nothing to read
+        if sha not in sizes:  # missing (partial clone): cannot be read, so cannot be vouched for
+            problems.append(missing_blob(intro.events[sha][-1].path, sha))
+            continue
         blob = Blob(sha, sizes[sha], intro.events[sha][-1].path)  # the path it came in with
         if blob.path == ".gitmodules" or blob.path.endswith("/.gitmodules"):
             submodules = True
@@ -128,6 +150,16 @@ def plan(repo: Repo, selection: Selection, max_size: int = DEFAULT_MAX_FILE_SIZE
             continue
         blobs.append(blob)
         total += blob.size
+    gaps = sum(1 for p in problems if p.message.startswith("blob ") and " is missing " in p.message)
+    if repo.partial:
+        problems.append(
+            Problem(
+                ".",
+                f"partial clone: {gaps} blob(s) of the history are not here and were not scanned (they are never "
+                "fetched while scanning); renames are followed only where the content did not change",
+                "info",  # each missing blob is its own warning
+            )
+        )
     if submodules:
         problems.append(
             Problem(
@@ -167,10 +199,13 @@ def history_items(
     if problems is not None:
         problems.extend(planned.problems)
     paths = {b.sha: b.path for b in planned.blobs}
-    for sha, data in read_blobs(root, [b.sha for b in planned.blobs]):
+    missing: list[str] = []
+    for sha, data in read_blobs(root, [b.sha for b in planned.blobs], missing=missing):
         if is_binary(data):
             continue
         yield Item(paths[sha], data, Provenance(selection.source, blob=sha))
+    if problems is not None:
+        problems.extend(missing_blob(paths[sha], sha) for sha in missing)
 
 
 def shallow_roots(root: str) -> set[str]:
