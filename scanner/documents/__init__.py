@@ -1,6 +1,6 @@
 """Documents say what the bytes mean: Kubernetes objects, Dockerfiles, Compose files, Terraform.
 
-Each document module (kubernetes.py, dockerfile.py, compose.py, terraform.py, ...) exposes:
+Each document module (kubernetes.py, dockerfile.py, compose.py, the terraform/ package, ...) exposes:
 
 - `claims(path: str, data: bytes) -> bool`: cheap test whether the file is for this module;
 - `parse(item: Item) -> tuple[list[Document], list[Problem]]`: never raises on bad input;

@@ -2,7 +2,7 @@
 
 python-hcl2's Lark grammar costs ~20 ms per small file (a deep precedence ladder walked for every
 token). This scanner handles what Terraform files are mostly made of and produces exactly what
-`terraform_hcl._Walker` produces; on anything it is not sure about it raises `Fallback` and the file
+`parse/hcl.py`'s `_Walker` produces; on anything it is not sure about it raises `Fallback` and the file
 is parsed by python-hcl2 (which also produces the error message for broken files). Tests compare
 both parsers on every fixture and pack example.
 """

@@ -46,8 +46,9 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-from scanner.documents import Context, Document, Subject, iam
-from scanner.documents.terraform_hcl import Block, HclError, json_blocks, parse_hcl
+from scanner.documents import Context, Document, Subject
+from scanner.documents.terraform import iam
+from scanner.documents.terraform.parse.hcl import Block, HclError, json_blocks, parse_hcl
 from scanner.documents.tree import LDict, LList, Unknown, YamlError, load_yaml_documents, wrap
 from scanner.model import Item, Problem
 

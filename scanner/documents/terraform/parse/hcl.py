@@ -1,6 +1,6 @@
 """HCL2 text -> line-aware values (`LDict`/`LList`) for the Terraform document module.
 
-`parse_hcl` first tries the hand-written scanner in terraform_fast.py (about 14x faster on the
+`parse_hcl` first tries the hand-written scanner in parse/fast.py (about 14x faster on the
 fixtures), which covers the common shape of Terraform files and raises `Fallback` on anything else;
 only then is the file parsed by python-hcl2 below (`parse_hcl_lark`), the reference that also writes
 the error message for a broken file. Both give the same blocks (tests/test_terraform.py compares them).
@@ -20,8 +20,8 @@ from __future__ import annotations
 import re
 from typing import Any, NamedTuple
 
-from scanner.documents.terraform_fast import Fallback, heredoc_value, parse_fast
-from scanner.documents.terraform_fast import unescape as _unescape
+from scanner.documents.terraform.parse.fast import Fallback, heredoc_value, parse_fast
+from scanner.documents.terraform.parse.fast import unescape as _unescape
 from scanner.documents.tree import LDict, LList, Unknown
 
 
