@@ -1,5 +1,23 @@
-"""Terraform: the document module (parse, model, targets and relations live in model.py for now)."""
+"""Terraform: HCL2 (`.tf`), JSON syntax (`.tf.json`), variable files (`.tfvars`) and plan JSON
+(`terraform show -json plan.out`), one module per step:
 
-from scanner.documents.terraform.model import RELATIONS, TARGETS, claims, parse
+- parse/      bytes -> blocks: parse/fast.py (the fast scanner for the common shape), parse/hcl.py
+              (python-hcl2 fallback, error messages, the `.tf.json` syntax), parse/plan.py (plan JSON)
+- evaluate.py where a value is resolved: variables, tfvars, locals, expressions
+- model.py    the resources of the whole scan, the generic targets and the relations between resources
+- iam.py      AWS IAM policy documents in one statement shape
+- aws.py      AWS-only targets (IAM statements wherever they are carried, security group ingress)
+
+This package is the document module the registry (scanner/documents/__init__.py) loads: `claims`,
+`parse`, `TARGETS`, `RELATIONS`.
+"""
+
+from __future__ import annotations
+
+from scanner.documents.terraform import aws, model
+from scanner.documents.terraform.parse import claims, parse
+
+TARGETS = {**model.TARGETS, **aws.TARGETS}
+RELATIONS = model.RELATIONS
 
 __all__ = ["RELATIONS", "TARGETS", "claims", "parse"]
