@@ -318,7 +318,8 @@ def _run_target(
                 Finding(
                     rule_id=rule.id,
                     severity=rule.severity,
-                    location=Location(subject.path, line),
+                    # a value set in another file (a module caller's argument) carries that file
+                    location=Location(getattr(line, "path", None) or subject.path, int(line)),
                     message=_message(rule, subject),
                     evidence=_label(subject),
                     fingerprint=fingerprint(rule.id, subject.path, subject.key),

@@ -3,7 +3,8 @@
 
 - parse/      bytes -> blocks: parse/fast.py (the fast scanner for the common shape), parse/hcl.py
               (python-hcl2 fallback, error messages, the `.tf.json` syntax), parse/plan.py (plan JSON)
-- evaluate.py where a value is resolved: variables, tfvars, locals, expressions
+- evaluate/   where a value is resolved: module calls and their arguments (modules.py), variables,
+              tfvars, locals, count/for_each (scope.py), expressions and functions (expressions.py)
 - model.py    the resources of the whole scan, the generic targets and the relations between resources
 - iam.py      AWS IAM policy documents in one statement shape
 - aws.py      AWS-only targets (IAM statements wherever they are carried, security group ingress)

@@ -22,13 +22,14 @@ Relations:
 
 from __future__ import annotations
 
+import copy
 import posixpath
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 from scanner.documents import Context, Document, Subject
-from scanner.documents.terraform.evaluate import evaluate, module_scope
+from scanner.documents.terraform.evaluate import File, Instance, evaluate, instances, iterations
 from scanner.documents.terraform.parse.plan import plan_resources
 from scanner.documents.tree import LDict, Unknown
 
@@ -47,6 +48,7 @@ class Res(NamedTuple):
     doc: Document
     ignores: tuple[tuple[str, str], ...] = ()
     refs: tuple[tuple[str, tuple[str, ...]], ...] = ()  # plan: attribute -> configuration references
+    chain: tuple[str, ...] = ()  # the module calls that reach this resource ("module.db", "module.rds")
 
 
 
@@ -61,56 +63,77 @@ def _block_ignores(doc: Document, start: int, end: int) -> tuple[tuple[str, str]
     return tuple((rid, reason) for line, rid, reason in _meta(doc, "ignores") if start - 1 <= line <= end)
 
 
+_MODES = ("resource", "data", "provider", "variable", "module")
+
+
+def _res(b: Any, body: Any, doc: Document, inst: Instance, suffix: str, first_only: bool = False) -> Res:
+    rtype = b.labels[0] if b.labels else b.type
+    rname = b.labels[1] if len(b.labels) > 1 else (b.labels[0] if b.labels else "")
+    if b.type == "resource":
+        address = f"{rtype}.{rname}"
+    elif b.type == "data":
+        address = f"data.{rtype}.{rname}"
+    elif b.type == "variable":
+        rtype, address = "variable", f"var.{rname}"
+    elif b.type == "module":
+        rtype, address = "module", f"module.{rname}"
+    else:
+        alias = b.body.get("alias")
+        address = f"provider.{rtype}" + (f".{alias}" if isinstance(alias, str) else "")
+    return Res(
+        b.type,
+        rtype,
+        rname,
+        body,
+        doc.path,
+        b.line,
+        inst.folder if first_only else inst.key,
+        address + suffix,
+        doc,
+        _block_ignores(doc, b.line, b.end_line),
+        (),
+        () if first_only else inst.chain,
+    )
+
+
 class Model(NamedTuple):
     items: list[Res]
     by_module: dict[str, list[Res]]
 
 
 def build(documents: Sequence[Document], ctx: Context) -> Model:
-    """Every resource of the scan, grouped per module folder; built once per scan (ctx.cache)."""
+    """Every resource of the scan, per module instance (evaluate/modules.py); built once per scan."""
     if "terraform.model" in ctx.cache:
         return ctx.cache["terraform.model"]
     folders: dict[str, list[Document]] = {}
     for doc in documents:
         if doc.kind in ("terraform", "tfvars"):
             folders.setdefault(posixpath.dirname(doc.path), []).append(doc)
+    files = {name: [File(d.path, d.kind, _meta(d, "blocks")) for d in docs] for name, docs in folders.items()}
+    every = list(instances(files))
+    count: dict[str, int] = {}
+    for inst in every:
+        count[inst.folder] = count.get(inst.folder, 0) + 1
+    seen: set[str] = set()
     items: list[Res] = []
-    for folder, docs in sorted(folders.items()):
-        scope = module_scope([(doc.path, doc.kind, _meta(doc, "blocks")) for doc in docs])
-        for doc in docs:
+    for inst in every:
+        first = inst.folder not in seen
+        seen.add(inst.folder)
+        in_place = count[inst.folder] == 1  # a folder evaluated once is evaluated in place, not copied
+        for doc in folders[inst.folder]:
             if doc.kind != "terraform":
                 continue
             for b in _meta(doc, "blocks"):
-                if b.type not in ("resource", "data", "provider", "variable", "module"):
+                if b.type not in _MODES:
                     continue
-                body = evaluate(b.body, scope) if b.type != "variable" else b.body
-                rtype = b.labels[0] if b.labels else b.type
-                rname = b.labels[1] if len(b.labels) > 1 else (b.labels[0] if b.labels else "")
-                if b.type == "resource":
-                    address = f"{rtype}.{rname}"
-                elif b.type == "data":
-                    address = f"data.{rtype}.{rname}"
-                elif b.type == "variable":
-                    rtype, address = "variable", f"var.{rname}"
-                elif b.type == "module":
-                    rtype, address = "module", f"module.{rname}"
-                else:
-                    alias = b.body.get("alias")
-                    address = f"provider.{rtype}" + (f".{alias}" if isinstance(alias, str) else "")
-                items.append(
-                    Res(
-                        b.type,
-                        rtype,
-                        rname,
-                        body,
-                        doc.path,
-                        b.line,
-                        folder,
-                        address,
-                        doc,
-                        _block_ignores(doc, b.line, b.end_line),
-                    )
-                )
+                if b.type == "variable":
+                    if first:
+                        items.append(_res(b, b.body, doc, inst, "", first_only=True))
+                    continue
+                runs = iterations(b.body, inst.scope) if b.type in ("resource", "data", "module") else [(inst.scope, "")]
+                for scope, suffix in runs:
+                    body = b.body if in_place and len(runs) == 1 else copy.deepcopy(b.body)
+                    items.append(_res(b, evaluate(body, scope, doc.path), doc, inst, suffix))
     for doc in documents:
         if doc.kind == "terraform-plan":
             for pr in plan_resources(doc.value):
@@ -151,7 +174,7 @@ def subject_of(
         value=r.body if value is None else value,
         path=r.path,
         line=r.line if line is None else line,
-        label=label or r.address,
+        label=label or (f"{r.address} (via {' → '.join(r.chain)})" if r.chain else r.address),
         key=f"{r.module}:{r.address}{key}",
         kind=r.type,
         doc=r.doc,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from typing import Any, NamedTuple
 
-from scanner.documents.terraform.parse.fast import Fallback, heredoc_value, parse_fast
+from scanner.documents.terraform.parse.fast import Fallback, Template, heredoc_value, parse_fast
 from scanner.documents.terraform.parse.fast import unescape as _unescape
 from scanner.documents.tree import LDict, LList, Unknown
 
@@ -233,7 +233,7 @@ class _Walker:
             else:
                 parts.append(_unescape(str(inner)))
         text = "".join(parts)
-        return text if literal else Unknown(text)
+        return text if literal else Template(text)
 
     def heredoc(self, raw: str, trim: bool) -> Any:
         lines = raw.split("\n")
@@ -280,7 +280,7 @@ _INTERP = re.compile(r"(?<![$%])[$%]\{")
 def json_value(value: Any, key: str = "") -> Any:
     """A `.tf.json` value: strings with `${...}` become Unknown; known block names become lists."""
     if isinstance(value, str):
-        return Unknown(value) if _INTERP.search(value) else value.replace("$${", "${")
+        return Template(value) if _INTERP.search(value) else value.replace("$${", "${")
     if isinstance(value, LDict):
         out = LDict(line=value.line)
         for k, v in value.items():
