@@ -1,14 +1,18 @@
 """AWS-specific targets: IAM policy statements wherever AWS resources carry them, and security group
 ingress rules.
 
-- terraform.iam-statement  every statement of every IAM policy document [carrier: aws_iam_policy,
+- terraform.iam-statement  every statement of every IAM policy document, wherever it is written
+                           [kind: the carrier, see _POLICY_ATTRS: identity policies (aws_iam_policy,
                            aws_iam_role_policy, aws_iam_user_policy, aws_iam_group_policy, aws_iam_role
-                           (inline_policy), trust (assume_role_policy), aws_s3_bucket_policy (also the
-                           v3 inline bucket `policy`), aws_kms_key, aws_sqs_queue_policy,
-                           aws_sns_topic_policy, aws_ecr_repository_policy,
-                           aws_secretsmanager_secret_policy, aws_iam_policy_document (not attached in
-                           the scan; "trust" when its only actions are sts:AssumeRole*)]; statement
-                           shape in iam.py
+                           inline_policy, aws_ssoadmin_permission_set_inline_policy), trust
+                           (assume_role_policy), resource-based policies under the name of their
+                           standalone resource (aws_s3_bucket_policy, aws_sqs_queue_policy,
+                           aws_sns_topic_policy, aws_kms_key, aws_ecr_repository_policy,
+                           aws_secretsmanager_secret_policy, aws_opensearch_domain_policy,
+                           aws_efs_file_system_policy, aws_api_gateway_rest_api_policy, aws_glacier_vault,
+                           aws_backup_vault_policy, aws_cloudwatch_log_resource_policy), and
+                           aws_iam_policy_document when nothing in the scan attaches it ("trust" when its
+                           only actions are sts:AssumeRole*)]; statement shape in iam.py
 - terraform.ingress-rule   every ingress rule [aws_security_group, aws_default_security_group,
                            aws_security_group_rule (type "ingress"), aws_vpc_security_group_ingress_rule],
                            value: protocol, from_port, to_port, cidrs, public, all_ports, admin_ports
@@ -27,19 +31,42 @@ from scanner.documents.terraform.evaluate import block_list as _blocks
 from scanner.documents.terraform.model import Model, Res, build, subject_of
 from scanner.documents.tree import LDict, LList, Unknown
 
+# Resource type -> (attribute holding a policy document, statement kind rules filter on). Identity
+# policies keep their carrier's name; resource-based policies written inline on the resource take the
+# name of the standalone policy resource, so one `kinds:` entry covers both shapes.
 _POLICY_ATTRS: dict[str, tuple[tuple[str, str], ...]] = {
+    # identity policies
     "aws_iam_policy": (("policy", "aws_iam_policy"),),
     "aws_iam_role_policy": (("policy", "aws_iam_role_policy"),),
     "aws_iam_user_policy": (("policy", "aws_iam_user_policy"),),
     "aws_iam_group_policy": (("policy", "aws_iam_group_policy"),),
     "aws_iam_role": (("assume_role_policy", "trust"), ("inline_policy", "aws_iam_role")),
+    "aws_ssoadmin_permission_set_inline_policy": (("inline_policy", "aws_ssoadmin_permission_set_inline_policy"),),
+    # resource-based policies
     "aws_s3_bucket_policy": (("policy", "aws_s3_bucket_policy"),),
     "aws_s3_bucket": (("policy", "aws_s3_bucket_policy"),),
     "aws_kms_key": (("policy", "aws_kms_key"),),
+    "aws_kms_key_policy": (("policy", "aws_kms_key"),),
     "aws_sqs_queue_policy": (("policy", "aws_sqs_queue_policy"),),
+    "aws_sqs_queue": (("policy", "aws_sqs_queue_policy"),),
     "aws_sns_topic_policy": (("policy", "aws_sns_topic_policy"),),
+    "aws_sns_topic": (("policy", "aws_sns_topic_policy"),),
     "aws_ecr_repository_policy": (("policy", "aws_ecr_repository_policy"),),
+    "aws_ecrpublic_repository_policy": (("policy", "aws_ecr_repository_policy"),),
     "aws_secretsmanager_secret_policy": (("policy", "aws_secretsmanager_secret_policy"),),
+    "aws_secretsmanager_secret": (("policy", "aws_secretsmanager_secret_policy"),),
+    "aws_opensearch_domain_policy": (("access_policies", "aws_opensearch_domain_policy"),),
+    "aws_opensearch_domain": (("access_policies", "aws_opensearch_domain_policy"),),
+    "aws_elasticsearch_domain_policy": (("access_policies", "aws_opensearch_domain_policy"),),
+    "aws_elasticsearch_domain": (("access_policies", "aws_opensearch_domain_policy"),),
+    "aws_efs_file_system_policy": (("policy", "aws_efs_file_system_policy"),),
+    "aws_api_gateway_rest_api_policy": (("policy", "aws_api_gateway_rest_api_policy"),),
+    "aws_api_gateway_rest_api": (("policy", "aws_api_gateway_rest_api_policy"),),
+    "aws_glacier_vault": (("access_policy", "aws_glacier_vault"),),
+    "aws_backup_vault_policy": (("policy", "aws_backup_vault_policy"),),
+    "aws_cloudwatch_log_resource_policy": (("policy_document", "aws_cloudwatch_log_resource_policy"),),
+    "aws_s3control_access_point_policy": (("policy", "aws_s3_bucket_policy"),),
+    "aws_s3_access_point": (("policy", "aws_s3_bucket_policy"),),
 }
 _DOC_REF = re.compile(
     r"^\$?\{?\s*data\.aws_iam_policy_document\.([A-Za-z_][\w-]*)(?:\[[^\]]*\])?\.(?:minified_)?json\s*\}?$"
@@ -76,7 +103,7 @@ def _iam_subjects(model: Model) -> list[Subject]:
             continue
         for attr, kind in _POLICY_ATTRS[r.type]:
             values: list[tuple[Any, int]] = []
-            if attr == "inline_policy":
+            if attr == "inline_policy" and r.type == "aws_iam_role":
                 for block in _blocks(r.body.get("inline_policy")):
                     if isinstance(block, LDict) and "policy" in block:
                         values.append((block["policy"], block.key_lines.get("policy", block.line)))
