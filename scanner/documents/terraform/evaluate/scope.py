@@ -43,6 +43,21 @@ class Line(int):
         return (Line, (int(self), self.path))
 
 
+class Sourced(str):
+    """A string from a variable or local: `origin` is the line (a Line when in another file) that
+    writes it, so a rule on the literal itself (`op: literal`) points there."""
+
+    origin: int
+
+    def __new__(cls, text: str, origin: int) -> Sourced:
+        obj = str.__new__(cls, text)
+        obj.origin = origin
+        return obj
+
+    def __reduce__(self) -> tuple:
+        return (Sourced, (str(self), self.origin))
+
+
 class Binding(NamedTuple):
     """A variable's value and where it was set (file and line); path "" = nowhere (unknown)."""
 
@@ -113,6 +128,8 @@ class Scope:
 
     def origin(self, node: tuple) -> tuple[str, int] | None:
         """Where the value of a bare `var.x` / `local.x` reference was set: (path, line), or None."""
+        if node[0] == "tmpl" and len(node[1]) == 1 and isinstance(node[1][0], tuple):
+            node = node[1][0]  # "${var.x}"
         if node[0] != "ref" or not node[2] or node[2][0][0] != "attr":
             return None
         if node[1] == "var":
@@ -176,6 +193,8 @@ def _placed(value: Unknown, scope: Scope, line: int, path: str, through_call: bo
         where = Line(origin[1], origin[0]) if origin[0] != path else origin[1]
         if isinstance(result, (LDict, LList)):
             result = relocate(copy.deepcopy(result), origin[0], path)
+        elif isinstance(result, str) and origin[1]:
+            result = Sourced(result, where)
         return result, (where if through_call else line)
     if isinstance(result, (LDict, LList)):
         return stamp(copy.deepcopy(result), line), line
