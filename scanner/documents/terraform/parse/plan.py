@@ -43,6 +43,33 @@ def _plan_modules(node: Any, out: list[LDict], depth: int = 0) -> None:
         _plan_modules(child, out, depth + 1)
 
 
+# aws_s3_bucket blocks that AWS provider v4+ moved to their own resources: the bucket still reports
+# them as computed (unknown in the plan). Not written in the configuration, they are not the user's
+# setting, so a rule on the bucket sees them absent and looks for the split resource instead.
+_S3_SPLIT = frozenset(
+    """versioning server_side_encryption_configuration logging acl grant policy lifecycle_rule cors_rule
+    website replication_configuration object_lock_configuration acceleration_status request_payer""".split()
+)
+
+
+def _configured(doc: LDict) -> dict[str, frozenset[str]]:
+    """address -> the attributes its configuration writes."""
+    out: dict[str, frozenset[str]] = {}
+
+    def walk(mod: Any, prefix: str, depth: int = 0) -> None:
+        if not isinstance(mod, LDict) or depth > 100:
+            return
+        for r in _seq(mod.get("resources")):
+            if isinstance(r, LDict) and isinstance(r.get("address"), str):
+                out[prefix + r["address"]] = frozenset(_obj(r.get("expressions")))
+        for name, call in _obj(mod.get("module_calls")).items():
+            if isinstance(call, LDict):
+                walk(call.get("module"), f"{prefix}module.{name}.", depth + 1)
+
+    walk(_obj(doc.get("configuration")).get("root_module"), "")
+    return out
+
+
 def _config_refs(doc: LDict) -> dict[str, dict[str, tuple[str, ...]]]:
     """address (module path + type.name) -> attribute -> references, from the configuration section."""
     out: dict[str, dict[str, tuple[str, ...]]] = {}
@@ -94,6 +121,7 @@ def plan_resources(root: Any) -> list[PlanResource]:
         if isinstance(rc, LDict) and isinstance(rc.get("address"), str):
             changes[rc["address"]] = rc
     refs = _config_refs(root)
+    configured = _configured(root)
     out = []
     for r in resources:
         address = r.get("address")
@@ -109,6 +137,11 @@ def plan_resources(root: Any) -> list[PlanResource]:
                 continue
             _mark_unknown(values, _obj(change.get("change")).get("after_unknown"))
         values["lifecycle"] = Unknown("lifecycle is not in the plan")
+        base_address = re.sub(r"\[[^\]]*\]", "", address)
+        if rtype == "aws_s3_bucket":
+            for key in _S3_SPLIT - configured.get(base_address, frozenset()):
+                if isinstance(values.get(key), Unknown):
+                    del values[key]
         mode = "data" if r.get("mode") == "data" else "resource"
         base = re.sub(r"\[[^\]]*\]", "", address)
         module = base.rsplit(f"{'data.' if mode == 'data' else ''}{rtype}.{rname}", 1)[0]
