@@ -195,3 +195,30 @@ def test_a_partly_known_template_fills_in_the_known_parts():
     scope = Scope("", {"bucket": Binding("acme-data", "v.tf", 1)}, {}, {})
     value = evaluate(parse_template("arn:aws:s3:::${var.bucket}/${aws_s3_object.o.key}"), scope.lookup)
     assert isinstance(value, Unknown) and value.text.startswith("arn:aws:s3:::acme-data/${")
+
+
+def test_a_module_shared_by_several_examples_reports_a_child_default_once_and_caller_values_each():
+    """The shape of a module repository: the module at the root, examples calling "../..". A finding
+    decided by the module's own default is one finding; one decided by an example's argument is
+    reported at that argument."""
+    files = {
+        "main.tf": 'locals {\n  create = var.create && true\n}\n'
+        'resource "aws_eks_cluster" "this" {\n  count = local.create ? 1 : 0\n  name  = var.name\n'
+        "  vpc_config {\n    endpoint_public_access = var.public\n    public_access_cidrs    = var.public_cidrs\n  }\n}\n",
+        "variables.tf": 'variable "create" {\n  default = true\n}\nvariable "name" {}\n'
+        'variable "public" {\n  default = true\n}\nvariable "public_cidrs" {\n  default = ["0.0.0.0/0"]\n}\n',
+        "examples/basic/main.tf": 'module "eks" {\n  source = "../.."\n  name   = "basic"\n}\n',
+        "examples/complete/main.tf": 'module "eks" {\n  source = "../.."\n  name   = "complete"\n}\n',
+        "examples/private/main.tf": 'module "eks" {\n  source = "../.."\n  name   = "private"\n  public = false\n}\n',
+        "examples/office/main.tf": 'module "eks" {\n  source       = "../.."\n  name         = "office"\n'
+        '  public_cidrs = ["0.0.0.0/0", "203.0.113.0/24"]\n}\n',
+        "examples/disabled/main.tf": 'module "eks" {\n  source = "../.."\n  name   = "off"\n  create = false\n}\n',
+    }
+    findings, problems = scan(files, "tf-aws-eks-public-endpoint")
+    assert problems == []
+    assert hits(findings) == [
+        ("examples/office/main.tf", 4, "tf-aws-eks-public-endpoint"),
+        ("variables.tf", 9, "tf-aws-eks-public-endpoint"),
+    ]
+    office = next(f for f in findings if f.path.startswith("examples/office"))
+    assert "examples/office → module.eks" in office.message

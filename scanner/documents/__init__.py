@@ -46,7 +46,9 @@ class Subject(NamedTuple):
     line: int
     label: str | Callable[[], str]  # human name for messages, e.g. "Deployment/web container nginx";
     # a function when it costs to make (masking credentials in a command): called only for a finding
-    key: str  # stable identity (fingerprint), e.g. "apps/v1/Deployment/default/web/containers/nginx"
+    key: str  # stable identity (fingerprint), e.g. "apps/v1/Deployment/default/web/containers/nginx";
+    # "<code object>#<instance>" when one code object yields several subjects (a Terraform module block
+    # reached through several calls): a rule reports one finding per code object and line
     kind: str  # what `kinds:` in a rule filters on (Kubernetes kind, Terraform type, instruction)
     doc: Document
     ignores: tuple[tuple[str, str], ...] = ()  # (rule id or "*", reason), e.g. from annotations

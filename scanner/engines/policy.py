@@ -331,6 +331,7 @@ def _run_target(
     subjects = _subjects(docs_mod.targets()[target], documents, ctx, problems)
     findings: list[Finding] = []
     for rule in rules:
+        seen: set[tuple] = set()
         for subject in subjects:
             if rule.kinds and subject.kind not in rule.kinds:
                 continue
@@ -345,6 +346,12 @@ def _run_target(
             if result is not True:
                 continue
             line = line or subject.line
+            # one finding per code object and line: the same Terraform block reached through several
+            # module calls (Subject.key "<block>#<call chain>") with the same outcome is one problem
+            once = (getattr(line, "path", None), int(line), subject.path, subject.kind, subject.key.partition("#")[0])
+            if once in seen:
+                continue
+            seen.add(once)
             findings.append(
                 Finding(
                     rule_id=rule.id,

@@ -28,7 +28,7 @@ from typing import Any
 from scanner.documents import Context, Document, Subject
 from scanner.documents.terraform import iam
 from scanner.documents.terraform.evaluate import block_list as _blocks
-from scanner.documents.terraform.model import Model, Res, build, subject_of
+from scanner.documents.terraform.model import Model, Res, build, subject_key, subject_of
 from scanner.documents.tree import LDict, LList, Unknown
 
 # Resource type -> (attribute holding a policy document, statement kind rules filter on). Identity
@@ -91,7 +91,7 @@ def _iam_subjects(model: Model) -> list[Subject]:
                     path=source.path,
                     line=s.line or source.line,
                     label=f"{what} statement{name}",
-                    key=f"{carrier.module}:{carrier.address}:{what}:{i}",
+                    key=subject_key(carrier.module, f"{carrier.address}:{what}:{i}"),
                     kind=kind,
                     doc=source.doc,
                     ignores=tuple(dict.fromkeys(carrier.ignores + source.ignores)),

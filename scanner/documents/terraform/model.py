@@ -48,7 +48,8 @@ class Res(NamedTuple):
     doc: Document
     ignores: tuple[tuple[str, str], ...] = ()
     refs: tuple[tuple[str, tuple[str, ...]], ...] = ()  # plan: attribute -> configuration references
-    chain: tuple[str, ...] = ()  # the module calls that reach this resource ("module.db", "module.rds")
+    chain: tuple[str, ...] = ()  # the module calls that reach this resource ("module.db", "module.rds"),
+    # after the root module folder when more than one root reaches it ("examples/basic", "module.eks")
 
 
 
@@ -66,7 +67,9 @@ def _block_ignores(doc: Document, start: int, end: int) -> tuple[tuple[str, str]
 _MODES = ("resource", "data", "provider", "variable", "module")
 
 
-def _res(b: Any, body: Any, doc: Document, inst: Instance, suffix: str, first_only: bool = False) -> Res:
+def _res(
+    b: Any, body: Any, doc: Document, inst: Instance, suffix: str, first_only: bool = False, shared_roots: bool = False
+) -> Res:
     rtype = b.labels[0] if b.labels else b.type
     rname = b.labels[1] if len(b.labels) > 1 else (b.labels[0] if b.labels else "")
     if b.type == "resource":
@@ -92,7 +95,7 @@ def _res(b: Any, body: Any, doc: Document, inst: Instance, suffix: str, first_on
         doc,
         _block_ignores(doc, b.line, b.end_line),
         (),
-        () if first_only else inst.chain,
+        () if first_only or not inst.chain else ((inst.root, *inst.chain) if shared_roots else inst.chain),
     )
 
 
@@ -112,8 +115,10 @@ def build(documents: Sequence[Document], ctx: Context) -> Model:
     files = {name: [File(d.path, d.kind, _meta(d, "blocks")) for d in docs] for name, docs in folders.items()}
     every = list(instances(files))
     count: dict[str, int] = {}
+    roots: dict[str, set[str]] = {}
     for inst in every:
         count[inst.folder] = count.get(inst.folder, 0) + 1
+        roots.setdefault(inst.folder, set()).add(inst.root)
     seen: set[str] = set()
     items: list[Res] = []
     for inst in every:
@@ -133,7 +138,8 @@ def build(documents: Sequence[Document], ctx: Context) -> Model:
                 runs = iterations(b.body, inst.scope) if b.type in ("resource", "data", "module") else [(inst.scope, "")]
                 for scope, suffix in runs:
                     body = b.body if in_place and len(runs) == 1 else copy.deepcopy(b.body)
-                    items.append(_res(b, evaluate(body, scope, doc.path), doc, inst, suffix))
+                    shared = len(roots[inst.folder]) > 1
+                    items.append(_res(b, evaluate(body, scope, doc.path), doc, inst, suffix, shared_roots=shared))
     for doc in documents:
         if doc.kind == "terraform-plan":
             for pr in plan_resources(doc.value):
@@ -163,6 +169,14 @@ def build(documents: Sequence[Document], ctx: Context) -> Model:
 # -- subjects -------------------------------------------------------------------------------------
 
 
+def subject_key(module: str, rest: str) -> str:
+    """A subject's key: "<folder>:<address...>", then "#<root>:<call chain>" for a module instance
+    reached through calls. The part before "#" names the block in the code: the policy engine
+    reports a rule once per block and line, however many module calls reach it the same way."""
+    folder, _, instance = module.partition("#")
+    return f"{folder}:{rest}#{instance}" if instance else f"{module}:{rest}"
+
+
 def subject_of(
     r: Res,
     value: Any = None,
@@ -175,7 +189,7 @@ def subject_of(
         path=r.path,
         line=r.line if line is None else line,
         label=label or (f"{r.address} (via {' → '.join(r.chain)})" if r.chain else r.address),
-        key=f"{r.module}:{r.address}{key}",
+        key=subject_key(r.module, f"{r.address}{key}"),
         kind=r.type,
         doc=r.doc,
         ignores=r.ignores,
@@ -206,7 +220,7 @@ def _find(subject: Subject, ctx: Context) -> Res | None:
     model = build(ctx.documents, ctx)
     index = ctx.cache.get("terraform.by_key")
     if index is None:
-        index = {f"{r.module}:{r.address}": r for r in model.items}
+        index = {subject_key(r.module, r.address): r for r in model.items}
         ctx.cache["terraform.by_key"] = index
     return index.get(subject.key)
 

@@ -46,8 +46,9 @@ class Folder(NamedTuple):
 
 class Instance(NamedTuple):
     folder: str
-    key: str  # the folder for a root module, folder + "#" + chain for a called one
+    key: str  # the folder for a root module; folder + "#" + root + ":" + chain for a called one
     chain: tuple[str, ...]  # "module.db", "module.rds": the calls that reach it
+    root: str  # the root module folder the chain starts from
     scope: Scope
 
 
@@ -149,11 +150,15 @@ def instances(folders: dict[str, Sequence[File]]) -> Iterator[Instance]:
                 called.add(child)
     done: set[str] = set()
 
-    def instantiate(name: str, variables: dict[str, Binding], chain: tuple[str, ...], seen: tuple[str, ...]) -> Iterator[Instance]:
+    def instantiate(
+        name: str, variables: dict[str, Binding], chain: tuple[str, ...], seen: tuple[str, ...]
+    ) -> Iterator[Instance]:
         folder = gathered[name]
         done.add(name)
         scope = Scope(name, variables, folder.locals_, folder.data_arns, chain)
-        yield Instance(name, name if not chain else f"{name}#{'.'.join(chain)}", chain, scope)
+        root = seen[0] if seen else name
+        key = name if not chain else f"{name}#{root}:{'.'.join(chain)}"
+        yield Instance(name, key, chain, root, scope)
         if len(chain) >= MAX_DEPTH:
             return
         for block, path in folder.calls:
