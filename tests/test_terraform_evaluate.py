@@ -222,3 +222,16 @@ def test_a_module_shared_by_several_examples_reports_a_child_default_once_and_ca
     ]
     office = next(f for f in findings if f.path.startswith("examples/office"))
     assert "examples/office → module.eks" in office.message
+
+
+def test_cycles_and_hostile_expressions_stay_unknown_without_failing():
+    deep = "(" * 400 + "var.x" + ")" * 400
+    files = {
+        "a/main.tf": 'module "b" {\n  source = "../b"\n}\nlocals {\n  p = local.q\n  q = local.p\n}\n'
+        f'resource "aws_s3_bucket" "x" {{\n  force_destroy = local.p\n  bucket = {deep}\n}}\n',
+        "b/main.tf": 'module "a" {\n  source = "../a"\n}\n'
+        'resource "aws_s3_bucket" "y" {\n  for_each      = { for i in range(100000) : i => i }\n  force_destroy = true\n}\n',
+    }
+    findings, problems = scan(files, "tf-aws-s3-force-destroy")
+    assert [p for p in problems if p.level != "info"] == []
+    assert hits(findings) == [("b/main.tf", 6, "tf-aws-s3-force-destroy")]

@@ -23,6 +23,8 @@ from scanner.documents.terraform.parse.hcl import Block
 from scanner.documents.tree import LDict, LList, Unknown
 
 MAX_DEPTH = 16
+MAX_ITERATIONS = 64  # count / for_each instances expanded per block; more are judged as one unknown
+MAX_INSTANCES = 512  # module instances per scan; calls past it are not followed
 LOCAL_SOURCE = re.compile(r"^\.{1,2}(/|\\|$)")
 META_ARGUMENTS = frozenset({"source", "version", "count", "for_each", "providers", "depends_on"})
 
@@ -98,6 +100,8 @@ def iterations(body: LDict, scope: Scope) -> list[tuple[Scope, str]]:
     known to be 0 or the collection known to be empty; one with unknown each/count when not known."""
     if "for_each" in body:
         value = _value(body["for_each"], scope)
+        if isinstance(value, (dict, list)) and len(value) > MAX_ITERATIONS:
+            return [(scope.with_iteration(each=(UNKNOWN, UNKNOWN)), "")]
         if isinstance(value, dict):
             return [(scope.with_iteration(each=(k, v)), f'["{k}"]') for k, v in value.items()]
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
@@ -117,10 +121,11 @@ def _value(raw: Any, scope: Scope) -> Any:
     if isinstance(raw, Unknown):
         node = parse_node(raw)
         try:
-            result = evaluate(node, scope.lookup)
-        except (EvalError, RecursionError, TypeError, ValueError, OverflowError):
+            return evaluate(node, scope.lookup)
+        except EvalError:
             return UNKNOWN
-        return result
+        except Exception:  # noqa: BLE001 - an evaluator bug on hostile input leaves the value unknown
+            return UNKNOWN
     if isinstance(raw, (LDict, LList)):
         return value_of(copy.deepcopy(raw), scope)
     return raw
@@ -149,6 +154,7 @@ def instances(folders: dict[str, Sequence[File]]) -> Iterator[Instance]:
             if child in gathered and child != name:
                 called.add(child)
     done: set[str] = set()
+    done_instances: list[str] = []
 
     def instantiate(
         name: str, variables: dict[str, Binding], chain: tuple[str, ...], seen: tuple[str, ...]
@@ -159,8 +165,9 @@ def instances(folders: dict[str, Sequence[File]]) -> Iterator[Instance]:
         root = seen[0] if seen else name
         key = name if not chain else f"{name}#{root}:{'.'.join(chain)}"
         yield Instance(name, key, chain, root, scope)
-        if len(chain) >= MAX_DEPTH:
+        if len(chain) >= MAX_DEPTH or len(done_instances) >= MAX_INSTANCES:
             return
+        done_instances.append(key)
         for block, path in folder.calls:
             child = _child_folder(name, block.body["source"])
             if child not in gathered or child in seen or child == name:

@@ -147,7 +147,9 @@ def _eval_leaf(value: Unknown, scope: Scope) -> tuple[Any, tuple | None]:
         return value, None
     try:
         result = evaluate(node, scope.lookup)
-    except (EvalError, RecursionError, TypeError, ValueError, OverflowError):
+    except EvalError:
+        return value, None
+    except Exception:  # noqa: BLE001 - an evaluator bug on hostile input leaves the value unknown
         return value, None
     if isinstance(result, Template) and isinstance(value, Template):
         return result, None  # partly known: the known parts are filled in
