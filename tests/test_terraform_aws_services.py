@@ -95,7 +95,7 @@ def test_eks_secrets_encryption_and_logs_through_a_module_call():
         "modules/eks/variables.tf": 'variable "name" {}\nvariable "log_types" {\n  default = []\n}\n'
         'variable "kms_key_arn" {\n  default = null\n}\n',
         "main.tf": 'module "eks" {\n  source    = "./modules/eks"\n  name      = "prod"\n'
-        '  log_types = ["api", "audit", "authenticator"]\n}\n',
+        '  log_types = ["api", "audit", "authenticator", "controllerManager", "scheduler"]\n}\n',
     }
     docs = []
     for path, content in files.items():

@@ -252,6 +252,9 @@ def _refers(value: Any, r: Res, names: set[str], plan_refs: tuple[str, ...] | No
         return None
     if isinstance(value, str):
         return value in names
+    if isinstance(value, list):  # e.g. aws_backup_selection.resources
+        found = [_refers(v, r, names, None) for v in value]
+        return True if any(found) else (None if None in found else False)
     return False
 
 
