@@ -8,6 +8,7 @@
 - model.py    the resources of the whole scan, the generic targets and the relations between resources
 - iam.py      AWS IAM policy documents in one statement shape
 - aws.py      AWS-only targets (IAM statements wherever they are carried, security group ingress)
+- embedded.py text inside values (base64 user_data, container environment pairs) for the secrets engine
 
 This package is the document module the registry (scanner/documents/__init__.py) loads: `claims`,
 `parse`, `TARGETS`, `RELATIONS`.
