@@ -4,7 +4,7 @@
 - parse/      bytes -> blocks: parse/fast.py (the fast scanner for the common shape), parse/hcl.py
               (python-hcl2 fallback, error messages, the `.tf.json` syntax), parse/plan.py (plan JSON)
 - evaluate/   where a value is resolved: module calls and their arguments (modules.py), variables,
-              tfvars, locals, count/for_each (scope.py), expressions and functions (expressions.py)
+              tfvars, locals, count/for_each (scope.py), expressions (expressions.py, functions.py)
 - model.py    the resources of the whole scan, the generic targets and the relations between resources
 - iam.py      AWS IAM policy documents in one statement shape
 - aws.py      AWS-only targets (IAM statements wherever they are carried, security group ingress)

@@ -6,6 +6,7 @@
 - evaluate/scope.py        what one module instance knows (variables, locals, each, count) and putting
                            it into a block, with the line (and file) that sets each value
 - evaluate/expressions.py  HCL expressions: parsed and evaluated when every input is known
+- evaluate/functions.py    the Terraform functions it knows (merge, lookup, format...) and value helpers
 - here                     `dynamic "X"` blocks make X unknown
 
 Anything not known stays `Unknown`, and rules never fire on it unless they ask.
