@@ -235,3 +235,18 @@ def test_cycles_and_hostile_expressions_stay_unknown_without_failing():
     findings, problems = scan(files, "tf-aws-s3-force-destroy")
     assert [p for p in problems if p.level != "info"] == []
     assert hits(findings) == [("b/main.tf", 6, "tf-aws-s3-force-destroy")]
+
+
+def test_evaluation_leaves_the_documents_as_parsed():
+    """A second scan of the same documents (a long-lived process, forked workers) finds the same."""
+    files = {
+        **BUCKET_MODULE,
+        "main.tf": 'module "uploads" {\n  source        = "./modules/bucket"\n  name          = "x"\n  force_destroy = var.fd\n}\n'
+        'variable "fd" {\n  default = true\n}\n',
+    }
+    docs = []
+    for path, content in files.items():
+        docs.extend(docs_mod.parse_item(Item(path, content.encode()))[0])
+    first = policy.run([RULES["tf-aws-s3-force-destroy"]], docs, {})
+    second = policy.run([RULES["tf-aws-s3-force-destroy"]], docs, {})
+    assert first == second and [(f.path, f.line) for f in first] == [("main.tf", 7)]

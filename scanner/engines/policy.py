@@ -33,7 +33,7 @@ import re2
 
 from scanner import documents as docs_mod
 from scanner import workers
-from scanner.documents import Context, Document, Subject
+from scanner.documents import INSTANCE, Context, Document, Subject
 from scanner.documents.tree import Beyond, LDict, LList, Unknown, field_parts, parse_path, resolve
 from scanner.model import Finding, Location, Problem, Suppression, fingerprint
 from scanner.rules.loader import PackError, Rule, check_re2, quiet_re2_options
@@ -347,8 +347,8 @@ def _run_target(
                 continue
             line = line or subject.line
             # one finding per code object and line: the same Terraform block reached through several
-            # module calls (Subject.key "<block>#<call chain>") with the same outcome is one problem
-            once = (getattr(line, "path", None), int(line), subject.path, subject.kind, subject.key.partition("#")[0])
+            # module calls (Subject.key "<block>" INSTANCE "<call chain>") the same way is one problem
+            once = (getattr(line, "path", None), int(line), subject.path, subject.kind, subject.key.partition(INSTANCE)[0])
             if once in seen:
                 continue
             seen.add(once)

@@ -22,14 +22,13 @@ Relations:
 
 from __future__ import annotations
 
-import copy
 import posixpath
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-from scanner.documents import Context, Document, Subject
-from scanner.documents.terraform.evaluate import File, Instance, evaluate, instances, iterations
+from scanner.documents import INSTANCE, Context, Document, Subject
+from scanner.documents.terraform.evaluate import File, Instance, clone, evaluate, instances, iterations
 from scanner.documents.terraform.parse.plan import plan_resources
 from scanner.documents.tree import LDict, Unknown
 
@@ -114,17 +113,14 @@ def build(documents: Sequence[Document], ctx: Context) -> Model:
             folders.setdefault(posixpath.dirname(doc.path), []).append(doc)
     files = {name: [File(d.path, d.kind, _meta(d, "blocks")) for d in docs] for name, docs in folders.items()}
     every = list(instances(files))
-    count: dict[str, int] = {}
     roots: dict[str, set[str]] = {}
     for inst in every:
-        count[inst.folder] = count.get(inst.folder, 0) + 1
         roots.setdefault(inst.folder, set()).add(inst.root)
     seen: set[str] = set()
     items: list[Res] = []
     for inst in every:
         first = inst.folder not in seen
         seen.add(inst.folder)
-        in_place = count[inst.folder] == 1  # a folder evaluated once is evaluated in place, not copied
         for doc in folders[inst.folder]:
             if doc.kind != "terraform":
                 continue
@@ -137,7 +133,7 @@ def build(documents: Sequence[Document], ctx: Context) -> Model:
                     continue
                 runs = iterations(b.body, inst.scope) if b.type in ("resource", "data", "module") else [(inst.scope, "")]
                 for scope, suffix in runs:
-                    body = b.body if in_place and len(runs) == 1 else copy.deepcopy(b.body)
+                    body = clone(b.body)
                     shared = len(roots[inst.folder]) > 1
                     items.append(_res(b, evaluate(body, scope, doc.path), doc, inst, suffix, shared_roots=shared))
     for doc in documents:
@@ -170,11 +166,11 @@ def build(documents: Sequence[Document], ctx: Context) -> Model:
 
 
 def subject_key(module: str, rest: str) -> str:
-    """A subject's key: "<folder>:<address...>", then "#<root>:<call chain>" for a module instance
-    reached through calls. The part before "#" names the block in the code: the policy engine
-    reports a rule once per block and line, however many module calls reach it the same way."""
+    """A subject's key: "<folder>:<address...>", then INSTANCE "<root>:<call chain>" for a module
+    instance reached through calls. The part before INSTANCE names the block in the code: the policy
+    engine reports a rule once per block and line, however many module calls reach it the same way."""
     folder, _, instance = module.partition("#")
-    return f"{folder}:{rest}#{instance}" if instance else f"{module}:{rest}"
+    return f"{folder}:{rest}{INSTANCE}{instance}" if instance else f"{module}:{rest}"
 
 
 def subject_of(

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from scanner.documents.terraform.evaluate.modules import File, Instance, instances, iterations
-from scanner.documents.terraform.evaluate.scope import Line, Scope, evaluate_body
+from scanner.documents.terraform.evaluate.scope import Line, Scope, clone, evaluate_body
 from scanner.documents.tree import LDict, LList, Unknown
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "Scope",
     "UnknownBlock",
     "block_list",
+    "clone",
     "dynamic_unknowns",
     "evaluate",
     "instances",

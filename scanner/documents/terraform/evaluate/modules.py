@@ -11,14 +11,13 @@ parse step notes each such call once. Call cycles and chains deeper than MAX_DEP
 
 from __future__ import annotations
 
-import copy
 import posixpath
 import re
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
 from scanner.documents.terraform.evaluate.expressions import UNKNOWN, EvalError, evaluate, parse_node
-from scanner.documents.terraform.evaluate.scope import Binding, Scope, value_of
+from scanner.documents.terraform.evaluate.scope import Binding, Scope, clone, value_of
 from scanner.documents.terraform.parse.hcl import Block
 from scanner.documents.tree import LDict, LList, Unknown
 
@@ -127,7 +126,7 @@ def _value(raw: Any, scope: Scope) -> Any:
         except Exception:  # noqa: BLE001 - an evaluator bug on hostile input leaves the value unknown
             return UNKNOWN
     if isinstance(raw, (LDict, LList)):
-        return value_of(copy.deepcopy(raw), scope)
+        return value_of(clone(raw), scope)
     return raw
 
 

@@ -29,6 +29,23 @@ from scanner.documents.terraform.parse.fast import Template
 from scanner.documents.tree import LDict, LList, Unknown
 
 
+def clone(value: Any) -> Any:
+    """A copy of a parsed value's containers (leaves are immutable and shared), lines kept. The
+    evaluate step works on clones: the documents stay as parsed, so building the model twice (a
+    second scan in one process, forked workers) gives the same result."""
+    if isinstance(value, LDict):
+        out = LDict(line=value.line)
+        for k, v in value.items():
+            out[k] = clone(v) if isinstance(v, (LDict, LList)) else v
+        out.key_lines = dict(value.key_lines)
+        return out
+    if isinstance(value, LList):
+        seq = LList((clone(v) if isinstance(v, (LDict, LList)) else v for v in value), line=value.line)
+        seq.item_lines = list(value.item_lines)
+        return seq
+    return value
+
+
 class Line(int):
     """A line in another file than the subject's: a finding there points at (path, line)."""
 
@@ -120,7 +137,7 @@ class Scope:
             return UNKNOWN
         self.locals_busy.add(name)
         try:
-            value = value_of(copy.deepcopy(raw[0]), self)
+            value = value_of(clone(raw[0]), self)
         finally:
             self.locals_busy.discard(name)
         self.locals_done[name] = value
@@ -194,12 +211,12 @@ def _placed(value: Unknown, scope: Scope, line: int, path: str, through_call: bo
     if origin is not None:
         where = Line(origin[1], origin[0]) if origin[0] != path else origin[1]
         if isinstance(result, (LDict, LList)):
-            result = relocate(copy.deepcopy(result), origin[0], path)
+            result = relocate(clone(result), origin[0], path)
         elif isinstance(result, str) and origin[1]:
             result = Sourced(result, where)
         return result, (where if through_call else line)
     if isinstance(result, (LDict, LList)):
-        return stamp(copy.deepcopy(result), line), line
+        return stamp(clone(result), line), line
     return result, line
 
 
