@@ -250,3 +250,12 @@ def test_evaluation_leaves_the_documents_as_parsed():
     first = policy.run([RULES["tf-aws-s3-force-destroy"]], docs, {})
     second = policy.run([RULES["tf-aws-s3-force-destroy"]], docs, {})
     assert first == second and [(f.path, f.line) for f in first] == [("main.tf", 7)]
+
+
+def test_a_module_whose_only_call_has_count_zero_is_not_created():
+    files = {
+        **BUCKET_MODULE,
+        "modules/bucket/variables.tf": 'variable "name" {}\n\nvariable "force_destroy" {\n  default = true\n}\n',
+        "main.tf": 'module "uploads" {\n  source = "./modules/bucket"\n  count  = 0\n  name   = "x"\n}\n',
+    }
+    assert scan(files, "tf-aws-s3-force-destroy")[0] == []

@@ -189,7 +189,17 @@ def instances(folders: dict[str, Sequence[File]]) -> Iterator[Instance]:
             continue
         variables = {var: folder.tfvars.get(var) or folder.defaults.get(var) or Binding(UNKNOWN, "", 0) for var in folder.declared}
         yield from instantiate(name, variables, (), ())
-    for name, folder in gathered.items():  # only reached through a call cycle
-        if name not in done:
+    reachable = {name for name in gathered if name not in called}  # from the roots, whatever the counts
+    frontier = list(reachable)
+    while frontier:
+        current = frontier.pop()
+        for block, _ in gathered[current].calls:
+            child = _child_folder(current, block.body["source"])
+            if child in gathered and child not in reachable:
+                reachable.add(child)
+                frontier.append(child)
+    for name, folder in gathered.items():  # only in a call cycle no root reaches; a module whose
+        if name not in done and name not in reachable:  # calls all have count = 0 is not created
+
             variables = {var: folder.defaults.get(var) or Binding(UNKNOWN, "", 0) for var in folder.declared}
             yield from instantiate(name, variables, (), ())
