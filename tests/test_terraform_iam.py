@@ -174,3 +174,14 @@ def test_public_lambda_permission():
         Item("main.tf", b'resource "aws_lambda_permission" "p" {\n  action    = "lambda:InvokeFunction"\n  principal = "*"\n}\n')
     )
     assert [(f.line, f.rule_id) for f in policy.run([rule], docs, {})] == [(3, "tf-aws-lambda-permission-public")]
+
+
+def test_admin_managed_policy_arn_built_with_the_partition():
+    content = (
+        'data "aws_partition" "current" {}\n'
+        'resource "aws_iam_role_policy_attachment" "admin" {\n'
+        "  role       = aws_iam_role.ci.name\n"
+        '  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AdministratorAccess"\n'
+        "}\n"
+    )
+    assert findings(content) == [(4, "tf-aws-iam-admin-managed-policy")]

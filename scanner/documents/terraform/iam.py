@@ -86,7 +86,8 @@ RESTRICTIVE_KEYS = frozenset(
 # Read actions that return data rather than metadata and support resource-level permissions: on
 # Resource "*" they read every object, secret, parameter, item or image in the account.
 DATA_READ = tuple(
-    """s3:GetObject s3:GetObjectVersion s3:GetObjectAcl secretsmanager:GetSecretValue ssm:GetParameter
+    """s3:GetObject s3:GetObjectVersion s3:GetObjectAcl
+    secretsmanager:GetSecretValue ssm:GetParameter dynamodb:GetRecords athena:GetQueryResults
     ssm:GetParameters ssm:GetParametersByPath ssm:GetParameterHistory dynamodb:GetItem dynamodb:BatchGetItem
     dynamodb:Query dynamodb:Scan dynamodb:ExportTableToPointInTime ecr:BatchGetImage ecr:GetDownloadUrlForLayer
     logs:GetLogEvents logs:FilterLogEvents kinesis:GetRecords rds:DownloadDBLogFilePortion

@@ -4,7 +4,8 @@ A module instance is a folder evaluated once: as a root module (variables from `
 `*.auto.tfvars` of the folder, else their defaults) or as the child of a `module` call (variables
 from the caller's arguments, else their defaults). `locals` are evaluated on first use; `each.key`,
 `each.value` and `count.index` come from a `for_each` / `count` being expanded;
-`data.aws_iam_policy.X.arn` is the literal `arn`, or the AWS managed policy named by `name`.
+`data.aws_iam_policy.X.arn` is the literal `arn`, or the AWS managed policy named by `name`;
+`data.aws_partition.X.partition` is "aws" (ARNs built with it still match rules for every partition).
 
 Lines: a value set in another file than the block that uses it (a caller's argument, a child's
 variable default, a container from locals.tf) keeps the line it was written on, as a `Line` that
@@ -127,6 +128,10 @@ class Scope:
         if root == "data" and len(steps) == 3 and steps[0] == ("attr", "aws_iam_policy") and steps[2] == ("attr", "arn"):
             arn = self.data_arns.get(steps[1][1])
             return arn if arn is not None else UNKNOWN
+        if root == "data" and len(steps) == 3 and steps[0] == ("attr", "aws_partition") and steps[2] == ("attr", "partition"):
+            # "arn:${data.aws_partition.current.partition}:iam::aws:policy/AdministratorAccess": rules
+            # match every partition (arn:aws, arn:aws-cn, arn:aws-us-gov); the commercial one stands in
+            return "aws"
         return UNKNOWN
 
     def local(self, name: str) -> Any:
