@@ -355,7 +355,7 @@ def traverse(value: Any, steps: tuple, lookup: Lookup) -> Any:
 
 def _template_value(parts: tuple, lookup: Lookup, depth: int) -> Any:
     out: list[str] = []
-    unknown = False
+    unknown = resolved = False
     for part in parts:
         if isinstance(part, str):
             out.append(part)
@@ -368,8 +368,12 @@ def _template_value(parts: tuple, lookup: Lookup, depth: int) -> Any:
             unknown = True
             out.append("${" + _source(part) + "}")
         else:
+            resolved = True
             out.append(text)
-    return Template("".join(out)) if unknown else "".join(out)
+    if not unknown:
+        return "".join(out)
+    # partly known: the known parts filled in; nothing known: unknown (the caller keeps the source)
+    return Template("".join(out)) if resolved else UNKNOWN
 
 
 def _source(node: tuple) -> str:
