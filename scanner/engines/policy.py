@@ -14,7 +14,8 @@ keys for keys with dots (`[metadata, annotations, "pod-security.kubernetes.io/en
 with `[*]` is true when any item satisfies the operator.
 
 Operators: exists, absent, is_empty, equals, not_equals, in, not_in, contains, not_contains,
-matches, not_matches (RE2), gt, gte, lt, lte, unknown. A missing field satisfies only `absent` and
+matches, not_matches (RE2), gt, gte, lt, lte, unknown, literal (a value written out in the files, not
+a reference: hard-coded credentials by position). A missing field satisfies only `absent` and
 `is_empty`; negated operators (not_equals, ...) need the field to be there (use `not:` otherwise).
 
 Three-valued logic: a value only known at apply time (Terraform expression) or a relation whose
@@ -32,7 +33,7 @@ import re2
 
 from scanner import documents as docs_mod
 from scanner import workers
-from scanner.documents import Context, Document, Subject
+from scanner.documents import INSTANCE, Context, Document, Subject
 from scanner.documents.tree import Beyond, LDict, LList, Unknown, field_parts, parse_path, resolve
 from scanner.model import Finding, Location, Problem, Suppression, fingerprint
 from scanner.rules.loader import PackError, Rule, check_re2, quiet_re2_options
@@ -130,6 +131,8 @@ def _leaf(cond: dict, subject: Subject) -> tuple[bool | None, int]:
             if isinstance(v, Unknown):
                 return True, line
         return False, 0
+    if op == "literal":
+        return _literal(values)
     result: bool | None = False
     first_line = values[0][1] if values else 0
     for v, line in values:
@@ -139,6 +142,34 @@ def _leaf(cond: dict, subject: Subject) -> tuple[bool | None, int]:
         if outcome is None:
             result = None
     return result, first_line
+
+
+def _literal(values: list[tuple[Any, int]]) -> tuple[bool | None, int]:
+    """`op: literal`: the field holds a value written out in the files (directly, or through a variable
+    default, tfvars or a module argument the document module resolved), not a reference or an
+    expression known only at apply time. Empty values are not literal. The line is where the value is
+    written (`origin`, when the document module knows it)."""
+    result: bool | None = False
+    for v, line in values:
+        if isinstance(v, Unknown):
+            if not isinstance(v, Beyond):
+                result = None
+            continue
+        if isinstance(v, bool) or v in ("", [], {}) or (isinstance(v, str) and not v.strip()):
+            continue
+        if isinstance(v, (str, int, float)) or (isinstance(v, (dict, list)) and _known(v)):
+            return True, getattr(v, "origin", None) or line
+    return result, values[0][1] if values else 0
+
+
+def _known(value: Any) -> bool:
+    if isinstance(value, Unknown):
+        return False
+    if isinstance(value, dict):
+        return all(_known(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_known(v) for v in value)
+    return True
 
 
 def evaluate(cond: dict, subject: Subject, ctx: Context) -> tuple[bool | None, int]:
@@ -320,6 +351,7 @@ def _run_target(
     subjects = _subjects(docs_mod.targets()[target], documents, ctx, problems)
     findings: list[Finding] = []
     for rule in rules:
+        seen: set[tuple] = set()
         for subject in subjects:
             if rule.kinds and subject.kind not in rule.kinds:
                 continue
@@ -334,11 +366,18 @@ def _run_target(
             if result is not True:
                 continue
             line = line or subject.line
+            # one finding per code object and line: the same Terraform block reached through several
+            # module calls (Subject.key "<block>" INSTANCE "<call chain>") the same way is one problem
+            once = (getattr(line, "path", None), int(line), subject.path, subject.kind, subject.key.partition(INSTANCE)[0])
+            if once in seen:
+                continue
+            seen.add(once)
             findings.append(
                 Finding(
                     rule_id=rule.id,
                     severity=rule.severity,
-                    location=Location(subject.path, line),
+                    # a value set in another file (a module caller's argument) carries that file
+                    location=Location(getattr(line, "path", None) or subject.path, int(line)),
                     message=_message(rule, subject),
                     evidence=_label(subject),
                     fingerprint=subject_fingerprint(rule, subject),
