@@ -31,7 +31,7 @@ def scan(files: dict[str, str | bytes], rules):
 
 
 def _examples():
-    for pack, rules in PACKS.items():
+    for rules in PACKS.values():
         for rule in rules:
             for i, ex in enumerate(rule.bad):
                 yield pytest.param(rule, ex, True, id=f"{rule.id}-bad{i}")
