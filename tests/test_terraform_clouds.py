@@ -293,9 +293,9 @@ resource "azurerm_storage_account_network_rules" "x" {
     assert scan({"main.tf": unknown}, [rule])[0] == []
 
 
-def test_management_lock_opt_in_rule_both_shapes():
+def test_management_lock_rule_direct_and_covering_locks():
     rule = next(r for r in PACKS["azure"] if r.id == "tf-az-management-lock")
-    assert rule.opt_in and rule not in select_rules(PACKS["azure"])
+    assert rule in select_rules(PACKS["azure"])
     vault = 'resource "azurerm_key_vault" "kv" {\n  name     = "kv"\n  sku_name = "standard"\n}\n'
     assert _ids(scan({"main.tf": vault}, [rule])[0]) == [("main.tf", 1, "tf-az-management-lock")]
     direct = vault + 'resource "azurerm_management_lock" "kv" {\n  scope      = azurerm_key_vault.kv.id\n  lock_level = "ReadOnly"\n}\n'
