@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from scanner import documents as docs_mod
+from scanner.documents import items as items_mod
 from scanner.engines import generic, policy
 from scanner.model import Item
 from scanner.rules.loader import load_pack, select_rules
@@ -369,3 +370,22 @@ def test_cli_scan_of_the_vulnerable_projects(cli):
     clean = cli("scan", str(FIXTURES / "azure" / "secure"), str(FIXTURES / "gcp" / "secure"),
                 "--only", "terraform-gcp,terraform-azure")
     assert clean.code == 0, clean.out
+
+
+def test_items_is_a_registered_relation_for_every_document_kind():
+    """`rules targets` and pack checks see it like any other relation; a list of scalars is wrapped as
+    {value: ITEM}; a list only known at apply time makes the relation unknown."""
+    from scanner.documents import Context, Subject
+    from scanner.documents.tree import LDict, LList, Unknown
+
+    assert docs_mod.relations()["items"] is items_mod.items
+    value = LDict(line=1)
+    value["ports"] = LList(["22", "443"], line=3)
+    value.key_lines["ports"] = 3
+    value["later"] = Unknown("var.ports")
+    subject = Subject(value, "x.tf", 1, "x", "k", "t", None)
+    ctx = Context([], {}, {})
+    parts = items_mod.items(subject, ctx, {"field": "ports"})
+    assert [(p.value["value"], p.key) for p in parts] == [("22", "k/ports[0]"), ("443", "k/ports[1]")]
+    assert items_mod.items(subject, ctx, {"field": "later"}) is None
+    assert items_mod.items(subject, ctx, {"field": "missing"}) == []

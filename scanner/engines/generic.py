@@ -1,10 +1,5 @@
-"""Conditions that hold for any document kind: the `items` relation and two operators.
+"""Operators that hold for any document kind (the `items` relation is in documents/items.py).
 
-- relation `items` (params `{field: PATH}`): each item of the list (or block list) at PATH of the
-  subject, as a subject of its own, so a `where` condition holds for ONE item at a time. A firewall
-  with an `allow` block for tcp/443 and another for icmp is not "tcp on every port": with
-  `allow[*].protocol` and `allow[*].ports` the two leaves could be satisfied by different blocks.
-  A finding decided inside an item points at the line of the item's field.
 - operator `covers_port` (value: a port number, a list of them, or "all"): the field is a port
   specification that includes the port, as clouds write them: 22, "22", "20-30", "*", "0-65535",
   "22,3389". With "all", the specification covers every port (0/1 to 65535, or "*").
@@ -17,8 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scanner.documents import Context, Subject
-from scanner.documents.tree import Beyond, LDict, Unknown, field_parts, resolve
+from scanner.documents.tree import Beyond, Unknown
 
 PORT_MAX = 65535
 
@@ -66,26 +60,3 @@ def expression_matches(actual: Any, expected: Any) -> bool | None:
 
 
 OPERATORS = {"covers_port": covers_port, "expression_matches": expression_matches}
-
-
-def items(subject: Subject, ctx: Context, params: dict) -> list[Subject] | None:
-    """Each item of the list at `params.field`; a dynamic block's unknown content is one item."""
-    field = params.get("field")
-    if not field:
-        return []
-    out = []
-    for value, line in resolve(subject.value, field_parts(field)):
-        if isinstance(value, Unknown):
-            return None
-        seq = value if isinstance(value, list) else [value]
-        for i, item in enumerate(seq):
-            if not isinstance(item, dict):
-                wrapped = LDict(line=line)
-                wrapped["value"] = item
-                wrapped.key_lines["value"] = line
-                item = wrapped
-            out.append(subject._replace(value=item, key=f"{subject.key}/{field}[{i}]"))
-    return out
-
-
-RELATIONS = {"items": items}

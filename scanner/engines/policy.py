@@ -14,9 +14,10 @@ keys for keys with dots (`[metadata, annotations, "pod-security.kubernetes.io/en
 with `[*]` is true when any item satisfies the operator.
 
 Operators: exists, absent, is_empty, equals, not_equals, in, not_in, contains, not_contains,
-matches, not_matches (RE2), gt, gte, lt, lte, unknown, and from engines/generic.py covers_port,
-expression_matches (with the relation `items`, for any document kind). A missing field satisfies only `absent` and
-`is_empty`; negated operators (not_equals, ...) need the field to be there (use `not:` otherwise).
+matches, not_matches (RE2), gt, gte, lt, lte, unknown, and from engines/generic.py covers_port and
+expression_matches (for any document kind, like the relation `items` of documents/items.py). A
+missing field satisfies only `absent` and `is_empty`; negated operators (not_equals, ...) need the
+field to be there (use `not:` otherwise).
 
 Three-valued logic: a value only known at apply time (Terraform expression) or a relation whose
 other side is outside the scan is *unknown*; unknown propagates through all/any/not, and a rule
@@ -34,6 +35,7 @@ import re2
 from scanner import documents as docs_mod
 from scanner import workers
 from scanner.documents import Context, Document, Subject
+from scanner.documents.items import items as items_relation
 from scanner.documents.tree import Beyond, LDict, LList, Unknown, field_parts, parse_path, resolve
 from scanner.engines import generic
 from scanner.model import Finding, Location, Problem, Suppression, fingerprint
@@ -170,7 +172,7 @@ def evaluate(cond: dict, subject: Subject, ctx: Context) -> tuple[bool | None, i
         result, line = evaluate(cond["not"], subject, ctx)
         return (None if result is None else not result), line
     if "related" in cond:
-        fn = docs_mod.relations().get(cond["related"]) or generic.RELATIONS.get(cond["related"])
+        fn = docs_mod.relations().get(cond["related"])
         if fn is None:
             raise PackError(f"unknown relation {cond['related']!r}")
         related = fn(subject, ctx, dict(cond.get("params") or {}))
@@ -183,7 +185,7 @@ def evaluate(cond: dict, subject: Subject, ctx: Context) -> tuple[bool | None, i
                 return True, 0
             result, where_line = evaluate(where, other, ctx)
             if result:  # the parts of the subject itself (`items`) say which line decided it
-                return True, where_line if fn is generic.items else 0
+                return True, where_line if fn is items_relation else 0
             if result is None:
                 unknown = True
         return (None, 0) if unknown else (False, 0)
@@ -193,7 +195,7 @@ def evaluate(cond: dict, subject: Subject, ctx: Context) -> tuple[bool | None, i
 def check_rules(rules: Sequence[Rule]) -> None:
     """Targets and relations a policy rule names must exist: PackError naming the rule otherwise."""
     known_targets = docs_mod.targets()
-    known_relations = {**generic.RELATIONS, **docs_mod.relations()}
+    known_relations = docs_mod.relations()
 
     def walk(cond: Any, rule: Rule) -> None:
         for key in ("all", "any"):
