@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 from scanner.model import Item, Problem, interruption
 
-MODULES: tuple[str, ...] = ("compose", "kubernetes", "dockerfile", "terraform")  # first claim wins
+MODULES: tuple[str, ...] = ("compose", "kubernetes", "dockerfile", "terraform", "items")  # first claim wins
 
 
 class Document(NamedTuple):

@@ -15,8 +15,10 @@ with `[*]` is true when any item satisfies the operator.
 
 Operators: exists, absent, is_empty, equals, not_equals, in, not_in, contains, not_contains,
 matches, not_matches (RE2), gt, gte, lt, lte, unknown, literal (a value written out in the files, not
-a reference: hard-coded credentials by position). A missing field satisfies only `absent` and
-`is_empty`; negated operators (not_equals, ...) need the field to be there (use `not:` otherwise).
+a reference: hard-coded credentials by position), and from engines/generic.py covers_port and
+expression_matches (for any document kind, like the relation `items` of documents/items.py). A
+missing field satisfies only `absent` and `is_empty`; negated operators (not_equals, ...) need the
+field to be there (use `not:` otherwise).
 
 Three-valued logic: a value only known at apply time (Terraform expression) or a relation whose
 other side is outside the scan is *unknown*; unknown propagates through all/any/not, and a rule
@@ -34,12 +36,16 @@ import re2
 from scanner import documents as docs_mod
 from scanner import workers
 from scanner.documents import INSTANCE, Context, Document, Subject
+from scanner.documents.items import items as items_relation
 from scanner.documents.tree import Beyond, LDict, LList, Unknown, field_parts, parse_path, resolve
+from scanner.engines import generic
 from scanner.model import Finding, Location, Problem, Suppression, fingerprint
 from scanner.rules.loader import PackError, Rule, check_re2, quiet_re2_options
 
 
 def _cmp(op: str, actual: Any, expected: Any) -> bool | None:
+    if op in generic.OPERATORS:
+        return generic.OPERATORS[op](actual, expected)
     if isinstance(actual, Unknown):
         return None
     if op == "equals":
@@ -208,9 +214,9 @@ def evaluate(cond: dict, subject: Subject, ctx: Context) -> tuple[bool | None, i
         for other in related:
             if where is None:
                 return True, 0
-            result, _ = evaluate(where, other, ctx)
-            if result:
-                return True, 0
+            result, where_line = evaluate(where, other, ctx)
+            if result:  # the parts of the subject itself (`items`) say which line decided it
+                return True, where_line if fn is items_relation else 0
             if result is None:
                 unknown = True
         return (None, 0) if unknown else (False, 0)

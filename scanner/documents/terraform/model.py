@@ -243,7 +243,7 @@ def _refers(value: Any, r: Res, names: set[str], plan_refs: tuple[str, ...] | No
         text = value.text
         if re.search(rf"(?<![\w.-]){re.escape(base)}(?![\w-])", text):
             return True
-        if re.fullmatch(r"\$?\{?\s*(aws_[\w-]+)\.[\w-]+(\[[^\]]*\])?\.[\w.\[\]\"-]+\s*\}?", text.strip()):
+        if re.fullmatch(r"\$?\{?\s*([a-z][a-z0-9]*_[\w-]+)\.[\w-]+(\[[^\]]*\])?\.[\w.\[\]\"-]+\s*\}?", text.strip()):
             return False  # a plain reference to another resource
         return None
     if isinstance(value, str):
