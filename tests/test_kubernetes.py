@@ -215,7 +215,7 @@ def test_kustomize_without_a_tool_scans_resources_drops_patches_and_says_so(monk
     monkeypatch.setattr(shutil, "which", lambda *a, **k: None)
     findings, problems = scan(KUSTOMIZE, ["k8s-host-pid", "k8s-seccomp"])
     assert fired(findings) == [("base/deployment.yaml", 13, "Deployment/shop container shop")]  # patch not an object
-    assert [(p.path, p.level) for p in problems] == [("overlay/kustomization.yaml", "info")]
+    assert [(p.path, p.level) for p in problems] == [("overlay/kustomization.yaml", "warning")]
     assert "kubectl kustomize overlay" in problems[0].message
 
 

@@ -1061,11 +1061,28 @@ def render(documents: list[Document], root: str | Path | None, timeout: int = RE
         problems.append(Problem(
             kust.path,
             f"Kustomize overlay not rendered ({reason}); its resources were scanned as written, without patches. "
-            f"Render it (kubectl kustomize {folder or '.'}) and scan the output.", "info"))
+            f"Render it (kubectl kustomize {folder or '.'}) and scan the output.", "warning"))
 
     kept = [d for d in documents if d.kind != UNRENDERED and not (
         d.kind == KIND and (d.path in drop_files or any(_under(d.path, f) for f in drop)))]
     return kept + added, problems
+
+
+_UNRENDERED = re.compile(r"^(Helm chart '[^']*'|Kustomize overlay) not rendered \((.+?)\); ")
+
+
+def unrendered(problems: Iterable[Problem]) -> dict[str, dict[str, int]]:
+    """The charts and overlays a scan left unrendered: {"Helm chart": {reason: count}, ...} (for the
+    summary line)."""
+    out: dict[str, dict[str, int]] = {}
+    for problem in problems:
+        match = _UNRENDERED.match(problem.message)
+        if match and problem.level != "info":
+            what = "Helm chart" if match.group(1).startswith("Helm") else "Kustomize overlay"
+            reason = re.split(r"[:(]", match.group(2), maxsplit=1)[0].strip()
+            counts = out.setdefault(what, {})
+            counts[reason] = counts.get(reason, 0) + 1
+    return out
 
 
 def _resource_files(kust: Document, kusts: list[Document], kust_dirs: set[str]) -> set[str]:

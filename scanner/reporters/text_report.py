@@ -71,7 +71,11 @@ def _summary(result: ScanResult, active: list[Finding]) -> str:
     files_with = len({f.path for f in active})
     breakdown = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     suppressed = len(result.findings) - len(active)
+    from scanner.documents.kubernetes import unrendered
+
+    not_rendered = unrendered(result.problems)  # charts and overlays: said here, not only with --verbose
     problems = sum(1 for p in result.problems if p.level != "info")
+    problems -= sum(n for by_reason in not_rendered.values() for n in by_reason.values())
     if active:
         head = f"[bold]{len(active)} finding{'s' if len(active) != 1 else ''}[/] ({breakdown}) in {files_with} file{'s' if files_with != 1 else ''}"
     else:
@@ -81,6 +85,13 @@ def _summary(result: ScanResult, active: list[Finding]) -> str:
         parts.append(f"{suppressed} suppressed")
     if problems:
         parts.append(f"{problems} file problem{'s' if problems != 1 else ''} (see above)")
+    if not_rendered:
+        said, reasons = [], []
+        for what, by_reason in sorted(not_rendered.items()):
+            count = sum(by_reason.values())
+            said.append(f"{count} {what}{'s' if count != 1 else ''}")
+            reasons.extend(reason for reason in sorted(by_reason) if reason not in reasons)
+        parts.append(f"{' and '.join(said)} not rendered ({'; '.join(reasons)}; see above)")
     parts.append(f"{result.files} file{'s' if result.files != 1 else ''} ({result.bytes / 1e6:.1f} MB) scanned in {result.seconds:.2f} s")
     return " · ".join(parts)
 
