@@ -12,7 +12,7 @@ from scanner.model import SEVERITIES, Finding
 from scanner.rules.loader import Rule
 from scanner.scan import ScanResult
 
-STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan"}
+STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
 
 
 def _provenance_line(finding: Finding) -> str:
