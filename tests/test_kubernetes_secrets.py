@@ -153,3 +153,13 @@ def test_the_check_runs_through_the_cli(tmp_path):
     assert main(["scan", str(tmp_path), "--config", "/dev/null", "-q", "--only", "secrets"]) == 1
     assert main(["scan", str(tmp_path), "--config", "/dev/null", "-q", "--only", "secrets",
                  "--skip", "kubernetes-manifest-credential,generic-env-name-value"]) == 0
+
+
+def test_a_hardened_monitoring_stack_has_no_secret_findings(compiled):
+    """kube-prometheus-style Secrets (grafana.ini with a timezone, a datasource URL, an Alertmanager
+    routing config) and ConfigMaps (blackbox exporter modules) hold no credential."""
+    stack = REPO / "fixtures" / "kubernetes" / "monitoring"
+    found = []
+    for path in sorted(stack.glob("*.yaml")):
+        found += [(path.name, f.line, f.rule_id) for f in secrets.scan_item(compiled, Item(path.name, path.read_bytes()))]
+    assert found == []

@@ -564,13 +564,20 @@ def _dirs(path: str) -> list[str]:
     return path.split("/")[:-1]
 
 
+# kinds whose copies in two folders mean two environments (a ConfigMap named `config` in two apps does not)
+_ENVIRONMENT_KINDS = frozenset(("Namespace", "NetworkPolicy", "Role", "ClusterRole", "RoleBinding",
+                                "ClusterRoleBinding", "ServiceAccount", "ClusterPolicy", "Policy",
+                                "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"))
+
+
 def _environment_roots(objects: Sequence[_Object]) -> frozenset[str]:
     """Folders that hold one environment's copy of objects another folder defines too (overlays/dev
     and overlays/prod, clusters/eu and clusters/us): where two files define the same object, the
     first folder in which their paths part is the root of each copy."""
     paths: dict[str, set[str]] = {}
     for entry in objects:
-        paths.setdefault(entry.key.split("#", 1)[0], set()).add(entry.doc.path)
+        if entry.kind in _ENVIRONMENT_KINDS or entry.workload is not None:
+            paths.setdefault(entry.key.split("#", 1)[0], set()).add(entry.doc.path)
     roots: set[str] = set()
     for found in paths.values():
         if len(found) < 2:
@@ -787,7 +794,7 @@ def _resolve(candidates: Sequence[_Object] | None, path: str, ctx: Context, what
     return chosen
 
 
-def _netpols(idx: Index, namespace: str, path: str) -> list[tuple[_Object, tuple | None]]:
+def _netpols(idx: Index, namespace: str, path: str, ctx: Context | None = None) -> list[tuple[_Object, tuple | None]]:
     """The NetworkPolicies of a namespace that apply to a pod defined in `path`: of several
     definitions of one policy (overlays, environments), only the nearest counts."""
     pairs = idx.selectors(namespace)
@@ -798,7 +805,14 @@ def _netpols(idx: Index, namespace: str, path: str) -> list[tuple[_Object, tuple
         names.setdefault(np.name, []).append(np)
     if all(len(found) == 1 for found in names.values()):
         return pairs
-    chosen = {id(closest(found, path)) for found in names.values()}
+    chosen: set[int] = set()
+    for name, found in names.items():
+        best = closest(found, path)
+        chosen.add(id(best))
+        if len(found) > 1 and ctx is not None:
+            places = ", ".join(f"{np.doc.path}:{np.subject.line}" for np in found)
+            note(ctx, f"NetworkPolicy/{name} in namespace {namespace} is defined {len(found)} times ({places}); "
+                      f"used the one at {best.doc.path}:{best.subject.line}")
     return [(np, sel) for np, sel in pairs if id(np) in chosen]
 
 
@@ -811,7 +825,7 @@ def _networkpolicies_selecting(subject: Subject, ctx: Context, params: dict) -> 
         # no policy at all in the namespace: k8s-namespace-networkpolicy-missing says it once for the namespace
         return None
     have = normalize_labels(entry.pod_labels)
-    return [np.subject for np, selector in _netpols(idx, entry.namespace, entry.doc.path) if matches(selector, have)]
+    return [np.subject for np, selector in _netpols(idx, entry.namespace, entry.doc.path, ctx) if matches(selector, have)]
 
 
 def _subject_namespace(subject: Subject, entry: _Object | None) -> str | None:
