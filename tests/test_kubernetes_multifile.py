@@ -162,7 +162,7 @@ def test_one_finding_per_namespace_on_its_namespace_object_or_first_workload():
     ]
     shop = findings[1].message
     assert "2 workload(s) in the scan (Deployment/api, Deployment/web)" in shop
-    assert "no NetworkPolicy in any of the 5 Kubernetes file(s) scanned" in shop
+    assert "none of the 5 Kubernetes file(s) scanned holds a NetworkPolicy for namespace shop" in shop
     assert len({f.fingerprint for f in findings}) == 2
 
 
