@@ -163,3 +163,12 @@ def test_a_hardened_monitoring_stack_has_no_secret_findings(compiled):
     for path in sorted(stack.glob("*.yaml")):
         found += [(path.name, f.line, f.rule_id) for f in secrets.scan_item(compiled, Item(path.name, path.read_bytes()))]
     assert found == []
+
+
+def test_kustomize_generator_literals_are_judged_like_the_objects_they_make(compiled):
+    text = ("secretGenerator:\n  - name: db\n    literals:\n      - DB_USER=shop\n      - DB_PASSWORD=admin123\n"
+            "      - LOG_LEVEL=debug\nconfigMapGenerator:\n  - name: settings\n    literals:\n"
+            "      - PASSWORD_POLICY=strong\n      - CACHE_TTL=300\n")
+    found = scan(compiled, "kustomization.yaml", text)
+    assert [(line, rule) for line, rule, _ in found] == [(5, "kubernetes-manifest-credential")]
+    assert "secretGenerator db literal DB_PASSWORD" in found[0][2]

@@ -17,6 +17,7 @@ A Secret holds settings as well as credentials: `LOG_LEVEL: info`, a port, a use
     when it is written in plain text.
 - `kubernetes_values` (rule kubernetes-manifest-credential): literal `env` values with credential
   names on any container (init and ephemeral too) of any workload kind, in any key order or flow style;
+  Kustomize `secretGenerator` literals (judged like a Secret's entries) and `configMapGenerator` ones;
   ConfigMap entries (and config payloads in them) holding credentials, by name or by value format
   (no entropy guess: ConfigMaps hold checksums and ids); the same inside a last-applied annotation.
 
@@ -312,9 +313,29 @@ def _env_candidates(lines: Any, obj: Any, at: int = 0, text: str = "") -> Iterat
                     yield _candidate(lines, line_of(var, "value") or line_of(var), value, "", what)
 
 
+def _generator_literals(lines: Any, doc: Any) -> Iterator[Candidate]:
+    """Kustomize `secretGenerator` / `configMapGenerator` literals (`KEY=value`): the Secret or ConfigMap
+    the build will create, judged like one."""
+    for field, secret in (("secretGenerator", True), ("configMapGenerator", False)):
+        generators = doc.get(field) if isinstance(doc, dict) else None
+        for generator in generators if isinstance(generators, list) else ():
+            literals = generator.get("literals") if isinstance(generator, dict) else None
+            if not isinstance(literals, LList):
+                continue
+            for i, literal in enumerate(literals):
+                if not isinstance(literal, str) or "=" not in literal:
+                    continue
+                key, _, value = literal.partition("=")
+                for what, found in judge(key.strip(), value.strip().strip("'\""), entropy=secret):
+                    name = generator.get("name", "?")
+                    yield _candidate(lines, line_of(literals, i), found, "", f"{field} {name} literal {what}")
+
+
 def kubernetes_values(item: Item, lines: Any) -> Iterator[Candidate]:
-    """Literal credentials in container env, in ConfigMaps, and in last-applied copies of either."""
+    """Literal credentials in container env, in ConfigMaps, in Kustomize generator literals, and in
+    last-applied copies of objects."""
     for doc in _documents(item):
+        yield from _generator_literals(lines, doc)
         for obj in _objects(doc):
             kind = obj.get("kind")
             if kind == "ConfigMap":
