@@ -338,3 +338,31 @@ def test_workloads_in_a_namespace_the_scan_does_not_define_are_judged_at_low_sev
     del files["kyverno.yaml"]
     assert [f.rule_id for f in scan(files, ["k8s-namespace-psa", "k8s-namespace-psa-no-manifest"])[0]] == [
         "k8s-namespace-psa"]
+
+
+ADMISSION_CONFIG = """\
+apiVersion: apiserver.config.k8s.io/v1
+kind: AdmissionConfiguration
+plugins:
+  - name: PodSecurity
+    configuration:
+      apiVersion: pod-security.admission.config.k8s.io/v1
+      kind: PodSecurityConfiguration
+      defaults:
+        enforce: {level}
+        enforce-version: latest
+      exemptions:
+        namespaces: [{exempt}]
+"""
+
+
+@pytest.mark.parametrize("level, exempt, enforced", [
+    ("baseline", "kube-system", True),
+    ("restricted", "kube-system", True),
+    ("privileged", "kube-system", False),
+    ("baseline", "shop", False),  # exempted
+])
+def test_api_server_pod_security_defaults_count(level, exempt, enforced):
+    files = {"ns.yaml": PLAIN_NS, "cluster/admission.yaml": ADMISSION_CONFIG.format(level=level, exempt=exempt)}
+    findings, _ = scan(files, ["k8s-namespace-psa"])
+    assert bool(found(findings, "k8s-namespace-psa")) is not enforced

@@ -118,7 +118,7 @@ CLUSTER_SCOPED = frozenset((
     "CSINode", "VolumeAttachment", "PodSecurityPolicy", "CertificateSigningRequest", "ClusterIssuer",
     "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "ValidatingAdmissionPolicy",
     "ValidatingAdmissionPolicyBinding", "FlowSchema", "PriorityLevelConfiguration", "ClusterPolicy",
-    "ConstraintTemplate",
+    "ConstraintTemplate", "AdmissionConfiguration", "PodSecurityConfiguration",
 ))
 _SECCOMP_POD = "seccomp.security.alpha.kubernetes.io/pod"
 _SECCOMP_CONTAINER = "container.seccomp.security.alpha.kubernetes.io/"

@@ -17,6 +17,11 @@ A namespace counts as enforced when the scanned files hold, applying to Pods in 
   a `ValidatingAdmissionPolicyBinding` with `validationActions: [Deny]` whose namespaceSelector (and
   the policy's) selects the namespace.
 
+- The API server's own Pod Security Admission defaults: an `AdmissionConfiguration` whose `PodSecurity`
+  plugin configuration (or a standalone `PodSecurityConfiguration`) sets `defaults.enforce` to
+  baseline or restricted, for every namespace not in its `exemptions.namespaces` (a namespace's own
+  `enforce` label still wins, and k8s-namespace-psa reads that first).
+
 A namespace the scan does not define has only the label every namespace carries,
 `kubernetes.io/metadata.name`, for selectors to match.
 """
@@ -189,6 +194,21 @@ def _vap(binding: Any, policies: dict[str, Sequence[Any]], namespace: str, label
     return f"{policy.label} bound by {binding.label} (Deny)"
 
 
+# ------------------------------------------------------------------- API server PodSecurity defaults
+
+
+def _psa_defaults(entry: Any, namespace: str) -> str | None:
+    obj = entry.obj
+    configs = [obj] if entry.kind == "PodSecurityConfiguration" else [
+        _d(plugin).get("configuration") for plugin in _l(obj.get("plugins")) if _d(plugin).get("name") == "PodSecurity"]
+    for config in configs:
+        config = _d(config)
+        level = _text(_d(config.get("defaults")).get("enforce")).lower()
+        if level in LEVELS and namespace not in [str(n) for n in _l(_d(config.get("exemptions")).get("namespaces"))]:
+            return f"{entry.kind} {entry.name or entry.doc.path} (PodSecurity defaults.enforce: {level})"
+    return None
+
+
 # -------------------------------------------------------------------------------------------- all
 
 
@@ -211,12 +231,15 @@ def enforcers(objects: Sequence[Any], namespace: str, labels: dict[str, str]) ->
             how = _gatekeeper(e, namespace, labels, psp_kinds)
         elif e.kind == "ValidatingAdmissionPolicyBinding" and api.startswith("admissionregistration.k8s.io/"):
             how = _vap(e, policies, namespace, labels)
+        elif e.kind in ("AdmissionConfiguration", "PodSecurityConfiguration"):
+            how = _psa_defaults(e, namespace)
         if how:
             out.append(Enforcer(e, how))
     return out
 
 
-ADMISSION_KINDS = frozenset(("ClusterPolicy", "Policy", "ValidatingAdmissionPolicyBinding"))
+ADMISSION_KINDS = frozenset(("ClusterPolicy", "Policy", "ValidatingAdmissionPolicyBinding", "AdmissionConfiguration",
+                             "PodSecurityConfiguration"))
 
 
 def is_admission_object(entry: Any) -> bool:

@@ -31,9 +31,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 from collections.abc import Iterator
 from typing import Any
+
+import re2
 
 from scanner.documents.tree import LDict, LList, YamlError, line_of, load_yaml_documents
 from scanner.engines.filters import is_secret_key
@@ -41,23 +42,25 @@ from scanner.engines.secrets import Candidate, shannon_entropy
 from scanner.model import Item
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-_KIND_LINE = re.compile(rb"""(?m)^[ \t]*["']?kind["']?[ \t]*:[ \t]*["']?(Secret|ConfigMap)["']?[ \t]*,?[ \t]*$""")
-_CREDENTIAL_FILES = re.compile(
+_KIND_LINE = re2.compile(rb"""(?m)^[ \t]*["']?kind["']?[ \t]*:[ \t]*["']?(Secret|ConfigMap)["']?[ \t]*,?[ \t]*$""")
+_CREDENTIAL_FILES = re2.compile(
     r"(?i)^(?:tls\.key|ssh-privatekey|id_(?:rsa|dsa|ecdsa|ed25519)|\.dockerconfigjson|\.dockercfg|\.netrc|\.pgpass|"
     r"\.git-credentials|credentials(?:\.json)?|service-account(?:-key)?\.json|sa\.json|key\.json|.*\.(?:pem|key|p12|pfx|jks))$")
-_CONFIG_FILE = re.compile(r"(?i)\.(?:ini|conf|cfg|cnf|yaml|yml|json|properties|env|toml)$")
-_PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY( BLOCK)?-----")
-_URL_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]+:([^/\s@]{3,})@")
-_TOKEN_FORMATS = re.compile(
+_CONFIG_FILE = re2.compile(r"(?i)\.(?:ini|conf|cfg|cnf|yaml|yml|json|properties|env|toml)$")
+_PRIVATE_KEY = re2.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY( BLOCK)?-----")
+_URL_PASSWORD = re2.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]+:([^/\s@]{3,})@")
+_TOKEN_FORMATS = re2.compile(
     r"(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,}|glpat-[A-Za-z0-9_-]{20}|xox[abprs]-[A-Za-z0-9-]{10,}|"
     r"https://hooks\.slack\.com/services/[A-Za-z0-9/]{20,}|[sr]k_live_[A-Za-z0-9]{20,}|(?:AKIA|ASIA)[A-Z0-9]{16}|"
     r"AIza[0-9A-Za-z_-]{35}|SG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}|npm_[A-Za-z0-9]{36}|pypi-[A-Za-z0-9_-]{50,}|"
     r"hf_[A-Za-z0-9]{30,}|sk-ant-[A-Za-z0-9_-]{20,}|sk-(?:proj-)?[A-Za-z0-9_-]{32,}|"
     r"https://[0-9a-f]{32}@[^/\s]+\.ingest\.sentry\.io/|eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,})")
-_RANDOM = re.compile(r"^[A-Za-z0-9+/=_\-.~!@#$%^&*]{20,}$")
+_RANDOM = re2.compile(r"^[A-Za-z0-9+/=_\-.~!@#$%^&*]{20,}$")
 _MIN_ENTROPY = 4.0
-_MAX_BLOB = 1 << 20
-_INI_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z0-9_.\-\[\]]+)\s*(?:=|:)\s*(.*?)\s*$")
+_MAX_MANIFEST = 4 << 20  # bytes: bigger files are not parsed by kubernetes_values
+_MAX_BLOB = 1 << 20  # bytes: a bigger value is not parsed or judged here (the text rules still see it)
+_TRAILING_COMMENT = re2.compile(r"\s+[#;].*$")
+_INI_LINE = re2.compile(r"^\s*(?:export\s+)?([A-Za-z0-9_.\-\[\]]+)\s*(?:=|:)\s*(.*?)\s*$")
 
 
 def _decode(raw: str) -> str | None:
@@ -71,6 +74,8 @@ def _decode(raw: str) -> str | None:
 def value_is_credential(value: str, entropy: bool = True) -> bool:
     """A private key, a URL with a password, a known token format or (with `entropy`) a long random
     string without spaces."""
+    if len(value) > _MAX_BLOB:
+        return False
     if _PRIVATE_KEY.search(value) or _URL_PASSWORD.search(value) or _TOKEN_FORMATS.search(value):
         return True
     if not entropy or "\n" in value.strip():
@@ -105,7 +110,7 @@ def _lines_payload(text: str) -> Iterator[tuple[str, str, str]]:
             continue
         match = _INI_LINE.match(line)
         if match:
-            value = re.sub(r"\s+[#;].*$", "", match.group(2)).strip().strip("'\"")
+            value = _TRAILING_COMMENT.sub("", match.group(2)).strip().strip("'\"")
             yield match.group(1), match.group(1), value
 
 
@@ -239,7 +244,7 @@ def _entries(obj: Any, secret: bool) -> Iterator[tuple[str, str, str, str, int]]
             yield field, str(key), value, raw, line_of(values, key) if isinstance(values, LDict) else 0
 
 
-_USER_KEY = re.compile(r"(?i)(?:^|[_.-])(?:user(?:name)?|login)$")
+_USER_KEY = re2.compile(r"(?i)(?:^|[_.-])(?:user(?:name)?|login)$")
 
 
 def _credentials(obj: Any, secret: bool, entropy: bool) -> list[tuple[str, str, int, str, str]]:
@@ -334,6 +339,8 @@ def _generator_literals(lines: Any, doc: Any) -> Iterator[Candidate]:
 def kubernetes_values(item: Item, lines: Any) -> Iterator[Candidate]:
     """Literal credentials in container env, in ConfigMaps, in Kustomize generator literals, and in
     last-applied copies of objects."""
+    if len(item.data) > _MAX_MANIFEST:  # a data dump, not a manifest someone wrote: the text rules see it
+        return
     for doc in _documents(item):
         yield from _generator_literals(lines, doc)
         for obj in _objects(doc):
