@@ -48,3 +48,13 @@ def test_info_in_sarif_and_gitlab(tmp_path, capsys):
     assert result["level"] == "note"
     main(["scan", str(tmp_path), "--config", "/dev/null", "--only", RULES, "-f", "gitlab"])
     assert json.loads(capsys.readouterr().out)["vulnerabilities"][0]["severity"] == "Info"
+
+
+def test_info_is_not_a_junit_failure(tmp_path, capsys):
+    import xml.etree.ElementTree as ET
+
+    (tmp_path / "exporter.yaml").write_text(EXPORTER)
+    main(["scan", str(tmp_path), "--config", "/dev/null", "--only", RULES, "-f", "junit"])
+    root = ET.fromstring(capsys.readouterr().out.split("\n", 1)[1])
+    assert root.get("failures") == "0"
+    assert "asked for a service account token" in "".join(e.text or "" for e in root.iter("system-out"))

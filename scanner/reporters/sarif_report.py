@@ -49,7 +49,7 @@ def rule_descriptor(rule: Rule) -> dict[str, Any]:
             "tags": list(dict.fromkeys(["security", rule.pack, *rule.tags]))[:MAX_TAGS],
             "security-severity": SECURITY_SEVERITY[rule.severity],
             "precision": "high",
-            "problem.severity": "error" if rule.severity in ("high", "critical") else "warning",
+            "problem.severity": "error" if rule.severity in ("high", "critical") else "recommendation" if rule.severity == "info" else "warning",
         },
     }
     if rule.references and rule.references[0].startswith("http"):
