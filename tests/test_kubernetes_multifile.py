@@ -366,3 +366,8 @@ def test_api_server_pod_security_defaults_count(level, exempt, enforced):
     files = {"ns.yaml": PLAIN_NS, "cluster/admission.yaml": ADMISSION_CONFIG.format(level=level, exempt=exempt)}
     findings, _ = scan(files, ["k8s-namespace-psa"])
     assert bool(found(findings, "k8s-namespace-psa")) is not enforced
+
+
+def test_system_namespaces_are_not_asked_for_a_namespace_manifest():
+    files = {"cni.yaml": DEPLOY.format(name="coredns", ns="kube-system")}
+    assert scan(files, ["k8s-namespace-psa-no-manifest"])[0] == []
