@@ -842,9 +842,9 @@ def _networkpolicies_in_namespace(subject: Subject, ctx: Context, params: dict) 
     namespace = _subject_namespace(subject, _entry(subject, ctx))
     if namespace is None:
         return []
-    if params.get("any-in-scan") is False:  # just this namespace's policies, none is a definite none
-        return [np.subject for np, _ in _netpols(idx, namespace, subject.path)]
-    if not idx.netpols and not cluster_complete(ctx.options):
+    # `any-in-scan: false`: this namespace's policies, none being a definite none; by default a scan
+    # without any NetworkPolicy says nothing about network policy (unknown)
+    if params.get("any-in-scan") is not False and not idx.netpols and not cluster_complete(ctx.options):
         return None
     return [np.subject for np, _ in _netpols(idx, namespace, subject.path)]
 
