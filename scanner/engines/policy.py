@@ -256,7 +256,17 @@ def check_rules(rules: Sequence[Rule]) -> None:
 
 
 class _Format(dict):
+    """Message fields: label, kind, path, and the subject's own top-level scalars (a namespace-scope
+    subject's `workloads`, ...); anything else is left as written."""
+
+    def __init__(self, subject_value: Any, **fields: Any) -> None:
+        super().__init__(**fields)
+        self.subject_value = subject_value
+
     def __missing__(self, key: str) -> str:
+        value = self.subject_value.get(key) if isinstance(self.subject_value, dict) else None
+        if isinstance(value, (str, int, float)) and not isinstance(value, Unknown):
+            return str(value)
         return "{" + key + "}"
 
 
@@ -266,11 +276,14 @@ def _label(subject: Subject) -> str:
     return label if isinstance(label, str) else label()
 
 
-def _message(rule: Rule, subject: Subject) -> str:
+def _message(rule: Rule, subject: Subject, notes: Sequence[str] = ()) -> str:
     if rule.message:
-        text = rule.message.format_map(_Format(label=_label(subject), kind=subject.kind, path=subject.path))
+        text = rule.message.format_map(_Format(subject.value, label=_label(subject), kind=subject.kind,
+                                               path=subject.path))
     else:
         text = f"{rule.title}: {_label(subject)}"
+    if notes:  # what a relation chose among several definitions (overlays, environments)
+        text = f"{text} ({'; '.join(notes)})"
     template = dict(subject.doc.meta).get("template")
     return f"{text} (from template {template})" if template else text
 
@@ -361,6 +374,8 @@ def _run_target(
         for subject in subjects:
             if rule.kinds and subject.kind not in rule.kinds:
                 continue
+            notes: list[str] = []
+            ctx.cache["relation-notes"] = notes  # relations say here which of several definitions they used
             if problems is None:
                 result, line = evaluate(rule.when, subject, ctx)
             else:
@@ -384,7 +399,7 @@ def _run_target(
                     severity=rule.severity,
                     # a value set in another file (a module caller's argument) carries that file
                     location=Location(getattr(line, "path", None) or subject.path, int(line)),
-                    message=_message(rule, subject),
+                    message=_message(rule, subject, notes),
                     evidence=_label(subject),
                     fingerprint=subject_fingerprint(rule, subject),
                     pack=rule.pack,
