@@ -189,7 +189,7 @@ def test_lock_files_are_skipped():
 
 # ---------------------------------------------------------------------------------------- findings
 
-SECRET = "ghp_" + "q8Xv2LmN4pR7sT0uW3yZ6bC9dF1gH5jK8aQ2"
+SECRET = "ghp_" + "q8Xv2LmN4pR7sT0uW3yZ6bC9dF1gH509oOXR"
 
 
 def test_redaction_never_shows_the_secret_unless_asked():
