@@ -35,7 +35,7 @@ rules:
 
 def _tree(tmp_path):
     (tmp_path / "app.py").write_text(f'import os\nT = "{FAKE_GH}"\n')
-    (tmp_path / "docs.md").write_text(f"Example: `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`  <!-- scanner:ignore=test-github-token docs -->\n")
+    (tmp_path / "docs.md").write_text("Example: `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`  <!-- scanner:ignore=test-github-token docs -->\n")
     (tmp_path / "extra.yaml").write_text(SECOND_PACK)
     return tmp_path
 
