@@ -6,7 +6,8 @@ prefix is not reported as a token (the `checksum` filter of the secrets packs).
   https://github.blog/2021-04-05-behind-githubs-new-authentication-token-formats/
   https://github.blog/2021-09-23-announcing-npms-new-access-token-format/
   Fine-grained `github_pat_` tokens are not verified: GitHub documents no checksum for them.
-- age secret keys (AGE-SECRET-KEY-1...): Bech32 (BIP 173), human-readable part `age-secret-key-`.
+- age secret keys (AGE-SECRET-KEY-1...) and plugin identities (AGE-PLUGIN-NAME-1...): Bech32 (BIP 173),
+  human-readable part `age-secret-key-` / `age-plugin-name-`.
   https://age-encryption.org/v1
 
 A format this module does not know (or a length it does not know for that prefix) is never dropped:
@@ -105,7 +106,7 @@ def checksum_ok(secret: str) -> bool | None:
     verdict = crc_token_ok(secret)
     if verdict is not None:
         return verdict
-    if secret.upper().startswith("AGE-SECRET-KEY-1"):
+    if secret.upper().startswith(("AGE-SECRET-KEY-1", "AGE-PLUGIN-")):
         return bech32_ok(secret)
     return None
 
