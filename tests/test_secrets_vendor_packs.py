@@ -116,3 +116,27 @@ def test_every_vendor_pattern_runs_in_the_hyperscan_prefilter():
     for rule in vendor_rules():
         db = hs.Database(mode=hs.HS_MODE_BLOCK)
         db.compile(expressions=[rule.pattern.encode()], ids=[0], flags=[hs.HS_FLAG_SINGLEMATCH | hs.HS_FLAG_PREFILTER | hs.HS_FLAG_ALLOWEMPTY])
+
+
+def test_a_keywords_prefilter_needs_keywords(tmp_path):
+    from scanner.rules.loader import PackError
+
+    pack = tmp_path / "p.yaml"
+    pack.write_text(
+        "pack: p\nrules:\n  - id: r\n    title: t\n    severity: high\n    engine: secrets\n"
+        "    description: d\n    remediation: r\n    prefilter: keywords\n    pattern: 'acme_[0-9a-f]{32}'\n"
+        "    examples: {bad: ['acme_0123'], good: ['x']}\n"
+    )
+    with pytest.raises(PackError, match="keywords"):
+        load_pack(pack)
+
+
+def test_most_vendor_rules_are_selected_by_their_keywords_alone():
+    """Their patterns stay out of the one-pass prefilter (which slows down with every literal in it);
+    the few whose keywords are common words or short shapes (-us, key-, EAA, sl.) keep their pattern there."""
+    gated = [r for r in vendor_rules() if r.prefilter == "keywords"]
+    assert len(gated) > 0.8 * len(vendor_rules())
+    compiled_rules = compiled().rules
+    in_pass = {compiled_rules._rules[i].id for i in compiled_rules.pattern_indexes()}
+    assert not in_pass & {r.id for r in gated}
+    assert {"dropbox-token", "mailchimp-api-key", "generic-secret-assignment"} <= in_pass
