@@ -104,8 +104,9 @@ def test_every_rule_fires_somewhere_in_the_fixtures():
     fired = {f.rule_id for found in fixture_findings().values() for f in found}
     expected_rules = {e["rule"] for e in expected()}
     assert expected_rules <= fired
-    silent = {r.id for r in pack() if not r.opt_in} - fired
-    # rules only exercised by their own examples (kept small on purpose)
+    silent = {r.id for r in pack() if not r.opt_in and Path(r.source).name == PACK.name} - fired
+    # rules of the core pack only exercised by their own examples (kept small on purpose); the vendor
+    # packs' rules are exercised by their examples, the saas/ fixtures fire a sample of them
     assert silent <= {"stripe-test-key", "huggingface-token", "databricks-token", "netrc-password"}, silent
 
 

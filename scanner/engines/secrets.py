@@ -145,9 +145,15 @@ class _LazyRules(Sequence):
         return [(i, self._rules[i].pattern) for i in sorted(self.pattern_indexes())]
 
     def pattern_indexes(self) -> frozenset[int]:
-        """Rules whose candidates come from their own pattern (not from a decoder)."""
+        """Rules whose candidates come from their own pattern (not from a decoder) and whose pattern
+        joins the prefilter pass (Hyperscan or the RE2 Set). A rule with `prefilter: keywords` (a vendor
+        prefix such as gsk_ is its keyword) is selected by its keywords alone: each pattern in that
+        pass costs every file a share of it (the pass slows down with the number of literals), while
+        a rare keyword only costs the few files that contain it one run of the rule's own pattern."""
         if self._patterned is None:
-            self._patterned = frozenset(i for i, r in enumerate(self._rules) if r.pattern and not r.decoder)
+            self._patterned = frozenset(
+                i for i, r in enumerate(self._rules) if r.pattern and not r.decoder and r.prefilter != "keywords"
+            )
         return self._patterned
 
     def pattern_set(self) -> tuple[object, tuple[int, ...]] | None:

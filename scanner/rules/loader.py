@@ -48,6 +48,7 @@ class Rule(NamedTuple):
     opt_in: bool = False
     # secrets engine
     keywords: tuple[str, ...] = ()
+    prefilter: str = "pattern"  # or "keywords": the keywords alone select the rule (see pack.schema.json)
     pattern: str = ""
     secret_group: str = "secret"
     entropy: float = 0.0
@@ -302,6 +303,7 @@ def _parse_pack(path: Path, text: bytes) -> list[Rule]:
                     message=raw.get("message", ""),
                     opt_in=bool(raw.get("opt_in", False)),
                     keywords=tuple(raw.get("keywords", ())),
+                    prefilter=raw.get("prefilter", "pattern"),
                     pattern=raw.get("pattern", ""),
                     secret_group=raw.get("secret_group", "secret"),
                     entropy=float(raw.get("entropy", 0.0)),
