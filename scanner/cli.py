@@ -90,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip paths matching this gitignore-style glob (a path you name is scanned anyway)")
     scan.add_argument("-j", "--jobs", type=int, default=0, help="worker processes (default: every core)")
     scan.add_argument("--no-inline-ignores", action="store_true", help="do not honour scanner:ignore comments")
+    scan.add_argument(
+        "--foreign-ignores", action=argparse.BooleanOptionalAction, default=None,
+        help="honour other scanners' markers on secrets (gitleaks:allow, checkov:skip=CKV_SECRET_*, nosec, NOSONAR, "
+        "trufflehog:ignore, kingfisher:ignore, ggignore); default: on, or the configuration's foreign-ignores",
+    )  # fmt: skip
     scan.add_argument("-q", "--quiet", action="store_true", help="print findings only: no summary, no warnings")
     scan.add_argument("-v", "--verbose", action="store_true", help="also say which files were skipped and why")
     scan.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
@@ -204,6 +209,10 @@ def _run_scan(args: argparse.Namespace, use_baseline: bool = True):  # noqa: ANN
     cfg = configuration.discover(args.config, args.paths)
     configuration.merge_args(cfg, args)
     rules = configuration.select(cfg, _load_rules(args.rules), _split(args.only), _split(args.skip))
+    from scanner.suppressions import inline
+
+    foreign = getattr(args, "foreign_ignores", None)
+    inline.FOREIGN_IGNORES = cfg.get("foreign-ignores", True) if foreign is None else foreign  # before workers fork
     options = ScanOptions(
         paths=tuple(args.paths),
         rules=tuple(rules),

@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any, NamedTuple
 
-SEVERITIES = ("low", "medium", "high", "critical")
+# `info`: reported for the record, never a failure (--fail-on starts at low), shown with its reason:
+# e.g. a vendor's documented example key. Rules themselves start at low.
+SEVERITIES = ("info", "low", "medium", "high", "critical")
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 
 

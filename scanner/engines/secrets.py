@@ -21,6 +21,7 @@ from scanner.model import Finding, Item, Location, fingerprint
 from scanner.rules.loader import PackError, Rule, quiet_re2_options
 
 MAX_EVIDENCE = 160
+DOCUMENTED = "documented example value"  # the reason an `info` finding gives
 PREFILTER_AFTER = 4 << 20  # bytes: below this, compiling the Hyperscan database costs more than it saves
 
 
@@ -380,11 +381,14 @@ def _confirm(compiled: Compiled, item: Item, selected: set[int], show_secrets: b
             secret = cand.secret
             if rule.min_length and len(secret) < rule.min_length:
                 continue
-            if rule.entropy and shannon_entropy(secret) < rule.entropy:
+            documented = filters.is_documented_example(cand, rule)
+            if documented:
+                pass  # a vendor's published example: reported at info, whatever the allow-list and filters say
+            elif any(a.search(secret) for a in crule.allow):  # type: ignore[attr-defined]
                 continue
-            if any(a.search(secret) for a in crule.allow):  # type: ignore[attr-defined]
+            elif any(f(cand, rule) for f in crule.filters):
                 continue
-            if any(f(cand, rule) for f in crule.filters):
+            if not documented and rule.entropy and shannon_entropy(secret) < rule.entropy:
                 continue
             if cand.start >= 0:
                 line, column = lines.locate(cand.start)
@@ -394,16 +398,21 @@ def _confirm(compiled: Compiled, item: Item, selected: set[int], show_secrets: b
             shown = secret if show_secrets else redact(secret)
             evidence = _evidence(context, secret, cand.raw, shown, show_secrets)
             message = rule.message.format(key=cand.key or "value") if rule.message else rule.title
+            extra: tuple[tuple[str, str], ...] = ()
+            if documented:
+                message += f" ({DOCUMENTED})"
+                extra = (("reason", DOCUMENTED),)
             finding = Finding(
                 rule_id=rule.id,
-                severity=rule.severity,
+                severity="info" if documented else rule.severity,
                 location=Location(item.path, line, column, line, column + len(secret)),
                 message=message,
                 evidence=evidence,
                 fingerprint=fingerprint(rule.id, item.path, hashlib.sha256(secret.encode()).hexdigest()),
                 pack=rule.pack,
                 provenance=item.provenance,
-                properties=(
+                properties=extra
+                + (
                     ("secret_sha1", hashlib.sha1(secret.encode()).hexdigest()),  # detect-secrets baselines
                     ("secret_sha256", hashlib.sha256(secret.encode()).hexdigest()),
                 ),

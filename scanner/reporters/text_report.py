@@ -9,10 +9,11 @@ import shutil
 from collections.abc import Sequence
 
 from scanner.model import SEVERITIES, Finding
+from scanner.reporters import grouping
 from scanner.rules.loader import Rule
 from scanner.scan import ScanResult
 
-STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan"}
+STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
 
 
 def _provenance_line(finding: Finding) -> str:
@@ -37,8 +38,12 @@ def render(result: ScanResult, rules: Sequence[Rule], color: bool = False) -> st
     width = shutil.get_terminal_size((120, 24)).columns if color else 200
     console = Console(file=buffer, force_terminal=color, no_color=not color, highlight=False, width=width, soft_wrap=True)
     active = [f for f in result.findings if f.suppression is None]
+    grouped = grouping.groups(active)
+    later = {id(f) for members in grouped.values() for f in members[1:]}  # shown under the first
     current = None
     for finding in active:
+        if id(finding) in later:
+            continue
         if finding.path != current:
             if current is not None:
                 console.print()
@@ -56,6 +61,9 @@ def render(result: ScanResult, rules: Sequence[Rule], color: bool = False) -> st
         prov = _provenance_line(finding)
         if prov:
             console.print(f"           [blue]{escape(prov)}[/]")
+        members = grouped.get(grouping.group_key(finding))
+        if members:
+            console.print(f"           [dim]{escape(grouping.also_at(members))}[/]")
     if active:
         console.print()
     console.print(_summary(result, active))
@@ -67,16 +75,23 @@ _TAG = re.compile(r"\[/?[a-z ]*\]")
 
 def _summary(result: ScanResult, active: list[Finding]) -> str:
     """The last line, as rich markup."""
-    counts = {s: sum(1 for f in active if f.severity == s) for s in reversed(SEVERITIES)}
-    files_with = len({f.path for f in active})
+    info = [f for f in active if f.severity == "info"]  # for the record: not findings that fail anything
+    located = [f for f in active if f.severity != "info"]
+    later = {id(f) for members in grouping.groups(located).values() for f in members[1:]}
+    shown = [f for f in located if id(f) not in later]  # one value in many places is one finding
+    counts = {s: sum(1 for f in shown if f.severity == s) for s in reversed(SEVERITIES)}
+    files_with = len({f.path for f in located})
     breakdown = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     suppressed = len(result.findings) - len(active)
     problems = sum(1 for p in result.problems if p.level != "info")
-    if active:
-        head = f"[bold]{len(active)} finding{'s' if len(active) != 1 else ''}[/] ({breakdown}) in {files_with} file{'s' if files_with != 1 else ''}"
+    if shown:
+        where = f" at {len(located)} locations" if len(located) != len(shown) else ""
+        head = f"[bold]{len(shown)} finding{'s' if len(shown) != 1 else ''}[/] ({breakdown}){where} in {files_with} file{'s' if files_with != 1 else ''}"
     else:
         head = "[bold green]No findings[/]"
     parts = [head]
+    if info:
+        parts.append(f"{len(info)} info (documented example values and other notes)")
     if suppressed:
         parts.append(f"{suppressed} suppressed")
     if problems:

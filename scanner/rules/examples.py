@@ -1,7 +1,8 @@
 """Run every rule's `examples`: a pack is its own test suite (`scanner rules test`, the test suite).
 
 A bad example must produce at least one finding of its rule (exactly `count` if given, the first at
-`line` if given); a good example must produce none of that rule. Each example is scanned with its
+`line` if given); a good example must produce none of that rule (an `info` finding, such as a vendor's
+documented example key, is reported for the record and fails nothing, so it counts for neither). Each example is scanned with its
 rule alone, plus the other rules of its engine for the specific-versus-generic dedupe, so a generic
 rule's example is judged the way a real scan would judge it.
 """
@@ -79,7 +80,7 @@ def check_rule(rule: Rule, context: list[Rule] | None = None) -> list[str]:
     failures: list[str] = []
     for index, example in enumerate(rule.bad):
         try:
-            found = runner(rule, example, context)
+            found = [f for f in runner(rule, example, context) if f.severity != "info"]
         except Exception as exc:  # noqa: BLE001 - a broken example is a failure, not a crash
             failures.append(f"{_where(rule, 'bad', index)}: error: {exc}")
             continue
@@ -97,7 +98,7 @@ def check_rule(rule: Rule, context: list[Rule] | None = None) -> list[str]:
             )
     for index, example in enumerate(rule.good):
         try:
-            found = runner(rule, example, context)
+            found = [f for f in runner(rule, example, context) if f.severity != "info"]
         except Exception as exc:  # noqa: BLE001
             failures.append(f"{_where(rule, 'good', index)}: error: {exc}")
             continue
