@@ -277,9 +277,10 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     if args.baseline_command is None:
         raise UsageError("baseline needs an action: create or import FILE (see 'scanner baseline --help')")
     if args.baseline_command == "import":
-        entries = baseline.import_detect_secrets(args.source)
-        _write_atomically(args.output, baseline.dumps(entries))
-        _warn(f"wrote {args.output}: {len(entries)} entries from {args.source}")
+        imported = baseline.import_detect_secrets(args.source)
+        _write_atomically(args.output, baseline.dumps(imported.entries))
+        _warn(f"wrote {args.output}: {len(imported.entries)} entries from {args.source} (audited as false positives); "
+              f"{imported.kept} unaudited or real secrets stay findings")  # fmt: skip
         return EXIT_OK
     scan_args = build_parser().parse_args(["scan"])  # every scan option at its default...
     for key, value in vars(args).items():  # ...then what `baseline create` was given
