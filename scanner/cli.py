@@ -228,6 +228,11 @@ def _run_scan(args: argparse.Namespace, use_baseline: bool = True):  # noqa: ANN
         result = _scan_git(args, options) if _git_mode(args) else scan_worktree(options)
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from None
+    from scanner.engines import reuse
+
+    reused = reuse.run(rules, result.findings)  # the same secret in two environments: across files
+    if reused:
+        result = result._replace(findings=sorted(result.findings + reused, key=lambda f: f.sort_key()))
     stale: list = []
     if use_baseline and args.baseline:
         from scanner.suppressions import baseline

@@ -9,6 +9,7 @@ rule's example is judged the way a real scan would judge it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 
 from scanner.model import Finding, Item
@@ -60,10 +61,31 @@ def _run_policy(rule: Rule, example: Example, context: list[Rule]) -> list[Findi
     return [f for f in found if f.rule_id == rule.id and f.suppression is None]
 
 
+_FILE_HEADER = re.compile(r"^-- (\S(?:.*\S)?) --$", re.MULTILINE)
+
+
+def _run_reuse(rule: Rule, example: Example, context: list[Rule]) -> list[Finding]:
+    """A whole-scan rule's example is several files, txtar style (`-- overlays/dev/.env --` before
+    each): each file scanned by the built-in secrets rules, then the rule over all their findings."""
+    from scanner.engines import reuse, secrets
+    from scanner.rules.loader import load_rules
+
+    heads = list(_FILE_HEADER.finditer(example.content))
+    if not heads:
+        raise ValueError("a reuse example needs files: '-- path --' lines before each file's content")
+    compiled = _compiled(tuple(r for r in load_rules() if r.engine == "secrets" and not r.opt_in))
+    found: list[Finding] = []
+    for head, after in zip(heads, heads[1:] + [None], strict=True):
+        text = example.content[head.end() + 1 : after.start() if after else len(example.content)]
+        found.extend(secrets.scan_item(compiled, Item(head.group(1), text.encode("utf-8"))))  # type: ignore[arg-type]
+    return reuse.run([rule], found)
+
+
 # engine -> runner(rule, example, rules of that engine) -> findings of that rule.
 RUNNERS: dict[str, Callable[[Rule, Example, list[Rule]], list[Finding]]] = {
     "secrets": _run_secrets,
     "policy": _run_policy,
+    "reuse": _run_reuse,
 }
 
 
