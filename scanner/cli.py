@@ -230,7 +230,7 @@ def _run_scan(args: argparse.Namespace, use_baseline: bool = True):  # noqa: ANN
         raise UsageError(str(exc)) from None
     from scanner.engines import reuse
 
-    reused = reuse.run(rules, result.findings)  # the same secret in two environments: across files
+    reused = reuse.run(rules, result.findings, _reader(result.root))  # one secret in two environments
     if reused:
         result = result._replace(findings=sorted(result.findings + reused, key=lambda f: f.sort_key()))
     stale: list = []
@@ -240,6 +240,21 @@ def _run_scan(args: argparse.Namespace, use_baseline: bool = True):  # noqa: ANN
         applied = baseline.apply(result.findings, baseline.load(args.baseline), Path(args.baseline).name)
         result, stale = result._replace(findings=applied.findings), applied.stale
     return result, rules, stale
+
+
+def _reader(root: Path):  # noqa: ANN202 - path -> bytes | None
+    """Read a scanned file back (a manifest's namespace): inside the root only, no symlinks followed."""
+
+    def read(path: str) -> bytes | None:
+        target = root / path
+        try:
+            if target.is_symlink() or not target.resolve().is_relative_to(root.resolve()) or target.stat().st_size > 10 << 20:
+                return None
+            return target.read_bytes()
+        except (OSError, ValueError):
+            return None
+
+    return read
 
 
 def cmd_scan(args: argparse.Namespace) -> int:

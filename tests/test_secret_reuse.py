@@ -23,6 +23,7 @@ def test_a_password_shared_by_dev_and_prod_is_one_finding_naming_both(cli, tmp_p
     run = _scan(cli, tree)
     assert run.code == 1
     reused = [f for f in json.loads(run.out)["findings"] if f["rule"] == "secret-reused-across-environments"]
+    reused = [f for f in reused if not f["path"].startswith("k8s/")]  # (namespaces: the next test)
     assert len(reused) == 1  # the payments key is shared too, but only inside prod
     finding = reused[0]
     assert (finding["path"], finding["line"], finding["severity"]) == ("overlays/dev/secrets.env", 4, "high")
@@ -31,7 +32,21 @@ def test_a_password_shared_by_dev_and_prod_is_one_finding_naming_both(cli, tmp_p
     assert "dev (overlays/dev/secrets.env:4), prod (overlays/prod/secrets.env:4)" in finding["message"]
     assert SHARED not in run.out
     sarif = json.loads(_scan(cli, tree, "sarif").out)
-    assert [r["ruleId"] for r in sarif["runs"][0]["results"]].count("secret-reused-across-environments") == 1
+    assert [r["ruleId"] for r in sarif["runs"][0]["results"]].count("secret-reused-across-environments") == 2  # overlays, k8s
+
+
+def test_a_manifest_namespace_names_the_environment(cli, tmp_path):
+    tree = tmp_path / "repo"
+    shutil.copytree(FIXTURE, tree)
+    findings = json.loads(_scan(cli, tree).out)["findings"]
+    reused = [f for f in findings if f["rule"] == "secret-reused-across-environments" and f["path"].startswith("k8s/")]
+    assert [(f["path"], f["line"], f["environments"]) for f in reused] == [
+        ("k8s/reports-api.yaml", 18, ["prod", "staging"])
+    ]
+    manifest = tree / "k8s" / "reports-api.yaml"
+    manifest.write_text(manifest.read_text().replace("namespace: reports-staging", "namespace: reports-prod"))
+    findings = json.loads(_scan(cli, tree).out)["findings"]
+    assert not any(f["rule"] == "secret-reused-across-environments" and f["path"].startswith("k8s/") for f in findings)
 
 
 def test_distinct_secrets_per_environment_are_not_this_finding(cli, tmp_path):
@@ -40,7 +55,7 @@ def test_distinct_secrets_per_environment_are_not_this_finding(cli, tmp_path):
     dev = tree / "overlays" / "dev" / "secrets.env"
     dev.write_text(dev.read_text().replace(SHARED, "Wd5nK2xQ8vRm"))
     findings = json.loads(_scan(cli, tree).out)["findings"]
-    assert not any(f["rule"] == "secret-reused-across-environments" for f in findings)
+    assert not any(f["rule"] == "secret-reused-across-environments" and f["path"].startswith("overlays/") for f in findings)
 
 
 def test_an_inline_ignore_on_one_side_leaves_one_environment(cli, tmp_path):
@@ -49,7 +64,7 @@ def test_an_inline_ignore_on_one_side_leaves_one_environment(cli, tmp_path):
     dev = tree / "overlays" / "dev" / "secrets.env"
     dev.write_text(dev.read_text().replace(SHARED, SHARED + "  # scanner:ignore local throwaway"))
     findings = json.loads(_scan(cli, tree).out)["findings"]
-    assert not any(f["rule"] == "secret-reused-across-environments" for f in findings)
+    assert not any(f["rule"] == "secret-reused-across-environments" and f["path"].startswith("overlays/") for f in findings)
 
 
 def test_environment_spellings_and_what_is_not_an_environment():

@@ -5,6 +5,9 @@ records, never by the value) found under paths of different environments (`overl
 Teams are told to use a different secret per environment: a dev secret that also opens production
 makes every dev machine, CI job and staging cluster a way into production.
 
+A Kubernetes manifest whose path names no environment takes it from its document's
+`metadata.namespace` (`namespace: shop-prod`, `namespace: staging`), read back from the working tree.
+
 This engine runs after the secrets engine, on its findings for the whole scan (rules with `engine:
 reuse`). A value reused within one environment, or in files whose path names no environment (or two),
 is not this finding. `info` findings (documented example values) and findings already suppressed
@@ -14,7 +17,7 @@ inline are left out.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from scanner.model import Finding, Location, fingerprint
 from scanner.rules.loader import Rule
@@ -54,12 +57,38 @@ def environment_of(path: str) -> str:
     return found.pop() if len(found) == 1 else ""
 
 
-def run(rules: Sequence[Rule], findings: Iterable[Finding]) -> list[Finding]:
-    """One finding per secret value found in two or more environments, for each `reuse` rule."""
+_NAMESPACE = re.compile(rb"^[ \t]*namespace:[ \t]*[\"']?([A-Za-z0-9][A-Za-z0-9.-]*)")
+_DOC_START = re.compile(rb"^---")
+
+
+def namespace_environment(data: bytes, line: int) -> str:
+    """The environment named by the `namespace:` of the YAML document that holds `line` ("" if none)."""
+    lines = data.split(b"\n")
+    if not 1 <= line <= len(lines):
+        return ""
+    start = line - 1
+    while start > 0 and not _DOC_START.match(lines[start]):
+        start -= 1
+    end = line
+    while end < len(lines) and not _DOC_START.match(lines[end]):
+        end += 1
+    for text in lines[start:end]:
+        m = _NAMESPACE.match(text)
+        if m:
+            return environment_of(m.group(1).decode("ascii", "replace").replace(".", "-"))
+    return ""
+
+
+def run(
+    rules: Sequence[Rule], findings: Iterable[Finding], read: Callable[[str], bytes | None] | None = None
+) -> list[Finding]:
+    """One finding per secret value found in two or more environments, for each `reuse` rule. `read`
+    (path -> the file's bytes, or None) lets a manifest's namespace name the environment."""
     rules = [r for r in rules if r.engine == "reuse"]
     if not rules:
         return []
     places: dict[str, list[tuple[str, Finding]]] = {}
+    texts: dict[str, bytes | None] = {}
     for finding in findings:
         if finding.suppression is not None or finding.severity == "info":
             continue
@@ -67,6 +96,12 @@ def run(rules: Sequence[Rule], findings: Iterable[Finding]) -> list[Finding]:
         if not sha:
             continue
         env = environment_of(finding.path)
+        worktree = finding.provenance is None or finding.provenance.source == "worktree"
+        if not env and read is not None and worktree and finding.path.endswith((".yaml", ".yml")):
+            if finding.path not in texts:
+                texts[finding.path] = read(finding.path)
+            data = texts[finding.path]
+            env = namespace_environment(data, finding.line) if data else ""
         if env:
             places.setdefault(sha, []).append((env, finding))
     out = []
