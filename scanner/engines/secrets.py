@@ -132,18 +132,25 @@ class _LazyRules(Sequence):
         if self._prefilter is False:
             if not self._looked_in_cache:
                 self._looked_in_cache = True
-                cached = prefilter.build(self._keywords, self._patterns(), compile_missing=False)
+                cached = prefilter.build(self._keywords, self._patterns(), compile_missing=False, unfiltered=self._by_path())
                 if cached is not None:
                     self._prefilter = cached
                     return cached
             self._scanned += more
             if self._scanned < PREFILTER_AFTER:
                 return None
-            self._prefilter = prefilter.build(self._keywords, self._patterns())
+            self._prefilter = prefilter.build(self._keywords, self._patterns(), unfiltered=self._by_path())
         return self._prefilter  # type: ignore[return-value]
 
     def _patterns(self) -> list[tuple[int, str]]:
-        return [(i, self._rules[i].pattern) for i in sorted(self.pattern_indexes())]
+        """Patterns for the Hyperscan pass: not those of rules limited to a few file names (`paths:`,
+        e.g. *.properties, Dockerfile), which would cost every file a share of the pass; their
+        keywords still select them, and their path test, first in _confirm, is cheaper."""
+        by_path = set(self._by_path())
+        return [(i, self._rules[i].pattern) for i in sorted(self.pattern_indexes()) if i not in by_path]
+
+    def _by_path(self) -> list[int]:
+        return [i for i in sorted(self.pattern_indexes()) if self._rules[i].paths]
 
     def pattern_indexes(self) -> frozenset[int]:
         """Rules whose candidates come from their own pattern (not from a decoder)."""
