@@ -40,8 +40,6 @@ class CompiledRule(NamedTuple):
     rule: Rule
     regex: object | None
     allow: tuple[object, ...]
-    paths: pathspec.PathSpec | None
-    exclude: pathspec.PathSpec | None
     filters: tuple[Callable[[Candidate, Rule], bool], ...]
     secret_groups: tuple[int, ...] = ()  # `secret`, then `secret2`, `secret_x`...: first that took part
     key_groups: tuple[int, ...] = ()  # `key`, `key2`...: the name the secret is assigned to
@@ -81,8 +79,6 @@ def _compile_rule(rule: Rule) -> CompiledRule:
         rule=rule,
         regex=regex,
         allow=tuple(re2.compile(a) for a in rule.allow),
-        paths=_spec(rule.paths),
-        exclude=_spec(rule.exclude_paths),
         filters=filters.pipeline(rule),
         secret_groups=secret_groups,
         key_groups=tuple(sorted(v for k, v in names.items() if k.startswith("key"))),
@@ -103,6 +99,7 @@ class _LazyRules(Sequence):
         self._prefilter: object = False  # False: not built yet
         self._scanned = 0  # bytes this process scanned without the prefilter
         self._looked_in_cache = False
+        self._specs: dict[int, tuple[pathspec.PathSpec | None, pathspec.PathSpec | None]] = {}
 
     def __len__(self) -> int:
         return len(self._rules)
@@ -114,6 +111,17 @@ class _LazyRules(Sequence):
         if done is None:
             done = self._done[index] = _compile_rule(self._rules[index])
         return done
+
+    def path_allows(self, index: int, path: str) -> bool:
+        """The rule's `paths` / `exclude_paths` allow this file: asked before the rule is compiled."""
+        rule = self._rules[index]
+        if not rule.paths and not rule.exclude_paths:
+            return True
+        specs = self._specs.get(index)
+        if specs is None:
+            specs = self._specs[index] = (_spec(rule.paths), _spec(rule.exclude_paths))
+        include, exclude = specs
+        return (include is None or include.match_file(path)) and (exclude is None or not exclude.match_file(path))
 
     def warm(self) -> None:
         """Before forking workers: the prefilter, loaded or compiled once here. Without one, every
@@ -369,12 +377,10 @@ def _confirm(compiled: Compiled, item: Item, selected: set[int], show_secrets: b
     encrypted_file: bool | None = None
     indirect: list[tuple[int, int]] | None = None
     for index in sorted(selected):
+        if not compiled.rules.path_allows(index, match_path):
+            continue
         crule = compiled.rules[index]
         rule = crule.rule
-        if crule.paths is not None and not crule.paths.match_file(match_path):
-            continue
-        if crule.exclude is not None and crule.exclude.match_file(match_path):
-            continue
         exempt = ENCRYPTED_TAG in rule.tags
         for cand in _candidates(crule, item, lines):
             if not exempt:
