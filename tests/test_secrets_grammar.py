@@ -129,7 +129,13 @@ NOT_LEAKS = [
     ("settings.py", 'password = os.environ["DB_PASSWORD"]'),
     ("settings.py", "password = os.getenv('DB_PASSWORD')"),
     ("Windows.cmd", "set DB_PASSWORD=%DB_PASSWORD%"),
+    ("resource.py", "https://example.com/protected?access_token=kjfch2345sdf   # Query"),  # RFC 2606 host
 ]
+
+
+def test_rfc_6749_basic_credentials_are_a_documented_example():
+    found = secrets.scan_item(compiled(), Item("base.py", b"Authorization: Basic czZCaGRSa3F0MzpnWDFmQmF0M2JW\n"))
+    assert [(f.rule_id, f.severity) for f in found] == [("generic-basic-auth", "info")]
 
 
 @pytest.mark.parametrize(("path", "line"), NOT_LEAKS)

@@ -113,6 +113,8 @@ DOCUMENTED_EXAMPLES = frozenset(
         "h480djs93hd8",
         "jd93dh9dh39D",
         "s6BhdRkqt3",
+        "gX1fBat3bV",
+        "czZCaGRSa3F0MzpnWDFmQmF0M2JW",  # RFC 6749's client credentials, as a Basic authorization
         "7Fjfp0ZBr1KtDRbnfVdmIw",
         "SplxlOBeZQQYbYS6WxSbIA",
         # RFC 6455's sample WebSocket key, Flask's and FastAPI's tutorial keys
@@ -595,6 +597,20 @@ def is_keyboard_run(candidate, rule: Rule) -> bool:  # noqa: ANN001
 _BADGE = re.compile(r"(?i)badge|\.svg\?token=|shields\.io")
 
 
+# hosts reserved for documentation (RFC 2606, RFC 6761): a credential in their URLs is an example
+_EXAMPLE_URL = re.compile(
+    r"(?i)[a-z][a-z0-9+.-]*://(?:[^/\s?#@]*@)?(?:[a-z0-9-]+\.)*(?:example\.(?:com|net|org)|example|test|invalid)(?::\d+)?[/?#][^\s\"'<>]*"
+)
+
+
+def is_in_example_url(candidate, rule: Rule) -> bool:  # noqa: ANN001
+    """`https://example.com/protected?access_token=kjfch2345sdf`: documentation's own URLs."""
+    context = candidate.context
+    if "example" not in context.lower() and ".test" not in context and ".invalid" not in context:
+        return False
+    return any(candidate.secret in m.group(0) for m in _EXAMPLE_URL.finditer(context))
+
+
 def is_badge_token(candidate, rule: Rule) -> bool:  # noqa: ANN001
     """Status-badge URLs (`codecov.io/.../badge.svg?token=...`): graph tokens are public by design."""
     return bool(_BADGE.search(candidate.context))
@@ -817,6 +833,7 @@ FILTERS: dict[str, Callable] = {
     "prose-example": is_prose_example,
     "encoded-placeholder": is_encoded_placeholder,
     "basic-auth-password": is_not_a_basic_password,
+    "example-url": is_in_example_url,
 }
 # the usual set for "key = value" rules, in the order they run (detect-secrets' last: lazy import)
 GENERIC: tuple[str, ...] = (
