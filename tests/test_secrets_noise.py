@@ -117,3 +117,11 @@ def test_foreign_markers_leave_policy_findings_alone():
     policy = Finding("k8s-run-as-root", "high", Location("pod.yaml", 1), "runs as root")
     marked, _ = inline.apply([policy], b"kind: Pod  # NOSONAR\n", foreign=True)
     assert marked[0].suppression is None
+
+
+def test_info_in_junit_is_skipped_and_in_gitlab_is_info(cli, tmp_path):
+    _docs_tree(tmp_path)
+    junit = cli("scan", ".", "--config", "/dev/null", "-f", "junit", cwd=tmp_path).out
+    assert "<failure" not in junit and "info (documented example value)" in junit
+    gitlab = json.loads(cli("scan", ".", "--config", "/dev/null", "-f", "gitlab", cwd=tmp_path).out)
+    assert {v["severity"] for v in gitlab["vulnerabilities"]} == {"Info"}
