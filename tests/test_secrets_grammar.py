@@ -62,6 +62,20 @@ LEAKS = [
     ("redis.conf", "port 6379\nrequirepass Wm7xQ2nT9vKr", "generic-secret-space-separated"),
     ("odbc.ini", "[warehouse]\nPassword    = Hq6vT2xN9wKz", "generic-secret-config"),
     (".env", "export DATABASE_PASSWORD=Kq9wX3vN7zTm", "generic-secret-config"),
+    ("Makefile", "DB_PASSWORD ?= Wk3nT7xQ9vRm", "generic-secret-config"),
+    ("values.yaml", "auth: { username: deploy, password: Qm2xW7nR4vKt }", "generic-secret-config"),
+    ("cronjob.yaml", '- { name: EXPORT_API_TOKEN, value: "Fw2nK7xQ4vTm9rLp" }', "generic-env-name-value"),
+    ("wsgi.py", 'app.config["SECRET_KEY"] = "Xq7vN2mK9wRt4zLp"', "generic-secret-assignment"),
+    ("settings.py", "SECRET_KEY = os.environ.get('SECRET_KEY', 'dj4ng0-Qm2xW7nR4vKt9vLm3nRtZp')", "generic-secret-call"),
+    ("deploy.rb", "set :password, 'Bq8vN3xK7wTm'", "generic-secret-call"),
+    ("mailer.rb", "  :password => 'Ly4mQ9wX2nRt',", "generic-secret-call"),
+    ("reports.xml", '<entry key="db.password">Gm8vK2xQ5nTw</entry>', "generic-xml-secret"),
+    ("init.sql", "CREATE USER 'reporter'@'%' IDENTIFIED BY 'Jw5nR8xQ2vLt';", "generic-sql-password"),
+    ("V7__roles.sql", "CREATE ROLE bi_reader WITH LOGIN PASSWORD 'Vr6tN2xK9wQm';", "generic-sql-password"),
+    ("bootstrap.sh", "kubectl create secret generic db --from-literal=password=Hm4wX8qN2vTz --dry-run=client", "generic-cli-password"),
+    ("ci.yml", 'run: echo "Vb7nQ2xK9wLt" | docker login registry.internal -u ci --password-stdin', "generic-cli-password"),
+    ("compose.yml", 'test: ["CMD", "redis-cli", "-a", "Zr5mX9qT2wKn", "ping"]', "generic-cli-password"),
+    (".pgpass", "reports.db.internal:5432:reports:reporter:Nx6vQ2wK8tLm", "pgpass-password"),
 ]
 
 
@@ -130,6 +144,15 @@ NOT_LEAKS = [
     ("settings.py", "password = os.getenv('DB_PASSWORD')"),
     ("Windows.cmd", "set DB_PASSWORD=%DB_PASSWORD%"),
     ("resource.py", "https://example.com/protected?access_token=kjfch2345sdf   # Query"),  # RFC 2606 host
+    ("settings.py", "CSRF_SECRET = os.environ.get('CSRF_SECRET', 'dev-csrf-secret')"),
+    ("cronjob.yaml", "- { name: DB_PASSWORD, valueFrom: { secretKeyRef: { name: db, key: password } } }"),
+    ("schema.yaml", "links: { password: required, token: string }"),
+    ("roles.sql", "ALTER ROLE legacy_etl WITH PASSWORD NULL;"),
+    ("init.sql", "CREATE USER 'app'@'%' IDENTIFIED BY '${APP_DB_PASSWORD}';"),
+    ("Makefile", "API_TOKEN ?= $(shell cat .api-token)"),
+    ("deploy.sh", 'helm upgrade --install app ./chart --set db.password=${{ secrets.DB_PASSWORD }}'),
+    ("deploy.sh", 'echo "$CI_REGISTRY_PASSWORD" | docker login -u ci --password-stdin'),
+    (".pgpass", "localhost:5432:*:postgres:postgres"),
 ]
 
 
