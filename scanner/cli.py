@@ -124,6 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip paths matching this gitignore-style glob (a path you name is scanned anyway)")
     scan.add_argument("-j", "--jobs", type=int, default=0, help="worker processes (default: every core)")
     scan.add_argument("--no-inline-ignores", action="store_true", help="do not honour scanner:ignore comments")
+    scan.add_argument(
+        "--foreign-ignores", action=argparse.BooleanOptionalAction, default=None,
+        help="honour other scanners' markers on secrets (gitleaks:allow, checkov:skip=CKV_SECRET_*, nosec, NOSONAR, "
+        "trufflehog:ignore, kingfisher:ignore, ggignore); default: on, or the configuration's foreign-ignores",
+    )  # fmt: skip
     scan.add_argument("-q", "--quiet", action="store_true", help="print findings only: no summary, no warnings")
     scan.add_argument("-v", "--verbose", action="store_true", help="also say which files were skipped and why")
     scan.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
@@ -281,6 +286,10 @@ def _run_scan(args: argparse.Namespace, use_baseline: bool = True):  # noqa: ANN
     cfg = configuration.discover(args.config, args.paths)
     configuration.merge_args(cfg, args)
     rules = configuration.select(cfg, _load_rules(args.rules), _split(args.only), _split(args.skip))
+    from scanner.suppressions import inline
+
+    foreign = getattr(args, "foreign_ignores", None)
+    inline.FOREIGN_IGNORES = cfg.get("foreign-ignores", True) if foreign is None else foreign  # before workers fork
     options = ScanOptions(
         paths=tuple(args.paths),
         rules=tuple(rules),
@@ -299,6 +308,11 @@ def _run_scan(args: argparse.Namespace, use_baseline: bool = True):  # noqa: ANN
     except PatternError as exc:
         raise UsageError(str(exc)) from None
     result = result._replace(show_secrets=bool(args.show_secrets))
+    from scanner.engines import reuse
+
+    reused = reuse.run(rules, result.findings, _reader(result.root))  # one secret in two environments
+    if reused:
+        result = result._replace(findings=sorted(result.findings + reused, key=lambda f: f.sort_key()))
     stale: list = []
     if use_baseline and args.baseline:
         from scanner.suppressions import baseline
@@ -306,6 +320,21 @@ def _run_scan(args: argparse.Namespace, use_baseline: bool = True):  # noqa: ANN
         applied = baseline.apply(result.findings, baseline.load(args.baseline), Path(args.baseline).name)
         result, stale = result._replace(findings=applied.findings), applied.stale
     return result, rules, stale
+
+
+def _reader(root: Path):  # noqa: ANN202 - path -> bytes | None
+    """Read a scanned file back (a manifest's namespace): inside the root only, no symlinks followed."""
+
+    def read(path: str) -> bytes | None:
+        target = root / path
+        try:
+            if target.is_symlink() or not target.resolve().is_relative_to(root.resolve()) or target.stat().st_size > 10 << 20:
+                return None
+            return target.read_bytes()
+        except (OSError, ValueError):
+            return None
+
+    return read
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -352,9 +381,10 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     if args.baseline_command is None:
         raise UsageError("baseline needs an action: create or import FILE (see 'scanner baseline --help')")
     if args.baseline_command == "import":
-        entries = baseline.import_detect_secrets(args.source)
-        _write_atomically(args.output, baseline.dumps(entries))
-        _warn(f"wrote {args.output}: {len(entries)} entries from {args.source}")
+        imported = baseline.import_detect_secrets(args.source)
+        _write_atomically(args.output, baseline.dumps(imported.entries))
+        _warn(f"wrote {args.output}: {len(imported.entries)} entries from {args.source} (audited as false positives); "
+              f"{imported.kept} unaudited or real secrets stay findings")  # fmt: skip
         return EXIT_OK
     scan_args = build_parser().parse_args(["scan"])  # every scan option at its default...
     for key, value in vars(args).items():  # ...then what `baseline create` was given

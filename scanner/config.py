@@ -290,6 +290,7 @@ def effective(config: Config, args: Any) -> dict[str, Any]:
         "rules": list(args.rules),
         "fail-on": args.fail_on,
         "baseline": args.baseline,
+        "foreign-ignores": config.get("foreign-ignores", True) if getattr(args, "foreign_ignores", None) is None else args.foreign_ignores,
         "secrets": {
             "allow-encrypted": secrets.get("allow-encrypted", True),
             "allow": list(secrets.get("allow") or []),

@@ -110,15 +110,17 @@ def test_import_detect_secrets_baseline(cli, tmp_path):
         "filters_used": [],
         "results": {
             "app.py": [{"type": "GitHub Token", "filename": "app.py", "hashed_secret":
-                        hashlib.sha1(FAKE_GH.encode()).hexdigest(), "is_verified": False, "line_number": 2}],
+                        hashlib.sha1(FAKE_GH.encode()).hexdigest(), "is_verified": False, "line_number": 2,
+                        "is_secret": False}],
             "conf/ci.env": [{"type": "GitHub Token", "filename": "conf/ci.env", "hashed_secret":
-                             hashlib.sha1(OTHER_GH.encode()).hexdigest(), "is_verified": False, "line_number": 1}],
+                             hashlib.sha1(OTHER_GH.encode()).hexdigest(), "is_verified": False, "line_number": 1,
+                             "is_secret": False}],
         },
         "generated_at": "2024-01-01T00:00:00Z",
     }  # fmt: skip
     (tree / ".secrets.baseline").write_text(json.dumps(ds))
     run = cli("baseline", "import", ".secrets.baseline", cwd=tree)
-    assert run.code == 0 and "2 entries" in run.err
+    assert run.code == 0 and "2 entries" in run.err and "0 unaudited or real secrets stay findings" in run.err
     entries = json.loads((tree / ".scanner-baseline.json").read_text())["findings"]
     assert all(set(e) == {"rule", "path", "secret_sha1", "origin"} for e in entries)  # no line numbers
     run = cli("scan", *SCAN, "--baseline", ".scanner-baseline.json", "-f", "json", cwd=tree)

@@ -37,6 +37,11 @@ def scan(path: str, text: str, show_secrets: bool = False, with_opt_in: bool = F
     return secrets.scan_item(compiled(with_opt_in), Item(path, text.encode()), show_secrets)
 
 
+def leaks(path: str, text: str) -> list:
+    """Findings that count: an `info` finding (a vendor's documented example value) is for the record."""
+    return [f for f in scan(path, text) if f.severity != "info"]
+
+
 def expected() -> list[dict]:
     return yaml.safe_load((FIXTURES / "expected.yaml").read_text())["findings"]
 
@@ -49,7 +54,8 @@ def fixture_findings() -> dict[tuple[str, int], list]:
             continue
         rel = file.relative_to(FIXTURES).as_posix()
         for finding in secrets.scan_item(compiled(), Item(rel, file.read_bytes())):
-            got.setdefault((rel, finding.line), []).append(finding)
+            if finding.severity != "info":  # documented example values: for the record, never a leak
+                got.setdefault((rel, finding.line), []).append(finding)
     return got
 
 
@@ -167,7 +173,7 @@ TRAP_LINES = [
 
 @pytest.mark.parametrize(("path", "line"), TRAP_LINES)
 def test_trap_lines_are_not_leaks(path, line):
-    assert scan(path, line + "\n") == []
+    assert leaks(path, line + "\n") == []
 
 
 def test_secret_key_ref_is_not_a_leak():
@@ -465,7 +471,7 @@ REAL_WORLD_TRAPS = [
 
 @pytest.mark.parametrize(("path", "line"), REAL_WORLD_TRAPS)
 def test_real_world_traps_are_not_leaks(path, line):
-    assert scan(path, line + "\n") == []
+    assert leaks(path, line + "\n") == []
 
 
 # ... and what must still be reported next to them

@@ -155,10 +155,12 @@ def available() -> bool:
 
 
 def build(
-    keywords: Sequence[str], patterns: Sequence[tuple[int, str]], compile_missing: bool = True
+    keywords: Sequence[str], patterns: Sequence[tuple[int, str]], compile_missing: bool = True,
+    unfiltered: Sequence[int] = (),
 ) -> Prefilter | None:
     """A prefilter for these keywords and (rule index, RE2 pattern) pairs; None when Hyperscan is
-    not available or cannot compile them, or, with compile_missing=False, when it is not cached yet."""
+    not available or cannot compile them, or, with compile_missing=False, when it is not cached yet.
+    `unfiltered`: rule indexes left out of the database, reported as "may match" in every file."""
     if not available() or not (keywords or patterns):
         return None
     import hyperscan as hs
@@ -191,7 +193,7 @@ def build(
     if any(d < k for d in dropped):
         return None  # a keyword that cannot be a literal: let RE2 do it all
     ascii_only = [r for r, p in patterns if not ascii_safe(p)]
-    return Prefilter(db, k, [r for r, _ in patterns], [patterns[d - k][0] for d in dropped], ascii_only)
+    return Prefilter(db, k, [r for r, _ in patterns], [patterns[d - k][0] for d in dropped] + list(unfiltered), ascii_only)
 
 
 def _literal(keyword: str) -> str:

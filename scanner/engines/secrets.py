@@ -21,6 +21,7 @@ from scanner.model import Finding, Item, Location, fingerprint, utf8
 from scanner.rules.loader import PackError, Rule, quiet_re2_options
 
 MAX_EVIDENCE = 160
+DOCUMENTED = "documented example value"  # the reason an `info` finding gives
 PREFILTER_AFTER = 4 << 20  # bytes: below this, compiling the Hyperscan database costs more than it saves
 
 
@@ -39,8 +40,6 @@ class CompiledRule(NamedTuple):
     rule: Rule
     regex: object | None
     allow: tuple[object, ...]
-    paths: pathspec.PathSpec | None
-    exclude: pathspec.PathSpec | None
     filters: tuple[Callable[[Candidate, Rule], bool], ...]
     secret_groups: tuple[int, ...] = ()  # `secret`, then `secret2`, `secret_x`...: first that took part
     key_groups: tuple[int, ...] = ()  # `key`, `key2`...: the name the secret is assigned to
@@ -80,8 +79,6 @@ def _compile_rule(rule: Rule) -> CompiledRule:
         rule=rule,
         regex=regex,
         allow=tuple(re2.compile(a) for a in rule.allow),
-        paths=_spec(rule.paths),
-        exclude=_spec(rule.exclude_paths),
         filters=filters.pipeline(rule),
         secret_groups=secret_groups,
         key_groups=tuple(sorted(v for k, v in names.items() if k.startswith("key"))),
@@ -102,6 +99,7 @@ class _LazyRules(Sequence):
         self._prefilter: object = False  # False: not built yet
         self._scanned = 0  # bytes this process scanned without the prefilter
         self._looked_in_cache = False
+        self._specs: dict[int, tuple[pathspec.PathSpec | None, pathspec.PathSpec | None]] = {}
 
     def __len__(self) -> int:
         return len(self._rules)
@@ -113,6 +111,17 @@ class _LazyRules(Sequence):
         if done is None:
             done = self._done[index] = _compile_rule(self._rules[index])
         return done
+
+    def path_allows(self, index: int, path: str) -> bool:
+        """The rule's `paths` / `exclude_paths` allow this file: asked before the rule is compiled."""
+        rule = self._rules[index]
+        if not rule.paths and not rule.exclude_paths:
+            return True
+        specs = self._specs.get(index)
+        if specs is None:
+            specs = self._specs[index] = (_spec(rule.paths), _spec(rule.exclude_paths))
+        include, exclude = specs
+        return (include is None or include.match_file(path)) and (exclude is None or not exclude.match_file(path))
 
     def warm(self) -> None:
         """Before forking workers: the prefilter, loaded or compiled once here. Without one, every
@@ -131,18 +140,25 @@ class _LazyRules(Sequence):
         if self._prefilter is False:
             if not self._looked_in_cache:
                 self._looked_in_cache = True
-                cached = prefilter.build(self._keywords, self._patterns(), compile_missing=False)
+                cached = prefilter.build(self._keywords, self._patterns(), compile_missing=False, unfiltered=self._by_path())
                 if cached is not None:
                     self._prefilter = cached
                     return cached
             self._scanned += more
             if self._scanned < PREFILTER_AFTER:
                 return None
-            self._prefilter = prefilter.build(self._keywords, self._patterns())
+            self._prefilter = prefilter.build(self._keywords, self._patterns(), unfiltered=self._by_path())
         return self._prefilter  # type: ignore[return-value]
 
     def _patterns(self) -> list[tuple[int, str]]:
-        return [(i, self._rules[i].pattern) for i in sorted(self.pattern_indexes())]
+        """Patterns for the Hyperscan pass: not those of rules limited to a few file names (`paths:`,
+        e.g. *.properties, Dockerfile), which would cost every file a share of the pass; their
+        keywords still select them, and their path test, first in _confirm, is cheaper."""
+        by_path = set(self._by_path())
+        return [(i, self._rules[i].pattern) for i in sorted(self.pattern_indexes()) if i not in by_path]
+
+    def _by_path(self) -> list[int]:
+        return [i for i in sorted(self.pattern_indexes()) if self._rules[i].paths]
 
     def pattern_indexes(self) -> frozenset[int]:
         """Rules whose candidates come from their own pattern (not from a decoder) and whose pattern
@@ -367,12 +383,10 @@ def _confirm(compiled: Compiled, item: Item, selected: set[int], show_secrets: b
     encrypted_file: bool | None = None
     indirect: list[tuple[int, int]] | None = None
     for index in sorted(selected):
+        if not compiled.rules.path_allows(index, match_path):
+            continue
         crule = compiled.rules[index]
         rule = crule.rule
-        if crule.paths is not None and not crule.paths.match_file(match_path):
-            continue
-        if crule.exclude is not None and crule.exclude.match_file(match_path):
-            continue
         exempt = ENCRYPTED_TAG in rule.tags
         for cand in _candidates(crule, item, lines):
             if not exempt:
@@ -386,11 +400,14 @@ def _confirm(compiled: Compiled, item: Item, selected: set[int], show_secrets: b
             secret = cand.secret
             if rule.min_length and len(secret) < rule.min_length:
                 continue
-            if rule.entropy and shannon_entropy(secret) < rule.entropy:
+            documented = filters.is_documented_example(cand, rule)
+            if documented:
+                pass  # a vendor's published example: reported at info, whatever the allow-list and filters say
+            elif any(a.search(secret) for a in crule.allow):  # type: ignore[attr-defined]
                 continue
-            if any(a.search(secret) for a in crule.allow):  # type: ignore[attr-defined]
+            elif any(f(cand, rule) for f in crule.filters):
                 continue
-            if any(f(cand, rule) for f in crule.filters):
+            if not documented and rule.entropy and shannon_entropy(secret) < rule.entropy:
                 continue
             if cand.start >= 0:
                 line, column = lines.locate(cand.start)
@@ -400,16 +417,21 @@ def _confirm(compiled: Compiled, item: Item, selected: set[int], show_secrets: b
             shown = secret if show_secrets else redact(secret)
             evidence = _evidence(context, secret, cand.raw, shown, show_secrets)
             message = rule.message.format(key=cand.key or "value") if rule.message else rule.title
+            extra: tuple[tuple[str, str], ...] = ()
+            if documented:
+                message += f" ({DOCUMENTED})"
+                extra = (("reason", DOCUMENTED),)
             finding = Finding(
                 rule_id=rule.id,
-                severity=rule.severity,
+                severity="info" if documented else rule.severity,
                 location=Location(item.path, line, column, line, column + len(secret)),
                 message=message,
                 evidence=evidence,
                 fingerprint=fingerprint(rule.id, item.path, hashlib.sha256(utf8(secret)).hexdigest()),
                 pack=rule.pack,
                 provenance=item.provenance,
-                properties=(
+                properties=extra
+                + (
                     ("secret_sha1", hashlib.sha1(utf8(secret)).hexdigest()),  # detect-secrets baselines
                     ("secret_sha256", hashlib.sha256(utf8(secret)).hexdigest()),
                 ),

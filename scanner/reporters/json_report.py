@@ -13,11 +13,12 @@ from typing import Any
 
 from scanner import __version__
 from scanner.model import SEVERITIES, Finding, Location, Problem, Provenance, Suppression
+from scanner.reporters import grouping
 from scanner.rules.loader import Rule
 from scanner.scan import ScanResult
 
 
-def finding_dict(finding: Finding) -> dict[str, Any]:
+def finding_dict(finding: Finding, group: str = "") -> dict[str, Any]:
     loc = finding.location
     out: dict[str, Any] = {
         "rule": finding.rule_id,
@@ -38,6 +39,8 @@ def finding_dict(finding: Finding) -> dict[str, Any]:
     if finding.provenance is not None:
         out["provenance"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in finding.provenance._asdict().items()}
     out.update({k: v for k, v in finding.properties if not k.startswith("secret_sha")})
+    if group:
+        out["group"] = group  # the same secret value, found elsewhere too: the findings sharing this id
     return out
 
 
@@ -56,13 +59,14 @@ def summary(result: ScanResult) -> dict[str, Any]:
 
 
 def render(result: ScanResult, rules: Sequence[Rule], color: bool = False) -> str:
+    grouped = {id(f): key for key, members in grouping.groups(result.findings).items() for f in members}
     doc = {
         "tool": "scanner",
         "version": __version__,
         "root": str(result.root.resolve()),
         "show_secrets": result.show_secrets,
         "summary": summary(result),
-        "findings": [finding_dict(f) for f in result.findings],
+        "findings": [finding_dict(f, grouped.get(id(f), "")) for f in result.findings],
         "problems": [p._asdict() for p in result.problems],
     }
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

@@ -52,13 +52,14 @@ def build(result: ScanResult, rules: Sequence[Rule]) -> ET.Element:
                 case = _testcase(suite, pack, f"{rule_id} {_where(finding)}", finding)
                 counts["tests"] += 1
                 message = f"{_where(finding)}: {rule_id}: {finding.message}"
-                if finding.suppression is not None:
-                    how = finding.suppression.how + (f": {finding.suppression.reason}" if finding.suppression.reason else "")
-                    ET.SubElement(case, "skipped", message=f"suppressed ({how}): {message}")
+                if finding.suppression is not None or finding.severity == "info":
+                    if finding.suppression is not None:
+                        how = finding.suppression.how + (f": {finding.suppression.reason}" if finding.suppression.reason else "")
+                        note = f"suppressed ({how})"
+                    else:  # reported for the record, never a failure
+                        note = f"info ({dict(finding.properties).get('reason', 'not a failure')})"
+                    ET.SubElement(case, "skipped", message=f"{note}: {message}")
                     counts["skipped"] += 1
-                    continue
-                if finding.severity == "info":  # said, never a failure (as for the exit code)
-                    ET.SubElement(case, "system-out").text = f"info: {message}"
                     continue
                 failure = ET.SubElement(case, "failure", message=message, type=finding.severity)
                 details = [message, f"severity: {finding.severity}"]

@@ -9,6 +9,7 @@ import shutil
 from collections.abc import Sequence
 
 from scanner.model import SEVERITIES, Finding
+from scanner.reporters import grouping
 from scanner.reporters.terminal import printable
 from scanner.rules.loader import Rule
 from scanner.scan import ScanResult
@@ -42,8 +43,12 @@ def render(result: ScanResult, rules: Sequence[Rule], color: bool = False) -> st
     width = shutil.get_terminal_size((120, 24)).columns if color else 200
     console = Console(file=buffer, force_terminal=color, no_color=not color, highlight=False, width=width, soft_wrap=True)
     active = [f for f in result.findings if f.suppression is None]
+    grouped = grouping.groups(active)
+    later = {id(f) for members in grouped.values() for f in members[1:]}  # shown under the first
     current = None
     for finding in active:
+        if id(finding) in later:
+            continue
         if finding.path != current:
             if current is not None:
                 console.print()
@@ -61,6 +66,9 @@ def render(result: ScanResult, rules: Sequence[Rule], color: bool = False) -> st
         prov = _provenance_line(finding)
         if prov:
             console.print(f"           [blue]{escape(printable(prov))}[/]")
+        members = grouped.get(grouping.group_key(finding))
+        if members:
+            console.print(f"           [dim]{escape(grouping.also_at(members))}[/]")
     if active:
         console.print()
     console.print(_summary(result, active))
@@ -72,8 +80,12 @@ _TAG = re.compile(r"\[/?[a-z ]*\]")
 
 def _summary(result: ScanResult, active: list[Finding]) -> str:
     """The last line, as rich markup."""
-    counts = {s: sum(1 for f in active if f.severity == s) for s in reversed(SEVERITIES)}
-    files_with = len({f.path for f in active})
+    info = [f for f in active if f.severity == "info"]  # for the record: not findings that fail anything
+    located = [f for f in active if f.severity != "info"]
+    later = {id(f) for members in grouping.groups(located).values() for f in members[1:]}
+    shown = [f for f in located if id(f) not in later]  # one value in many places is one finding
+    counts = {s: sum(1 for f in shown if f.severity == s) for s in reversed(SEVERITIES)}
+    files_with = len({f.path for f in located})
     breakdown = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     suppressed = len(result.findings) - len(active)
     from scanner.documents.kubernetes import unrendered
@@ -82,11 +94,14 @@ def _summary(result: ScanResult, active: list[Finding]) -> str:
     gaps = sum(n for by_reason in not_rendered.values() for n in by_reason.values())
     unscanned = max(0, len({p.path for p in result.problems if p.incomplete}) - gaps)
     notices = sum(1 for p in result.problems if p.level != "info" and not p.incomplete)
-    if active:
-        head = f"[bold]{len(active)} finding{'s' if len(active) != 1 else ''}[/] ({breakdown}) in {files_with} file{'s' if files_with != 1 else ''}"
+    if shown:
+        where = f" at {len(located)} locations" if len(located) != len(shown) else ""
+        head = f"[bold]{len(shown)} finding{'s' if len(shown) != 1 else ''}[/] ({breakdown}){where} in {files_with} file{'s' if files_with != 1 else ''}"
     else:
         head = "[bold green]No findings[/]"
     parts = [head]
+    if info:
+        parts.append(f"{len(info)} info (documented example values and other notes)")
     if suppressed:
         parts.append(f"{suppressed} suppressed")
     if unscanned:  # said by default: a skipped file may hold what the scan is for

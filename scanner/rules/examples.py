@@ -1,13 +1,16 @@
 """Run every rule's `examples`: a pack is its own test suite (`scanner rules test`, the test suite).
 
 A bad example must produce at least one finding of its rule (exactly `count` if given, the first at
-`line` if given); a good example must produce none of that rule. Each example is scanned with its
+`line` if given); a good example must produce none of that rule (an `info` finding of a rule above info, such as a vendor's
+documented example key, is reported for the record and fails nothing, so it counts for neither).
+Each example is scanned with its
 rule alone, plus the other rules of its engine for the specific-versus-generic dedupe, so a generic
 rule's example is judged the way a real scan would judge it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 
 from scanner.model import Finding, Item
@@ -59,10 +62,31 @@ def _run_policy(rule: Rule, example: Example, context: list[Rule]) -> list[Findi
     return [f for f in found if f.rule_id == rule.id and f.suppression is None]
 
 
+_FILE_HEADER = re.compile(r"^-- (\S(?:.*\S)?) --$", re.MULTILINE)
+
+
+def _run_reuse(rule: Rule, example: Example, context: list[Rule]) -> list[Finding]:
+    """A whole-scan rule's example is several files, txtar style (`-- overlays/dev/.env --` before
+    each): each file scanned by the built-in secrets rules, then the rule over all their findings."""
+    from scanner.engines import reuse, secrets
+    from scanner.rules.loader import load_rules
+
+    heads = list(_FILE_HEADER.finditer(example.content))
+    if not heads:
+        raise ValueError("a reuse example needs files: '-- path --' lines before each file's content")
+    compiled = _compiled(tuple(r for r in load_rules() if r.engine == "secrets" and not r.opt_in))
+    found: list[Finding] = []
+    for head, after in zip(heads, heads[1:] + [None], strict=True):
+        text = example.content[head.end() + 1 : after.start() if after else len(example.content)]
+        found.extend(secrets.scan_item(compiled, Item(head.group(1), text.encode("utf-8"))))  # type: ignore[arg-type]
+    return reuse.run([rule], found)
+
+
 # engine -> runner(rule, example, rules of that engine) -> findings of that rule.
 RUNNERS: dict[str, Callable[[Rule, Example, list[Rule]], list[Finding]]] = {
     "secrets": _run_secrets,
     "policy": _run_policy,
+    "reuse": _run_reuse,
 }
 
 
@@ -79,7 +103,7 @@ def check_rule(rule: Rule, context: list[Rule] | None = None) -> list[str]:
     failures: list[str] = []
     for index, example in enumerate(rule.bad):
         try:
-            found = runner(rule, example, context)
+            found = [f for f in runner(rule, example, context) if f.severity != "info" or rule.severity == "info"]
         except Exception as exc:  # noqa: BLE001 - a broken example is a failure, not a crash
             failures.append(f"{_where(rule, 'bad', index)}: error: {exc}")
             continue
@@ -97,7 +121,7 @@ def check_rule(rule: Rule, context: list[Rule] | None = None) -> list[str]:
             )
     for index, example in enumerate(rule.good):
         try:
-            found = runner(rule, example, context)
+            found = [f for f in runner(rule, example, context) if f.severity != "info" or rule.severity == "info"]
         except Exception as exc:  # noqa: BLE001
             failures.append(f"{_where(rule, 'good', index)}: error: {exc}")
             continue

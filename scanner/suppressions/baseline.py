@@ -144,23 +144,36 @@ def apply(findings: Sequence[Finding], entries: Sequence[Entry], name: str = DEF
     return Applied(out, matched, stale)
 
 
-def import_detect_secrets(path: str | Path) -> list[Entry]:
-    """Entries from a detect-secrets `.secrets.baseline` (`results: {path: [{type, hashed_secret, ...}]}`)."""
+class Imported(NamedTuple):
+    entries: list[Entry]  # audited false positives: suppressions
+    kept: int  # entries that stay findings (unaudited, or audited as real secrets)
+
+
+def import_detect_secrets(path: str | Path) -> Imported:
+    """The audited false positives (`is_secret: false`) of a detect-secrets `.secrets.baseline`, read by
+    detect-secrets itself (its upgrades of older baseline versions included). Unaudited entries and
+    real secrets stay findings. The baseline's plugin and filter settings are not applied: a custom
+    plugin there is code from the repository, which the scanner never runs."""
     path = Path(path)
+    try:
+        from detect_secrets.core import baseline as ds_baseline
+        from detect_secrets.core.secrets_collection import SecretsCollection
+    except ImportError:  # pragma: no cover - a runtime dependency
+        raise BaselineError(f"{path}: reading detect-secrets baselines needs the detect-secrets package") from None
     doc = _read_json(path, "no such file", "detect-secrets baseline")
-    results = doc.get("results") if isinstance(doc, dict) else None
-    if not isinstance(results, dict):
+    if not isinstance(doc, dict) or not isinstance(doc.get("results"), dict):
         raise BaselineError(f"{path}: not a detect-secrets baseline (no 'results' object)")
-    entries = []
-    for file, secrets in results.items():
-        if not isinstance(secrets, list):
-            raise BaselineError(f"{path}: results[{file!r}]: expected a list of secrets")
-        for index, secret in enumerate(secrets):
-            hashed = secret.get("hashed_secret") if isinstance(secret, dict) else None
-            if not isinstance(hashed, str) or len(hashed) != 40:
-                raise BaselineError(f"{path}: results[{file!r}][{index}]: no 40-hex 'hashed_secret'")
-            if secret.get("is_secret") is True:
-                continue  # audited as a real secret: it must keep failing
-            entries.append(Entry("", file.replace("\\", "/"), "", hashed.lower(),
-                                 f"detect-secrets:{secret.get('type', 'secret')}"))  # fmt: skip
-    return entries
+    try:
+        collection = SecretsCollection.load_from_baseline(ds_baseline.upgrade({"version": "1.5.0", **doc}))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise BaselineError(f"{path}: not a detect-secrets baseline this version of detect-secrets reads ({exc!r})") from None
+    entries, kept = [], 0
+    for file, secret in collection:
+        hashed = str(secret.secret_hash or "")
+        if len(hashed) != 40 or any(c not in "0123456789abcdefABCDEF" for c in hashed):
+            raise BaselineError(f"{path}: results[{file!r}]: no 40-hex 'hashed_secret'")
+        if secret.is_secret is False:  # audited: not a secret
+            entries.append(Entry("", file.replace("\\", "/"), "", hashed.lower(), f"detect-secrets:{secret.type}"))
+        else:
+            kept += 1
+    return Imported(entries, kept)

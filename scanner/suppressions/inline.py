@@ -10,6 +10,19 @@ on the line below. `pragma: allowlist nextline secret` always covers the next li
 
 Without `=RULE-ID` every rule is ignored on that line. `until=YYYY-MM-DD` makes the ignore expire:
 after that date it no longer suppresses and a warning says so.
+
+Other scanners' markers, so that a repository moving here keeps the decisions it has reviewed
+(configuration `foreign-ignores: false` or `--no-foreign-ignores` turns them off; default on). Each
+suppresses secrets findings on its own line only, as in the tool that defined it, and the suppression
+names the marker (they are counted as suppressed, never silently dropped):
+
+    gitleaks:allow                       gitleaks
+    trufflehog:ignore                    TruffleHog
+    kingfisher:ignore                    Kingfisher
+    checkov:skip=CKV_SECRET_6            checkov (its secrets checks, CKV_SECRET_*, only)
+    # nosec  /  #nosec  /  # nosec B105  bandit (bare, or naming B105/B106/B107) and gosec (G101)
+    NOSONAR                              SonarQube
+    ggignore                             GitGuardian
 """
 
 from __future__ import annotations
@@ -29,6 +42,27 @@ _COMMENT_END = re2.compile(r"\s*(?:-->|\*/|#\}|%\}|\}\})\s*$")
 # a line that is only a comment (or only the marker): #, //, /*, * (inside a block comment), --, ;,
 # <!--, Jinja {# and Helm {{/* comments, %, REM and :: (batch files)
 _COMMENT_LINE = re2.compile(rb"(?i)^[ \t]*(?:#|//|/\*|\*|--|;|<!--|\{#|\{\{-?[ \t]*/\*|%|rem\b|::|scanner:ignore|pragma:)")
+FOREIGN_IGNORES = True  # set from the configuration before workers fork (cli._run_scan)
+_FOREIGN = re2.compile(
+    rb"(gitleaks:allow|trufflehog:ignore|kingfisher:ignore|ggignore|NOSONAR)|checkov:skip=(CKV_SECRET_[0-9]+)|"
+    rb"#[ \t]*(nosec)\b([ \t]*[:]?[ \t]*[BG][0-9]{3}(?:[ \t]*,[ \t]*[BG][0-9]{3})*)?"
+)
+_SECRET_CHECKS = frozenset({b"B105", b"B106", b"B107", b"G101"})  # bandit's and gosec's hardcoded-credential checks
+_CHECK_ID = re2.compile(rb"[BG][0-9]{3}")
+_FOREIGN_WORDS = (b"gitleaks:", b"trufflehog:", b"kingfisher:", b"ggignore", b"NOSONAR", b"checkov:skip", b"nosec")
+
+
+def _foreign(line: bytes) -> str:
+    """The other scanner's marker on this line that covers secrets ("" if none)."""
+    for m in _FOREIGN.finditer(line):
+        if m.group(1):
+            return m.group(1).decode()
+        if m.group(2):
+            return "checkov:skip=" + m.group(2).decode()
+        checks = _CHECK_ID.findall(m.group(4) or b"")
+        if not checks or _SECRET_CHECKS.intersection(checks):
+            return "nosec" + (" " + ",".join(c.decode() for c in checks) if checks else "")
+    return ""
 
 
 class Ignore(NamedTuple):
@@ -61,10 +95,16 @@ def _lines(data: bytes) -> list[bytes]:
 
 
 def apply(
-    findings: list[Finding], data: bytes, today: _dt.date | None = None
+    findings: list[Finding], data: bytes, today: _dt.date | None = None, foreign: bool | None = None
 ) -> tuple[list[Finding], list[Problem]]:
-    """Mark findings suppressed by markers in `data` (the content the findings point into)."""
-    if not findings or (b"scanner:ignore" not in data and b"allowlist" not in data):
+    """Mark findings suppressed by markers in `data` (the content the findings point into); other
+    scanners' markers too unless `foreign` (default: FOREIGN_IGNORES) is False."""
+    if not findings:
+        return findings, []
+    foreign = FOREIGN_IGNORES if foreign is None else foreign
+    if foreign and any(word in data for word in _FOREIGN_WORDS):
+        findings = _apply_foreign(findings, _lines(data))
+    if b"scanner:ignore" not in data and b"allowlist" not in data:
         return findings, []
     today = today or _dt.date.today()
     lines = _lines(data)
@@ -112,3 +152,18 @@ def apply(
             break
         out.append(finding._replace(suppression=suppression) if suppression else finding)
     return out, problems
+
+
+def _apply_foreign(findings: list[Finding], lines: list[bytes]) -> list[Finding]:
+    out = []
+    for finding in findings:
+        line_no = finding.location.line
+        secret = any(k == "secret_sha256" for k, _ in finding.properties)
+        if finding.suppression is None and secret and 1 <= line_no <= len(lines):
+            marker = _foreign(lines[line_no - 1])
+            if marker:
+                finding = finding._replace(
+                    suppression=Suppression("inSource", "inline", f"{marker} (another scanner's marker)")
+                )
+        out.append(finding)
+    return out
