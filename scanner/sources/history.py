@@ -1,36 +1,35 @@
 """Git history as a source: every unique blob reachable from the chosen refs, read once.
 
-    git log --raw <revs>  (one pass: every blob each commit introduced, with its path and commit)
-    -> cat-file --batch-check (sizes)  ->  split the blob list into chunks
-    -> (scanner/scan_history.py) N workers, each its own `cat-file --batch` + the secrets engine
-    -> provenance folded in (see provenance.py) only for the blobs that produced findings
+    git log --topo-order --reverse --raw (no rename detection)  ->  unique_blobs(): each blob once,
+        with the path it first appeared at, streamed as the walk goes (and a CommitIndex on disk)
+    -> (scanner/scan_history.py) N workers, each its own long-lived `cat-file --batch` + the secrets engine
+    -> provenance (see provenance.py) worked out afterwards, only for the blobs that produced findings
 
 This module is the source: what to read and how to read it. The scan itself (engines, suppressions,
 workers) is scanner/scan_history.py.
 
-No `git log -p`, no tree walk per commit: each blob's bytes cross a pipe once, whatever number of
-commits carry it. Blobs over the size limit are skipped by their size before being read; binaries
-(text.py: NUL-heavy or a binary signature) after. Submodules (gitlinks) are not objects of this repository: skipped
-with a note. A blob git cannot read (missing from a partial clone: git never fetches it, see
-git.git_env) is a warning naming its path and id, counted like any file that was not fully scanned.
+No `git log -p`, no tree walk per commit, no rename detection or combined merge diff over the whole
+history (they cost several times the walk): each blob's bytes cross a pipe once, whatever number of
+commits carry it. Blobs over the size limit are skipped by the size cat-file announces, never kept in
+memory; binaries (text.py: NUL-heavy or a binary signature) after reading. Submodules (gitlinks) are
+not objects of this repository: skipped with a note. A blob git cannot read (missing from a partial
+clone: git never fetches it, see git.git_env) is a warning naming its path and id, counted like any
+file that was not fully scanned.
 """
 
 from __future__ import annotations
 
+import subprocess
+import threading
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
+from scanner import interrupts
 from scanner.model import Item, Problem, Provenance
-from scanner.sources import text
-from scanner.sources.git import GitError, Repo, open_repo, read_blobs, resolve_commit, run_git
-from scanner.sources.provenance import Introductions, introductions
+from scanner.sources import git, text
+from scanner.sources.git import GitError, Repo, git_stream, open_repo, resolve_commit, run_git
+from scanner.sources.provenance import GITLINK, NULL, CommitIndex, raw_log
 from scanner.sources.worktree import DEFAULT_MAX_FILE_SIZE
-
-
-class Blob(NamedTuple):
-    sha: str
-    size: int
-    path: str  # the path its oldest introducing commit gave it (see plan)
 
 
 class Selection(NamedTuple):
@@ -108,49 +107,106 @@ def is_binary(data: bytes) -> bool:
     return text.encoding(data) is None
 
 
-class Plan(NamedTuple):
-    blobs: list[Blob]  # to read and scan
-    problems: list[Problem]
-    total_bytes: int
-    intro: Introductions  # every blob's introducing commits (provenance comes from here later)
+def unique_blobs(
+    root: str, selection: Selection, *, index: CommitIndex | None = None, exact_renames: bool = False
+) -> Iterator[tuple[str, str]]:
+    """(blob sha, path) for every unique blob the selected commits introduce, once each, as the walk
+    streams: the blobs sharding and scanning iterate (filter this by blob id to split the work).
+
+    The path is the one the blob had where it first appeared: its oldest introduction in
+    `--topo-order` (a commit introduces a blob at a path when the blob is new there, in no parent at
+    that path), the last such path within that commit. The walk runs oldest first, so a blob is
+    final once its first commit is read.
+
+    A whole history (no negative revision) is walked without rename detection: renames cost several
+    times the walk, and there they do not change the result. Every blob reachable from the refs is
+    introduced by some commit of the walk, and an introduction that rename detection would not count
+    (an unchanged file under a new name) has the blob in a parent already, so an older one exists.
+    A range (`A..B`, `--not --remotes`) is walked with rename detection (`exact_renames`: only those
+    that kept the content, for partial clones): there that older commit may lie outside the range.
+
+    `index` records what each commit touched, for provenance afterwards (provenance.CommitIndex)."""
+    if selection.source == "range":
+        diff = "-M100%" if exact_renames else "-M"
+    else:
+        diff = "--no-renames"
+    args = [
+        "log", *selection.revs, "--topo-order", "--reverse", "--no-color", "-z", "--raw", "--no-abbrev", diff,
+        "--diff-merges=combined", "--no-textconv", "--no-ext-diff", "--format=%x01%H", "--",
+    ]  # fmt: skip
+    seen: set[bytes] = set()
+    pending: dict[bytes, bytes] = {}  # blob -> path, for the commit being read
+    involved: list[bytes] = []
+    commit = b""
+    marked = False
+    with git_stream(root, *args) as out:
+        for meta, paths in raw_log(out):
+            if meta[:1] == b"\x01":
+                if commit:
+                    if index is not None:
+                        index.add(commit, involved, marked)
+                    for sha, path in pending.items():
+                        seen.add(sha)
+                        yield sha.decode(), path.decode("utf-8", "surrogateescape")
+                commit, marked, involved, pending = meta[1:], False, [], {}
+                continue
+            colons = len(meta) - len(meta.lstrip(b":"))
+            fields = meta[colons:].split(b" ")
+            shas = fields[colons + 1 : 2 * colons + 2]
+            new = shas[-1]
+            involved.extend(s for s in shas if s != NULL)
+            if fields[colons] == GITLINK or new == NULL:
+                continue
+            olds = shas[:-1]
+            if colons > 1 and NULL in olds:
+                marked = True  # a path new to some parent: its exact diff may name a rename source
+            if new not in olds and new not in seen:
+                pending[new] = paths[-1]
+        if commit:
+            if index is not None:
+                index.add(commit, involved, marked)
+            for sha, path in pending.items():
+                yield sha.decode(), path.decode("utf-8", "surrogateescape")
 
 
-def plan(repo: Repo, selection: Selection, max_size: int = DEFAULT_MAX_FILE_SIZE) -> Plan:
-    """The blobs to read, and the notes a user should see (shallow clone, submodules, big blobs).
+def stored_blobs(root: str) -> Iterator[tuple[str, int]]:
+    """(blob sha, size) of every blob stored in the repository (loose, packed, alternates), in the
+    order git stores them: reading blobs in pack order keeps each delta base in cat-file's cache, at
+    the cost of reading the floor (`cat-file --batch-all-objects --unordered`), several times faster
+    than any history order. Only what is here: a partial clone's missing blobs are not listed."""
+    with git_stream(
+        root, "cat-file", "--batch-all-objects", "--unordered", "--batch-check=%(objecttype) %(objectname) %(objectsize)"
+    ) as out:  # fmt: skip
+        for line in out:
+            if line.startswith(b"blob "):
+                _, sha, size = line.split()
+                yield sha.decode(), int(size)
 
-    One `git log --raw` pass over the selected commits enumerates the blobs: every blob of the
-    history is introduced by some commit, and that pass is also where provenance comes from, so the
-    trees are walked once for both."""
-    problems: list[Problem] = []
-    if repo.shallow:
-        problems.append(
-            Problem(
-                ".",
-                "shallow clone: history is truncated, only the fetched commits were scanned "
-                "(fetch full history with 'git fetch --unshallow', or fetch-depth: 0 in CI)",
-                "warning",
-            )
+
+def notes(repo: Repo) -> list[Problem]:
+    """What a user should know before reading the findings of a history scan of `repo`."""
+    if not repo.shallow:
+        return []
+    return [
+        Problem(
+            ".",
+            "shallow clone: history is truncated, only the fetched commits were scanned "
+            "(fetch full history with 'git fetch --unshallow', or fetch-depth: 0 in CI)",
+            "warning",
         )
-    intro = introductions(repo.root, selection.revs, exact_renames=repo.partial)
-    shas = list(intro.events)  # newest first: close to pack order, good for cat-file's delta cache
-    sizes = blob_sizes(repo.root, shas)
-    blobs: list[Blob] = []
-    big: list[Blob] = []
-    total = 0
-    submodules = False
-    for sha in shas:
-        if sha not in sizes:  # missing (partial clone): cannot be read, so cannot be vouched for
-            problems.append(missing_blob(intro.events[sha][-1].path, sha))
-            continue
-        blob = Blob(sha, sizes[sha], intro.events[sha][-1].path)  # the path it came in with
-        if blob.path == ".gitmodules" or blob.path.endswith("/.gitmodules"):
-            submodules = True
-        if blob.size > max_size:
-            big.append(blob)
-            continue
-        blobs.append(blob)
-        total += blob.size
-    gaps = sum(1 for p in problems if p.message.startswith("blob ") and " is missing " in p.message)
+    ]
+
+
+def is_submodule_config(path: str) -> bool:
+    return path == ".gitmodules" or path.endswith("/.gitmodules")
+
+
+def closing_notes(
+    repo: Repo, gaps: int, submodules: bool, big: list[tuple[str, str, int]], max_size: int
+) -> list[Problem]:
+    """The notes that follow from what the scan met: a partial clone's gaps, submodules, blobs
+    skipped for their size (big: (sha, path, size))."""
+    problems: list[Problem] = []
     if repo.partial:
         problems.append(
             Problem(
@@ -169,16 +225,93 @@ def plan(repo: Repo, selection: Selection, max_size: int = DEFAULT_MAX_FILE_SIZE
             )
         )
     if big:
-        biggest = max(big, key=lambda b: b.size)
+        sha, path, size = max(big, key=lambda b: (b[2], b[0]))
         problems.append(
             Problem(
-                biggest.path or biggest.sha,
+                path or sha,
                 f"{len(big)} blob(s) in history larger than the size limit ({max_size} bytes) were skipped, "
-                f"the largest {biggest.size} bytes (blob {biggest.sha[:12]})",
+                f"the largest {size} bytes (blob {sha[:12]})",
                 "info",
             )
         )
-    return Plan(blobs, problems, total, intro)
+    return problems
+
+
+class CatFile:
+    """One long-lived `git cat-file --batch`: `read(shas)` yields (sha, size, data) in order, data None
+    for a blob over `max_size` (its bytes are drained, never kept) and size -1 for a blob git cannot
+    read. The shas go in from a thread, so neither side of the pipes can block the other."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.proc: subprocess.Popen | None = None
+
+    def _start(self) -> subprocess.Popen:
+        try:
+            proc = subprocess.Popen(
+                git.git_command(self.root, "cat-file", "--batch"), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL, env=git.git_env(), bufsize=1 << 20,
+            )  # fmt: skip
+        except FileNotFoundError:
+            raise GitError("git is not installed or not on PATH") from None
+        return interrupts.track(proc)
+
+    def read(self, shas: list[str], max_size: int = DEFAULT_MAX_FILE_SIZE) -> Iterator[tuple[str, int, bytes | None]]:
+        if not shas:
+            return
+        if self.proc is None:
+            self.proc = self._start()
+        proc = self.proc
+        assert proc.stdin is not None and proc.stdout is not None
+        request = "".join(f"{sha}\n" for sha in shas).encode()
+        writer = threading.Thread(target=_send, args=(proc.stdin, request), daemon=True)
+        writer.start()
+        readline, read = proc.stdout.readline, proc.stdout.read
+        try:
+            for index, sha in enumerate(shas):
+                header = readline()
+                if not header:  # git ended (a partial clone it cannot fetch for): the rest is unread
+                    self.close()
+                    for rest in shas[index:]:
+                        yield rest, -1, None
+                    return
+                parts = header.split()
+                if len(parts) < 3:  # "<sha> missing" / "ambiguous"
+                    yield sha, -1, None
+                    continue
+                size = int(parts[2])
+                if size > max_size:
+                    left = size + 1
+                    while left:
+                        left -= len(read(min(left, 1 << 20)) or b"\0" * left)
+                    yield sha, size, None
+                    continue
+                data = read(size)
+                read(1)
+                yield sha, size, data
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            writer.join()
+
+    def close(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            for stream in (proc.stdin, proc.stdout):
+                try:
+                    stream.close()  # type: ignore[union-attr]
+                except OSError:
+                    pass
+            interrupts.finish(proc, kill=True)
+
+
+def _send(stream, request: bytes) -> None:  # noqa: ANN001
+    try:
+        stream.write(request)
+        stream.flush()
+    except (OSError, ValueError):  # git ended, or the reader closed it: the reader reports
+        pass
 
 
 def history_items(
@@ -190,22 +323,33 @@ def history_items(
     max_size: int = DEFAULT_MAX_FILE_SIZE,
     problems: list[Problem] | None = None,
 ) -> Iterator[Item]:
-    """Every unique text blob on the selected refs as an Item (path: one repo-relative path it has).
+    """Every unique text blob on the selected refs as an Item (path: the path it first appeared at).
 
     Sequential and simple; `scan_history` is the fast path (parallel, provenance, dedupe)."""
     repo = open_repo(root)
     selection = select(root, refs, since, range_)
-    planned = plan(repo, selection, max_size)
+    found = list(notes(repo))
+    listed = list(unique_blobs(root, selection, exact_renames=repo.partial))
+    have = {sha for sha, _ in stored_blobs(root)} if repo.partial else None
+    paths = dict(listed)
+    wanted = [sha for sha, _ in listed if have is None or sha in have]
+    gaps = [sha for sha, _ in listed if have is not None and sha not in have]
+    big: list[tuple[str, str, int]] = []
+    reader = CatFile(root)
+    try:
+        for sha, size, data in reader.read(wanted, max_size):
+            if size < 0:
+                gaps.append(sha)
+            elif data is None:
+                big.append((sha, paths[sha], size))
+            elif not is_binary(data):
+                yield Item(paths[sha], data, Provenance(selection.source, blob=sha))
+    finally:
+        reader.close()
     if problems is not None:
-        problems.extend(planned.problems)
-    paths = {b.sha: b.path for b in planned.blobs}
-    missing: list[str] = []
-    for sha, data in read_blobs(root, [b.sha for b in planned.blobs], missing=missing):
-        if is_binary(data):
-            continue
-        yield Item(paths[sha], data, Provenance(selection.source, blob=sha))
-    if problems is not None:
-        problems.extend(missing_blob(paths[sha], sha) for sha in missing)
+        submodules = any(is_submodule_config(p) for s, p in listed if s not in gaps)
+        problems.extend([*found, *(missing_blob(paths[s], s) for s in gaps)])
+        problems.extend(closing_notes(repo, len(gaps), submodules, big, max_size))
 
 
 def shallow_roots(root: str) -> set[str]:
