@@ -85,7 +85,7 @@ class _Writer:
         return self.mark
 
 
-def build(path: Path, commits: int, files: int, seed: int = 7) -> None:
+def build(path: Path, commits: int, files: int, seed: int = 7, secrets: int = 40) -> None:
     """Generate the repository with git fast-import: a main line where most work lands through short
     branches merged with a merge commit (GitHub-style; some merges resolve a conflict with new
     content, a few also bring a secret in the resolution), direct commits, files renamed (with and
@@ -160,7 +160,7 @@ def build(path: Path, commits: int, files: int, seed: int = 7) -> None:
     head = git.commit("refs/heads/main", [("M", n, text(c)) for n, c in main.items()], [], "initial import")
     states = collections.deque([(head, dict(main))], maxlen=60)  # main's recent commits: where branches fork
     made = 1
-    rate = 40.0 / max(commits, 1)  # a secret comes in about every 1,000 commits
+    rate = secrets / max(commits, 1)  # default: a secret comes in about every 1,000 commits
     while made < commits:
         if rng.random() < 0.6:  # a branch of 1-4 commits forked a while ago, merged (or, rarely, left unmerged)
             fork, base = states[-1 - min(len(states) - 1, int(rng.expovariate(1 / 8)))]

@@ -4,7 +4,7 @@ then provenance worked out only for the blobs that produced findings (`scanner.s
 
 The walk (`history.unique_blobs`: which blobs, at which path each first appeared) comes first, then
 the reading. A whole history (`--all`, `--branch`) is read in the order git stores the blobs
-(`history.stored_blobs`): that costs what the floor costs (`cat-file --batch-all-objects
+(`history.StoredBlobs`): that costs what the floor costs (`cat-file --batch-all-objects
 --unordered`), several times less than any history order, whose delta chains defeat cat-file's
 cache. A range (usually a few commits) is read in the walk's order.
 """
@@ -19,7 +19,7 @@ from scanner.model import Finding, Item, Problem, Provenance
 from scanner.scan import jobs_for
 from scanner.sources import history
 from scanner.sources.git import open_repo, read_blobs
-from scanner.sources.history import CatFile, is_binary, select, stored_blobs, unique_blobs
+from scanner.sources.history import CatFile, StoredBlobs, is_binary, select, unique_blobs
 from scanner.sources.provenance import CommitIndex, changes_of
 from scanner.sources.worktree import DEFAULT_MAX_FILE_SIZE
 
@@ -128,16 +128,18 @@ def scan_blobs(
         return list(pool.imap_unordered(_scan_chunk, chunks))
 
 
-def read_order(root: str, listed: dict[str, str], stored: bool, max_size: int) -> tuple[list[tuple[str, str, int]], list[str], list[tuple[str, int]]]:
+def read_order(
+    listed: dict[str, str], stored: StoredBlobs | None, max_size: int
+) -> tuple[list[tuple[str, str, int]], list[str], list[tuple[str, int]]]:
     """The listed blobs in the order to read them: (blob, path, size), the blobs that are not here
     (a partial clone's) and (blob, size) of those over max_size. With `stored`, in storage order;
     otherwise as listed (sizes unknown: cat-file says them as it reads)."""
-    if not stored:
+    if stored is None:
         return [(sha, path, 0) for sha, path in listed.items()], [], []
     order: list[tuple[str, str, int]] = []
     big: list[tuple[str, int]] = []
     here: set[str] = set()
-    for sha, size in stored_blobs(root):
+    for sha, size in stored.read():
         path = listed.get(sha)
         if path is None:  # not in the history (an unreachable object)
             continue
@@ -184,9 +186,12 @@ def scan_history(
     repo = open_repo(root)
     selection = select(root, refs, since, range_, unpushed)
     index = CommitIndex()
+    stored = StoredBlobs(root) if selection.source == "history" else None  # runs beside the walk
     try:
         paths = dict(unique_blobs(root, selection, index=index, exact_renames=repo.partial))
-        order, gaps, big = read_order(root, paths, selection.source == "history", max_size)
+        order, gaps, big = read_order(paths, stored, max_size)
+        if stored is not None:
+            stored.close()
         results = scan_blobs(
             root, order, compiled, source=selection.source, show_secrets=show_secrets, jobs=jobs,
             inline_ignores=inline_ignores, max_size=max_size,
@@ -204,6 +209,8 @@ def scan_history(
         changes = changes_of(root, index.candidates(set(by_blob)), exact_renames=repo.partial)
     finally:
         index.close()
+        if stored is not None:
+            stored.close()
     scanned = {sha for sha, _, _ in order if sha not in unread}
     stats["blobs"] = len(scanned)
     gaps.sort()

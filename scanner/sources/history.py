@@ -20,6 +20,7 @@ file that was not fully scanned.
 from __future__ import annotations
 
 import subprocess
+import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
@@ -169,18 +170,57 @@ def unique_blobs(
                 yield sha.decode(), path.decode("utf-8", "surrogateescape")
 
 
-def stored_blobs(root: str) -> Iterator[tuple[str, int]]:
+class StoredBlobs:
     """(blob sha, size) of every blob stored in the repository (loose, packed, alternates), in the
-    order git stores them: reading blobs in pack order keeps each delta base in cat-file's cache, at
-    the cost of reading the floor (`cat-file --batch-all-objects --unordered`), several times faster
-    than any history order. Only what is here: a partial clone's missing blobs are not listed."""
-    with git_stream(
-        root, "cat-file", "--batch-all-objects", "--unordered", "--batch-check=%(objecttype) %(objectname) %(objectsize)"
-    ) as out:  # fmt: skip
-        for line in out:
+    order git stores them: reading blobs in that order keeps each delta base in cat-file's cache and
+    costs what the floor costs (`cat-file --batch-all-objects --unordered`), several times less than
+    any history order. Only what is here: a partial clone's missing blobs are not listed.
+
+    git starts listing at once, into a temporary file, so it runs beside the history walk;
+    `read()` waits for it. Use as a context manager (git is ended if the scan stops first)."""
+
+    def __init__(self, root: str) -> None:
+        self._out = tempfile.TemporaryFile()
+        self._err = tempfile.TemporaryFile()
+        try:
+            self._proc = interrupts.track(
+                subprocess.Popen(
+                    git.git_command(root, "cat-file", "--batch-all-objects", "--unordered",
+                                    "--batch-check=%(objecttype) %(objectname) %(objectsize)"),
+                    stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err, env=git.git_env(),
+                )  # fmt: skip
+            )
+        except FileNotFoundError:
+            self._proc = None
+            self.close()
+            raise GitError("git is not installed or not on PATH") from None
+
+    def read(self) -> Iterator[tuple[str, int]]:
+        assert self._proc is not None
+        code = interrupts.finish(self._proc)
+        if interrupts.killed_by_interrupt(code):
+            raise KeyboardInterrupt
+        if code != 0:
+            self._err.seek(0)
+            raise GitError(f"git cat-file failed: {git.first_line(self._err.read(1 << 16))}")
+        self._out.seek(0)
+        for line in self._out:
             if line.startswith(b"blob "):
                 _, sha, size = line.split()
                 yield sha.decode(), int(size)
+
+    def close(self) -> None:
+        proc, self._proc = getattr(self, "_proc", None), None
+        if proc is not None:
+            interrupts.finish(proc, kill=True)
+        self._out.close()
+        self._err.close()
+
+    def __enter__(self) -> StoredBlobs:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def notes(repo: Repo) -> list[Problem]:
@@ -330,7 +370,11 @@ def history_items(
     selection = select(root, refs, since, range_)
     found = list(notes(repo))
     listed = list(unique_blobs(root, selection, exact_renames=repo.partial))
-    have = {sha for sha, _ in stored_blobs(root)} if repo.partial else None
+    if repo.partial:
+        with StoredBlobs(root) as stored:
+            have: set[str] | None = {sha for sha, _ in stored.read()}
+    else:
+        have = None
     paths = dict(listed)
     wanted = [sha for sha, _ in listed if have is None or sha in have]
     gaps = [sha for sha, _ in listed if have is not None and sha not in have]
