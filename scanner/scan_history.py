@@ -188,7 +188,8 @@ def scan_history(
     index = CommitIndex()
     stored = StoredBlobs(root) if selection.source == "history" else None  # runs beside the walk
     try:
-        paths = dict(unique_blobs(root, selection, index=index, exact_renames=repo.partial))
+        jobs = jobs or jobs_for(0)
+        paths = dict(unique_blobs(root, selection, index=index, exact_renames=repo.partial, parts=jobs))
         order, gaps, big = read_order(paths, stored, max_size)
         if stored is not None:
             stored.close()

@@ -15,6 +15,7 @@ from scanner import scan_history as scan_history_module
 from scanner.engines.secrets import compile_rules
 from scanner.rules.loader import load_pack
 from scanner.scan_history import scan_history
+from scanner.sources import history
 from scanner.sources.history import select, unique_blobs
 from scanner.sources.provenance import Change, CommitIndex, changes_of
 from tests.test_history import AWS, GH, GH2, PACK, Git, by_rule, only
@@ -83,13 +84,21 @@ def _relevant(changes: list[Change], blob: str) -> list[Change]:
     return [c for c in changes if c.new == blob or blob in c.olds]
 
 
+@pytest.mark.parametrize("parts", [1, 3])
 @pytest.mark.parametrize("revs", [["--all"], ["main"], ["main", "^main~3"], ["spike", "--not", "main"]])
-def test_walk_lists_the_blobs_and_first_paths_the_rename_aware_walk_gives(tmp_path, revs):
+def test_walk_lists_the_blobs_and_first_paths_the_rename_aware_walk_gives(tmp_path, monkeypatch, revs, parts):
+    monkeypatch.setattr(history, "MIN_COMMITS_PER_PART", 1)  # git processes side by side, even here
     repo = _tangled(tmp_path / "r")
     root = str(repo.path)
     source = "range" if any(r.startswith("^") or r == "--not" for r in revs) else "history"
     resolved = [r if r.startswith(("-", "^")) else repo("rev-parse", r) for r in revs]
-    listed = list(unique_blobs(root, select(root)._replace(revs=tuple(resolved), source=source)))
+    index = CommitIndex()
+    try:
+        listed = list(unique_blobs(root, select(root)._replace(revs=tuple(resolved), source=source), index=index,
+                                   parts=parts))  # fmt: skip
+        assert index.commits == len(repo("rev-list", *resolved).split())
+    finally:
+        index.close()
     assert len(listed) == len({sha for sha, _ in listed})  # each blob once
     assert dict(listed) == _first_paths(_full_changes(root, resolved))
 

@@ -19,11 +19,13 @@ file that was not fully scanned.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import subprocess
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple
+from typing import IO, NamedTuple
 
 from scanner import interrupts
 from scanner.model import Item, Problem, Provenance
@@ -109,10 +111,11 @@ def is_binary(data: bytes) -> bool:
 
 
 def unique_blobs(
-    root: str, selection: Selection, *, index: CommitIndex | None = None, exact_renames: bool = False
+    root: str, selection: Selection, *, index: CommitIndex | None = None, exact_renames: bool = False,
+    parts: int = 1,
 ) -> Iterator[tuple[str, str]]:
-    """(blob sha, path) for every unique blob the selected commits introduce, once each, as the walk
-    streams: the blobs sharding and scanning iterate (filter this by blob id to split the work).
+    """(blob sha, path) for every unique blob the selected commits introduce, once each: the blobs
+    sharding and scanning iterate (filter this by blob id to split the work).
 
     The path is the one the blob had where it first appeared: its oldest introduction in
     `--topo-order` (a commit introduces a blob at a path when the blob is new there, in no parent at
@@ -126,48 +129,96 @@ def unique_blobs(
     A range (`A..B`, `--not --remotes`) is walked with rename detection (`exact_renames`: only those
     that kept the content, for partial clones): there that older commit may lie outside the range.
 
-    `index` records what each commit touched, for provenance afterwards (provenance.CommitIndex)."""
-    if selection.source == "range":
-        diff = "-M100%" if exact_renames else "-M"
-    else:
-        diff = "--no-renames"
-    args = [
-        "log", *selection.revs, "--topo-order", "--reverse", "--no-color", "-z", "--raw", "--no-abbrev", diff,
-        "--diff-merges=combined", "--no-textconv", "--no-ext-diff", "--format=%x01%H", "--",
-    ]  # fmt: skip
+    `parts` > 1: the commits' diffs are computed by that many git processes side by side, each over
+    a run of consecutive commits (the walk's order), written to temporary files, then read in order;
+    otherwise one `git log` streams. `index` records what each commit touched, for provenance
+    afterwards (provenance.CommitIndex)."""
+    diff = ("-M100%" if exact_renames else "-M") if selection.source == "range" else "--no-renames"
+    show = ["--no-color", "-z", "--raw", "--no-abbrev", diff, "--diff-merges=combined", "--no-textconv",
+            "--no-ext-diff", "--format=%x01%H"]  # fmt: skip
     seen: set[bytes] = set()
+    if parts <= 1:
+        with git_stream(root, "log", *selection.revs, "--topo-order", "--reverse", *show, "--") as out:
+            yield from _introduced(raw_log(out), seen, index)
+        return
+    with _segments(root, selection.revs, show, parts) as outputs:
+        for out in outputs:
+            yield from _introduced(raw_log(out), seen, index)
+
+
+MIN_COMMITS_PER_PART = 2000
+
+
+@contextlib.contextmanager
+def _segments(root: str, revs: tuple[str, ...], show: list[str], parts: int) -> Iterator[list[IO[bytes]]]:
+    """`git log --no-walk --stdin` over `parts` runs of the walk's commits at once (oldest run first),
+    each into a temporary file; the files, once every git has finished."""
+    commits = run_git(root, "rev-list", "--topo-order", "--reverse", *revs, "--")
+    lines = commits.count(b"\n")
+    parts = max(1, min(parts, lines // MIN_COMMITS_PER_PART))
+    bounds = [0]
+    for k in range(1, parts):
+        cut = commits.find(b"\n", len(commits) * k // parts)
+        bounds.append(cut + 1 if cut >= 0 else len(commits))
+    bounds.append(len(commits))
+    with contextlib.ExitStack() as stack:
+        procs: list[tuple[subprocess.Popen, IO[bytes], IO[bytes]]] = []
+        try:
+            for start, end in zip(bounds, bounds[1:], strict=False):
+                feed, out, err = (stack.enter_context(tempfile.TemporaryFile()) for _ in range(3))
+                feed.write(commits[start:end])
+                feed.seek(0)
+                try:
+                    proc = subprocess.Popen(
+                        git.git_command(root, "log", "--no-walk=unsorted", "--stdin", *show), stdin=feed, stdout=out,
+                        stderr=err, env=git.git_env(),
+                    )  # fmt: skip
+                except FileNotFoundError:
+                    raise GitError("git is not installed or not on PATH") from None
+                procs.append((interrupts.track(proc), out, err))
+            for proc, out, err in procs:
+                code = interrupts.finish(proc)
+                if interrupts.killed_by_interrupt(code):
+                    raise KeyboardInterrupt
+                if code != 0:
+                    err.seek(0)
+                    raise GitError(f"git log failed: {git.first_line(err.read(1 << 16))}")
+                out.seek(0)
+        except BaseException:
+            for proc, _, _ in procs:
+                interrupts.finish(proc, kill=True)
+            raise
+        yield [out for _, out, _ in procs]
+
+
+def _introduced(entries: Iterator[tuple[bytes, list[bytes]]], seen: set[bytes], index: CommitIndex | None) -> Iterator[tuple[str, str]]:
+    """The blobs first introduced by the commits of one `git log --raw` output (see unique_blobs)."""
     pending: dict[bytes, bytes] = {}  # blob -> path, for the commit being read
     involved: list[bytes] = []
     commit = b""
     marked = False
-    with git_stream(root, *args) as out:
-        for meta, paths in raw_log(out):
-            if meta[:1] == b"\x01":
-                if commit:
-                    if index is not None:
-                        index.add(commit, involved, marked)
-                    for sha, path in pending.items():
-                        seen.add(sha)
-                        yield sha.decode(), path.decode("utf-8", "surrogateescape")
-                commit, marked, involved, pending = meta[1:], False, [], {}
-                continue
-            colons = len(meta) - len(meta.lstrip(b":"))
-            fields = meta[colons:].split(b" ")
-            shas = fields[colons + 1 : 2 * colons + 2]
-            new = shas[-1]
-            involved.extend(s for s in shas if s != NULL)
-            if fields[colons] == GITLINK or new == NULL:
-                continue
-            olds = shas[:-1]
-            if colons > 1 and NULL in olds:
-                marked = True  # a path new to some parent: its exact diff may name a rename source
-            if new not in olds and new not in seen:
-                pending[new] = paths[-1]
-        if commit:
-            if index is not None:
-                index.add(commit, involved, marked)
-            for sha, path in pending.items():
-                yield sha.decode(), path.decode("utf-8", "surrogateescape")
+    for meta, paths in itertools.chain(entries, [(b"\x01", [])]):  # a last header closes the last commit
+        if meta[:1] == b"\x01":
+            if commit:
+                if index is not None:
+                    index.add(commit, involved, marked)
+                for sha, path in pending.items():
+                    seen.add(sha)
+                    yield sha.decode(), path.decode("utf-8", "surrogateescape")
+            commit, marked, involved, pending = meta[1:], False, [], {}
+            continue
+        colons = len(meta) - len(meta.lstrip(b":"))
+        fields = meta[colons:].split(b" ")
+        shas = fields[colons + 1 : 2 * colons + 2]
+        new = shas[-1]
+        involved.extend(s for s in shas if s != NULL)
+        if fields[colons] == GITLINK or new == NULL:
+            continue
+        olds = shas[:-1]
+        if colons > 1 and NULL in olds:
+            marked = True  # a path new to some parent: its exact diff may name a rename source
+        if new not in olds and new not in seen:
+            pending[new] = paths[-1]
 
 
 class StoredBlobs:
