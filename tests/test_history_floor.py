@@ -193,3 +193,14 @@ def test_parallel_scan_leaves_no_git_process_behind(tmp_path, monkeypatch, compi
     while _git_children_of(str(repo.path)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _git_children_of(str(repo.path)) == []
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_empty_repository_and_empty_range_with_any_number_of_workers(tmp_path, compiled, jobs):
+    empty = tmp_path / "empty.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(empty)], check=True)
+    result = scan_history(str(empty), compiled, jobs=jobs)
+    assert result.findings == [] and result.problems == [] and result.stats["blobs"] == 0
+    repo = Git(tmp_path / "r")
+    repo.commit("init", {"a.txt": f"{AWS}\n"})
+    assert scan_history(str(repo.path), compiled, jobs=jobs, since="HEAD").findings == []

@@ -155,6 +155,9 @@ def _segments(root: str, revs: tuple[str, ...], show: list[str], parts: int) -> 
     each into a temporary file; the files, once every git has finished."""
     commits = run_git(root, "rev-list", "--topo-order", "--reverse", *revs, "--")
     lines = commits.count(b"\n")
+    if not lines:  # an empty repository or range (given no commit, git log would take HEAD)
+        yield []
+        return
     parts = max(1, min(parts, lines // MIN_COMMITS_PER_PART))
     bounds = [0]
     for k in range(1, parts):
