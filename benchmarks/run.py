@@ -353,6 +353,9 @@ HISTORY_PEERS = {
 }
 
 
+FINDINGS_CODES = {"kingfisher": (200,)}  # its exit code when it found something
+
+
 def peer_summary(path: str) -> str:
     """Findings in a Betterleaks or Kingfisher JSON report."""
     try:
@@ -397,7 +400,8 @@ def bench_history(args: argparse.Namespace, env: dict[str, str]) -> None:
             continue
         peer_report = str(args.cache / f"history-{name}.json")
         filled = [a.format(repo=repo, report=peer_report) for a in argv]
-        runs[name] = measure([str(exe), *filled], args.runs, timeout=args.peer_timeout)
+        run = measure([str(exe), *filled], args.runs, timeout=args.peer_timeout)
+        runs[name] = run._replace(code=1) if run.code in FINDINGS_CODES.get(name, ()) else run
         summaries[name] = peer_summary(peer_report)
     floor = runs["floor (cat-file)"].wall
     peers = [runs[n].wall for n in HISTORY_PEERS if n in runs and runs[n].code != -1]
