@@ -129,26 +129,29 @@ def scan_blobs(
 
 
 def read_order(
-    listed: dict[str, str], stored: StoredBlobs | None, max_size: int
+    listed: dict[str, str], stored: StoredBlobs | None, max_size: int, storage_order: bool
 ) -> tuple[list[tuple[str, str, int]], list[str], list[tuple[str, int]]]:
-    """The listed blobs in the order to read them: (blob, path, size), the blobs that are not here
-    (a partial clone's) and (blob, size) of those over max_size. With `stored`, in storage order;
-    otherwise as listed (sizes unknown: cat-file says them as it reads)."""
+    """The listed blobs to read, in order: (blob, path, size); the blobs that are not here (a partial
+    clone's); (blob, size) of those over max_size. In storage order, or as listed; without `stored`,
+    sizes are unknown (0: cat-file says them as it reads). Lock files are not read at all: the
+    secrets engine skips them by their path (filters.is_lock_file), which is known here."""
+    from scanner.engines.filters import is_lock_file
+
     if stored is None:
-        return [(sha, path, 0) for sha, path in listed.items()], [], []
+        return [(sha, path, 0) for sha, path in listed.items() if not is_lock_file(path)], [], []
+    sizes = dict(stored.read())
+    gaps = [sha for sha in listed if sha not in sizes]
     order: list[tuple[str, str, int]] = []
     big: list[tuple[str, int]] = []
-    here: set[str] = set()
-    for sha, size in stored.read():
+    for sha in sizes if storage_order else listed:
         path = listed.get(sha)
-        if path is None:  # not in the history (an unreachable object)
+        size = sizes.get(sha)
+        if path is None or size is None or is_lock_file(path):  # unreachable object, missing blob, lock file
             continue
-        here.add(sha)
         if size > max_size:
             big.append((sha, size))
         else:
             order.append((sha, path, size))
-    gaps = [sha for sha in listed if sha not in here] if len(here) < len(listed) else []
     return order, gaps, big
 
 
@@ -186,11 +189,13 @@ def scan_history(
     repo = open_repo(root)
     selection = select(root, refs, since, range_, unpushed)
     index = CommitIndex()
-    stored = StoredBlobs(root) if selection.source == "history" else None  # runs beside the walk
+    # storage order for a whole history; a partial clone's range needs to know what is here too
+    storage_order = selection.source == "history"
+    stored = StoredBlobs(root) if storage_order or repo.partial else None  # runs beside the walk
     try:
         jobs = jobs or jobs_for(0)
         paths = dict(unique_blobs(root, selection, index=index, exact_renames=repo.partial, parts=jobs))
-        order, gaps, big = read_order(paths, stored, max_size)
+        order, gaps, big = read_order(paths, stored, max_size, storage_order)
         if stored is not None:
             stored.close()
         results = scan_blobs(

@@ -5,6 +5,7 @@ the history holds. Real repositories built with git."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -19,6 +20,7 @@ from scanner.sources import history
 from scanner.sources.history import select, unique_blobs
 from scanner.sources.provenance import Change, CommitIndex, changes_of
 from tests.test_history import AWS, GH, GH2, PACK, Git, by_rule, only
+from tests.test_history_lineage import BASE, _partial_clone, run
 
 
 @pytest.fixture(scope="module")
@@ -204,3 +206,34 @@ def test_empty_repository_and_empty_range_with_any_number_of_workers(tmp_path, c
     repo = Git(tmp_path / "r")
     repo.commit("init", {"a.txt": f"{AWS}\n"})
     assert scan_history(str(repo.path), compiled, jobs=jobs, since="HEAD").findings == []
+
+
+def test_a_range_of_a_partial_clone_reads_what_is_here_and_names_what_is_not(tmp_path, capsys):
+
+    clone, blob, _ = _partial_clone(tmp_path)
+    first = subprocess.run(["git", "-C", str(clone), "rev-list", "--max-parents=0", "HEAD"], capture_output=True,
+                           text=True, check=True).stdout.strip()  # fmt: skip
+    code, out, err = run(capsys, "scan", str(clone), "-f", "json", *BASE, "--since-commit", first, "--jobs", "1")
+    assert "Traceback" not in err
+    doc = json.loads(out)
+    gaps = [p for p in doc["problems"] if " is missing " in p["message"]]
+    assert blob in " ".join(p["message"] for p in gaps)
+    here = subprocess.run(["git", "-C", str(clone), "rev-parse", "HEAD:app.env"], capture_output=True, text=True,
+                          check=True).stdout.strip()  # fmt: skip
+    assert here not in " ".join(p["message"] for p in gaps)  # the blob at HEAD was fetched by the clone
+
+
+def test_lock_files_are_not_read(tmp_path, compiled, monkeypatch):
+    repo = Git(tmp_path / "r")
+    repo.commit("init", {"package-lock.json": f'{{"token": "{GH}"}}\n', "app.env": f"K={AWS}\n"})
+    read: list[str] = []
+    original = scan_history_module.CatFile.read
+
+    def spy(self, shas, max_size=10 << 20):
+        read.extend(shas)
+        return original(self, shas, max_size)
+
+    monkeypatch.setattr(scan_history_module.CatFile, "read", spy)
+    result = scan_history(str(repo.path), compiled, jobs=1)
+    assert by_rule(result.findings) == [("test-aws-access-key-id", "app.env")]
+    assert read == [repo("rev-parse", "HEAD:app.env")]
