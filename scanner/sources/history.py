@@ -141,22 +141,20 @@ def unique_blobs(
         with git_stream(root, "log", *selection.revs, "--topo-order", "--reverse", *show, "--") as out:
             yield from _introduced(raw_log(out), seen, index)
         return
-    with _segments(root, selection.revs, show, parts) as outputs:
-        for out in outputs:
-            yield from _introduced(raw_log(out), seen, index)
+    for out in _segments(root, selection.revs, show, parts):
+        yield from _introduced(raw_log(out), seen, index)
 
 
 MIN_COMMITS_PER_PART = 2000
 
 
-@contextlib.contextmanager
-def _segments(root: str, revs: tuple[str, ...], show: list[str], parts: int) -> Iterator[list[IO[bytes]]]:
-    """`git log --no-walk --stdin` over `parts` runs of the walk's commits at once (oldest run first),
-    each into a temporary file; the files, once every git has finished."""
+def _segments(root: str, revs: tuple[str, ...], show: list[str], parts: int) -> Iterator[IO[bytes]]:
+    """`git log --no-walk --stdin` over `parts` runs of the walk's commits at once, each into a
+    temporary file; each file in the walk's order, as soon as its git has finished (the first is
+    read while the others still run). Leaving early ends the gits still running."""
     commits = run_git(root, "rev-list", "--topo-order", "--reverse", *revs, "--")
     lines = commits.count(b"\n")
     if not lines:  # an empty repository or range (given no commit, git log would take HEAD)
-        yield []
         return
     parts = max(1, min(parts, lines // MIN_COMMITS_PER_PART))
     bounds = [0]
@@ -187,11 +185,10 @@ def _segments(root: str, revs: tuple[str, ...], show: list[str], parts: int) -> 
                     err.seek(0)
                     raise GitError(f"git log failed: {git.first_line(err.read(1 << 16))}")
                 out.seek(0)
-        except BaseException:
+                yield out
+        finally:
             for proc, _, _ in procs:
                 interrupts.finish(proc, kill=True)
-            raise
-        yield [out for _, out, _ in procs]
 
 
 def _introduced(entries: Iterator[tuple[bytes, list[bytes]]], seen: set[bytes], index: CommitIndex | None) -> Iterator[tuple[str, str]]:
