@@ -192,8 +192,8 @@ def scan_history(
     # storage order for a whole history; a partial clone's range needs to know what is here too
     storage_order = selection.source == "history"
     stored = StoredBlobs(root) if storage_order or repo.partial else None  # runs beside the walk
+    jobs = jobs or jobs_for(0)
     try:
-        jobs = jobs or jobs_for(0)
         paths = dict(unique_blobs(root, selection, index=index, exact_renames=repo.partial, parts=jobs))
         order, gaps, big = read_order(paths, stored, max_size, storage_order)
         if stored is not None:
@@ -219,8 +219,9 @@ def scan_history(
             stored.close()
     scanned = {sha for sha, _, _ in order if sha not in unread}
     stats["blobs"] = len(scanned)
-    gaps.sort()
-    submodules = any(history.is_submodule_config(path) and sha not in gaps for sha, path in paths.items())
+    gaps = sorted(set(gaps))
+    unreadable = set(gaps)
+    submodules = any(history.is_submodule_config(path) and sha not in unreadable for sha, path in paths.items())
     problems = [*history.notes(repo), *(history.missing_blob(paths.get(sha, ""), sha) for sha in gaps)]
     problems += history.closing_notes(repo, len(gaps), submodules, [(s, paths[s], n) for s, n in big], max_size)
 
