@@ -373,9 +373,12 @@ class CatFile:
                     continue
                 size = int(parts[2])
                 if size > max_size:
-                    left = size + 1
+                    left = size + 1  # drained a MB at a time, never held
                     while left:
-                        left -= len(read(min(left, 1 << 20)) or b"\0" * left)
+                        got = len(read(min(left, 1 << 20)))
+                        if not got:
+                            break
+                        left -= got
                     yield sha, size, None
                     continue
                 data = read(size)
