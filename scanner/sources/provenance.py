@@ -1,19 +1,27 @@
 """Who brought a secret in, and when: provenance for the (few) blobs that produced findings.
 
-One `git log --raw` pass over the scanned refs records every change each commit made to a path
-(`Change`: the blob(s) the parent(s) had there, the blob after, the rename source). The same pass
-enumerates the blobs to scan: a commit *introduces* a blob at a path when the blob is new there
-(see history.plan).
+The listing (history.unique_blobs) walks the history once without rename detection, and writes a
+`CommitIndex` as it goes: one line per commit, naming every blob its diff involves. After the scan,
+the commits whose diff involves a blob with a finding are the candidates; only those are diffed
+again the exact way (`changes_of`: `git log --no-walk -M --diff-merges=combined --raw`), which gives
+every change each of them made to a path (`Change`: the blob(s) the parent(s) had there, the blob
+after, the rename source). That is the same list of changes a full `git log -M
+--diff-merges=combined` pass gives for those blobs, at the cost of a few commits instead of all:
 
-Which commits matter for a secret is then decided per secret, not per blob (`secret_lineages`, kept
-apart so that another listing can feed it): a commit *introduced* a secret into a path when the
-path's new blob holds it and no parent's blob there did; it *removed* it when a parent's blob held
-it and the new one does not (edited out, or the file deleted). An edit that keeps the secret is
-neither. A rename that keeps the secret links the new path to the old one: one lineage, one finding
-listing both paths. Merges are read as combined diffs, so a merge appears only where its result
-differs from every parent; with a parent that already held the secret it introduces nothing, so a
-secret merged in from a branch is introduced by the branch commit, and a merge counts only when its
-own resolution adds the secret.
+- a non-merge commit's diff involves the same blobs with or without rename detection (a rename only
+  pairs a deletion with an addition), so no candidate is missed;
+- a merge's combined diff with renames can name, for a path absent from a parent, that parent's blob
+  at the rename source; such merges (a path new to some parent, whose content differs from every
+  parent) are marked in the index and are candidates whenever any blob has a finding.
+
+Which commits matter for a secret is then decided per secret, not per blob (`secret_lineages`): a
+commit *introduced* a secret into a path when the path's new blob holds it and no parent's blob there
+did; it *removed* it when a parent's blob held it and the new one does not (edited out, or the file
+deleted). An edit that keeps the secret is neither. A rename that keeps the secret links the new path
+to the old one: one lineage, one finding listing both paths. Merges are read as combined diffs, so a
+merge appears only where its result differs from every parent; with a parent that already held the
+secret it introduces nothing, so a secret merged in from a branch is introduced by the branch commit,
+and a merge counts only when its own resolution adds the secret.
 
 Findings are then folded: one per (rule, secret, lineage), attributed to the oldest introducing
 commit, listing the introducing commits and the removing ones, and marked present or not at HEAD.
@@ -22,6 +30,7 @@ commit, listing the introducing commits and the removing ones, and marked presen
 from __future__ import annotations
 
 import functools
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
@@ -30,16 +39,7 @@ from scanner.sources.git import git_stream, head_tree
 
 GITLINK = b"160000"
 NULL_SHA = "0" * 40
-
-
-class Event(NamedTuple):
-    order: int  # position in `git log --topo-order` output: higher is older
-    commit: str
-    author: str
-    email: str
-    date: str
-    path: str
-    blob: str
+NULL = NULL_SHA.encode()
 
 
 class Change(NamedTuple):
@@ -53,82 +53,127 @@ class Change(NamedTuple):
     new: str  # the blob after the commit ("" when the commit deleted the path)
 
 
-class Introductions(NamedTuple):
-    events: dict[str, list[Event]]  # blob sha -> the commits that introduced it, newest first
-    changes: list[Change]  # every change to a (non-submodule) path, newest first
-
-
-def _tokens(stream, size: int = 1 << 20) -> Iterator[bytes]:
+def raw_log(stream) -> Iterator[tuple[bytes, list[bytes]]]:  # noqa: ANN001
+    """`git log -z --raw --format=%x01...` output as (token, paths): a commit header (b"\x01...", [])
+    or a raw diff entry (b":mode... status", [path] or [source, destination] for a rename or copy)."""
     rest = b""
+    want = 0
+    meta = b""
+    paths: list[bytes] = []
     while True:
-        chunk = stream.read(size)
+        chunk = stream.read(1 << 20)
         if not chunk:
             break
         parts = (rest + chunk).split(b"\0")
         rest = parts.pop()
-        yield from parts
-    if rest:
-        yield rest
+        for tok in parts:
+            if want:  # a path token: taken raw
+                paths.append(tok)
+                want -= 1
+                if not want:
+                    yield meta, paths
+                continue
+            if tok[:1] == b"\n":
+                tok = tok.lstrip(b"\n")
+            if not tok:
+                continue
+            if tok[:1] == b"\x01":
+                yield tok, []
+            elif tok[:1] == b":":
+                meta, paths = tok, []
+                want = 2 if not tok.startswith(b"::") and tok.rsplit(b" ", 1)[-1][:1] in (b"R", b"C") else 1
+    if rest.lstrip(b"\n")[:1] == b"\x01":
+        yield rest.lstrip(b"\n"), []
 
 
-def introductions(root: str, revs: Iterable[str], exact_renames: bool = False) -> Introductions:
-    """The commits on `revs` that introduced each blob, the paths they had there, and every change
-    to a path. This one pass also enumerates every blob of the history: each blob reachable from
-    `revs` is introduced by some commit on them.
+class CommitIndex:
+    """What each commit of a listing touched, on disk (bounded memory): one line per commit, in
+    listing order (`git log --topo-order --reverse`: oldest first), naming the blobs its diff
+    involves, with a mark for the merges whose exact diff may name more (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile()
+        self._lines: list[bytes] = []
+        self.commits = 0
+
+    def add(self, commit: bytes, blobs: Iterable[bytes], marked: bool) -> None:
+        self._lines.append(commit + (b" *" if marked else b" -") + b"".join(b" " + b for b in blobs) + b"\n")
+        self.commits += 1
+        if len(self._lines) >= 4096:
+            self.flush()
+
+    def flush(self) -> None:
+        self._file.write(b"".join(self._lines))
+        self._lines = []
+        self._file.flush()
+
+    def candidates(self, blobs: set[str]) -> list[tuple[str, int]]:
+        """(commit, order) of every commit whose diff may involve one of `blobs`, newest first;
+        order is the commit's position in `git log --topo-order` (0: newest)."""
+        if not blobs:
+            return []
+        self.flush()
+        self._file.seek(0)
+        wanted = {b.encode() for b in blobs}
+        found: list[tuple[str, int]] = []
+        last = self.commits - 1
+        for position, line in enumerate(self._file):
+            fields = line.split()
+            if fields[1] == b"*" or not wanted.isdisjoint(fields[2:]):
+                found.append((fields[0].decode(), last - position))
+        found.reverse()
+        return found
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def changes_of(root: str, commits: list[tuple[str, int]], exact_renames: bool = False) -> list[Change]:
+    """Every change (`git log -M --diff-merges=combined --raw`) the given (commit, order) made,
+    newest first as given; submodule entries left out.
 
     `exact_renames`: follow only renames that kept the content (-M100%), which git finds from the
     object ids alone. A partial clone needs it: finding a rename with edits reads both blobs, and a
     missing one would stop git (it is never fetched)."""
-    events: dict[str, list[Event]] = {}
-    changes: list[Change] = []
+    if not commits:
+        return []
+    orders = {sha: order for sha, order in commits}
     args = [
-        "log", *revs, "--topo-order", "--no-color", "-z", "--raw", "--no-abbrev", "-M100%" if exact_renames else "-M",
-        "--diff-merges=combined", "--no-textconv", "--no-ext-diff",
-        "--format=%x01%H%x02%an%x02%ae%x02%aI", "--",
+        "log", "--no-walk=unsorted", "--stdin", "--no-color", "-z", "--raw", "--no-abbrev",
+        "-M100%" if exact_renames else "-M", "--diff-merges=combined", "--no-textconv", "--no-ext-diff",
+        "--format=%x01%H%x02%an%x02%ae%x02%aI",
     ]  # fmt: skip
-    order = -1
+    changes: list[Change] = []
     commit = ("", "", "", "")
-    meta: bytes = b""
-    want = 0
-    paths: list[bytes] = []
-    with git_stream(root, *args) as out:
-        for tok in _tokens(out):
-            if want:  # a path token: taken raw
-                paths.append(tok)
-                want -= 1
-                if want:
-                    continue
-                _record(meta, paths, order, commit, events, changes)
-                continue
-            tok = tok.lstrip(b"\n")
-            if not tok:
-                continue
-            if tok[:1] == b"\x01":
-                order += 1
-                commit = tuple(tok[1:].decode("utf-8", "replace").split("\x02"))  # type: ignore[assignment]
-            elif tok[:1] == b":":
-                meta, paths = tok, []
-                status = tok.rsplit(b" ", 1)[-1]
-                want = 2 if not tok.startswith(b"::") and status[:1] in (b"R", b"C") else 1
-    return Introductions(events, changes)
+    order = -1
+    with tempfile.TemporaryFile() as listing:
+        listing.write("".join(f"{sha}\n" for sha, _ in commits).encode())
+        listing.seek(0)
+        with git_stream(root, *args, stdin=listing) as out:
+            for meta, paths in raw_log(out):
+                if meta[:1] == b"\x01":
+                    commit = tuple(meta[1:].decode("utf-8", "replace").split("\x02"))  # type: ignore[assignment]
+                    order = orders[commit[0]]
+                else:
+                    change = _change(meta, paths, order, commit)
+                    if change is not None:
+                        changes.append(change)
+    return changes
 
 
-def _record(meta, paths, order, commit, events, changes) -> None:  # noqa: ANN001
+def _change(meta: bytes, paths: list[bytes], order: int, commit: tuple[str, str, str, str]) -> Change | None:
     colons = len(meta) - len(meta.lstrip(b":"))
     fields = meta[colons:].split(b" ")
     modes, shas = fields[: colons + 1], fields[colons + 1 : 2 * colons + 2]
     if modes[-1] == GITLINK:
-        return
+        return None
     olds = tuple("" if s == NULL_SHA else s for s in (s.decode() for s in shas[:-1]))
     new = shas[-1].decode()
     new_path = paths[-1].decode("utf-8", "surrogateescape")
     old_path = ""
     if colons == 1 and len(paths) == 2 and fields[-1][:1] == b"R":
         old_path = paths[0].decode("utf-8", "surrogateescape")
-    changes.append(Change(order, commit, new_path, old_path, olds, "" if new == NULL_SHA else new))
-    if new != NULL_SHA and new not in olds:
-        sha, author, email, date = commit
-        events.setdefault(new, []).append(Event(order, sha, author, email, date, new_path, new))
+    return Change(order, commit, new_path, old_path, olds, "" if new == NULL_SHA else new)
 
 
 # --- which commits introduced and removed a secret, per lineage ----------------------------------
@@ -224,13 +269,13 @@ def attach_provenance(
     scanned: set[str],
     rescan: Callable[[str, str], list[Finding]],
     shallow_roots: set[str],
-    intro: Introductions,
+    changes: Iterable[Change],
 ) -> list[Finding]:
     """Fold per-blob findings into one finding per (rule, secret, path lineage), with commit provenance.
 
     `scanned` are the blob ids that were read; `rescan(sha, path)` scans a HEAD blob that was not
-    (a --branch or --range scan), to tell whether a secret is still present at HEAD. `intro`: the
-    changes of the history (the history scan's enumeration pass).
+    (a --branch or --range scan), to tell whether a secret is still present at HEAD. `changes`: the
+    changes of the history that involve blobs with findings (`changes_of`; others are ignored).
 
     The finding is the one in the blob of the oldest introduction, at the path it had there; its
     fingerprint is rule + that path + the secret, so every version and rename of the file gives the
@@ -245,7 +290,7 @@ def attach_provenance(
         sha: frozenset((f.rule_id, secret_id(f)) for f in found) for sha, found in by_blob.items()
     }
     empty: frozenset[Key] = frozenset()
-    relevant = (c for c in intro.changes if c.new in keys or any(o in keys for o in c.olds))
+    relevant = (c for c in changes if c.new in keys or any(o in keys for o in c.olds))
     lineages = secret_lineages(relevant, lambda sha: keys.get(sha, empty))
 
     def finding_in(sha: str, key: Key) -> Finding | None:
