@@ -135,9 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
     git.add_argument("--unpushed", nargs="?", const="HEAD", metavar="REF",
                      help="only what the commits of REF (default HEAD) that no remote has yet introduced (pre-push)")
     git.add_argument("--staged", action="store_true", help="scan the index (what is about to be committed), not the work tree")
+    scan.add_argument("--shard", metavar="K/N", help="do part K of N of the scan (work tree by path, history by blob); "
+                      "'scanner merge' joins the N JSON reports (also: SCANNER_SHARD=K/N, or SCANNER_SHARD_COUNT=N "
+                      "with SCANNER_SHARD_INDEX or JOB_COMPLETION_INDEX, 0-based)")
 
     _baseline_parsers(sub)
     _fix_parser(sub)
+    _merge_parser(sub)
     report = sub.add_parser("report", help="turn a saved JSON report into another format (html, sarif, text...)")
     report.add_argument("source", metavar="FILE", help="a report written by 'scanner scan --format json'")
     report.add_argument("-f", "--format", "--output-format", dest="format", choices=FORMATS, default="html",
@@ -271,6 +275,40 @@ def _fix_parser(sub) -> None:  # noqa: ANN001 - argparse's private subparsers ty
     fix.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
 
 
+def _merge_parser(sub) -> None:  # noqa: ANN001 - argparse's private subparsers type
+    from scanner.reporters import FORMATS
+
+    merge = sub.add_parser("merge", help="join JSON reports (the shards of a --shard scan, or scans of many "
+                           "repositories) into one report; baseline and --fail-on apply to the result")
+    merge.add_argument("reports", nargs="+", metavar="REPORT", help="reports written by 'scanner scan --format json'")
+    merge.add_argument("-f", "--format", "--output-format", dest="format", choices=FORMATS, default="text",
+                       help="report format (default: text)")
+    merge.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
+    merge.add_argument("--fail-on", choices=("low", "medium", "high", "critical"), default=None,
+                       help="exit 1 only for findings at or above this severity (default: low, i.e. any finding)")
+    merge.add_argument("--baseline", metavar="FILE", help="findings in this baseline are suppressed: only new ones fail")
+    merge.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings (errors still exit 2)")
+    merge.add_argument("--fail-on-parse-error", action="store_true",
+                       help="exit 1 also when a file could not be fully scanned in any report")
+    merge.add_argument("--rules", action="append", default=[], metavar="PATH",
+                       help="rule packs the scans used besides the built-in ones (for rule descriptions)")
+    merge.add_argument("-q", "--quiet", action="store_true", help="print findings only: no summary, no warnings")
+    merge.add_argument("-v", "--verbose", action="store_true", help="also show notes")
+    merge.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
+
+
+def _shard(args: argparse.Namespace):  # noqa: ANN202 - Shard | None
+    """--shard K/N, else the shard the environment names (scan only: not baseline create or fix)."""
+    from scanner import shard
+
+    if getattr(args, "command", None) != "scan":
+        return None
+    try:
+        return shard.parse(args.shard) if args.shard else shard.from_env()
+    except shard.ShardError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _run_scan(args: argparse.Namespace, use_baseline: bool = True):  # noqa: ANN202 - (ScanResult, rules, stale)
     """Configuration, rule selection, the scan itself and the baseline: what `scan` and `baseline
     create` share."""
@@ -291,9 +329,14 @@ def _run_scan(args: argparse.Namespace, use_baseline: bool = True):  # noqa: ANN
         inline_ignores=not args.no_inline_ignores,
         policy_options=configuration.policy_options(cfg),
         timeout=args.timeout,
+        shard=_shard(args),
     )
     try:
-        result = _scan_git(args, options) if _git_mode(args) else scan_worktree(options)
+        if args.history and (len(args.paths) > 1 or _any_url(args.paths)):
+            result = _scan_repositories(args, options)
+        else:
+            result = _scan_git(args, options) if _git_mode(args) else scan_worktree(options)
+            result = _described(result, options, args.paths[0] if args.paths else ".")
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from None
     except PatternError as exc:
@@ -308,11 +351,83 @@ def _run_scan(args: argparse.Namespace, use_baseline: bool = True):  # noqa: ANN
     return result, rules, stale
 
 
-def cmd_scan(args: argparse.Namespace) -> int:
-    from scanner.model import at_or_above
-    from scanner.reporters import render
-    from scanner.reporters.text_report import use_color
+def _any_url(paths: Sequence[str]) -> bool:
+    from scanner.sources.remote import is_url
 
+    return any(is_url(p) for p in paths)
+
+
+def _described(result, options, target: str, git: bool = False):  # noqa: ANN001, ANN202 - ScanResult
+    """The result with what a JSON report records about the scan: scanner version, rule-set digest,
+    the repository (or folder), and its commit for a shard or a scan of several repositories
+    (scanner.merge checks them)."""
+    from scanner.rules.digest import digest
+    from scanner.sources import remote
+
+    meta = dict(result.meta or {})
+    meta.update(version=__version__, rules_digest=digest(options.rules, options.policy_options))
+    meta.setdefault("repository", remote.label(target))
+    if git or options.shard is not None:
+        meta.setdefault("revision", remote.revision(target if Path(target).is_dir() else str(Path(target).parent)))
+    if options.shard is not None and "shard" not in meta:
+        meta["shard"] = {"index": options.shard.index, "count": options.shard.count, "kind": "worktree"}
+    return result._replace(meta=meta)
+
+
+def _scan_repositories(args: argparse.Namespace, options):  # noqa: ANN001, ANN202 - ScanOptions -> ScanResult
+    """`scan --history REPO...`: each repository (a path or a URL, cloned for the scan) in turn, with
+    its own provenance; findings labelled with their repository (scanner.merge)."""
+    from scanner import merge
+    from scanner.sources import remote
+
+    if options.shard is not None and len(args.paths) > 1:
+        raise UsageError("--shard splits the scan of one repository: run one sharded scan per repository "
+                         "and merge them all with 'scanner merge'")
+    results = []
+    for target in args.paths:
+        if remote.is_url(target):
+            from scanner.sources.git import GitError
+
+            try:
+                with remote.cloned(target) as path:
+                    one = _scan_git(args, options._replace(paths=(path,)), path)
+                    one = _described(one, options._replace(paths=(path,)), path, True)
+            except GitError as exc:
+                raise UsageError(str(exc)) from None
+            meta = dict(one.meta or {}, repository=remote.redact(target))
+            one = one._replace(meta=meta, root=Path("."))
+        else:
+            one = _described(_scan_git(args, options._replace(paths=(target,)), target), options._replace(paths=(target,)),
+                             target, True)
+        results.append((target, one))
+    if len(results) == 1:
+        return results[0][1]
+    try:
+        return merge.merge(results)
+    except merge.MergeError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from scanner import merge
+    from scanner.reporters import json_report
+
+    loaded = [(path, json_report.load(path)) for path in args.reports]
+    try:
+        result = merge.merge(loaded)
+    except merge.MergeError as exc:
+        raise UsageError(str(exc)) from None
+    if args.baseline:
+        from scanner.suppressions import baseline
+
+        applied = baseline.apply(result.findings, baseline.load(args.baseline), Path(args.baseline).name)
+        result = result._replace(findings=applied.findings)
+    if not args.quiet:
+        _warn_problems(result.problems, args.verbose)
+    return _report_and_verdict(args, result, _load_rules(args.rules))
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
     result, rules, stale = _run_scan(args)
     from scanner import interrupts
 
@@ -325,6 +440,15 @@ def cmd_scan(args: argparse.Namespace) -> int:
                   "'scanner baseline create'):")
             for entry in stale:
                 _warn(f"note: stale baseline entry: {entry.describe()}")
+    return _report_and_verdict(args, result, rules)
+
+
+def _report_and_verdict(args: argparse.Namespace, result, rules) -> int:  # noqa: ANN001 - ScanResult, rules
+    """Write the report; the exit code (what `scan` and `merge` share)."""
+    from scanner.model import at_or_above
+    from scanner.reporters import render
+    from scanner.reporters.text_report import use_color
+
     color = args.format == "text" and not args.output and not args.no_color and use_color(sys.stdout.isatty())
     report = render(args.format, result, rules, color)
     if args.quiet and args.format == "text":
@@ -332,7 +456,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         if not any(f.suppression is None for f in result.findings):
             report = ""
     if args.output:
-        _write_atomically(args.output, report, private=args.show_secrets)
+        _write_atomically(args.output, report, private=result.show_secrets)
     else:
         _write_stdout(report)
     failing = [f for f in result.findings if f.suppression is None and at_or_above(f.severity, args.fail_on or "low")]
@@ -444,7 +568,7 @@ def _git_mode(args: argparse.Namespace) -> bool:
     return bool(args.history or args.branch or args.since_commit or args.commit_range or args.staged or args.unpushed)
 
 
-def _scan_git(args: argparse.Namespace, options):  # noqa: ANN001, ANN202 - ScanOptions -> ScanResult
+def _scan_git(args: argparse.Namespace, options, target: str | None = None):  # noqa: ANN001, ANN202 - ScanOptions -> ScanResult
     from scanner.scan import scan_git
     from scanner.sources.git import GitError
 
@@ -455,8 +579,10 @@ def _scan_git(args: argparse.Namespace, options):  # noqa: ANN001, ANN202 - Scan
         raise UsageError("--branch selects which history --history scans: add --history (scanner scan --history --branch REF)")
     if len(modes) > 1:
         raise UsageError(f"{' and '.join(modes)} cannot be combined: choose one")
-    if len(args.paths) > 1:
+    if len(args.paths) > 1 and target is None:
         raise UsageError(f"{modes[0]} scans one git repository: give one PATH (got {len(args.paths)})")
+    if options.shard is not None and not (args.history or args.branch):
+        raise UsageError(f"--shard splits a work tree or --history scan, not {modes[0]}: drop --shard")
     try:
         return scan_git(
             options, history=bool(args.history or args.branch), refs=args.branch, since=args.since_commit,
@@ -622,6 +748,8 @@ def _main(argv: Sequence[str] | None) -> int:
             return cmd_fix(args)
         if args.command == "report":
             return cmd_report(args)
+        if args.command == "merge":
+            return cmd_merge(args)
         return cmd_rules(args)
     except KeyboardInterrupt:
         return _interrupted()

@@ -10,6 +10,7 @@ from typing import NamedTuple
 from scanner import workers
 from scanner.model import Finding, Item, Problem, Provenance
 from scanner.scan import jobs_for
+from scanner.shard import Shard
 from scanner.sources.git import open_repo, read_blobs
 from scanner.sources.history import Blob, is_binary, missing_blob, plan, select, shallow_roots
 from scanner.sources.worktree import DEFAULT_MAX_FILE_SIZE
@@ -112,6 +113,7 @@ class HistoryResult(NamedTuple):
     findings: list[Finding]
     problems: list[Problem]
     stats: dict[str, int]
+    record: dict | None = None  # a shard's part of the provenance fold (scanner.sources.shard_record)
 
 
 def scan_history(
@@ -126,19 +128,21 @@ def scan_history(
     jobs: int | None = None,
     show_secrets: bool = False,
     inline_ignores: bool = True,
+    shard: Shard | None = None,
 ) -> HistoryResult:
     """Secrets in every unique blob of the selected history, one finding per (rule, secret, path),
     each attributed to the commit that introduced it. `compiled` is `compile_rules(...)` output (or
     an iterable of rules). Raises GitError (one line) for a bad ref or a broken repository."""
     from scanner.engines.secrets import Compiled, compile_rules, scan_item
     from scanner.sources.provenance import attach_provenance  # noqa: I001
+    from scanner.sources.shard_record import fold_records, record
 
     if not isinstance(compiled, Compiled):
         compiled = compile_rules(compiled)  # type: ignore[arg-type]
     root = str(root)
     repo = open_repo(root)
     selection = select(root, refs, since, range_, unpushed)
-    planned = plan(repo, selection, max_size)
+    planned = plan(repo, selection, max_size, keep=shard.owns_blob if shard else None)
     missing: list[str] = []
     by_blob, stats = scan_blobs(
         root, planned.blobs, compiled, source=selection.source, show_secrets=show_secrets, jobs=jobs,
@@ -155,6 +159,12 @@ def scan_history(
                 )
         return []
 
+    if shard is not None:  # the fold needs every shard's blobs: this shard records its part
+        rec = record(root, repo.head, selection.source, by_blob, planned.intro, rescan,
+                     shallow_roots(root) if repo.shallow else set(), shard.owns_blob)  # fmt: skip
+        findings = fold_records([rec])  # this shard's own view; `scanner merge` folds them all
+        stats["findings"] = len(findings)
+        return HistoryResult(findings, problems, stats, rec)
     findings = attach_provenance(
         root,
         repo.head,

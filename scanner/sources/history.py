@@ -17,7 +17,7 @@ git.git_env) is a warning naming its path and id, counted like any file that was
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
 from scanner.model import Item, Problem, Provenance
@@ -115,8 +115,11 @@ class Plan(NamedTuple):
     intro: Introductions  # every blob's introducing commits (provenance comes from here later)
 
 
-def plan(repo: Repo, selection: Selection, max_size: int = DEFAULT_MAX_FILE_SIZE) -> Plan:
+def plan(
+    repo: Repo, selection: Selection, max_size: int = DEFAULT_MAX_FILE_SIZE, keep: Callable[[str], bool] | None = None
+) -> Plan:
     """The blobs to read, and the notes a user should see (shallow clone, submodules, big blobs).
+    `keep(blob id)`: only those blobs (a shard's part, scanner.shard); the listing is still whole.
 
     One `git log --raw` pass over the selected commits enumerates the blobs: every blob of the
     history is introduced by some commit, and that pass is also where provenance comes from, so the
@@ -133,6 +136,8 @@ def plan(repo: Repo, selection: Selection, max_size: int = DEFAULT_MAX_FILE_SIZE
         )
     intro = introductions(repo.root, selection.revs, exact_renames=repo.partial)
     shas = list(intro.events)  # newest first: close to pack order, good for cat-file's delta cache
+    if keep is not None:  # --shard: this shard's blobs only (sized, read and scanned)
+        shas = [sha for sha in shas if keep(sha)]
     sizes = blob_sizes(repo.root, shas)
     blobs: list[Blob] = []
     big: list[Blob] = []

@@ -1,0 +1,98 @@
+"""`--shard K/N`: which part of a scan this process does, so that N copies of the same command (a CI
+matrix, a Kubernetes Indexed Job) split one scan and `scanner merge` puts it back together.
+
+The partition is deterministic and needs no coordination:
+
+- history: a blob belongs to shard `int(blob id) mod N` (a blob id is already a uniform hash). Every
+  shard lists the commits (the listing is where provenance comes from), reads and scans only its own
+  blobs, and records what `scanner merge` needs to fold them into the unsharded findings.
+- work tree: a file belongs to shard `blake2b(path) mod N`; its secrets and its file-local policy
+  (Dockerfile, Compose) are done there. Policy rules over documents that may relate across files
+  (Kubernetes NetworkPolicy selection, RBAC, Kustomize, Terraform modules) are done by one shard,
+  the first, over every such file: partitioning by path cannot change their results, and no
+  document is parsed by two shards. The other shards do not parse those files.
+
+K is 1-based on the command line (`--shard 2/8`). From the environment (no shell glue in a job
+spec): SCANNER_SHARD=K/N; or SCANNER_SHARD_COUNT=N with the 0-based index from SCANNER_SHARD_INDEX,
+else JOB_COMPLETION_INDEX (a Kubernetes Indexed Job), else the 1-based CI_NODE_INDEX (GitLab
+`parallel:`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Mapping
+from typing import NamedTuple
+
+from scanner.model import utf8
+
+MAX_SHARDS = 10_000
+
+# what a shard does with one work-tree file (scan.process_item)
+FULL = "full"  # secrets, parsing, file-local and whole-scan policy (unsharded, or the policy shard's own file)
+OWN = "own"  # this shard's file: secrets and file-local policy; another shard parses it for whole-scan policy
+POLICY = "policy"  # another shard's file: parsed for whole-scan policy only (the policy shard)
+SKIP = "skip"
+
+
+class ShardError(ValueError):
+    """A --shard value or shard environment variable that is not K/N: one line."""
+
+
+class Shard(NamedTuple):
+    index: int  # 1-based
+    count: int
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+    @property
+    def owns_policy(self) -> bool:
+        """The shard that runs whole-scan policy rules (relations across files)."""
+        return self.index == 1
+
+    def owns_path(self, path: str) -> bool:
+        digest = hashlib.blake2b(utf8(path), digest_size=8).digest()
+        return int.from_bytes(digest, "big") % self.count == self.index - 1
+
+    def owns_blob(self, sha: str) -> bool:
+        return int(sha[:15], 16) % self.count == self.index - 1
+
+    def role(self, path: str) -> str:
+        if self.owns_path(path):
+            return FULL if self.owns_policy else OWN
+        return POLICY if self.owns_policy else SKIP
+
+
+def parse(text: str, what: str = "--shard") -> Shard:
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text or "")
+    if not m:
+        raise ShardError(f"{what}: expected K/N (e.g. 2/8: the second of eight parts), got {text!r}")
+    index, count = int(m.group(1)), int(m.group(2))
+    if not 1 <= count <= MAX_SHARDS:
+        raise ShardError(f"{what}: the number of shards must be 1 to {MAX_SHARDS}, got {count}")
+    if not 1 <= index <= count:
+        raise ShardError(f"{what}: the shard number must be 1 to {count} (K is 1-based), got {index}")
+    return Shard(index, count)
+
+
+def from_env(env: Mapping[str, str] | None = None) -> Shard | None:
+    """The shard the environment names, or None when it names none (see the module docstring)."""
+    env = os.environ if env is None else env
+    if env.get("SCANNER_SHARD", "").strip():
+        return parse(env["SCANNER_SHARD"], "SCANNER_SHARD")
+    count = env.get("SCANNER_SHARD_COUNT", "").strip()
+    if not count:
+        return None
+    for name, base in (("SCANNER_SHARD_INDEX", 0), ("JOB_COMPLETION_INDEX", 0), ("CI_NODE_INDEX", 1)):
+        value = env.get(name, "").strip()
+        if value:
+            if not value.isdigit():
+                raise ShardError(f"{name}: expected a number, got {value!r}")
+            return parse(f"{int(value) + 1 - base}/{count}", f"{name}={value} with SCANNER_SHARD_COUNT={count}")
+    raise ShardError(
+        "SCANNER_SHARD_COUNT is set but no shard index is: set SCANNER_SHARD_INDEX (0-based), or run as a "
+        "Kubernetes Indexed Job (JOB_COMPLETION_INDEX) or a GitLab parallel job (CI_NODE_INDEX)"
+    )
