@@ -336,7 +336,7 @@ def _run_scan(args: argparse.Namespace, use_baseline: bool = True):  # noqa: ANN
             result = _scan_repositories(args, options)
         else:
             result = _scan_git(args, options) if _git_mode(args) else scan_worktree(options)
-            result = _described(result, options, args.paths[0] if args.paths else ".")
+            result = _described(result, options, args.paths[0] if args.paths else ".", _git_mode(args))
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from None
     except PatternError as exc:
@@ -359,8 +359,8 @@ def _any_url(paths: Sequence[str]) -> bool:
 
 def _described(result, options, target: str, git: bool = False):  # noqa: ANN001, ANN202 - ScanResult
     """The result with what a JSON report records about the scan: scanner version, rule-set digest,
-    the repository (or folder), and its commit for a shard or a scan of several repositories
-    (scanner.merge checks them)."""
+    the repository (or folder) and, for a git or sharded scan, its HEAD commit (scanner.merge
+    checks them; SARIF names them)."""
     from scanner.rules.digest import digest
     from scanner.sources import remote
 
@@ -422,9 +422,14 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
         applied = baseline.apply(result.findings, baseline.load(args.baseline), Path(args.baseline).name)
         result = result._replace(findings=applied.findings)
+    rules = _load_rules(args.rules)
     if not args.quiet:
         _warn_problems(result.problems, args.verbose)
-    return _report_and_verdict(args, result, _load_rules(args.rules))
+        unknown = sorted({f.rule_id for f in result.findings} - {r.id for r in rules})
+        if unknown:
+            _warn(f"warning: rule(s) {', '.join(unknown)} are not in the loaded packs: give the scans' packs with "
+                  "--rules for their descriptions (SARIF and GitLab reports leave their findings out without them)")
+    return _report_and_verdict(args, result, rules)
 
 
 def cmd_scan(args: argparse.Namespace) -> int:

@@ -63,13 +63,18 @@ def merge(reports: Sequence[tuple[str, ScanResult]]) -> ScanResult:
         groups.setdefault(_meta(result).get("repository") or str(result.root), []).append((name, result))
     findings: list[Finding] = []
     problems: set[Problem] = set()
+    counted: dict[tuple, ScanResult] = {}  # a shard's report given twice is counted once
     for repository, members in groups.items():
+        for name, result in members:
+            shard = _meta(result).get("shard")
+            counted.setdefault((repository, shard["index"]) if shard else (repository, name), result)
         found = dedupe(_group_findings(repository, members))
         if len(groups) > 1:
             found = [label(f, repository) for f in found]
         findings.extend(found)
-        for _, result in members:
-            problems.update(result.problems)
+        for _, result in members:  # with several repositories, each problem names its own
+            problems.update(result.problems if len(groups) == 1 else
+                            (p._replace(message=f"{repository}: {p.message}") for p in result.problems))
     findings.sort(key=lambda f: (dict(f.properties).get("repository", ""), *f.sort_key()))
     meta: dict[str, Any] = {"version": version, "rules_digest": digest}
     if len(groups) == 1:
@@ -81,8 +86,8 @@ def merge(reports: Sequence[tuple[str, ScanResult]]) -> ScanResult:
     return ScanResult(
         findings,
         sorted(problems, key=problem_order),
-        sum(r.files for _, r in reports),
-        sum(r.bytes for _, r in reports),
+        sum(r.files for r in counted.values()),
+        sum(r.bytes for r in counted.values()),
         max((r.seconds for _, r in reports), default=0.0) + time.monotonic() - started,
         first.root if len(roots) == 1 else Path("."),
         any(r.show_secrets for _, r in reports),
