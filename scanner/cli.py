@@ -383,29 +383,37 @@ def _scan_repositories(args: argparse.Namespace, options):  # noqa: ANN001, ANN2
     if options.shard is not None and len(args.paths) > 1:
         raise UsageError("--shard splits the scan of one repository: run one sharded scan per repository "
                          "and merge them all with 'scanner merge'")
-    results = []
-    for target in args.paths:
-        if remote.is_url(target):
-            from scanner.sources.git import GitError
+    from scanner.model import Problem
+    from scanner.sources.git import GitError
 
-            try:
+    results = []
+    failed: list[Problem] = []
+    for target in args.paths:  # a repository that cannot be scanned is reported; the others still are
+        try:
+            if remote.is_url(target):
                 with remote.cloned(target) as path:
                     one = _scan_git(args, options._replace(paths=(path,)), path)
                     one = _described(one, options._replace(paths=(path,)), path, True)
-            except GitError as exc:
+                one = one._replace(meta=dict(one.meta or {}, repository=remote.redact(target)), root=Path("."))
+            else:
+                one = _scan_git(args, options._replace(paths=(target,)), target)
+                one = _described(one, options._replace(paths=(target,)), target, True)
+        except (GitError, UsageError) as exc:
+            if len(args.paths) == 1:
                 raise UsageError(str(exc)) from None
-            meta = dict(one.meta or {}, repository=remote.redact(target))
-            one = one._replace(meta=meta, root=Path("."))
-        else:
-            one = _described(_scan_git(args, options._replace(paths=(target,)), target), options._replace(paths=(target,)),
-                             target, True)
+            failed.append(Problem(remote.redact(target), f"repository not scanned: {exc}", kind="error"))
+            continue
         results.append((target, one))
-    if len(results) == 1:
-        return results[0][1]
+    if not results:
+        raise UsageError(f"no repository could be scanned ({failed[0].path}: {failed[0].message})")
     try:
-        return merge.merge(results)
+        result = results[0][1] if len(args.paths) == 1 else merge.merge(results, several=True)
     except merge.MergeError as exc:
         raise UsageError(str(exc)) from None
+    if failed:  # in the report as files not fully scanned, and exit 2 (cmd_scan)
+        meta = dict(result.meta or {}, failed=[p.path for p in failed])
+        result = result._replace(problems=sorted([*result.problems, *failed], key=lambda p: (p.path, p.message)), meta=meta)
+    return result
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
@@ -445,7 +453,12 @@ def cmd_scan(args: argparse.Namespace) -> int:
                   "'scanner baseline create'):")
             for entry in stale:
                 _warn(f"note: stale baseline entry: {entry.describe()}")
-    return _report_and_verdict(args, result, rules)
+    code = _report_and_verdict(args, result, rules)
+    failed = (result.meta or {}).get("failed")
+    if failed:  # scan --history REPO...: some repositories could not be scanned (each named above)
+        _warn(f"error: {len(failed)} of {len(args.paths)} repositories could not be scanned")
+        return EXIT_ERROR
+    return code
 
 
 def _report_and_verdict(args: argparse.Namespace, result, rules) -> int:  # noqa: ANN001 - ScanResult, rules

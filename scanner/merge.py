@@ -40,8 +40,9 @@ def label(finding: Finding, repository: str) -> Finding:
     return finding._replace(properties=tuple(sorted(props.items())))
 
 
-def merge(reports: Sequence[tuple[str, ScanResult]]) -> ScanResult:
-    """`reports`: (file name, loaded report) pairs, in the order given."""
+def merge(reports: Sequence[tuple[str, ScanResult]], several: bool = False) -> ScanResult:
+    """`reports`: (file name, loaded report) pairs, in the order given. `several`: label findings with
+    their repository even when the reports are of one (`scan --history A B` where B failed)."""
     if not reports:
         raise MergeError("nothing to merge: give one or more JSON reports")
     started = time.monotonic()
@@ -69,15 +70,15 @@ def merge(reports: Sequence[tuple[str, ScanResult]]) -> ScanResult:
             shard = _meta(result).get("shard")
             counted.setdefault((repository, shard["index"]) if shard else (repository, name), result)
         found = dedupe(_group_findings(repository, members))
-        if len(groups) > 1:
+        if len(groups) > 1 or several:
             found = [label(f, repository) for f in found]
         findings.extend(found)
         for _, result in members:  # with several repositories, each problem names its own
-            problems.update(result.problems if len(groups) == 1 else
+            problems.update(result.problems if len(groups) == 1 and not several else
                             (p._replace(message=f"{repository}: {p.message}") for p in result.problems))
     findings.sort(key=lambda f: (dict(f.properties).get("repository", ""), *f.sort_key()))
     meta: dict[str, Any] = {"version": version, "rules_digest": digest}
-    if len(groups) == 1:
+    if len(groups) == 1 and not several:
         meta.update({k: v for k, v in _meta(first).items() if k in ("repository", "revision")})
     else:
         meta["repositories"] = [{"repository": repo, "revision": _meta(members[0][1]).get("revision", "")}

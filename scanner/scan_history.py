@@ -142,7 +142,7 @@ def scan_history(
     root = str(root)
     repo = open_repo(root)
     selection = select(root, refs, since, range_, unpushed)
-    planned = plan(repo, selection, max_size, keep=shard.owns_blob if shard else None)
+    planned = plan(repo, selection, max_size, keep=shard.history_part() if shard else None)
     missing: list[str] = []
     by_blob, stats = scan_blobs(
         root, planned.blobs, compiled, source=selection.source, show_secrets=show_secrets, jobs=jobs,

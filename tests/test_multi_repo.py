@@ -196,3 +196,18 @@ def test_git_daemon_on_loopback(cli, tmp_path, two_repos, daemon, monkeypatch):
     assert sorted(f["rule"] for f in doc["findings"]) == ["test-aws-access-key-id", "test-github-token"]
     run = cli("scan", "--history", f"{daemon}/missing.git")
     assert run.code == 2 and "clone failed" in run.err and len(run.err.strip().splitlines()) == 1
+
+
+def test_text_report_names_the_repository_and_a_bad_repository_does_not_stop_the_others(cli, tmp_path, two_repos):
+    a, b = two_repos
+    run = cli("scan", "--history", str(a), str(b), *RULES)
+    assert run.code == 1 and f"{a}: app.env" in run.out and f"{b}: ci.env" in run.out
+    missing = tmp_path / "not-a-repo"
+    missing.mkdir()
+    run = cli("scan", "--history", str(a), str(missing), "file:///nonexistent/x.git", "-f", "json", *RULES)
+    assert run.code == 2  # the report of the others is written, the run still fails
+    doc = json.loads(run.out)
+    assert {f["repository"] for f in doc["findings"]} == {str(a)}
+    unscanned = {p["path"] for p in doc["problems"] if "repository not scanned" in p["message"]}
+    assert unscanned == {str(missing), "file:///nonexistent/x.git"}
+    assert "2 of 3 repositories could not be scanned" in run.err

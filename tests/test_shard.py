@@ -132,25 +132,35 @@ def test_history_shards_of_a_bare_repository_and_the_order_of_reports_does_not_m
     _same(_report(whole), _report(merged))
 
 
-def test_a_history_shard_reads_only_its_blobs(tmp_path, monkeypatch):
+def test_history_shards_read_disjoint_parts_that_cover_the_history(tmp_path, monkeypatch):
+    """Each blob is read by exactly one shard, and a file's versions stay together in runs (git's
+    delta chains: see scanner.shard)."""
     from scanner import scan_history
     from scanner.engines.secrets import compile_rules
     from scanner.rules.loader import load_pack
 
     repo = tmp_path / "r.git"
-    build(repo, commits=120, files=10, seed=3, bare=True)
-    read: list[str] = []
+    build(repo, commits=300, files=4, seed=3, bare=True)
+    reads: dict[str, list[str]] = {}
     real = scan_history.read_blobs
+    current = ""
 
     def spy(root, shas, **kw):
-        read.extend(shas)
+        reads.setdefault(current, []).extend(shas)
         return real(root, shas, **kw)
 
     monkeypatch.setattr(scan_history, "read_blobs", spy)
-    part = shard.parse("2/4")
-    result = scan_history.scan_history(str(repo), compile_rules(load_pack(PACK)), jobs=1, shard=part)
-    assert read and all(part.owns_blob(sha) for sha in read)
-    assert result.record is not None and set(result.record["blobs"]) <= set(read)
+    compiled = compile_rules(load_pack(PACK))
+    for current in ("whole", "1/3", "2/3", "3/3"):
+        part = None if current == "whole" else shard.parse(current)
+        result = scan_history.scan_history(str(repo), compiled, jobs=1, shard=part)
+        if part is not None:
+            assert result.record is not None and set(result.record["blobs"]) <= set(reads[current])
+    parts = [reads[k] for k in ("1/3", "2/3", "3/3")]
+    assert all(parts) and sum(len(p) for p in parts) == len(reads["whole"]) == len({b for p in parts for b in p})
+    assert sorted(b for p in parts for b in p) == sorted(reads["whole"])
+    # 300 commits over a few files: runs of HISTORY_RUN versions, not scattered blob by blob
+    assert max(len(p) for p in parts) >= shard.HISTORY_RUN
 
 
 # --- merge: verdict, baseline, refusals -----------------------------------------------------------
@@ -212,6 +222,8 @@ def test_partition_is_deterministic_and_covers_every_key_once():
         assert all(sum(p.owns_path(x) for p in parts) == 1 for x in paths)
         blob = "3f" * 20
         assert sum(p.owns_blob(blob) for p in parts) == 1
+        keeps = [p.history_part() for p in parts]
+        assert all(sum(keep(f"{i:040x}", x) for keep in keeps) == 1 for i, x in enumerate(paths))
     assert [shard.Shard(2, 3).owns_path(p) for p in paths] == [shard.Shard(2, 3).owns_path(p) for p in paths]
 
 

@@ -44,11 +44,13 @@ def render(result: ScanResult, rules: Sequence[Rule], color: bool = False) -> st
     active = [f for f in result.findings if f.suppression is None]
     current = None
     for finding in active:
-        if finding.path != current:
+        repository = dict(finding.properties).get("repository")  # a scan or merge of several repositories
+        heading = f"{repository}: {finding.path}" if repository else finding.path
+        if heading != current:
             if current is not None:
                 console.print()
-            current = finding.path
-            console.print(f"[bold underline]{escape(printable(finding.path))}[/]")
+            current = heading
+            console.print(f"[bold underline]{escape(printable(heading))}[/]")
         loc = finding.location
         where = f"{loc.line}:{loc.column}" if loc.line else "-"
         sev = finding.severity.upper()

@@ -116,10 +116,12 @@ class Plan(NamedTuple):
 
 
 def plan(
-    repo: Repo, selection: Selection, max_size: int = DEFAULT_MAX_FILE_SIZE, keep: Callable[[str], bool] | None = None
+    repo: Repo, selection: Selection, max_size: int = DEFAULT_MAX_FILE_SIZE,
+    keep: Callable[[str, str], bool] | None = None,
 ) -> Plan:
     """The blobs to read, and the notes a user should see (shallow clone, submodules, big blobs).
-    `keep(blob id)`: only those blobs (a shard's part, scanner.shard); the listing is still whole.
+    `keep(blob id, path)`, called in listing order: only those blobs (a shard's part,
+    scanner.shard.Shard.history_part); the listing is still whole.
 
     One `git log --raw` pass over the selected commits enumerates the blobs: every blob of the
     history is introduced by some commit, and that pass is also where provenance comes from, so the
@@ -137,7 +139,7 @@ def plan(
     intro = introductions(repo.root, selection.revs, exact_renames=repo.partial)
     shas = list(intro.events)  # newest first: close to pack order, good for cat-file's delta cache
     if keep is not None:  # --shard: this shard's blobs only (sized, read and scanned)
-        shas = [sha for sha in shas if keep(sha)]
+        shas = [sha for sha in shas if keep(sha, intro.events[sha][-1].path)]
     sizes = blob_sizes(repo.root, shas)
     blobs: list[Blob] = []
     big: list[Blob] = []
