@@ -257,11 +257,11 @@ def attach_provenance(
     return fold(source, by_blob, intro.changes, present, shallow_roots)
 
 
-def relevant_changes(changes: Iterable[Change], blobs: Iterable[str]) -> Iterator[Change]:
-    """The changes that touch one of `blobs` (as the new blob or a parent's): all the lineages of
-    the secrets in those blobs need."""
+def relevant_changes(changes: Iterable[Change], blobs: Iterable[str]) -> Iterator[tuple[int, Change]]:
+    """The changes that touch one of `blobs` (as the new blob or a parent's), with their position:
+    all the lineages of the secrets in those blobs need."""
     wanted = set(blobs)
-    return (c for c in changes if c.new in wanted or any(o in wanted for o in c.olds))
+    return ((i, c) for i, c in enumerate(changes) if c.new in wanted or any(o in wanted for o in c.olds))
 
 
 def fold(
@@ -278,7 +278,8 @@ def fold(
         sha: frozenset((f.rule_id, secret_id(f)) for f in found) for sha, found in by_blob.items()
     }
     empty: frozenset[Key] = frozenset()
-    lineages = secret_lineages(relevant_changes(changes, keys), lambda sha: keys.get(sha, empty))
+    relevant = (change for _, change in relevant_changes(changes, keys))
+    lineages = secret_lineages(relevant, lambda sha: keys.get(sha, empty))
 
     def finding_in(sha: str, key: Key) -> Finding | None:
         for finding in by_blob.get(sha, ()):

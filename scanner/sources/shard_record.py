@@ -50,8 +50,7 @@ def record(
             keys = sorted({(f.rule_id, secret_id(f)) for f in rescan(sha, path)})
             if keys:
                 head_extra[path] = keys
-    index = {id(change): seq for seq, change in enumerate(intro.changes)}
-    changes = [(index[id(c)], c) for c in relevant_changes(intro.changes, by_blob)]
+    changes = list(relevant_changes(intro.changes, by_blob))
     commits = {c.commit[0] for _, c in changes}
     return {
         "source": source,
