@@ -211,3 +211,16 @@ def test_text_report_names_the_repository_and_a_bad_repository_does_not_stop_the
     unscanned = {p["path"] for p in doc["problems"] if "repository not scanned" in p["message"]}
     assert unscanned == {str(missing), "file:///nonexistent/x.git"}
     assert "2 of 3 repositories could not be scanned" in run.err
+
+
+def test_sarif_of_one_history_scan_names_its_repository_and_commit(cli, two_repos):
+    a, _ = two_repos
+    git(a, "remote", "add", "origin", "https://scanner-ci:t0ken-FAKE@git.example.com/team/alpha.git")
+    run = cli("scan", "--history", str(a), "-f", "sarif", *RULES)
+    doc = json.loads(run.out)
+    _validate(doc)
+    [single] = doc["runs"]
+    [vcp] = single["versionControlProvenance"]
+    assert vcp == {"repositoryUri": "https://git.example.com/team/alpha.git", "mappedTo": {"uriBaseId": "%SRCROOT%"},
+                   "revisionId": git(a, "rev-parse", "HEAD").strip()}
+    assert "t0ken-FAKE" not in run.out
