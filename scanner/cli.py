@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     scan = sub.add_parser("scan", help="scan files (default: the current directory)")
-    scan.add_argument("paths", nargs="*", default=["."], metavar="PATH", help="files or folders (default: .)")
+    scan.add_argument("paths", nargs="*", default=["."], metavar="PATH",
+                      help="files or folders (default: .); with --history, repositories: folders or URLs")
     scan.add_argument("-f", "--format", "--output-format", dest="format", choices=FORMATS, default="text",
                       help="report format (default: text)")
     scan.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
