@@ -60,7 +60,7 @@ def merge(reports: Sequence[tuple[str, ScanResult]], several: bool = False) -> S
             raise MergeError(f"{name} and {first_name} were made with different rule sets (rules_digest differs): "
                              "run every shard with the same rules, --only/--skip and configuration")
     groups: dict[str, list[tuple[str, ScanResult]]] = {}
-    for name, result in reports:
+    for name, result in (part for report in reports for part in _per_repository(*report)):
         groups.setdefault(_meta(result).get("repository") or str(result.root), []).append((name, result))
     findings: list[Finding] = []
     problems: set[Problem] = set()
@@ -94,6 +94,27 @@ def merge(reports: Sequence[tuple[str, ScanResult]], several: bool = False) -> S
         any(r.show_secrets for _, r in reports),
         meta,
     )
+
+
+def _per_repository(name: str, result: ScanResult) -> list[tuple[str, ScanResult]]:
+    """A report that is itself a merge of several repositories, as one report per repository (so
+    that merging it again keeps every finding with its own repository); any other report as it is."""
+    repositories = [r for r in _meta(result).get("repositories") or () if isinstance(r, dict) and r.get("repository")]
+    if not repositories:
+        return [(name, result)]
+    out = []
+    for i, entry in enumerate(repositories):
+        repo = str(entry["repository"])
+        prefix = f"{repo}: "
+        meta = {**_meta(result), "repository": repo, "revision": entry.get("revision", "")}
+        meta.pop("repositories")
+        out.append((f"{name} ({repo})", result._replace(
+            findings=[f for f in result.findings if dict(f.properties).get("repository") == repo],
+            problems=[p._replace(message=p.message.removeprefix(prefix)) for p in result.problems
+                      if p.message.startswith(prefix)],
+            files=result.files if i == 0 else 0, bytes=result.bytes if i == 0 else 0, meta=meta,
+        )))  # fmt: skip
+    return out
 
 
 def _meta(result: ScanResult) -> dict[str, Any]:

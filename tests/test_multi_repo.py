@@ -224,3 +224,16 @@ def test_sarif_of_one_history_scan_names_its_repository_and_commit(cli, two_repo
     assert vcp == {"repositoryUri": "https://git.example.com/team/alpha.git", "mappedTo": {"uriBaseId": "%SRCROOT%"},
                    "revisionId": git(a, "rev-parse", "HEAD").strip()}
     assert "t0ken-FAKE" not in run.out
+
+
+def test_a_merged_report_of_several_repositories_merges_again(cli, tmp_path, two_repos):
+    a, b = two_repos
+    c = _repo(tmp_path / "gamma", {"deploy.env": f"AWS_ACCESS_KEY_ID={AWS}\n"})
+    both = tmp_path / "ab.json"
+    cli("scan", "--history", str(a), str(b), "-f", "json", "-o", str(both), *RULES)
+    alone = tmp_path / "c.json"
+    cli("scan", "--history", str(c), "-f", "json", "-o", str(alone), *RULES)
+    merged = json.loads(cli("merge", str(both), str(alone), "-f", "json").out)
+    direct = json.loads(cli("scan", "--history", str(a), str(b), str(c), "-f", "json", *RULES).out)
+    assert merged["findings"] == direct["findings"]
+    assert {k: len(v) for k, v in _by_repo(merged).items()} == {str(a): 1, str(b): 2, str(c): 1}
