@@ -10,8 +10,9 @@ The partition is deterministic and needs no coordination:
   `scanner merge` needs to fold them into the unsharded findings (sources/shard_record.py).
   Why runs of a file and not single blob ids: git stores a file's versions as delta chains, and
   `cat-file` inflates a version from its bases; split blob by blob, every shard re-inflates the
-  bases the others read (4 shards of a 50,000-commit history: 1.63x the CPU of one scan; by runs,
-  1.0x). Runs, not whole files, so that one file with a huge history is still spread out.
+  bases the others read (4 shards of a 50,000-commit history run one after the other: 29.7 s of CPU
+  blob by blob, 18.9 s by runs; one unsharded scan: 18.2 s). Runs, not whole files, so that one
+  file with a huge history is still spread out.
 - work tree: a file belongs to shard `blake2b(path) mod N`; its secrets and its file-local policy
   (Dockerfile, Compose) are done there. Policy rules over documents that may relate across files
   (Kubernetes NetworkPolicy selection, RBAC, Kustomize, Terraform modules) are done by one shard,
