@@ -29,7 +29,7 @@ from typing import NamedTuple
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from history import build, unique_blob_bytes  # noqa: E402
+from history import unique_blob_bytes  # noqa: E402
 
 
 class Usage(NamedTuple):
@@ -149,7 +149,10 @@ def main() -> None:
             if not (path / "refs" / "heads" / "main").exists() and not (path / "packed-refs").exists():
                 started = time.perf_counter()
                 path.parent.mkdir(parents=True, exist_ok=True)
-                build(path, commits, args.files)
+                # in a child: a big parent would lend its peak RSS to every scan forked later (Linux
+                # keeps the high-water mark across exec, and wait4 reports it)
+                code = f"from history import build; from pathlib import Path; build(Path({str(path)!r}), {commits}, {args.files})"
+                subprocess.run([sys.executable, "-c", code], cwd=HERE, check=True)
                 print(f"built {path} ({commits} commits) in {time.perf_counter() - started:.0f} s", file=sys.stderr)
             repos.append((f"{commits} commits", path))
     figures = {}
