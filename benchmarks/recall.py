@@ -12,7 +12,7 @@ The scanner runs as `python -m scanner scan . -f json --config /dev/null --exit-
 that the area labels), with helm, kubectl and kustomize hidden as in tests/test_kubernetes_corpus.py: the
 Kubernetes labels are for the files as written, not for rendered charts or overlays.
 
-Secrets (areas secrets and terraform-secrets), against `detect-secrets scan --all-files .` (its default
+Secrets (areas secrets, terraform-secrets and kubernetes-secrets), against `detect-secrets scan --all-files .` (its default
 plugins and filters): scored by (path, line) only, since a peer has no rule ids. recall = labelled
 (path, line) pairs reported / labelled pairs; false alarms = reported (path, line) pairs that are not
 labelled, and how many of them are on known non-leaks (files under traps/; the 'good' lines of
@@ -57,7 +57,7 @@ sys.path.insert(0, str(HERE))
 from run import CHECKOV_ENV, peer, scanner_env, warm_scanner  # noqa: E402
 
 FIXTURES = ROOT / "fixtures"
-SECRET_AREAS = ("secrets", "terraform-secrets")
+SECRET_AREAS = ("secrets", "terraform-secrets", "kubernetes-secrets")
 IAC_AREAS = {
     "kubernetes": "kubernetes",
     "terraform": "terraform-aws",
@@ -200,7 +200,7 @@ def expected(area: str) -> dict:
 def secret_labels(area: str) -> tuple[set[tuple[str, int]], Callable[[str, int], bool]]:
     """The labelled (path, line) pairs, and which other lines are known non-leaks."""
     data = expected(area)
-    if area == "secrets":  # findings: [{path, line, rule}]; traps/ expects nothing
+    if area in ("secrets", "kubernetes-secrets"):  # findings: [{path, line[, rule]}]; traps/ expects nothing
         labelled = {(e["path"], e["line"]) for e in data["findings"]}
         return labelled, lambda path, line: path.startswith("traps/")
     # terraform-secrets: bad: [lines], good: [lines] of the folder's one file

@@ -27,7 +27,10 @@ def generate(root: Path, files: int, seed: int = 7) -> None:
         word = "".join(rng.choices(string.ascii_lowercase, k=8))
         text = TEMPLATES[kind].format(w=word, n=rng.randint(1, 99), b=rng.choice(["True", "False"])) * rng.randint(1, 40)
         if i % 997 == 0:  # a few real-format fake secrets
-            text += f'\nGITHUB_TOKEN = "ghp_{"".join(rng.choices(string.ascii_letters + string.digits, k=36))}"\n'
+            from scanner.engines.checksums import with_checksum  # a token GitHub's CRC32 check accepts
+
+            token = with_checksum("ghp_", "".join(rng.choices(string.ascii_letters + string.digits, k=30)))
+            text += f'\nGITHUB_TOKEN = "{token}"\n'
         sub = root / f"pkg{i % 200:03d}"
         sub.mkdir(exist_ok=True)
         (sub / names[kind].format(i=i)).write_text(text)

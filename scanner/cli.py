@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="report format (default: text)")
     scan.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
     scan.add_argument(
-        "--fail-on", choices=("low", "medium", "high", "critical"), default=None,
+        "--fail-on", choices=("info", "low", "medium", "high", "critical"), default=None,
         help="exit 1 only for findings at or above this severity (default: low, i.e. any finding)",
     )
     scan.add_argument("--config", metavar="FILE", help="configuration file (default: .scanner.yaml or [tool.scanner] "

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, NamedTuple
 
-SEVERITIES = ("low", "medium", "high", "critical")
+SEVERITIES = ("info", "low", "medium", "high", "critical")  # info: said, never failing by default (--fail-on low)
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 
 

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from scanner import documents, shard, workers
+from scanner.documents.terraform.embedded import embedded_items
 from scanner.engines import policy, secrets
-from scanner.model import Finding, Item, Problem, interruption
+from scanner.model import Finding, Item, Location, Problem, interruption
 from scanner.rules.loader import Rule
 from scanner.sources import worktree
 from scanner.suppressions import inline
@@ -151,6 +152,7 @@ def process_item(item: Item, role: str = shard.FULL) -> ItemResult:
         try:
             if role != shard.POLICY:
                 found = secrets.scan_item(_STATE["compiled"], item, _STATE["show"])
+                found += _embedded_secrets(item, found)
             if found and _STATE["inline"]:
                 found, problems = inline.apply(found, item.data)
             if _STATE["policy"] and (role == shard.FULL or (role == shard.POLICY) == _whole_scan_file(item)):
@@ -192,6 +194,20 @@ def _whole_scan_file(item: Item) -> bool:
 
 def _timed_out(item: Item, timeout: float) -> Problem:
     return Problem(item.path, f"not fully scanned: took longer than --timeout {timeout:g} s", kind="timeout")
+
+
+def _embedded_secrets(item: Item, found: list[Finding]) -> list[Finding]:
+    """Secrets in text a file holds encoded or in pieces (Terraform user_data in base64, container
+    environment name/value pairs), reported on the line of the value that holds them (once: not
+    again where the plain text already showed them)."""
+    out: list[Finding] = []
+    seen = {(f.rule_id, f.fingerprint, f.line) for f in found}
+    for sub in embedded_items(item):
+        for f in secrets.scan_item(_STATE["compiled"], sub.item, _STATE["show"]):
+            if (f.rule_id, f.fingerprint, sub.line) not in seen:
+                seen.add((f.rule_id, f.fingerprint, sub.line))
+                out.append(f._replace(location=Location(item.path, sub.line), message=f"{f.message} ({sub.what})"))
+    return out
 
 
 def _local_policy(

@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"
 MINIMAL_PACK = FIXTURES / "packs" / "minimal.yaml"
 # A well-formed but fake GitHub token (ghp_ + 36 base62 characters).
-FAKE_GH = "ghp_aB3dE5gH7jK9mN1pQ3rS5tU7vW9xY1zA3cE5"
+FAKE_GH = "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"
 
 
 class Run(NamedTuple):

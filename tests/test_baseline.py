@@ -7,8 +7,8 @@ import json
 
 from tests.conftest import FAKE_GH, MINIMAL_PACK, git
 
-OTHER_GH = "ghp_zB3dE5gH7jK9mN1pQ3rS5tU7vW9xY1zA3cE9"
-NEW_GH = "ghp_nEw5gH7jK9mN1pQ3rS5tU7vW9xY1zA3cE5aB"
+OTHER_GH = "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"
+NEW_GH = "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"
 SCAN = ("--rules", str(MINIMAL_PACK), "--only", "minimal")
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import FAKE_GH, MINIMAL_PACK
 
-OTHER_GH = "ghp_zB3dE5gH7jK9mN1pQ3rS5tU7vW9xY1zA3cE9"
+OTHER_GH = "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"
 
 
 def _repo(tmp_path, config: str, name: str = ".scanner.yaml"):

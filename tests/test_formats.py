@@ -35,7 +35,7 @@ rules:
 
 def _tree(tmp_path):
     (tmp_path / "app.py").write_text(f'import os\nT = "{FAKE_GH}"\n')
-    (tmp_path / "docs.md").write_text(f"Example: `{FAKE_GH[:-1]}X`  <!-- scanner:ignore=test-github-token docs -->\n")
+    (tmp_path / "docs.md").write_text("Example: `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`  <!-- scanner:ignore=test-github-token docs -->\n")
     (tmp_path / "extra.yaml").write_text(SECOND_PACK)
     return tmp_path
 
@@ -110,7 +110,7 @@ def test_gitlab(cli, tmp_path, monkeypatch):
 
 def test_suppressions_visible_in_text_json_and_sarif(cli, tmp_path):
     tree = _tree(tmp_path)
-    (tree / "old.py").write_text('K = "ghp_oLd5gH7jK9mN1pQ3rS5tU7vW9xY1zA3cE5aB"\n')
+    (tree / "old.py").write_text('K = "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"\n')
     cli("baseline", "create", *SCAN, "--exclude", "app.py", cwd=tree)
     base = ("--baseline", ".scanner-baseline.json")
     assert "2 suppressed" in cli("scan", *SCAN, *base, cwd=tree).out

@@ -18,8 +18,8 @@ from scanner.sources.history import history_items
 from scanner.sources.staged import staged_items
 
 PACK = Path(__file__).with_name("history_pack.yaml")
-GH = "ghp_" + "R2d9Lk3mQ8vX1zT7bN4cW6yH0pJ5sF9aE2gU"  # realistic shape, not a real token
-GH2 = "ghp_" + "Zq7Wm2Xc9Vb4Nn1Ll8Kk3Jj6Hh0Gg5Ff2Dd7"
+GH = "ghp_" + "R2d9Lk3mQ8vX1zT7bN4cW6yH0pJ5sF4O5C8o"  # realistic shape, not a real token
+GH2 = "ghp_" + "Zq7Wm2Xc9Vb4Nn1Ll8Kk3Jj6Hh0Gg53SkwFh"
 AWS = "AKIA4QWERTY7ZXCVB2NM"  # not AWS's documented example key
 AWS2 = "AKIAJ3XK8L2MN7QP4RTV"
 

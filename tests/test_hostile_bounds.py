@@ -123,7 +123,7 @@ def test_python_tags_never_execute_and_the_rest_is_still_scanned(tmp_path):
 
 
 def test_duplicate_keys_do_not_hide_either_value(tmp_path):
-    other = "ghp_" + "Zz9" * 12
+    other = "ghp_" + "Zz9" * 10 + "0wbWHC"  # with its checksum
     (tmp_path / "config.yaml").write_text(f"token: {FAKE_GH}\ntoken: {other}\n")
     done = scan(tmp_path, "--format", "json")
     secrets = {f["line"] for f in json.loads(done.stdout)["findings"] if f["rule"] == "github-token"}

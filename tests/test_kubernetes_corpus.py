@@ -133,7 +133,7 @@ def test_fixture_problems_are_the_expected_ones(fixture_scan):
     summary = sorted((p.path, p.level) for p in problems)
     assert summary == [
         ("charts/webapp/Chart.yaml", "warning"),  # unrendered chart: once, not per template
-        ("kustomize/overlays/prod/kustomization.yaml", "info"),  # overlay not rendered: said, not silent
+        ("kustomize/overlays/prod/kustomization.yaml", "warning"),  # overlay not rendered: said, not silent
         ("malformed/broken.yaml", "warning"),  # one message with the line; the valid document is scanned
     ]
     broken = next(p for p in problems if p.path == "malformed/broken.yaml")

@@ -15,7 +15,7 @@ import pytest
 
 from scanner import documents
 from scanner.documents import dockerfile_lines
-from scanner.documents.terraform_hcl import parse_hcl_lark
+from scanner.documents.terraform.parse.hcl import parse_hcl_lark
 from scanner.documents.tree import load_yaml_stream
 from scanner.engines import secrets
 from scanner.model import Item

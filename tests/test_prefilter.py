@@ -190,7 +190,7 @@ def test_a_cached_database_is_used_at_once_and_a_missing_one_not_compiled_for_a_
     monkeypatch.setenv("SCANNER_CACHE_DIR", str(tmp_path))
     monkeypatch.delenv("SCANNER_NO_CACHE", raising=False)
     rules = loader.load_rules()
-    item = Item("app.env", b"GITHUB_TOKEN=ghp_" + b"aB3dE5gH7jK9mN1pQ3rS5tU7vW9xY1zA3cE5" + b"\n")
+    item = Item("app.env", b"GITHUB_TOKEN=ghp_" + b"aB3dE5gH7jK9mN1pQ3rS5tU7vW9xY14LYAlj" + b"\n")
     first = secrets.compile_rules(rules)
     found = secrets.scan_item(first, item)
     assert [f.rule_id for f in found] == ["github-token"]

@@ -72,7 +72,7 @@ def _fixture_files() -> dict[str, bytes]:
 
 def _enclosing(path: str, line: int) -> tuple[int, int]:
     """Line range of the top-level block holding `line` (HCL), else a window for JSON."""
-    from scanner.documents.terraform_hcl import parse_hcl
+    from scanner.documents.terraform.parse.hcl import parse_hcl
 
     if path.endswith(".tf"):
         for block in parse_hcl((FIXTURES / path).read_text()):
@@ -264,8 +264,8 @@ def _hcl_sources():
 
 @pytest.mark.parametrize(("name", "text"), list(_hcl_sources()), ids=lambda x: x if "\n" not in x else "")
 def test_fast_parser_agrees_with_python_hcl2(name, text):
-    from scanner.documents.terraform_fast import Fallback, parse_fast
-    from scanner.documents.terraform_hcl import Block, HclError, parse_hcl_lark
+    from scanner.documents.terraform.parse.fast import Fallback, parse_fast
+    from scanner.documents.terraform.parse.hcl import Block, HclError, parse_hcl_lark
 
     try:
         slow = parse_hcl_lark(text)

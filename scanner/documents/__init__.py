@@ -1,6 +1,6 @@
 """Documents say what the bytes mean: Kubernetes objects, Dockerfiles, Compose files, Terraform.
 
-Each document module (kubernetes.py, dockerfile.py, compose.py, terraform.py, ...) exposes:
+Each document module (kubernetes.py, dockerfile.py, compose.py, the terraform/ package, ...) exposes:
 
 - `claims(path: str, data: bytes) -> bool`: cheap test whether the file is for this module;
 - `parse(item: Item) -> tuple[list[Document], list[Problem]]`: never raises on bad input;
@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 from scanner.model import Item, Problem, interruption
 
-MODULES: tuple[str, ...] = ("compose", "kubernetes", "dockerfile", "terraform")  # first claim wins
+MODULES: tuple[str, ...] = ("compose", "kubernetes", "dockerfile", "terraform", "items")  # first claim wins
 
 
 class Document(NamedTuple):
@@ -38,6 +38,9 @@ class Document(NamedTuple):
     meta: tuple[tuple[str, Any], ...] = ()  # module-specific facts (sorted pairs)
 
 
+INSTANCE = "\x1f"  # in Subject.key: what follows names one instance of the code object before it
+
+
 class Subject(NamedTuple):
     """What one policy condition is evaluated against: a container, an object, a resource..."""
 
@@ -46,7 +49,9 @@ class Subject(NamedTuple):
     line: int
     label: str | Callable[[], str]  # human name for messages, e.g. "Deployment/web container nginx";
     # a function when it costs to make (masking credentials in a command): called only for a finding
-    key: str  # stable identity (fingerprint), e.g. "apps/v1/Deployment/default/web/containers/nginx"
+    key: str  # stable identity (fingerprint), e.g. "apps/v1/Deployment/default/web/containers/nginx";
+    # "<code object>" INSTANCE "<instance>" when one code object yields several subjects (a Terraform
+    # module's block reached through several calls): a rule reports one finding per code object and line
     kind: str  # what `kinds:` in a rule filters on (Kubernetes kind, Terraform type, instruction)
     doc: Document
     ignores: tuple[tuple[str, str], ...] = ()  # (rule id or "*", reason), e.g. from annotations

@@ -173,6 +173,21 @@ def _is_literal(value: str) -> bool:
     return bool(value.strip()) and _VAR.search(value) is None
 
 
+def _known_tail(raw: str, env: dict[str, Any]) -> dict[str, Any] | None:
+    """The tag and digest of an image whose only unknown variables are in its registry or path
+    (`${REGISTRY}/ubuntu`, `$MIRROR/library/node:20`); None when the last path part is unknown too."""
+    marker = "\x00"
+
+    def repl(m: re.Match) -> str:
+        value = substitute(m.group(0), env)
+        return marker if isinstance(value, Unknown) else value
+
+    text = _VAR.sub(repl, raw)
+    if "/" not in text or marker not in text or marker in text.rsplit("/", 1)[1]:
+        return None
+    return parse_image(text.replace(marker, "unknown"))
+
+
 def parse_image(ref: str) -> dict[str, Any]:
     """Split an image reference: registry, repository, tag, digest (docker.io when no registry)."""
     out: dict[str, Any] = {}
@@ -449,7 +464,15 @@ def build_tree(commands: Sequence[Any], escape: str = "\\") -> LDict:
             image = substitute(raw, global_args)
             _lset(stage, "image", image, line)
             env, user, user_line = {}, None, 0
-            if isinstance(image, Unknown):
+            known_tail = _known_tail(raw, global_args) if isinstance(image, Unknown) else None
+            if known_tail is not None:  # `${REGISTRY}/ubuntu`: whatever the registry, no tag and no digest
+                _lset(stage, "base", "image", line)
+                for key in ("registry", "repository"):
+                    _lset(stage, key, image, line)
+                for key in ("tag", "digest"):
+                    if key in known_tail:
+                        _lset(stage, key, known_tail[key], line)
+            elif isinstance(image, Unknown):
                 _lset(stage, "base", "unknown", line)
                 for key in ("registry", "repository", "tag", "digest"):
                     _lset(stage, key, image, line)
@@ -555,7 +578,7 @@ def _stage_view(stage: LDict, ctx: Context) -> LDict:
             if isinstance(nonroot, str):
                 nonroot = [nonroot]
             _lset(view, "base_nonroot", any(_matches_prefix(image, [p]) or image == p for p in nonroot), line)
-    elif stage.get("base") == "unknown" and allowed:
+    elif isinstance(image, Unknown) and allowed:  # base "unknown", or an image with an unset registry
         _lset(view, "registry_allowed", image, line)
     return view
 

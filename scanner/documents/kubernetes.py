@@ -1,5 +1,8 @@
 """Kubernetes manifests: objects, workloads, containers, and the relations between them.
 
+(Past 600 lines because parsing, the object index and the relations share the index's private shape;
+admission policies live in kubernetes_admission.py.)
+
 Parsing
     Multi-document YAML and JSON (`kind: List` and typed `*List` kinds are flattened into their items),
     one `Document` per object, every node with its line. Rendered Helm output in the repository keeps
@@ -24,12 +27,27 @@ Targets (Subject.kind is the object's kind everywhere)
                           seccomp/AppArmor annotations folded in, every value keeping its own line),
                           `pod` (the workload view above) and `containerType`;
     kubernetes.rbac-rule  one subject per entry of a Role's/ClusterRole's `rules`, so a condition over
-                          verbs and resources is about one entry, not two different ones.
+                          verbs and resources is about one entry, not two different ones;
+    kubernetes.namespace  one subject per namespace that has workloads or a Namespace object in the scan,
+                          on the Namespace object (else its first workload), with `name`, `defined`,
+                          `workloads` (a count), `workloadList` and `files` (Kubernetes files scanned).
+
+Identity: an object is its file, kind, namespace and name (and its occurrence in the file when one
+file defines it twice); same-named objects in other files or namespaces are other objects, with their
+own findings and fingerprints. A reference (roleRef, serviceAccountName, a namespace, a policy's
+selector) resolves in the namespace it means; of several definitions, the nearest the referring file
+wins, and a folder that holds one environment's copy of objects another folder defines too
+(overlays/dev, overlays/prod) never answers references from outside it. A finding made through such
+a choice says which definition it used (`note`).
 
 Relations (None, i.e. unknown, when the other side may simply be outside the scan)
-    networkpolicies-selecting   NetworkPolicies in the pod's namespace whose podSelector selects it;
+    networkpolicies-selecting   NetworkPolicies in the pod's namespace whose podSelector selects it
+                                (unknown when the namespace has none: that is said once per namespace);
     networkpolicies-in-namespace  every NetworkPolicy in the subject's namespace (a Namespace object:
-                                its own name);
+                                its own name); params `any-in-scan: false`: a definite answer even
+                                when the scan holds no NetworkPolicy at all;
+    pod-security-enforcers      Kyverno, Gatekeeper and ValidatingAdmissionPolicy objects enforcing a
+                                Pod Security Standard on the namespace (kubernetes_admission.py);
     namespace                   the Namespace object of the subject's namespace;
     role-ref                    the Role/ClusterRole a binding's roleRef names (params `rules: true`:
                                 that role's rbac-rule subjects instead);
@@ -58,6 +76,7 @@ from pathlib import Path
 from typing import Any
 
 from scanner.documents import Context, Document, Subject
+from scanner.documents.kubernetes_admission import enforcers, is_admission_object
 from scanner.documents.tree import (
     LDict,
     LList,
@@ -105,7 +124,8 @@ CLUSTER_SCOPED = frozenset((
     "CustomResourceDefinition", "PriorityClass", "IngressClass", "RuntimeClass", "APIService", "CSIDriver",
     "CSINode", "VolumeAttachment", "PodSecurityPolicy", "CertificateSigningRequest", "ClusterIssuer",
     "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "ValidatingAdmissionPolicy",
-    "ValidatingAdmissionPolicyBinding", "FlowSchema", "PriorityLevelConfiguration",
+    "ValidatingAdmissionPolicyBinding", "FlowSchema", "PriorityLevelConfiguration", "ClusterPolicy",
+    "ConstraintTemplate", "AdmissionConfiguration", "PodSecurityConfiguration",
 ))
 _SECCOMP_POD = "seccomp.security.alpha.kubernetes.io/pod"
 _SECCOMP_CONTAINER = "container.seccomp.security.alpha.kubernetes.io/"
@@ -328,13 +348,19 @@ class _Object:
     __slots__ = ("doc", "obj", "kind", "namespace", "name", "key", "label", "ignores", "subject", "workload",
                  "containers", "pod_labels")
 
-    def __init__(self, doc: Document) -> None:
+    def __init__(self, doc: Document, occurrence: int = 1) -> None:
         obj = doc.value
         self.doc, self.obj = doc, obj
         self.kind = str(obj.get("kind"))
         self.namespace = namespace_of(obj)
         self.name = _name(obj)
+        # Identity: file (Subject.path, which the fingerprint adds), kind, namespace and name, and the
+        # occurrence in its file when one file defines the same object twice (environments in one
+        # stream), so neither hides the other. Not the document index itself: a document added above
+        # must not change every fingerprint below it.
         self.key = f"{obj.get('apiVersion')}/{self.kind}/{self.namespace}/{self.name}"
+        if occurrence > 1:
+            self.key += f"#{occurrence}"
         self.label = f"{self.kind}/{self.name}" if self.name else self.kind
         meta = _meta(obj)
         self.ignores = parse_ignores(meta.get("annotations"))
@@ -465,23 +491,43 @@ class Index:
     """The objects of one scan, indexed for targets and relations (kept in Context.cache)."""
 
     def __init__(self, documents: Sequence[Document]) -> None:
-        self.objects = [_Object(doc) for doc in documents if doc.kind == KIND and _is_object(doc.value)]
+        self.objects: list[_Object] = []
+        seen: dict[tuple[str, str, str, str], int] = {}
+        for doc in documents:
+            if doc.kind == KIND and _is_object(doc.value):
+                ident = (doc.path, str(doc.value.get("kind")), namespace_of(doc.value), _name(doc.value))
+                seen[ident] = seen.get(ident, 0) + 1
+                self.objects.append(_Object(doc, seen[ident]))
         self.netpols: dict[str, list[_Object]] = {}
-        self.namespaces: dict[str, _Object] = {}
-        self.roles: dict[tuple[str, str, str], _Object] = {}
-        self.service_accounts: dict[tuple[str, str], _Object] = {}
-        self._rules: dict[str, list[Subject]] = {}
+        self.namespaces: dict[str, list[_Object]] = {}
+        self.roles: dict[tuple[str, str, str], list[_Object]] = {}
+        self.service_accounts: dict[tuple[str, str], list[_Object]] = {}
+        self.workloads: dict[str, list[_Object]] = {}
+        self._rules: dict[int, list[Subject]] = {}
         self._selectors: dict[str, list[tuple[_Object, tuple | None]]] = {}
         for entry in self.objects:
             if entry.kind == "NetworkPolicy":
                 self.netpols.setdefault(entry.namespace, []).append(entry)
             elif entry.kind == "Namespace":
-                self.namespaces.setdefault(entry.name, entry)
+                self.namespaces.setdefault(entry.name, []).append(entry)
             elif entry.kind in ("Role", "ClusterRole"):
-                self.roles.setdefault((entry.kind, entry.namespace, entry.name), entry)
+                self.roles.setdefault((entry.kind, entry.namespace, entry.name), []).append(entry)
             elif entry.kind == "ServiceAccount":
-                self.service_accounts.setdefault((entry.namespace, entry.name), entry)
+                self.service_accounts.setdefault((entry.namespace, entry.name), []).append(entry)
+            if entry.workload is not None:
+                self.workloads.setdefault(entry.namespace, []).append(entry)
         self.by_doc = {id(entry.doc): entry for entry in self.objects}
+        self.admission = [entry for entry in self.objects if is_admission_object(entry)]
+        self.environments = _environment_roots(self.objects)
+        self._enforcers: dict[str, list[_Object]] = {}
+
+    def enforcers(self, namespace: str, labels: dict[str, str], path: str) -> list[Subject]:
+        """Admission policies in the scan that enforce a Pod Security Standard on the namespace (those of
+        another environment's folder than `path` aside)."""
+        found = self._enforcers.get(namespace)
+        if found is None:
+            found = self._enforcers[namespace] = [e.entry for e in enforcers(self.admission, namespace, labels)]
+        return [e.subject for e in found if not self.environments or visible(self, e, path)]
 
     def selectors(self, namespace: str) -> list[tuple[_Object, tuple | None]]:
         """The NetworkPolicies of a namespace with their compiled podSelector."""
@@ -492,9 +538,54 @@ class Index:
         return found
 
     def rules_of(self, entry: _Object) -> list[Subject]:
-        if entry.key not in self._rules:
-            self._rules[entry.key] = _rbac_rules(entry)
-        return self._rules[entry.key]
+        found = self._rules.get(id(entry))
+        if found is None:
+            found = self._rules[id(entry)] = _rbac_rules(entry)
+        return found
+
+
+def _dirs(path: str) -> list[str]:
+    return path.split("/")[:-1]
+
+
+# kinds whose copies in two folders mean two environments (a ConfigMap named `config` in two apps does not)
+_ENVIRONMENT_KINDS = frozenset(("Namespace", "NetworkPolicy", "Role", "ClusterRole", "RoleBinding",
+                                "ClusterRoleBinding", "ServiceAccount", "ClusterPolicy", "Policy",
+                                "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"))
+
+
+def _environment_roots(objects: Sequence[_Object]) -> frozenset[str]:
+    """Folders that hold one environment's copy of objects another folder defines too (overlays/dev
+    and overlays/prod, clusters/eu and clusters/us): where two files define the same object, the
+    first folder in which their paths part is the root of each copy."""
+    paths: dict[str, set[str]] = {}
+    for entry in objects:
+        if entry.kind in _ENVIRONMENT_KINDS or entry.workload is not None:
+            paths.setdefault(entry.key.split("#", 1)[0], set()).add(entry.doc.path)
+    roots: set[str] = set()
+    for found in paths.values():
+        if len(found) < 2:
+            continue
+        ordered = sorted(found)
+        first = _dirs(ordered[0])
+        for other in ordered[1:]:
+            second = _dirs(other)
+            common = 0
+            while common < min(len(first), len(second)) and first[common] == second[common]:
+                common += 1
+            for parts in (first, second):
+                if len(parts) > common:
+                    roots.add("/".join(parts[:common + 1]))
+    return frozenset(roots)
+
+
+def visible(idx: Index, entry: _Object, path: str) -> bool:
+    """Whether an object may answer a reference from `path`: not when it belongs to another
+    environment's folder than the one `path` is in."""
+    for root in idx.environments:
+        if _under(entry.doc.path, root) and not _under(path, root):
+            return False
+    return True
 
 
 def index(documents: Sequence[Document], ctx: Context) -> Index:
@@ -522,11 +613,48 @@ def _rbac_rules_target(documents: Sequence[Document], ctx: Context) -> Iterable[
     return [rule for entry in idx.objects for rule in idx.rules_of(entry)]
 
 
+SCOPE_KEY = "namespaceScope"  # in a namespace-scope subject's value: the namespace it stands for
+_LISTED = 5  # workloads named in a namespace-scope subject before "+N more"
+
+
+def _scope_subject(idx: Index, name: str, k8s_files: int) -> Subject | None:
+    """One subject for a namespace: on its Namespace object when the scan defines one, else on the first
+    of its workloads. Its value says what the scan holds there (rules' messages repeat it)."""
+    workloads = sorted(idx.workloads.get(name, ()), key=lambda e: (e.doc.path, e.subject.line))
+    defined = idx.namespaces.get(name) or []
+    anchor = defined[0] if defined else (workloads[0] if workloads else None)
+    if anchor is None:
+        return None
+    listed = ", ".join(w.label for w in workloads[:_LISTED])
+    if len(workloads) > _LISTED:
+        listed += f", +{len(workloads) - _LISTED} more"
+    value = LDict(line=anchor.subject.line)
+    value[SCOPE_KEY] = name
+    value["name"] = name
+    value["defined"] = bool(defined)
+    value["workloads"] = len(workloads)
+    value["workloadList"] = listed or "none"
+    value["files"] = k8s_files
+    value["metadata"] = _meta(defined[0].obj) if defined else LDict()
+    label = f"Namespace/{name}" if defined else f"namespace {name}"
+    ignores = defined[0].ignores if defined else ()
+    return Subject(value, anchor.doc.path, anchor.subject.line, label, f"namespace-scope/{name}", "Namespace",
+                   anchor.doc, ignores)
+
+
+def _namespaces_target(documents: Sequence[Document], ctx: Context) -> Iterable[Subject]:
+    idx = index(documents, ctx)
+    k8s_files = len({entry.doc.path for entry in idx.objects})
+    names = sorted(set(idx.workloads) | set(idx.namespaces))
+    return [s for s in (_scope_subject(idx, name, k8s_files) for name in names) if s is not None]
+
+
 TARGETS = {
     "kubernetes.object": _objects_target,
     "kubernetes.workload": _workloads_target,
     "kubernetes.container": _containers_target,
     "kubernetes.rbac-rule": _rbac_rules_target,
+    "kubernetes.namespace": _namespaces_target,
 }
 
 
@@ -601,36 +729,115 @@ def _entry(subject: Subject, ctx: Context) -> _Object | None:
     return index(ctx.documents, ctx).by_doc.get(id(subject.doc))
 
 
+def _closeness(a: str, b: str) -> tuple[int, int]:
+    """How near two files are: same file first, then the most folders in common."""
+    if a == b:
+        return (1, 1 << 20)
+    common = 0
+    for x, y in zip(a.split("/")[:-1], b.split("/")[:-1], strict=False):
+        if x != y:
+            break
+        common += 1
+    return (0, common)
+
+
+def closest(candidates: Sequence[_Object], path: str) -> _Object:
+    """Of several definitions of one object (overlays, one folder per environment), the one nearest
+    the file that refers to it; the first in the scan on a tie."""
+    best = candidates[0]
+    if len(candidates) == 1:
+        return best
+    best_score = _closeness(best.doc.path, path)
+    for other in candidates[1:]:
+        score = _closeness(other.doc.path, path)
+        if score > best_score:
+            best, best_score = other, score
+    return best
+
+
+def note(ctx: Context, text: str) -> None:
+    """Tell the policy engine what a relation chose; a finding its rule makes repeats it."""
+    notes = ctx.cache.get("relation-notes")
+    if isinstance(notes, list) and text not in notes:
+        notes.append(text)
+
+
+def _resolve(candidates: Sequence[_Object] | None, path: str, ctx: Context, what: str) -> _Object | None:
+    """The definition a reference means, saying which one when several files define it."""
+    if not candidates:
+        return None
+    idx = index(ctx.documents, ctx)
+    places = [f"{c.doc.path}:{c.subject.line}" for c in candidates]
+    candidates = [c for c in candidates if visible(idx, c, path)] if idx.environments else candidates
+    if not candidates:
+        return None
+    chosen = closest(candidates, path)
+    if len(places) > 1:
+        note(ctx, f"{what} is defined {len(places)} times ({', '.join(places)}); used the one at "
+                  f"{chosen.doc.path}:{chosen.subject.line}")
+    return chosen
+
+
+def _netpols(idx: Index, namespace: str, path: str, ctx: Context | None = None) -> list[tuple[_Object, tuple | None]]:
+    """The NetworkPolicies of a namespace that apply to a pod defined in `path`: of several
+    definitions of one policy (overlays, environments), only the nearest counts."""
+    pairs = idx.selectors(namespace)
+    if idx.environments:
+        pairs = [(np, sel) for np, sel in pairs if visible(idx, np, path)]
+    names: dict[str, list[_Object]] = {}
+    for np, _ in pairs:
+        names.setdefault(np.name, []).append(np)
+    if all(len(found) == 1 for found in names.values()):
+        return pairs
+    chosen: set[int] = set()
+    for name, found in names.items():
+        best = closest(found, path)
+        chosen.add(id(best))
+        if len(found) > 1 and ctx is not None:
+            places = ", ".join(f"{np.doc.path}:{np.subject.line}" for np in found)
+            note(ctx, f"NetworkPolicy/{name} in namespace {namespace} is defined {len(found)} times ({places}); "
+                      f"used the one at {best.doc.path}:{best.subject.line}")
+    return [(np, sel) for np, sel in pairs if id(np) in chosen]
+
+
 def _networkpolicies_selecting(subject: Subject, ctx: Context, params: dict) -> list[Subject] | None:
     idx = index(ctx.documents, ctx)
-    if not idx.netpols and not cluster_complete(ctx.options):
-        return None
     entry = _entry(subject, ctx)
     if entry is None or entry.workload is None:
         return []
+    if not idx.netpols.get(entry.namespace) and not cluster_complete(ctx.options):
+        # no policy at all in the namespace: k8s-namespace-networkpolicy-missing says it once for the namespace
+        return None
     have = normalize_labels(entry.pod_labels)
-    return [np.subject for np, selector in idx.selectors(entry.namespace) if matches(selector, have)]
+    return [np.subject for np, selector in _netpols(idx, entry.namespace, entry.doc.path, ctx) if matches(selector, have)]
 
 
-def _subject_namespace(entry: _Object) -> str:
+def _subject_namespace(subject: Subject, entry: _Object | None) -> str | None:
+    scope = subject.value.get(SCOPE_KEY) if isinstance(subject.value, dict) else None
+    if isinstance(scope, str):
+        return scope
+    if entry is None:
+        return None
     return entry.name if entry.kind == "Namespace" else entry.namespace
 
 
 def _networkpolicies_in_namespace(subject: Subject, ctx: Context, params: dict) -> list[Subject] | None:
     idx = index(ctx.documents, ctx)
-    if not idx.netpols and not cluster_complete(ctx.options):
-        return None
-    entry = _entry(subject, ctx)
-    if entry is None:
+    namespace = _subject_namespace(subject, _entry(subject, ctx))
+    if namespace is None:
         return []
-    return [np.subject for np in idx.netpols.get(_subject_namespace(entry), ())]
+    # `any-in-scan: false`: this namespace's policies, none being a definite none; by default a scan
+    # without any NetworkPolicy says nothing about network policy (unknown)
+    if params.get("any-in-scan") is not False and not idx.netpols and not cluster_complete(ctx.options):
+        return None
+    return [np.subject for np, _ in _netpols(idx, namespace, subject.path)]
 
 
 def _namespace(subject: Subject, ctx: Context, params: dict) -> list[Subject] | None:
-    entry = _entry(subject, ctx)
-    if entry is None:
+    namespace = _subject_namespace(subject, _entry(subject, ctx))
+    if namespace is None:
         return []
-    found = index(ctx.documents, ctx).namespaces.get(_subject_namespace(entry))
+    found = _resolve(index(ctx.documents, ctx).namespaces.get(namespace), subject.path, ctx, f"Namespace/{namespace}")
     if found is not None:
         return [found.subject]
     return [] if cluster_complete(ctx.options) else None
@@ -644,9 +851,10 @@ def _role_ref(subject: Subject, ctx: Context, params: dict) -> list[Subject] | N
     kind, name = ref.get("kind"), str(ref.get("name", ""))
     idx = index(ctx.documents, ctx)
     if kind == "ClusterRole":
-        role = idx.roles.get(("ClusterRole", "", name))
-    elif kind == "Role" and entry.kind == "RoleBinding":
-        role = idx.roles.get(("Role", entry.namespace, name))
+        role = _resolve(idx.roles.get(("ClusterRole", "", name)), entry.doc.path, ctx, f"ClusterRole/{name}")
+    elif kind == "Role" and entry.kind == "RoleBinding":  # a Role in the binding's own namespace
+        role = _resolve(idx.roles.get(("Role", entry.namespace, name)), entry.doc.path, ctx,
+                        f"Role/{name} in namespace {entry.namespace}")
     else:
         return []
     if role is None:
@@ -660,11 +868,29 @@ def _service_account(subject: Subject, ctx: Context, params: dict) -> list[Subje
         return []
     spec = entry.workload.value
     name = str(spec.get("serviceAccountName") or spec.get("serviceAccount") or "default")
-    found = index(ctx.documents, ctx).service_accounts.get((entry.namespace, name))
+    found = _resolve(index(ctx.documents, ctx).service_accounts.get((entry.namespace, name)), entry.doc.path, ctx,
+                     f"ServiceAccount/{name} in namespace {entry.namespace}")
     return [found.subject] if found is not None else []
 
 
+def _pod_security_enforcers(subject: Subject, ctx: Context, params: dict) -> list[Subject]:
+    """Kyverno, Gatekeeper and ValidatingAdmissionPolicy objects enforcing a Pod Security Standard on the
+    subject's namespace (a definite [] when none: what is not in the scan does not enforce anything we
+    can show)."""
+    entry = _entry(subject, ctx)
+    namespace = _subject_namespace(subject, entry)
+    if namespace is None:
+        return []
+    idx = index(ctx.documents, ctx)
+    if not idx.admission:
+        return []
+    defined = idx.namespaces.get(namespace)
+    labels = normalize_labels(_meta(closest(defined, subject.path).obj).get("labels")) if defined else {}
+    return idx.enforcers(namespace, labels, subject.path)
+
+
 RELATIONS = {
+    "pod-security-enforcers": _pod_security_enforcers,
     "networkpolicies-selecting": _networkpolicies_selecting,
     "networkpolicies-in-namespace": _networkpolicies_in_namespace,
     "namespace": _namespace,
@@ -833,11 +1059,28 @@ def render(documents: list[Document], root: str | Path | None, timeout: int = RE
         problems.append(Problem(
             kust.path,
             f"Kustomize overlay not rendered ({reason}); its resources were scanned as written, without patches. "
-            f"Render it (kubectl kustomize {folder or '.'}) and scan the output.", "info"))
+            f"Render it (kubectl kustomize {folder or '.'}) and scan the output.", "warning"))
 
     kept = [d for d in documents if d.kind != UNRENDERED and not (
         d.kind == KIND and (d.path in drop_files or any(_under(d.path, f) for f in drop)))]
     return kept + added, problems
+
+
+_UNRENDERED = re.compile(r"^(Helm chart '[^']*'|Kustomize overlay) not rendered \((.+?)\); ")
+
+
+def unrendered(problems: Iterable[Problem]) -> dict[str, dict[str, int]]:
+    """The charts and overlays a scan left unrendered: {"Helm chart": {reason: count}, ...} (for the
+    summary line)."""
+    out: dict[str, dict[str, int]] = {}
+    for problem in problems:
+        match = _UNRENDERED.match(problem.message)
+        if match and problem.level != "info":
+            what = "Helm chart" if match.group(1).startswith("Helm") else "Kustomize overlay"
+            reason = re.split(r"[:(]", match.group(2), maxsplit=1)[0].strip()
+            counts = out.setdefault(what, {})
+            counts[reason] = counts.get(reason, 0) + 1
+    return out
 
 
 def _resource_files(kust: Document, kusts: list[Document], kust_dirs: set[str]) -> set[str]:

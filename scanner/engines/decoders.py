@@ -90,6 +90,16 @@ def kubernetes_secret(item: Item, lines: Any) -> Iterator[Candidate]:
                     )
 
 
+def _manifest_decoders() -> dict[str, Callable[[Item, Any], Iterator[Candidate]]]:
+    # Kubernetes manifests: values judged by what they are for (engines/manifest_secrets.py), replacing
+    # kubernetes_secret above, which reports every value of a Secret
+    from scanner.engines import manifest_secrets
+
+    return {"kubernetes-secret": manifest_secrets.kubernetes_secret,
+            "kubernetes-values": manifest_secrets.kubernetes_values}
+
+
 DECODERS: dict[str, Callable[[Item, Any], Iterator[Candidate]]] = {
     "kubernetes-secret": kubernetes_secret,
+    **_manifest_decoders(),
 }

@@ -25,6 +25,7 @@ import string
 from collections import Counter
 from collections.abc import Callable
 
+from scanner.engines import checksums
 from scanner.rules.loader import Rule
 
 # --- default filters: every rule --------------------------------------------------------------------
@@ -742,6 +743,8 @@ FILTERS: dict[str, Callable] = {
     "prose-example": is_prose_example,
     "encoded-placeholder": is_encoded_placeholder,
 }
+FILTERS.update(checksums.FILTERS)  # `checksum`: GitHub/npm CRC32, age Bech32 (engines/checksums.py)
+DEFAULT += tuple(checksums.FILTERS)  # every rule, generic ones too: a token with a wrong checksum is made up
 # the usual set for "key = value" rules, in the order they run (detect-secrets' last: lazy import)
 GENERIC: tuple[str, ...] = (
     "key-not-secret",

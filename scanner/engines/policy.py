@@ -14,8 +14,11 @@ keys for keys with dots (`[metadata, annotations, "pod-security.kubernetes.io/en
 with `[*]` is true when any item satisfies the operator.
 
 Operators: exists, absent, is_empty, equals, not_equals, in, not_in, contains, not_contains,
-matches, not_matches (RE2), gt, gte, lt, lte, unknown. A missing field satisfies only `absent` and
-`is_empty`; negated operators (not_equals, ...) need the field to be there (use `not:` otherwise).
+matches, not_matches (RE2), gt, gte, lt, lte, unknown, literal (a value written out in the files, not
+a reference: hard-coded credentials by position), and from engines/generic.py covers_port and
+expression_matches (for any document kind, like the relation `items` of documents/items.py). A
+missing field satisfies only `absent` and `is_empty`; negated operators (not_equals, ...) need the
+field to be there (use `not:` otherwise).
 
 Three-valued logic: a value only known at apply time (Terraform expression) or a relation whose
 other side is outside the scan is *unknown*; unknown propagates through all/any/not, and a rule
@@ -32,13 +35,17 @@ import re2
 
 from scanner import documents as docs_mod
 from scanner import workers
-from scanner.documents import Context, Document, Subject
+from scanner.documents import INSTANCE, Context, Document, Subject
+from scanner.documents.items import items as items_relation
 from scanner.documents.tree import Beyond, LDict, LList, Unknown, field_parts, parse_path, resolve
+from scanner.engines import generic
 from scanner.model import Finding, Location, Problem, Suppression, fingerprint
 from scanner.rules.loader import PackError, Rule, check_re2, quiet_re2_options
 
 
 def _cmp(op: str, actual: Any, expected: Any) -> bool | None:
+    if op in generic.OPERATORS:
+        return generic.OPERATORS[op](actual, expected)
     if isinstance(actual, Unknown):
         return None
     if op == "equals":
@@ -130,6 +137,8 @@ def _leaf(cond: dict, subject: Subject) -> tuple[bool | None, int]:
             if isinstance(v, Unknown):
                 return True, line
         return False, 0
+    if op == "literal":
+        return _literal(values)
     result: bool | None = False
     first_line = values[0][1] if values else 0
     for v, line in values:
@@ -139,6 +148,34 @@ def _leaf(cond: dict, subject: Subject) -> tuple[bool | None, int]:
         if outcome is None:
             result = None
     return result, first_line
+
+
+def _literal(values: list[tuple[Any, int]]) -> tuple[bool | None, int]:
+    """`op: literal`: the field holds a value written out in the files (directly, or through a variable
+    default, tfvars or a module argument the document module resolved), not a reference or an
+    expression known only at apply time. Empty values are not literal. The line is where the value is
+    written (`origin`, when the document module knows it)."""
+    result: bool | None = False
+    for v, line in values:
+        if isinstance(v, Unknown):
+            if not isinstance(v, Beyond):
+                result = None
+            continue
+        if isinstance(v, bool) or v in ("", [], {}) or (isinstance(v, str) and not v.strip()):
+            continue
+        if isinstance(v, (str, int, float)) or (isinstance(v, (dict, list)) and _known(v)):
+            return True, getattr(v, "origin", None) or line
+    return result, values[0][1] if values else 0
+
+
+def _known(value: Any) -> bool:
+    if isinstance(value, Unknown):
+        return False
+    if isinstance(value, dict):
+        return all(_known(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_known(v) for v in value)
+    return True
 
 
 def evaluate(cond: dict, subject: Subject, ctx: Context) -> tuple[bool | None, int]:
@@ -177,9 +214,9 @@ def evaluate(cond: dict, subject: Subject, ctx: Context) -> tuple[bool | None, i
         for other in related:
             if where is None:
                 return True, 0
-            result, _ = evaluate(where, other, ctx)
-            if result:
-                return True, 0
+            result, where_line = evaluate(where, other, ctx)
+            if result:  # the parts of the subject itself (`items`) say which line decided it
+                return True, where_line if fn is items_relation else 0
             if result is None:
                 unknown = True
         return (None, 0) if unknown else (False, 0)
@@ -219,7 +256,17 @@ def check_rules(rules: Sequence[Rule]) -> None:
 
 
 class _Format(dict):
+    """Message fields: label, kind, path, and the subject's own top-level scalars (a namespace-scope
+    subject's `workloads`, ...); anything else is left as written."""
+
+    def __init__(self, subject_value: Any, **fields: Any) -> None:
+        super().__init__(**fields)
+        self.subject_value = subject_value
+
     def __missing__(self, key: str) -> str:
+        value = self.subject_value.get(key) if isinstance(self.subject_value, dict) else None
+        if isinstance(value, (str, int, float)) and not isinstance(value, Unknown):
+            return str(value)
         return "{" + key + "}"
 
 
@@ -229,11 +276,14 @@ def _label(subject: Subject) -> str:
     return label if isinstance(label, str) else label()
 
 
-def _message(rule: Rule, subject: Subject) -> str:
+def _message(rule: Rule, subject: Subject, notes: Sequence[str] = ()) -> str:
     if rule.message:
-        text = rule.message.format_map(_Format(label=_label(subject), kind=subject.kind, path=subject.path))
+        text = rule.message.format_map(_Format(subject.value, label=_label(subject), kind=subject.kind,
+                                               path=subject.path))
     else:
         text = f"{rule.title}: {_label(subject)}"
+    if notes:  # what a relation chose among several definitions (overlays, environments)
+        text = f"{text} ({'; '.join(notes)})"
     template = dict(subject.doc.meta).get("template")
     return f"{text} (from template {template})" if template else text
 
@@ -320,9 +370,12 @@ def _run_target(
     subjects = _subjects(docs_mod.targets()[target], documents, ctx, problems)
     findings: list[Finding] = []
     for rule in rules:
+        seen: set[tuple] = set()
         for subject in subjects:
             if rule.kinds and subject.kind not in rule.kinds:
                 continue
+            notes: list[str] = []
+            ctx.cache["relation-notes"] = notes  # relations say here which of several definitions they used
             if problems is None:
                 result, line = evaluate(rule.when, subject, ctx)
             else:
@@ -334,12 +387,19 @@ def _run_target(
             if result is not True:
                 continue
             line = line or subject.line
+            # one finding per code object and line: the same Terraform block reached through several
+            # module calls (Subject.key "<block>" INSTANCE "<call chain>") the same way is one problem
+            once = (getattr(line, "path", None), int(line), subject.path, subject.kind, subject.key.partition(INSTANCE)[0])
+            if once in seen:
+                continue
+            seen.add(once)
             findings.append(
                 Finding(
                     rule_id=rule.id,
                     severity=rule.severity,
-                    location=Location(subject.path, line),
-                    message=_message(rule, subject),
+                    # a value set in another file (a module caller's argument) carries that file
+                    location=Location(getattr(line, "path", None) or subject.path, int(line)),
+                    message=_message(rule, subject, notes),
                     evidence=_label(subject),
                     fingerprint=subject_fingerprint(rule, subject),
                     pack=rule.pack,

@@ -142,6 +142,8 @@ def _yaml(text: str, rule: Rule, subject: documents.Subject) -> str:
 def _hcl(text: str, rule: Rule, subject: documents.Subject) -> str:
     if not subject.path.endswith((".tf", ".tofu")):
         raise CannotFix("only .tf files are edited (not JSON or plans)")
+    if documents.INSTANCE in subject.key:  # a module's block, as one caller instantiates it
+        raise CannotFix("it is set through a module call: fix the caller's argument or the module by hand")
     return hcl_edit.apply(text, subject.line, rule.fix["ops"])
 
 

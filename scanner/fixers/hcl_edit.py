@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from scanner.documents.terraform_fast import Fallback, Tok, tokenize
+from scanner.documents.terraform.parse.fast import Fallback, Tok, tokenize
 from scanner.fixers.yaml_edit import CannotFix, Edit, op_path, replace_value
 
 _LITERAL_KINDS = ("string", "number", "ident")

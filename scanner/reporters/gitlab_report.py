@@ -26,7 +26,7 @@ from scanner.rules.loader import Rule
 from scanner.scan import ScanResult
 
 SCHEMA_VERSION = "15.2.1"
-SEVERITY = {"critical": "Critical", "high": "High", "medium": "Medium", "low": "Low"}
+SEVERITY = {"critical": "Critical", "high": "High", "medium": "Medium", "low": "Low", "info": "Info"}
 VENDOR = {"name": "scanner"}
 TOOL = {"id": "scanner", "name": "scanner", "version": __version__, "vendor": VENDOR}
 _NAMESPACE = uuid.UUID("6f1d3c7e-2b0a-4f7e-9a51-3c2d8e4b9f10")

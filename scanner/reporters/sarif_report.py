@@ -18,8 +18,8 @@ from scanner.scan import ScanResult
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFO_URI = "https://github.com/scanner-project/scanner"
 FINGERPRINT_KEY = "scanner/v1"
-SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0"}
-LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note"}
+SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0", "info": "0.0"}
+LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note", "info": "note"}
 # GitHub code scanning rejects runs over 25,000 results and uploads over 10 MB gzipped, and reads at
 # most 20 tags per rule: https://docs.github.com/en/code-security/code-scanning/integrating-with-code-scanning/sarif-support-for-code-scanning
 MAX_RESULTS = 25_000
@@ -49,7 +49,7 @@ def rule_descriptor(rule: Rule) -> dict[str, Any]:
             "tags": list(dict.fromkeys(["security", rule.pack, *rule.tags]))[:MAX_TAGS],
             "security-severity": SECURITY_SEVERITY[rule.severity],
             "precision": "high",
-            "problem.severity": "error" if rule.severity in ("high", "critical") else "warning",
+            "problem.severity": "error" if rule.severity in ("high", "critical") else "recommendation" if rule.severity == "info" else "warning",
         },
     }
     if rule.references and rule.references[0].startswith("http"):

@@ -13,7 +13,7 @@ from scanner.reporters.terminal import printable
 from scanner.rules.loader import Rule
 from scanner.scan import ScanResult
 
-STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan"}
+STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
 
 
 def _provenance_line(finding: Finding) -> str:
@@ -78,7 +78,11 @@ def _summary(result: ScanResult, active: list[Finding]) -> str:
     files_with = len({f.path for f in active})
     breakdown = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     suppressed = len(result.findings) - len(active)
-    unscanned = len({p.path for p in result.problems if p.incomplete})
+    from scanner.documents.kubernetes import unrendered
+
+    not_rendered = unrendered(result.problems)  # charts and overlays: said here, not only with --verbose
+    gaps = sum(n for by_reason in not_rendered.values() for n in by_reason.values())
+    unscanned = max(0, len({p.path for p in result.problems if p.incomplete}) - gaps)
     notices = sum(1 for p in result.problems if p.level != "info" and not p.incomplete)
     if active:
         head = f"[bold]{len(active)} finding{'s' if len(active) != 1 else ''}[/] ({breakdown}) in {files_with} file{'s' if files_with != 1 else ''}"
@@ -91,6 +95,13 @@ def _summary(result: ScanResult, active: list[Finding]) -> str:
         parts.append(f"[bold yellow]{unscanned} file{'s' if unscanned != 1 else ''} not fully scanned[/] (see above)")
     if notices:
         parts.append(f"{notices} warning{'s' if notices != 1 else ''} (see above)")
+    if not_rendered:
+        said, reasons = [], []
+        for what, by_reason in sorted(not_rendered.items()):
+            count = sum(by_reason.values())
+            said.append(f"{count} {what}{'s' if count != 1 else ''}")
+            reasons.extend(reason for reason in sorted(by_reason) if reason not in reasons)
+        parts.append(f"{' and '.join(said)} not rendered ({'; '.join(reasons)}; see above)")
     parts.append(f"{result.files} file{'s' if result.files != 1 else ''} ({result.bytes / 1e6:.1f} MB) scanned in {result.seconds:.2f} s")
     return " · ".join(parts)
 

@@ -49,6 +49,7 @@ RELATIONS_ABOUT = {
     "referenced-by": "resources of params.type whose params.attribute references the subject",
     "resource-in-scan": "every resource of params.type in the scan",
     "dockerfile.items": "each item of the list at params.field, as a subject of its own",
+    "items": "each item of the list at params.field, as a subject of its own (any document kind)",
 }
 
 

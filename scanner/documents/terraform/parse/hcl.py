@@ -1,6 +1,6 @@
 """HCL2 text -> line-aware values (`LDict`/`LList`) for the Terraform document module.
 
-`parse_hcl` first tries the hand-written scanner in terraform_fast.py (about 14x faster on the
+`parse_hcl` first tries the hand-written scanner in parse/fast.py (about 14x faster on the
 fixtures), which covers the common shape of Terraform files and raises `Fallback` on anything else;
 only then is the file parsed by python-hcl2 below (`parse_hcl_lark`), the reference that also writes
 the error message for a broken file. Both give the same blocks (tests/test_terraform.py compares them).
@@ -20,8 +20,8 @@ from __future__ import annotations
 import re
 from typing import Any, NamedTuple
 
-from scanner.documents.terraform_fast import Fallback, heredoc_value, parse_fast
-from scanner.documents.terraform_fast import unescape as _unescape
+from scanner.documents.terraform.parse.fast import Fallback, Template, heredoc_value, parse_fast
+from scanner.documents.terraform.parse.fast import unescape as _unescape
 from scanner.documents.tree import LDict, LList, Unknown
 
 
@@ -233,7 +233,7 @@ class _Walker:
             else:
                 parts.append(_unescape(str(inner)))
         text = "".join(parts)
-        return text if literal else Unknown(text)
+        return text if literal else Template(text)
 
     def heredoc(self, raw: str, trim: bool) -> Any:
         lines = raw.split("\n")
@@ -280,7 +280,7 @@ _INTERP = re.compile(r"(?<![$%])[$%]\{")
 def json_value(value: Any, key: str = "") -> Any:
     """A `.tf.json` value: strings with `${...}` become Unknown; known block names become lists."""
     if isinstance(value, str):
-        return Unknown(value) if _INTERP.search(value) else value.replace("$${", "${")
+        return Template(value) if _INTERP.search(value) else value.replace("$${", "${")
     if isinstance(value, LDict):
         out = LDict(line=value.line)
         for k, v in value.items():

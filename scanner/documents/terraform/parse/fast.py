@@ -2,7 +2,7 @@
 
 python-hcl2's Lark grammar costs ~20 ms per small file (a deep precedence ladder walked for every
 token). This scanner handles what Terraform files are mostly made of and produces exactly what
-`terraform_hcl._Walker` produces; on anything it is not sure about it raises `Fallback` and the file
+`parse/hcl.py`'s `_Walker` produces; on anything it is not sure about it raises `Fallback` and the file
 is parsed by python-hcl2 (which also produces the error message for broken files). Tests compare
 both parsers on every fixture and pack example.
 """
@@ -17,6 +17,16 @@ from scanner.documents.tree import LDict, LList, Unknown
 
 class Fallback(Exception):
     """Not sure: let python-hcl2 parse this file."""
+
+
+class Template(Unknown):
+    """A string template with interpolations (`"arn:${var.partition}:s3:::x"`, a heredoc): its text is
+    the template body, not an expression, so the evaluate step reads it as a template."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple:
+        return (Template, (self.text,))
 
 
 _TOKEN = re.compile(
@@ -67,13 +77,13 @@ def _string_end(src: str, i: int) -> tuple[int, bool]:
                 i += 2
                 continue
             literal = False
-            i = _template_end(src, i + 2)
+            i = template_end(src, i + 2)
             continue
         i += 1
     raise Fallback("unterminated string")
 
 
-def _template_end(src: str, i: int) -> int:
+def template_end(src: str, i: int) -> int:
     depth = 1
     n = len(src)
     while i < n:
@@ -276,7 +286,7 @@ class Parser:
                 raw = first.text[1:-1]
                 if first.literal:
                     return unescape(raw).replace("$${", "${").replace("%%{", "%{")
-                return Unknown(unescape(raw))
+                return Template(unescape(raw))
             if first.kind == "number":
                 return float(first.text) if any(c in first.text for c in ".eE") else int(first.text)
             if first.kind == "ident":
@@ -399,7 +409,7 @@ def heredoc_value(body: list[str], trim: bool) -> Any:
         body = [ln[cut:] for ln in body]
     text = "\n".join(body) + ("\n" if body else "")
     if re.search(r"(?<![$%])[$%]\{", text):
-        return Unknown(text)
+        return Template(text)
     return text.replace("$${", "${").replace("%%{", "%{")
 
 

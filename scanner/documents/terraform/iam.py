@@ -11,13 +11,20 @@ Output: one `LDict` per statement with
 and these derived facts (so rules stay declarative data):
 
     public_principal   true when Principal is "*" or has "*" among its identifiers
-    restricted         true when a Condition key narrows who can use the statement (source account,
-                       org id, source ARN/VPC/IP, external id, OIDC subject...)
+    restricted         true when a Condition really narrows who can use the statement: a key such as
+                       source account, org id, source ARN/VPC/IP, external id or OIDC subject, under a
+                       positive operator (not StringNotEquals, not ...IfExists), with a value that is
+                       not itself a wildcard ("*", "arn:aws:iam::*", "o-*", 0.0.0.0/0 restrict nothing)
+    resource_any       true when Resource is "*" (or an ARN of wildcards only, "arn:aws:*:*:*:*")
     has_write_action   true when an action in Action is write or permission management (by its verb:
                        not Get/List/Describe/...), leaving out actions that only support Resource "*"
                        or are conventionally granted on it (cloudwatch:PutMetricData, logs:CreateLogGroup,
                        ec2:CreateNetworkInterface for Lambda in a VPC, ...)
     write_actions      those actions
+    has_specific_write true when a write action is left once "*", "service:*" and iam:PassRole are set
+                       aside (they have rules of their own: a statement is reported once per problem)
+    data_read_actions  actions that read data (objects, secrets, parameters, items, images: DATA_READ),
+                       patterns such as "s3:Get*" included, "*" and "service:*" left out
 """
 
 from __future__ import annotations
@@ -75,6 +82,16 @@ RESTRICTIVE_KEYS = frozenset(
     kms:CallerAccount kms:ViaService s3:DataAccessPointAccount s3:DataAccessPointArn aws:CalledVia
     cognito-identity.amazonaws.com:aud token.actions.githubusercontent.com:sub
     """.split()
+)
+# Read actions that return data rather than metadata and support resource-level permissions: on
+# Resource "*" they read every object, secret, parameter, item or image in the account.
+DATA_READ = tuple(
+    """s3:GetObject s3:GetObjectVersion s3:GetObjectAcl
+    secretsmanager:GetSecretValue ssm:GetParameter dynamodb:GetRecords athena:GetQueryResults
+    ssm:GetParameters ssm:GetParametersByPath ssm:GetParameterHistory dynamodb:GetItem dynamodb:BatchGetItem
+    dynamodb:Query dynamodb:Scan dynamodb:ExportTableToPointInTime ecr:BatchGetImage ecr:GetDownloadUrlForLayer
+    logs:GetLogEvents logs:FilterLogEvents kinesis:GetRecords rds:DownloadDBLogFilePortion
+    lambda:GetFunction glacier:GetJobOutput backup:GetBackupVaultAccessPolicy""".lower().split()
 )
 _OIDC_KEY = re.compile(r"^[a-z0-9.\-/]+:(sub|aud|amr)$")
 
@@ -134,7 +151,7 @@ def load_json_text(text: str, line: int) -> Any:
 
 
 def _as_list(value: Any, line: int) -> Any:
-    if value is None or isinstance(value, Unknown):
+    if value is None or (isinstance(value, Unknown) and not _RESOURCE_REF.match(value.text.strip())):
         return value
     if isinstance(value, LList):
         return value
@@ -268,6 +285,18 @@ def is_write(action: str) -> bool:
     return a not in ONLY_STAR
 
 
+def _pattern(action: str) -> re.Pattern:
+    return re.compile("^" + re.escape(action.strip().lower()).replace("\\*", ".*").replace("\\?", ".") + "$")
+
+
+def reads_data(action: str) -> bool:
+    """True when the action (a pattern such as "s3:Get*") covers a data read of DATA_READ."""
+    if action.strip() in ("*", "*:*"):
+        return False  # that is administrator access: its own rule
+    pattern = _pattern(action)
+    return any(pattern.match(a) for a in DATA_READ)
+
+
 def _principal_public(p: Any) -> Any:
     if p is None:
         return False
@@ -288,19 +317,76 @@ def _principal_public(p: Any) -> Any:
     return False
 
 
+_NEGATED = re.compile(r"(?i)^(ForAnyValue:|ForAllValues:)?(StringNot|ArnNot|NotIpAddress|Null)")
+_ACCOUNT_KEYS = frozenset(
+    k.lower()
+    for k in """aws:SourceAccount aws:SourceOwner aws:PrincipalAccount aws:PrincipalOrgID aws:PrincipalOrgPaths
+    aws:SourceOrgID aws:SourceOrgPaths aws:ResourceOrgID kms:CallerAccount aws:SourceVpc aws:SourceVpce
+    s3:DataAccessPointAccount""".split()
+)
+
+
+def _wildcard(key: str, value: Any) -> bool:
+    """A condition value that matches anyone: it restricts nothing."""
+    if not isinstance(value, str):
+        return False  # unknown (a reference, a variable): taken as a real restriction
+    v = value.strip()
+    if not v or re.fullmatch(r"[*?]+", v):
+        return True
+    if key in ("aws:sourceip", "aws:vpcsourceip"):
+        return v in ("0.0.0.0/0", "::/0")
+    if key in _ACCOUNT_KEYS:
+        return "*" in v
+    if v.lower().startswith("arn:"):
+        parts = v.split(":")
+        if len(parts) < 5:
+            return "*" in v
+        account, resource = parts[4], ":".join(parts[5:])
+        # any account ("arn:aws:iam::*:root"), or every resource of an account-less ARN ("arn:aws:s3:::*")
+        return "*" in account or (account == "" and resource.strip("*/") == "")
+    return False
+
+
 def _restricted(cond: Any) -> Any:
     if cond is None:
         return False
     if not isinstance(cond, LDict):
         return None
-    for inner in cond.values():
+    for op, inner in cond.items():
         if not isinstance(inner, LDict):
             return None
-        for key in inner:
+        if not isinstance(op, str) or _NEGATED.match(op) or op.lower().endswith("ifexists"):
+            continue
+        for key, values in inner.items():
             k = str(key).lower()
-            if k in RESTRICTIVE_KEYS or _OIDC_KEY.match(k):
+            if not (k in RESTRICTIVE_KEYS or _OIDC_KEY.match(k)):
+                continue
+            if isinstance(values, Unknown):
+                return True
+            items = values if isinstance(values, list) else [values]
+            if items and not all(_wildcard(k, v) for v in items):
                 return True
     return False
+
+
+_ANY_ARN = re.compile(r"^arn:(\*|aws[\w-]*)(:\*)+$|^arn:(\*|aws[\w-]*):\*:\*?:\*?:\*?:\*$")
+
+
+def _resource_any(resources: Any) -> Any:
+    if resources is None:
+        return False
+    if isinstance(resources, Unknown):
+        return None
+    unknown = False
+    for r in resources if isinstance(resources, list) else [resources]:
+        if isinstance(r, str) and (r.strip() == "*" or _ANY_ARN.match(r.strip())):
+            return True
+        if isinstance(r, Unknown) and not r.text.strip().lower().startswith("arn:"):
+            unknown = True  # a variable or expression; "arn:aws:s3:::${var.bucket}/*" names a resource
+    return None if unknown else False
+
+
+_OWN_RULES = re.compile(r"(?i)^(\*|\*:\*|[a-z0-9-]+:\*|iam:(PassRole|Pass\*|P\*))$")
 
 
 _RESOURCE_REF = re.compile(
@@ -319,6 +405,10 @@ def _known_arns(values: Any) -> None:
 
 def finish(s: LDict) -> LDict:
     """Default Effect and the derived facts."""
+    for key in ("Resource", "NotResource"):
+        value = s.get(key)
+        if isinstance(value, Unknown) and _RESOURCE_REF.match(value.text.strip()):
+            s[key] = _as_list(value, s.key_lines.get(key, s.line))  # one resource's ARN, not a list
     _known_arns(s.get("Resource"))
     _known_arns(s.get("NotResource"))
     if "Effect" not in s:
@@ -345,6 +435,17 @@ def finish(s: LDict) -> LDict:
     )
     res = _restricted(s.get("Condition"))
     _set(s, "restricted", Unknown("condition") if res is None else res, s.key_lines.get("Condition", s.line))
+    rline = s.key_lines.get("Resource", s.line)
+    any_resource = _resource_any(s.get("Resource"))
+    _set(s, "resource_any", Unknown("resource") if any_resource is None else any_resource, rline)
+    specific = any(isinstance(a, str) and not _OWN_RULES.match(a.strip()) for a in writes)
+    reads = LList(line=aline)
+    for i, a in enumerate(actions if isinstance(actions, LList) else ()):
+        if isinstance(a, str) and not _OWN_RULES.match(a.strip()) and reads_data(a):
+            reads.append(a)
+            reads.item_lines.append(actions.item_lines[i] if i < len(actions.item_lines) else aline)
+    _set(s, "data_read_actions", reads, aline)
+    _set(s, "has_specific_write", True if specific else (Unknown("actions") if unknown else False), aline)
     return s
 
 
