@@ -131,8 +131,11 @@ def _scrub(problem: Problem) -> Problem:
 def process_item(item: Item, role: str = shard.FULL) -> ItemResult:
     """Secrets findings (suppressions applied) and parsed documents for one item. A file that takes
     longer than the timeout keeps the findings made so far and gets a "not fully scanned" Problem.
-    `role` (a sharded scan, scanner.shard): OWN skips parsing files whose documents the policy shard
-    parses; POLICY only parses such a file (no secrets, no file-local policy)."""
+    `role` (a sharded scan, scanner.shard): a file whose documents go to the whole-scan policy stage
+    is the policy shard's (POLICY), any other file its own shard's (OWN); another shard's file is
+    left alone (an empty result, not counted)."""
+    if role != shard.FULL and (role == shard.POLICY) != _whole_scan_file(item):
+        return ItemResult([], [], [], None, 0, 0)
     found: list[Finding] = []
     problems: list[Problem] = []
     docs: list[documents.Document] = []
@@ -150,12 +153,11 @@ def process_item(item: Item, role: str = shard.FULL) -> ItemResult:
             previous = _raw_signal.signal(signal.SIGALRM, _on_alarm)
             _raw_signal.setitimer(signal.ITIMER_REAL, timeout)
         try:
-            if role != shard.POLICY:
-                found = secrets.scan_item(_STATE["compiled"], item, _STATE["show"])
-                found += _embedded_secrets(item, found)
+            found = secrets.scan_item(_STATE["compiled"], item, _STATE["show"])
+            found += _embedded_secrets(item, found)
             if found and _STATE["inline"]:
                 found, problems = inline.apply(found, item.data)
-            if _STATE["policy"] and (role == shard.FULL or (role == shard.POLICY) == _whole_scan_file(item)):
+            if _STATE["policy"]:
                 docs, parse_problems = documents.parse_item(item)
                 problems = problems + [_scrub(p) for p in parse_problems]
                 if docs and _STATE["local_rules"]:
@@ -249,10 +251,6 @@ def _process_entries(
                 out.append(ItemResult([], [got], [], None, 0))
             continue
         result = process_item(got, role)
-        if role == shard.POLICY:  # another shard's file: counted and scanned there
-            if result.documents or result.problems:
-                out.append(result._replace(size=0, files=0))
-            continue
         if result.findings or result.problems or result.documents or result.policy:
             out.append(result)
         elif result.size:

@@ -13,11 +13,13 @@ The partition is deterministic and needs no coordination:
   bases the others read (4 shards of a 50,000-commit history run one after the other: 29.7 s of CPU
   blob by blob, 18.9 s by runs; one unsharded scan: 18.2 s). Runs, not whole files, so that one
   file with a huge history is still spread out.
-- work tree: a file belongs to shard `blake2b(path) mod N`; its secrets and its file-local policy
-  (Dockerfile, Compose) are done there. Policy rules over documents that may relate across files
-  (Kubernetes NetworkPolicy selection, RBAC, Kustomize, Terraform modules) are done by one shard,
-  the first, over every such file: partitioning by path cannot change their results, and no
-  document is parsed by two shards. The other shards do not parse those files.
+- work tree: a file belongs to shard `blake2b(path) mod N` (secrets, and file-local policy:
+  Dockerfile, Compose), except the files whose documents policy rules relate across files
+  (Kubernetes, Terraform: NetworkPolicy selection, RBAC, Kustomize, modules). Those all belong to
+  one shard, the first, secrets included: partitioning by path cannot change the relations, nor the
+  choice between a secrets finding and a policy finding on the same line (scan.one_report_per_secret),
+  and no file is parsed by two shards. The first shard reads every file to know which are those
+  (a module's `claims` looks at the content); the others read only their own.
 
 K is 1-based on the command line (`--shard 2/8`). From the environment (no shell glue in a job
 spec): SCANNER_SHARD=K/N; or SCANNER_SHARD_COUNT=N with the 0-based index from SCANNER_SHARD_INDEX,
@@ -39,10 +41,10 @@ MAX_SHARDS = 10_000
 HISTORY_RUN = 64  # versions of one file kept together in a history shard (delta chains stay whole)
 
 # what a shard does with one work-tree file (scan.process_item)
-FULL = "full"  # secrets, parsing, file-local and whole-scan policy (unsharded, or the policy shard's own file)
-OWN = "own"  # this shard's file: secrets and file-local policy; another shard parses it for whole-scan policy
-POLICY = "policy"  # another shard's file: parsed for whole-scan policy only (the policy shard)
-SKIP = "skip"
+FULL = "full"  # this shard's, whatever it holds (unsharded, or the policy shard's own file)
+OWN = "own"  # this shard's unless its documents go to whole-scan policy (then the policy shard's)
+POLICY = "policy"  # another shard's file: the policy shard's if its documents go to whole-scan policy
+SKIP = "skip"  # another shard's file, not read
 
 
 class ShardError(ValueError):

@@ -10,15 +10,29 @@ from __future__ import annotations
 import random
 import string
 import subprocess
+import zlib
 from pathlib import Path
 
 WORDS = "alpha beta gamma delta cache queue worker client server token record stream parser".split()
 PEOPLE = ["Ada Lovelace <ada@example.com>", "Alan Turing <alan@example.com>", "Grace Hopper <grace@example.com>"]
 
 
+BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
+
+
+def _crc_base62(body: str) -> str:
+    """GitHub's token checksum: CRC32 of the 30 random characters, base62, 6 characters."""
+    number, digits = zlib.crc32(body.encode()), ""
+    while number:
+        number, rest = divmod(number, 62)
+        digits = BASE62[rest] + digits
+    return digits.rjust(6, "0")
+
+
 def fake_secret(rng: random.Random) -> str:
-    if rng.random() < 0.5:
-        return "ghp_" + "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(36))
+    if rng.random() < 0.5:  # a classic token with a valid checksum (the scanner verifies it)
+        body = "".join(rng.choice(BASE62) for _ in range(30))
+        return "ghp_" + body + _crc_base62(body)
     return "AKIA" + "".join(rng.choice(string.ascii_uppercase + string.digits) for _ in range(16))
 
 

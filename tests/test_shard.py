@@ -5,6 +5,7 @@ histories; the merged verdict, baseline and refusals; K/N from the environment."
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -33,9 +34,15 @@ def _sharded(cli, tmp_path: Path, count: int, target: str, *extra: str, cwd: Pat
     return parts
 
 
+def _stable(problems: list[dict]) -> list[dict]:
+    """Problems without what differs from one run to the next whatever the sharding: the klog header
+    (time, process id) kubectl puts in a Kustomize rendering error."""
+    return [{**p, "message": re.sub(r"E\d{4} [\d:.]+\s+\d+ ", "", p["message"])} for p in problems]
+
+
 def _same(whole: dict, merged: dict) -> None:
     assert merged["findings"] == whole["findings"]
-    assert merged["problems"] == whole["problems"]
+    assert _stable(merged["problems"]) == _stable(whole["problems"])
     assert merged["summary"] == whole["summary"]
 
 
@@ -100,7 +107,7 @@ def test_a_shard_parses_no_file_of_another_shard_except_the_policy_shard(cli, tm
 @pytest.fixture(scope="module")
 def history_repo(tmp_path_factory) -> Path:
     repo = tmp_path_factory.mktemp("hist") / "repo"
-    build(repo, commits=400, files=30, seed=5)
+    build(repo, commits=400, files=30, seed=9)
     return repo
 
 
