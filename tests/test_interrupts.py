@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from scanner.engines.checksums import with_checksum
 from tests.conftest import REPO
 
 SEED = 20
@@ -61,7 +62,7 @@ def fast_import_history(root: Path, commits: int, seed: int = 7) -> int:
         out.append(b"M 100644 inline src/mod%d/file%d.txt\n" % (n % 40, n % 200))
         blob(body(n))
         if n % 40 == 0:
-            token = "ghp_" + "".join(rng.choice(BASE62) for _ in range(36))
+            token = with_checksum("ghp_", "".join(rng.choice(BASE62) for _ in range(30)))
             out.append(b"M 100644 inline deploy/env%d.sh\n" % (n % 7))
             blob(f"#!/bin/sh\nexport GITHUB_TOKEN={token}\n")
             secrets += 1

@@ -15,6 +15,7 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from scanner import documents, scan
+from scanner.engines.checksums import with_checksum
 from scanner.model import Item, Problem, fingerprint
 from scanner.sources import text
 from tests.conftest import FAKE_GH, git
@@ -25,7 +26,7 @@ FORMATS = ["text", "json", "sarif", "junit", "gitlab"]
 def fake_gh(seed: int) -> str:
     """A well-formed fake GitHub token (ghp_ + 36 base62 characters), different for each seed."""
     rng = random.Random(seed)
-    return "ghp_" + "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(36))
+    return with_checksum("ghp_", "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(30)))
 
 
 def findings(run) -> set[tuple[str, int]]:

@@ -12,13 +12,14 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
+from scanner.engines.checksums import with_checksum
 from scanner.reporters.terminal import printable
 from tests.conftest import FAKE_GH
 
 
 def fake_gh(seed: int) -> str:
     rng = random.Random(seed)
-    return "ghp_" + "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(36))
+    return with_checksum("ghp_", "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(30)))
 
 
 # --- terminal escaping ----------------------------------------------------------------------

@@ -107,7 +107,7 @@ def test_op_literal_is_available_to_any_pack(tmp_path):
 
 # -- through the secrets engine: user_data and container environments --------------------------------
 
-GITHUB = "ghp_8mQ2vL7xK9zR4tW1yB6nC3pD5fH0jS2aE4uG"
+GITHUB = "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"
 SCRIPT = f"#!/bin/bash\nexport GITHUB_TOKEN={GITHUB}\nyum install -y nginx\n"
 
 
