@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     scan = sub.add_parser("scan", help="scan files (default: the current directory)")
-    scan.add_argument("paths", nargs="*", default=["."], metavar="PATH", help="files or folders (default: .)")
+    scan.add_argument("paths", nargs="*", default=["."], metavar="PATH",
+                      help="files or folders (default: .); with --history, repositories: folders or URLs")
     scan.add_argument("-f", "--format", "--output-format", dest="format", choices=FORMATS, default="text",
                       help="report format (default: text)")
     scan.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
@@ -140,9 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
     git.add_argument("--unpushed", nargs="?", const="HEAD", metavar="REF",
                      help="only what the commits of REF (default HEAD) that no remote has yet introduced (pre-push)")
     git.add_argument("--staged", action="store_true", help="scan the index (what is about to be committed), not the work tree")
+    scan.add_argument("--shard", metavar="K/N", help="do part K of N of the scan (work tree by path, history by blob); "
+                      "'scanner merge' joins the N JSON reports (also: SCANNER_SHARD=K/N, or SCANNER_SHARD_COUNT=N "
+                      "with SCANNER_SHARD_INDEX or JOB_COMPLETION_INDEX, 0-based)")
 
     _baseline_parsers(sub)
     _fix_parser(sub)
+    from scanner.cli_shards import merge_parser
+
+    merge_parser(sub)
     report = sub.add_parser("report", help="turn a saved JSON report into another format (html, sarif, text...)")
     report.add_argument("source", metavar="FILE", help="a report written by 'scanner scan --format json'")
     report.add_argument("-f", "--format", "--output-format", dest="format", choices=FORMATS, default="html",
@@ -279,6 +286,7 @@ def _fix_parser(sub) -> None:  # noqa: ANN001 - argparse's private subparsers ty
 def _run_scan(args: argparse.Namespace, use_baseline: bool = True):  # noqa: ANN202 - (ScanResult, rules, stale)
     """Configuration, rule selection, the scan itself and the baseline: what `scan` and `baseline
     create` share."""
+    from scanner import cli_shards
     from scanner import config as configuration
     from scanner.scan import ScanOptions, scan_worktree
     from scanner.sources.worktree import PatternError
@@ -300,26 +308,35 @@ def _run_scan(args: argparse.Namespace, use_baseline: bool = True):  # noqa: ANN
         inline_ignores=not args.no_inline_ignores,
         policy_options=configuration.policy_options(cfg),
         timeout=args.timeout,
+        shard=cli_shards.shard_of(args),
     )
     try:
-        result = _scan_git(args, options) if _git_mode(args) else scan_worktree(options)
+        if args.history and (len(args.paths) > 1 or cli_shards.any_url(args.paths)):
+            result = cli_shards.scan_repositories(args, options)
+        else:
+            result = _scan_git(args, options) if _git_mode(args) else scan_worktree(options)
+            result = cli_shards.described(result, options, args.paths[0] if args.paths else ".", _git_mode(args))
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from None
     except PatternError as exc:
         raise UsageError(str(exc)) from None
     result = result._replace(show_secrets=bool(args.show_secrets))
-    from scanner.engines import reuse
-
-    reused = reuse.run(rules, result.findings, _reader(result.root))  # one secret in two environments
-    if reused:
-        result = result._replace(findings=sorted(result.findings + reused, key=lambda f: f.sort_key()))
+    if options.shard is None:  # a shard sees part of the findings: `scanner merge` runs it on them all
+        result = _with_reuse(result, rules)
     stale: list = []
     if use_baseline and args.baseline:
-        from scanner.suppressions import baseline
-
-        applied = baseline.apply(result.findings, baseline.load(args.baseline), Path(args.baseline).name)
-        result, stale = result._replace(findings=applied.findings), applied.stale
+        result, stale = _with_baseline(result, args.baseline)
     return result, rules, stale
+
+
+def _with_reuse(result, rules):  # noqa: ANN001, ANN202 - ScanResult, rules -> ScanResult
+    """The whole-scan rules over every finding: one secret in two environments (engines/reuse.py)."""
+    from scanner.engines import reuse
+
+    reused = reuse.run(rules, result.findings, _reader(result.root))
+    if not reused:
+        return result
+    return result._replace(findings=sorted(result.findings + reused, key=lambda f: f.sort_key()))
 
 
 def _reader(root: Path):  # noqa: ANN202 - path -> bytes | None
@@ -337,11 +354,15 @@ def _reader(root: Path):  # noqa: ANN202 - path -> bytes | None
     return read
 
 
-def cmd_scan(args: argparse.Namespace) -> int:
-    from scanner.model import at_or_above
-    from scanner.reporters import render
-    from scanner.reporters.text_report import use_color
+def _with_baseline(result, path: str):  # noqa: ANN001, ANN202 - ScanResult -> (ScanResult, stale entries)
+    """The findings in the baseline at `path` marked suppressed (what `scan` and `merge` share)."""
+    from scanner.suppressions import baseline
 
+    applied = baseline.apply(result.findings, baseline.load(path), Path(path).name)
+    return result._replace(findings=applied.findings), applied.stale
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
     result, rules, stale = _run_scan(args)
     from scanner import interrupts
 
@@ -354,6 +375,20 @@ def cmd_scan(args: argparse.Namespace) -> int:
                   "'scanner baseline create'):")
             for entry in stale:
                 _warn(f"note: stale baseline entry: {entry.describe()}")
+    code = _report_and_verdict(args, result, rules)
+    failed = (result.meta or {}).get("failed")
+    if failed:  # scan --history REPO...: some repositories could not be scanned (each named above)
+        _warn(f"error: {len(failed)} of {len(args.paths)} repositories could not be scanned")
+        return EXIT_ERROR
+    return code
+
+
+def _report_and_verdict(args: argparse.Namespace, result, rules) -> int:  # noqa: ANN001 - ScanResult, rules
+    """Write the report; the exit code (what `scan` and `merge` share)."""
+    from scanner.model import at_or_above
+    from scanner.reporters import render
+    from scanner.reporters.text_report import use_color
+
     color = args.format == "text" and not args.output and not args.no_color and use_color(sys.stdout.isatty())
     report = render(args.format, result, rules, color)
     if args.quiet and args.format == "text":
@@ -361,7 +396,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         if not any(f.suppression is None for f in result.findings):
             report = ""
     if args.output:
-        _write_atomically(args.output, report, private=args.show_secrets)
+        _write_atomically(args.output, report, private=result.show_secrets)
     else:
         _write_stdout(report)
     failing = [f for f in result.findings if f.suppression is None and at_or_above(f.severity, args.fail_on or "low")]
@@ -474,7 +509,7 @@ def _git_mode(args: argparse.Namespace) -> bool:
     return bool(args.history or args.branch or args.since_commit or args.commit_range or args.staged or args.unpushed)
 
 
-def _scan_git(args: argparse.Namespace, options):  # noqa: ANN001, ANN202 - ScanOptions -> ScanResult
+def _scan_git(args: argparse.Namespace, options, target: str | None = None):  # noqa: ANN001, ANN202 - ScanOptions -> ScanResult
     from scanner.scan import scan_git
     from scanner.sources.git import GitError
 
@@ -485,8 +520,10 @@ def _scan_git(args: argparse.Namespace, options):  # noqa: ANN001, ANN202 - Scan
         raise UsageError("--branch selects which history --history scans: add --history (scanner scan --history --branch REF)")
     if len(modes) > 1:
         raise UsageError(f"{' and '.join(modes)} cannot be combined: choose one")
-    if len(args.paths) > 1:
+    if len(args.paths) > 1 and target is None:
         raise UsageError(f"{modes[0]} scans one git repository: give one PATH (got {len(args.paths)})")
+    if options.shard is not None and not (args.history or args.branch):
+        raise UsageError(f"--shard splits a work tree or --history scan, not {modes[0]}: drop --shard")
     try:
         return scan_git(
             options, history=bool(args.history or args.branch), refs=args.branch, since=args.since_commit,
@@ -652,6 +689,10 @@ def _main(argv: Sequence[str] | None) -> int:
             return cmd_fix(args)
         if args.command == "report":
             return cmd_report(args)
+        if args.command == "merge":
+            from scanner.cli_shards import cmd_merge
+
+            return cmd_merge(args)
         return cmd_rules(args)
     except KeyboardInterrupt:
         return _interrupted()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import itertools
 import os
+import posixpath
 import signal
 import threading
 import time
@@ -19,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from scanner import documents, workers
+from scanner import documents, shard, workers
 from scanner.documents.terraform.embedded import embedded_items
 from scanner.engines import policy, secrets
 from scanner.model import Finding, Item, Location, Problem, interruption
@@ -45,6 +46,7 @@ class ScanOptions(NamedTuple):
     inline_ignores: bool = True
     policy_options: tuple[tuple[str, Any], ...] = ()
     timeout: float = DEFAULT_TIMEOUT
+    shard: Any = None  # scanner.shard.Shard: this process does one part of the scan (--shard K/N)
 
 
 class ScanResult(NamedTuple):
@@ -55,6 +57,7 @@ class ScanResult(NamedTuple):
     seconds: float
     root: Path
     show_secrets: bool = False  # evidence is unredacted: reports that keep it say so (HTML, JSON)
+    meta: dict[str, Any] | None = None  # what a JSON report records besides findings (scanner.merge)
 
 
 class ItemResult(NamedTuple):
@@ -125,9 +128,14 @@ def _scrub(problem: Problem) -> Problem:
     return problem._replace(message=message.decode("utf-8", "replace"))
 
 
-def process_item(item: Item) -> ItemResult:
+def process_item(item: Item, role: str = shard.FULL) -> ItemResult:
     """Secrets findings (suppressions applied) and parsed documents for one item. A file that takes
-    longer than the timeout keeps the findings made so far and gets a "not fully scanned" Problem."""
+    longer than the timeout keeps the findings made so far and gets a "not fully scanned" Problem.
+    `role` (a sharded scan, scanner.shard): a file whose documents go to the whole-scan policy stage
+    is the policy shard's (POLICY), any other file its own shard's (OWN); another shard's file is
+    left alone (an empty result, not counted)."""
+    if role != shard.FULL and (role == shard.POLICY) != _whole_scan_file(item):
+        return ItemResult([], [], [], None, 0, 0)
     found: list[Finding] = []
     problems: list[Problem] = []
     docs: list[documents.Document] = []
@@ -177,6 +185,15 @@ def process_item(item: Item) -> ItemResult:
     return ItemResult(found, problems, docs, item.data if docs else None, len(item.data), 1, policy_found)
 
 
+def _whole_scan_file(item: Item) -> bool:
+    """Whether the module that claims this file makes documents for the whole-scan policy stage
+    (Kubernetes, Terraform), not only documents of a local kind (Dockerfile, Compose)."""
+    for module in documents.modules():
+        if module.claims(item.path, item.data):
+            return not getattr(module, "LOCAL_KINDS", ())
+    return False
+
+
 def _timed_out(item: Item, timeout: float) -> Problem:
     return Problem(item.path, f"not fully scanned: took longer than --timeout {timeout:g} s", kind="timeout")
 
@@ -212,12 +229,15 @@ def _local_policy(
     return [d for d in docs if d.kind not in kinds], found, problems
 
 
-def _process_entries(entries: Iterable[worktree.Entry], root: str, max_size: int) -> list[ItemResult]:
+def _process_entries(
+    entries: Iterable[worktree.Entry], root: str, max_size: int, part: shard.Shard | None = None
+) -> list[ItemResult]:
     """Results of files with something to report, plus one result counting the quiet ones (what
-    crosses back from a worker is small)."""
+    crosses back from a worker is small). With `part`, each file in the role the shard gives it."""
     out = []
     quiet = quiet_bytes = 0
     for entry in entries:
+        role = shard.FULL if part is None else part.role(entry.path)
         try:
             got = worktree.read_entry(entry, root, max_size)
         except Exception as exc:  # noqa: BLE001 - the guard of one file's reading, as process_item's of its scan
@@ -227,9 +247,10 @@ def _process_entries(entries: Iterable[worktree.Entry], root: str, max_size: int
         if got is None:
             continue
         if isinstance(got, Problem):
-            out.append(ItemResult([], [got], [], None, 0))
+            if role != shard.POLICY:  # the file's own shard says why it was not read
+                out.append(ItemResult([], [got], [], None, 0))
             continue
-        result = process_item(got)
+        result = process_item(got, role)
         if result.findings or result.problems or result.documents or result.policy:
             out.append(result)
         elif result.size:
@@ -391,12 +412,16 @@ def scan_worktree(options: ScanOptions) -> ScanResult:
     listing, root = worktree.iter_files(options.paths, options.excludes, problems)
     targets = [Path(p).resolve() for p in options.paths]
     scan_root = os.path.commonpath([str(t if t.is_dir() else t.parent) for t in targets]) if targets else str(root)
+    if options.shard is not None:  # the files this shard has a role for (scanner.shard)
+        part = options.shard
+        listing = (entry for entry in listing if part.role(entry.path) != shard.SKIP)
     jobs = jobs_for(options.jobs)
     head, parallel = _enough_for_workers(listing, options.max_file_size) if jobs > 1 else ([], False)
     # in parallel, batches go to the workers while the rest of the tree is still being listed
     rest = itertools.chain(head, listing)
     batches = _batches(rest) if parallel else [rest]
-    results = map_items(_process_entries, batches, (scan_root, options.max_file_size), options, parallel)
+    extra = (scan_root, options.max_file_size, options.shard)
+    results = map_items(_process_entries, batches, extra, options, parallel)
     return finish(results, options, root, started, problems, render_root=root)
 
 
@@ -465,9 +490,8 @@ def scan_git(
     top = gitsrc.toplevel(target)
     base = worktree.display_base(Path(target)) if top else Path(target).resolve()
 
-    def shown(path: str) -> str:  # repo-relative -> relative to the base the work tree scan reports
-        return os.path.relpath(os.path.join(top, path), base).replace(os.sep, "/") if top else path
-
+    prefix = os.path.relpath(top, base).replace(os.sep, "/") if top else "."
+    shown = shown_paths(prefix)  # repo-relative -> relative to the base the work tree scan reports
     excluded = worktree.exclude_spec(options.excludes)
     if staged:
         problems: list[Problem] = []
@@ -479,20 +503,48 @@ def scan_git(
     hist = githistory.scan_history(
         target, secrets.compile_rules(options.rules), refs=refs or None, since=since, range_=range_, unpushed=unpushed,
         max_size=options.max_file_size, jobs=jobs_for(options.jobs), show_secrets=options.show_secrets,
-        inline_ignores=options.inline_ignores,
+        inline_ignores=options.inline_ignores, shard=options.shard,
     )  # fmt: skip
-    found = [_shown_paths(f, shown) for f in hist.findings]
-    found = [f for f in found if excluded is None or not excluded.match_file(f.path)]
     problems = list(hist.problems)
     files, total = hist.stats.get("blobs", 0), hist.stats.get("bytes", 0)
+    current = None
     if history and not repo.bare and not (since or range_ or unpushed):
         current = scan_worktree(options)
-        found = _merge_history(current.findings, found)
         problems += current.problems
         files, total = files + current.files, total + current.bytes
-    found.sort(key=Finding.sort_key)
+    worktree_found = current.findings if current is not None else None
+    found = history_findings(hist.findings, prefix, options.excludes, worktree_found)
     problems.sort(key=problem_order)
-    return ScanResult(found, problems, files, total, time.monotonic() - started, base)
+    meta = None
+    if options.shard is not None:  # what `scanner merge` needs to fold every shard's history
+        meta = {"shard": {"index": options.shard.index, "count": options.shard.count, "kind": "history"},
+                "history_record": hist.record, "path_prefix": prefix, "excludes": list(options.excludes),
+                "worktree_findings": worktree_found}  # fmt: skip
+    return ScanResult(found, problems, files, total, time.monotonic() - started, base, meta=meta)
+
+
+def shown_paths(prefix: str) -> Callable[[str], str]:
+    """Repository-relative path -> the path reported (relative to the scan's base, `prefix` being
+    the repository's top seen from there)."""
+    if prefix in ("", "."):
+        return str
+    return lambda path: posixpath.normpath(posixpath.join(prefix, path))
+
+
+def history_findings(
+    folded: list[Finding], prefix: str, excludes: Sequence[str], current: list[Finding] | None
+) -> list[Finding]:
+    """Folded history findings (repository-relative) as the scan reports them: paths shown from the
+    base, --exclude applied, merged with the work tree's findings (`current`, None when the work
+    tree was not scanned). `scanner merge` of history shards ends the same way."""
+    shown = shown_paths(prefix)
+    excluded = worktree.exclude_spec(tuple(excludes))
+    found = [_shown_paths(f, shown) for f in folded]
+    found = [f for f in found if excluded is None or not excluded.match_file(f.path)]
+    if current is not None:
+        found = _merge_history(current, found)
+    found.sort(key=Finding.sort_key)
+    return found
 
 
 def _shown_paths(finding: Finding, shown: Callable[[str], str]) -> Finding:

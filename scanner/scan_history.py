@@ -17,6 +17,7 @@ from typing import NamedTuple
 from scanner import workers
 from scanner.model import Finding, Item, Problem, Provenance
 from scanner.scan import jobs_for
+from scanner.shard import Shard
 from scanner.sources import history
 from scanner.sources.git import open_repo, read_blobs
 from scanner.sources.history import CatFile, StoredBlobs, is_binary, select, unique_blobs
@@ -162,6 +163,7 @@ class HistoryResult(NamedTuple):
     findings: list[Finding]
     problems: list[Problem]
     stats: dict[str, int]
+    record: dict | None = None  # a shard's part of the provenance fold (scanner.sources.shard_record)
 
 
 def scan_history(
@@ -176,12 +178,14 @@ def scan_history(
     jobs: int | None = None,
     show_secrets: bool = False,
     inline_ignores: bool = True,
+    shard: Shard | None = None,
 ) -> HistoryResult:
     """Secrets in every unique blob of the selected history, one finding per (rule, secret, path),
     each attributed to the commit that introduced it. `compiled` is `compile_rules(...)` output (or
     an iterable of rules). Raises GitError (one line) for a bad ref or a broken repository."""
     from scanner.engines.secrets import Compiled, compile_rules, scan_item
     from scanner.sources.provenance import attach_provenance  # noqa: I001
+    from scanner.sources.shard_record import fold_records, record
 
     if not isinstance(compiled, Compiled):
         compiled = compile_rules(compiled)  # type: ignore[arg-type]
@@ -194,7 +198,12 @@ def scan_history(
     stored = StoredBlobs(root) if storage_order or repo.partial else None  # runs beside the walk
     jobs = jobs or jobs_for(0)
     try:
-        paths = dict(unique_blobs(root, selection, index=index, exact_renames=repo.partial, parts=jobs))
+        listed = dict(unique_blobs(root, selection, index=index, exact_renames=repo.partial, parts=jobs))
+        if shard is not None:  # --shard: this shard's blobs only (read and scanned); the listing stays whole
+            keep = shard.history_part()
+            paths = {sha: path for sha, path in listed.items() if keep(sha, path)}
+        else:
+            paths = listed
         order, gaps, big = read_order(paths, stored, max_size, storage_order)
         if stored is not None:
             stored.close()
@@ -233,6 +242,12 @@ def scan_history(
                 )
         return []
 
+    shallow = history.shallow_roots(root) if repo.shallow else set()
+    if shard is not None:  # the fold needs every shard's blobs: this shard records its part
+        rec = record(root, repo.head, selection.source, by_blob, listed, changes, rescan, shallow, shard.owns_blob)
+        findings = fold_records([rec])  # this shard's own view; `scanner merge` folds them all
+        stats["findings"] = len(findings)
+        return HistoryResult(findings, problems, stats, rec)
     findings = attach_provenance(
         root,
         repo.head,
@@ -240,7 +255,7 @@ def scan_history(
         by_blob,
         scanned,
         rescan,
-        history.shallow_roots(root) if repo.shallow else set(),
+        shallow,
         changes,
     )
     stats["findings"] = len(findings)

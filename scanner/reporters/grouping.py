@@ -17,21 +17,39 @@ SHOWN = 5  # locations listed after "also at:"
 
 
 def group_key(finding: Finding) -> str:
-    """A short stable id for the group this finding belongs to; "" when it cannot be grouped."""
-    sha = dict(finding.properties).get("secret_sha256")
+    """A short stable id for the group this finding belongs to; "" when it cannot be grouped. A
+    finding read back from a JSON report (`scanner merge`, `scanner report`) has no secret hash, only
+    the group id the report gave it."""
+    props = dict(finding.properties)
+    sha = props.get("secret_sha256")
     if not sha:
-        return ""
+        return str(props.get("group") or "")
     return hashlib.sha256(f"{finding.rule_id}\0{sha}".encode()).hexdigest()[:16]
 
 
 def groups(findings: Sequence[Finding]) -> dict[str, list[Finding]]:
-    """group id -> its findings in report order, for groups of two or more."""
-    by_key: dict[str, list[Finding]] = {}
+    """group id -> its findings in report order, for groups of two or more. Groups never span
+    repositories (a scan or merge of several): the same value in two repositories is two findings."""
+    by_key: dict[tuple[str, str], list[Finding]] = {}
     for finding in findings:
         key = group_key(finding)
         if key:
-            by_key.setdefault(key, []).append(finding)
-    return {k: v for k, v in by_key.items() if len(v) > 1}
+            by_key.setdefault((str(dict(finding.properties).get("repository", "")), key), []).append(finding)
+    return {_id(repo, key): v for (repo, key), v in by_key.items() if len(v) > 1}
+
+
+def group_id(finding: Finding) -> str:
+    """The key of this finding's group in `groups()`."""
+    return _id(str(dict(finding.properties).get("repository", "")), group_key(finding))
+
+
+def _id(repository: str, key: str) -> str:
+    return f"{repository}\0{key}" if repository else key
+
+
+def shown_id(group: str) -> str:
+    """The group id as reports show it (without the repository it is in)."""
+    return group.rsplit("\0", 1)[-1]
 
 
 def also_at(members: Sequence[Finding]) -> str:

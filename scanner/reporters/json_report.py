@@ -38,7 +38,7 @@ def finding_dict(finding: Finding, group: str = "") -> dict[str, Any]:
         out["suppressed"] = finding.suppression._asdict()
     if finding.provenance is not None:
         out["provenance"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in finding.provenance._asdict().items()}
-    out.update({k: v for k, v in finding.properties if not k.startswith("secret_sha")})
+    out.update({k: v for k, v in finding.properties if not k.startswith("secret_sha") and k != "group"})
     if group:
         out["group"] = group  # the same secret value, found elsewhere too: the findings sharing this id
     return out
@@ -59,17 +59,47 @@ def summary(result: ScanResult) -> dict[str, Any]:
 
 
 def render(result: ScanResult, rules: Sequence[Rule], color: bool = False) -> str:
-    grouped = {id(f): key for key, members in grouping.groups(result.findings).items() for f in members}
+    grouped = {id(f): grouping.shown_id(key) for key, members in grouping.groups(result.findings).items() for f in members}
+    meta = result.meta or {}
     doc = {
         "tool": "scanner",
-        "version": __version__,
+        "version": meta.get("version") or __version__,
+        "rules_digest": meta.get("rules_digest") or rules_digest(rules),
         "root": str(result.root.resolve()),
         "show_secrets": result.show_secrets,
-        "summary": summary(result),
-        "findings": [finding_dict(f, grouped.get(id(f), "")) for f in result.findings],
-        "problems": [p._asdict() for p in result.problems],
     }
+    doc.update({key: meta[key] for key in ("repository", "revision", "repositories") if meta.get(key)})
+    doc.update({
+        "summary": summary(result),
+        # a shard's report keeps the secrets' hashes: the merge groups one value found in several shards
+        "findings": [(_full_dict if meta.get("shard") else finding_dict)(f, grouped.get(id(f), "")) for f in result.findings],
+        "problems": [p._asdict() for p in result.problems],
+    })  # fmt: skip
+    if meta.get("shard"):  # what `scanner merge` needs besides the findings (scanner.shard)
+        doc["shard"] = meta["shard"]
+        if meta.get("history_record") is not None:
+            rec = dict(meta["history_record"])
+            rec["blobs"] = {sha: [_full_dict(f) for f in found] for sha, found in rec["blobs"].items()}
+            doc["history"] = {"record": rec, "path_prefix": meta.get("path_prefix", "."),
+                              "excludes": list(meta.get("excludes") or ())}  # fmt: skip
+            worktree = meta.get("worktree_findings")
+            doc["history"]["worktree_findings"] = None if worktree is None else [_full_dict(f) for f in worktree]
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def _full_dict(finding: Finding, group: str = "") -> dict[str, Any]:
+    """finding_dict plus the secret's hash (a shard's record: the merge matches secrets by it)."""
+    out = finding_dict(finding, group)
+    out.update({k: v for k, v in finding.properties if k.startswith("secret_sha")})
+    return out
+
+
+def rules_digest(rules: Sequence[Rule]) -> str:
+    """A digest of what decides findings in a rule set (ids, patterns, conditions, severities...;
+    not titles, descriptions or examples): reports made with different rule sets are not merged."""
+    from scanner.rules.digest import digest
+
+    return digest(rules)
 
 
 class ReportError(Exception):
@@ -115,6 +145,26 @@ def load(path: str) -> ScanResult:
         summary = doc.get("summary") or {}
         return ScanResult(findings, problems, int(summary.get("files_scanned", 0)), int(summary.get("bytes_scanned", 0)),
                           float(summary.get("seconds", 0.0)), Path(str(doc.get("root", "."))),
-                          bool(doc.get("show_secrets", False)))
-    except (KeyError, TypeError, ValueError) as exc:
+                          bool(doc.get("show_secrets", False)), _meta(doc))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ReportError(f"{path}: a finding or problem has the wrong shape ({type(exc).__name__}: {exc})") from None
+
+
+def _meta(doc: dict[str, Any]) -> dict[str, Any]:
+    """What the report says besides findings and problems (scanner version, rule-set digest,
+    repository, a shard's record), as ScanResult.meta."""
+    meta: dict[str, Any] = {key: doc[key] for key in ("version", "rules_digest", "repository", "revision", "repositories")
+                            if doc.get(key)}  # fmt: skip
+    shard = doc.get("shard")
+    if isinstance(shard, dict):
+        meta["shard"] = {"index": int(shard["index"]), "count": int(shard["count"]), "kind": str(shard["kind"])}
+        history = doc.get("history")
+        if isinstance(history, dict):
+            rec = dict(history["record"])
+            rec["blobs"] = {str(sha): [_finding(f) for f in found] for sha, found in rec["blobs"].items()}
+            meta["history_record"] = rec
+            meta["path_prefix"] = str(history.get("path_prefix") or ".")
+            meta["excludes"] = [str(e) for e in history.get("excludes") or ()]
+            worktree = history.get("worktree_findings")
+            meta["worktree_findings"] = None if worktree is None else [_finding(f) for f in worktree]
+    return meta

@@ -128,6 +128,44 @@ def _keep(findings: Sequence[Finding], limit: int) -> list[Finding]:
 
 
 def build(result: ScanResult, rules: Sequence[Rule], limit: int = MAX_RESULTS) -> dict[str, Any]:
+    """One run; or, for a scan or merge of several repositories (findings labelled with their
+    `repository`), one run per repository, each naming it in versionControlProvenance."""
+    meta = result.meta or {}
+    repositories = [r for r in meta.get("repositories") or () if isinstance(r, dict) and r.get("repository")]
+    if not repositories:
+        described = {"repository": meta.get("repository", ""), "revision": meta.get("revision", "")}
+        return _document([_run(result, rules, limit, described if meta.get("revision") else None)])
+    runs = []
+    for repo in repositories:
+        name = str(repo["repository"])
+        part = result._replace(
+            findings=[f for f in result.findings if dict(f.properties).get("repository") == name],
+            problems=[p for p in result.problems if p.message.startswith(f"{name}: ")],
+        )
+        runs.append(_run(part, rules, limit, repo, category=f"scanner/{name}/"))
+    return _document(runs)
+
+
+def _document(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"$schema": SCHEMA, "version": "2.1.0", "runs": runs}
+
+
+def repository_uri(label: str) -> str:
+    """A report's repository name as an absolute URI (SARIF versionControlDetails.repositoryUri)."""
+    from pathlib import PurePosixPath
+
+    if "://" in label:
+        return label
+    if label.startswith("/"):
+        return PurePosixPath(label).as_uri()
+    host, sep, path = label.partition(":")  # what is left of git@host:owner/repo once redacted
+    return f"ssh://{host}/{path.lstrip('/')}" if sep else f"urn:scanner:repository:{quote(label)}"
+
+
+def _run(
+    result: ScanResult, rules: Sequence[Rule], limit: int, repository: dict[str, Any] | None,
+    category: str = "scanner/",
+) -> dict[str, Any]:  # fmt: skip
     by_id = {r.id: r for r in rules}
     used = sorted({f.rule_id for f in result.findings})
     descriptors = [rule_descriptor(by_id[rid]) for rid in used if rid in by_id]
@@ -149,30 +187,28 @@ def build(result: ScanResult, rules: Sequence[Rule], limit: int = MAX_RESULTS) -
             }
         )
     root_uri = result.root.resolve().as_uri().rstrip("/") + "/"
-    doc = {
-        "$schema": SCHEMA,
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": "scanner",
-                        "version": __version__,
-                        "semanticVersion": __version__,
-                        "informationUri": INFO_URI,
-                        "rules": descriptors,
-                    }
-                },
-                "automationDetails": {"id": "scanner/"},
-                "originalUriBaseIds": {"%SRCROOT%": {"uri": root_uri}},
-                "invocations": [{"executionSuccessful": True, "toolExecutionNotifications": notifications}],
-                "results": [_result(f, index[f.rule_id]) for f in kept if f.rule_id in index],
-            }
-        ],
+    driver = {"name": "scanner", "version": __version__, "semanticVersion": __version__, "informationUri": INFO_URI,
+              "rules": descriptors}  # fmt: skip
+    run: dict[str, Any] = {
+        "tool": {"driver": driver},
+        "automationDetails": {"id": category},
+        "originalUriBaseIds": {"%SRCROOT%": {"uri": root_uri}},
+        "invocations": [{"executionSuccessful": True, "toolExecutionNotifications": notifications}],
+        "results": [_result(f, index[f.rule_id]) for f in kept if f.rule_id in index],
     }
+    if repository is not None:  # the repository (and commit) the run's %SRCROOT% paths are in
+        repo_uri = repository_uri(str(repository["repository"]))
+        details: dict[str, Any] = {"repositoryUri": repo_uri, "mappedTo": {"uriBaseId": "%SRCROOT%"}}
+        if repository.get("revision"):
+            details["revisionId"] = str(repository["revision"])
+        run["versionControlProvenance"] = [details]
+        if category != "scanner/":  # one run of several: %SRCROOT% is this repository's top folder
+            base = {"uri": repo_uri.rstrip("/") + "/"} if repo_uri.startswith("file:") else {
+                "description": {"text": f"the top folder of {repository['repository']}"}}
+            run["originalUriBaseIds"] = {"%SRCROOT%": base}
     if run_properties:
-        doc["runs"][0]["properties"] = run_properties
-    return doc
+        run["properties"] = run_properties
+    return run
 
 
 def render(
@@ -188,7 +224,7 @@ def render(
         if size <= max_gzip_bytes or limit == 0:
             break
         limit = min(limit - 1, int(limit * max_gzip_bytes / size * 0.95))
-    cut = doc["runs"][0].get("properties", {}).get("scanner/resultsCut", 0)
+    cut = sum(run.get("properties", {}).get("scanner/resultsCut", 0) for run in doc["runs"])
     if cut:
         print(
             f"scanner: warning: SARIF: {cut} of {len(result.findings)} results left out to stay within GitHub's "

@@ -49,11 +49,13 @@ def render(result: ScanResult, rules: Sequence[Rule], color: bool = False) -> st
     for finding in active:
         if id(finding) in later:
             continue
-        if finding.path != current:
+        repository = dict(finding.properties).get("repository")  # a scan or merge of several repositories
+        heading = f"{repository}: {finding.path}" if repository else finding.path
+        if heading != current:
             if current is not None:
                 console.print()
-            current = finding.path
-            console.print(f"[bold underline]{escape(printable(finding.path))}[/]")
+            current = heading
+            console.print(f"[bold underline]{escape(printable(heading))}[/]")
         loc = finding.location
         where = f"{loc.line}:{loc.column}" if loc.line else "-"
         sev = finding.severity.upper()
@@ -66,7 +68,7 @@ def render(result: ScanResult, rules: Sequence[Rule], color: bool = False) -> st
         prov = _provenance_line(finding)
         if prov:
             console.print(f"           [blue]{escape(printable(prov))}[/]")
-        members = grouped.get(grouping.group_key(finding))
+        members = grouped.get(grouping.group_id(finding))
         if members:
             console.print(f"           [dim]{escape(grouping.also_at(members))}[/]")
     if active:

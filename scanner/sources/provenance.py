@@ -286,19 +286,6 @@ def attach_provenance(
     for sha in set(tree.values()) & set(by_blob):
         at_head.update((f.rule_id, secret_id(f)) for f in by_blob[sha])
 
-    keys: dict[str, frozenset[Key]] = {
-        sha: frozenset((f.rule_id, secret_id(f)) for f in found) for sha, found in by_blob.items()
-    }
-    empty: frozenset[Key] = frozenset()
-    relevant = (c for c in changes if c.new in keys or any(o in keys for o in c.olds))
-    lineages = secret_lineages(relevant, lambda sha: keys.get(sha, empty))
-
-    def finding_in(sha: str, key: Key) -> Finding | None:
-        for finding in by_blob.get(sha, ()):
-            if (finding.rule_id, secret_id(finding)) == key:
-                return finding
-        return None
-
     rescanned: dict[str, set[tuple[str, str]]] = {}
 
     def present(rule_id: str, secret: str, paths: Iterable[str]) -> bool:
@@ -312,6 +299,40 @@ def attach_provenance(
                 if (rule_id, secret) in rescanned[sha]:
                     return True
         return False
+
+    return fold(source, by_blob, changes, present, shallow_roots)
+
+
+def relevant_changes(changes: Iterable[Change], blobs: Iterable[str]) -> list[Change]:
+    """The changes that touch one of `blobs` (as the new blob or a parent's), in a canonical order
+    (newest commit first, then by path): all the lineages of the secrets in those blobs need, and
+    the same list whichever shard or scan computed them."""
+    wanted = set(blobs)
+    found = [c for c in changes if c.new in wanted or any(o in wanted for o in c.olds)]
+    return sorted(found, key=lambda c: (c.order, c.path, c.old_path, c.olds, c.new))
+
+
+def fold(
+    source: str,
+    by_blob: dict[str, list[Finding]],
+    changes: Iterable[Change],
+    present: Callable[[str, str, Iterable[str]], bool],
+    shallow_roots: set[str],
+) -> list[Finding]:
+    """The fold itself, without git: per-blob findings and the history's changes (those touching the
+    blobs with findings are enough) into one finding per (rule, secret, path lineage). `present(rule,
+    secret, paths)`: whether the secret is still at HEAD. `scanner merge` folds sharded scans with it."""
+    keys: dict[str, frozenset[Key]] = {
+        sha: frozenset((f.rule_id, secret_id(f)) for f in found) for sha, found in by_blob.items()
+    }
+    empty: frozenset[Key] = frozenset()
+    lineages = secret_lineages(relevant_changes(changes, keys), lambda sha: keys.get(sha, empty))
+
+    def finding_in(sha: str, key: Key) -> Finding | None:
+        for finding in by_blob.get(sha, ()):
+            if (finding.rule_id, secret_id(finding)) == key:
+                return finding
+        return None
 
     out: list[Finding] = []
     covered: set[Key] = set()

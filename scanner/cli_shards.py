@@ -1,0 +1,142 @@
+"""Command line past one machine: `scan --shard K/N`, `scanner merge`, `scan --history REPO...`
+(several repositories, URLs cloned). Kept apart from cli.py, which calls in here."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from scanner import __version__
+from scanner.cli import (
+    UsageError,
+    _load_rules,
+    _report_and_verdict,
+    _scan_git,
+    _warn,
+    _warn_problems,
+    _with_baseline,
+    _with_reuse,
+)
+
+
+def merge_parser(sub) -> None:  # noqa: ANN001 - argparse's private subparsers type
+    from scanner.reporters import FORMATS
+
+    merge = sub.add_parser("merge", help="join JSON reports (the shards of a --shard scan, or scans of many "
+                           "repositories) into one report; baseline and --fail-on apply to the result")
+    merge.add_argument("reports", nargs="+", metavar="REPORT", help="reports written by 'scanner scan --format json'")
+    merge.add_argument("-f", "--format", "--output-format", dest="format", choices=FORMATS, default="text",
+                       help="report format (default: text)")
+    merge.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
+    merge.add_argument("--fail-on", choices=("low", "medium", "high", "critical"), default=None,
+                       help="exit 1 only for findings at or above this severity (default: low, i.e. any finding)")
+    merge.add_argument("--baseline", metavar="FILE", help="findings in this baseline are suppressed: only new ones fail")
+    merge.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings (errors still exit 2)")
+    merge.add_argument("--fail-on-parse-error", action="store_true",
+                       help="exit 1 also when a file could not be fully scanned in any report")
+    merge.add_argument("--rules", action="append", default=[], metavar="PATH",
+                       help="rule packs the scans used besides the built-in ones (for rule descriptions)")
+    merge.add_argument("-q", "--quiet", action="store_true", help="print findings only: no summary, no warnings")
+    merge.add_argument("-v", "--verbose", action="store_true", help="also show notes")
+    merge.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
+
+
+def shard_of(args: argparse.Namespace):  # noqa: ANN202 - Shard | None
+    """--shard K/N, else the shard the environment names (scan only: not baseline create or fix)."""
+    from scanner import shard
+
+    if getattr(args, "command", None) != "scan":
+        return None
+    try:
+        return shard.parse(args.shard) if args.shard else shard.from_env()
+    except shard.ShardError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def any_url(paths: Sequence[str]) -> bool:
+    from scanner.sources.remote import is_url
+
+    return any(is_url(p) for p in paths)
+
+
+def described(result, options, target: str, git: bool = False):  # noqa: ANN001, ANN202 - ScanResult
+    """The result with what a JSON report records about the scan: scanner version, rule-set digest,
+    the repository (or folder) and, for a git or sharded scan, its HEAD commit (scanner.merge
+    checks them; SARIF names them)."""
+    from scanner.rules.digest import digest
+    from scanner.sources import remote
+
+    meta = dict(result.meta or {})
+    meta.update(version=__version__, rules_digest=digest(options.rules, options.policy_options))
+    meta.setdefault("repository", remote.label(target))
+    if git or options.shard is not None:
+        meta.setdefault("revision", remote.revision(target if Path(target).is_dir() else str(Path(target).parent)))
+    if options.shard is not None and "shard" not in meta:
+        meta["shard"] = {"index": options.shard.index, "count": options.shard.count, "kind": "worktree"}
+    return result._replace(meta=meta)
+
+
+def scan_repositories(args: argparse.Namespace, options):  # noqa: ANN001, ANN202 - ScanOptions -> ScanResult
+    """`scan --history REPO...`: each repository (a path or a URL, cloned for the scan) in turn, with
+    its own provenance; findings labelled with their repository (scanner.merge)."""
+    from scanner import merge
+    from scanner.sources import remote
+
+    if options.shard is not None and len(args.paths) > 1:
+        raise UsageError("--shard splits the scan of one repository: run one sharded scan per repository "
+                         "and merge them all with 'scanner merge'")
+    from scanner.model import Problem
+    from scanner.sources.git import GitError
+
+    results = []
+    failed: list[Problem] = []
+    for target in args.paths:  # a repository that cannot be scanned is reported; the others still are
+        try:
+            if remote.is_url(target):
+                with remote.cloned(target) as path:
+                    one = _scan_git(args, options._replace(paths=(path,)), path)
+                    one = described(one, options._replace(paths=(path,)), path, True)
+                one = one._replace(meta=dict(one.meta or {}, repository=remote.redact(target)), root=Path("."))
+            else:
+                one = _scan_git(args, options._replace(paths=(target,)), target)
+                one = described(one, options._replace(paths=(target,)), target, True)
+        except (GitError, UsageError) as exc:
+            if len(args.paths) == 1:
+                raise UsageError(str(exc)) from None
+            failed.append(Problem(remote.redact(target), f"repository not scanned: {exc}", kind="error"))
+            continue
+        results.append((target, one))
+    if not results:
+        raise UsageError(f"no repository could be scanned ({failed[0].path}: {failed[0].message})")
+    try:
+        result = results[0][1] if len(args.paths) == 1 else merge.merge(results, several=True)
+    except merge.MergeError as exc:
+        raise UsageError(str(exc)) from None
+    if failed:  # in the report as files not fully scanned, and exit 2 (cmd_scan)
+        meta = dict(result.meta or {}, failed=[p.path for p in failed])
+        result = result._replace(problems=sorted([*result.problems, *failed], key=lambda p: (p.path, p.message)), meta=meta)
+    return result
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from scanner import merge
+    from scanner.reporters import json_report
+
+    loaded = [(path, json_report.load(path)) for path in args.reports]
+    try:
+        result = merge.merge(loaded)
+    except merge.MergeError as exc:
+        raise UsageError(str(exc)) from None
+    rules = _load_rules(args.rules)
+    if any((report.meta or {}).get("shard") for _, report in loaded):  # the shards skipped whole-scan rules
+        result = _with_reuse(result, rules)
+    if args.baseline:
+        result, _ = _with_baseline(result, args.baseline)
+    if not args.quiet:
+        _warn_problems(result.problems, args.verbose)
+        unknown = sorted({f.rule_id for f in result.findings} - {r.id for r in rules})
+        if unknown:
+            _warn(f"warning: rule(s) {', '.join(unknown)} are not in the loaded packs: give the scans' packs with "
+                  "--rules for their descriptions (SARIF and GitLab reports leave their findings out without them)")
+    return _report_and_verdict(args, result, rules)

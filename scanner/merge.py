@@ -1,0 +1,185 @@
+"""`scanner merge`: one report from the JSON reports of a scan split across jobs (`--shard K/N`), or
+from scans of many repositories.
+
+- Reports must come from the same scanner version and the same rule set (`rules_digest`): a merge of
+  anything else would mix verdicts that do not compare. Refused with one line (MergeError).
+- Reports are grouped by repository (the `repository` each names). The shards of one repository
+  must all be there (1..N of the same N, one scan of the same commit).
+  - work tree shards: each file was reported by exactly one shard (scanner.shard): their findings
+    are put together;
+  - history shards: the shards' records are folded into the unsharded findings, provenance included
+    (scanner.sources.shard_record), then merged with the work tree findings as the scan does.
+- A finding reported twice (the same report given twice, reports of overlapping scans) is one
+  finding; for history findings the oldest introduction wins and the commit lists are united.
+- With more than one repository every finding is labelled with its `repository` (JSON, SARIF).
+
+Baselines and --fail-on apply to the merged result (scanner.cli), as they do to one scan.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from scanner import __version__
+from scanner.model import Finding, Problem
+from scanner.scan import ScanResult, history_findings, problem_order
+from scanner.sources.provenance import secret_id
+from scanner.sources.shard_record import fold_records
+
+
+class MergeError(Exception):
+    """Reports that cannot be merged: one line."""
+
+
+def label(finding: Finding, repository: str) -> Finding:
+    props = dict(finding.properties)
+    props["repository"] = repository
+    return finding._replace(properties=tuple(sorted(props.items())))
+
+
+def merge(reports: Sequence[tuple[str, ScanResult]], several: bool = False) -> ScanResult:
+    """`reports`: (file name, loaded report) pairs, in the order given. `several`: label findings with
+    their repository even when the reports are of one (`scan --history A B` where B failed)."""
+    if not reports:
+        raise MergeError("nothing to merge: give one or more JSON reports")
+    started = time.monotonic()
+    first_name, first = reports[0]
+    version = _meta(first).get("version", "")
+    digest = _meta(first).get("rules_digest", "")
+    for name, result in reports:
+        meta = _meta(result)
+        if meta.get("version", "") != version:
+            raise MergeError(f"{name} was written by scanner {meta.get('version') or '(unknown)'} and {first_name} by "
+                             f"scanner {version or '(unknown)'}: merge reports of one version (re-run the older scans)")
+        if not meta.get("rules_digest"):
+            raise MergeError(f"{name}: the report names no rule set (rules_digest): re-run the scan with scanner {__version__}")
+        if meta["rules_digest"] != digest:
+            raise MergeError(f"{name} and {first_name} were made with different rule sets (rules_digest differs): "
+                             "run every shard with the same rules, --only/--skip and configuration")
+    groups: dict[str, list[tuple[str, ScanResult]]] = {}
+    for name, result in (part for report in reports for part in _per_repository(*report)):
+        groups.setdefault(_meta(result).get("repository") or str(result.root), []).append((name, result))
+    findings: list[Finding] = []
+    problems: set[Problem] = set()
+    counted: dict[tuple, ScanResult] = {}  # a shard's report given twice is counted once
+    for repository, members in groups.items():
+        for name, result in members:
+            shard = _meta(result).get("shard")
+            counted.setdefault((repository, shard["index"]) if shard else (repository, name), result)
+        found = dedupe(_group_findings(repository, members))
+        if len(groups) > 1 or several:
+            found = [label(f, repository) for f in found]
+        findings.extend(found)
+        for _, result in members:  # with several repositories, each problem names its own
+            problems.update(result.problems if len(groups) == 1 and not several else
+                            (p._replace(message=f"{repository}: {p.message}") for p in result.problems))
+    findings.sort(key=lambda f: (dict(f.properties).get("repository", ""), *f.sort_key()))
+    meta: dict[str, Any] = {"version": version, "rules_digest": digest}
+    if len(groups) == 1 and not several:
+        meta.update({k: v for k, v in _meta(first).items() if k in ("repository", "revision")})
+    else:
+        meta["repositories"] = [{"repository": repo, "revision": _meta(members[0][1]).get("revision", "")}
+                                for repo, members in groups.items()]  # fmt: skip
+    roots = {result.root for _, result in reports}
+    return ScanResult(
+        findings,
+        sorted(problems, key=problem_order),
+        sum(r.files for r in counted.values()),
+        sum(r.bytes for r in counted.values()),
+        max((r.seconds for _, r in reports), default=0.0) + time.monotonic() - started,
+        first.root if len(roots) == 1 else Path("."),
+        any(r.show_secrets for _, r in reports),
+        meta,
+    )
+
+
+def _per_repository(name: str, result: ScanResult) -> list[tuple[str, ScanResult]]:
+    """A report that is itself a merge of several repositories, as one report per repository (so
+    that merging it again keeps every finding with its own repository); any other report as it is."""
+    repositories = [r for r in _meta(result).get("repositories") or () if isinstance(r, dict) and r.get("repository")]
+    if not repositories:
+        return [(name, result)]
+    out = []
+    for i, entry in enumerate(repositories):
+        repo = str(entry["repository"])
+        prefix = f"{repo}: "
+        meta = {**_meta(result), "repository": repo, "revision": entry.get("revision", "")}
+        meta.pop("repositories")
+        out.append((f"{name} ({repo})", result._replace(
+            findings=[f for f in result.findings if dict(f.properties).get("repository") == repo],
+            problems=[p._replace(message=p.message.removeprefix(prefix)) for p in result.problems
+                      if p.message.startswith(prefix)],
+            files=result.files if i == 0 else 0, bytes=result.bytes if i == 0 else 0, meta=meta,
+        )))  # fmt: skip
+    return out
+
+
+def _meta(result: ScanResult) -> dict[str, Any]:
+    return result.meta or {}
+
+
+def _group_findings(repository: str, members: list[tuple[str, ScanResult]]) -> list[Finding]:
+    """The findings of one repository's reports: shards put back together, other reports as they are."""
+    shards = [(name, r) for name, r in members if _meta(r).get("shard")]
+    found = [f for name, r in members if not _meta(r).get("shard") for f in r.findings]
+    if not shards:
+        return found
+    kinds = {(_meta(r)["shard"]["kind"], _meta(r)["shard"]["count"]) for _, r in shards}
+    if len(kinds) > 1:
+        described = ", ".join(sorted(f"{k} scans in {n} shards" for k, n in kinds))
+        raise MergeError(f"{repository}: the shard reports are of different scans ({described}): merge one sharded scan at a time")
+    (kind, count), = kinds
+    revisions = {_meta(r).get("revision", "") for _, r in shards}
+    if len(revisions) > 1:
+        raise MergeError(f"{repository}: the shards scanned different commits ({', '.join(sorted(revisions))}): "
+                         "run every shard on the same checkout")
+    have = {_meta(r)["shard"]["index"] for _, r in shards}
+    lacking = [str(k) for k in range(1, count + 1) if k not in have]
+    if lacking:
+        raise MergeError(f"{repository}: shard(s) {', '.join(lacking)} of {count} missing: the merged report would "
+                         "be incomplete (give every shard's report)")
+    if kind != "history":
+        return found + [f for _, r in shards for f in r.findings]
+    metas = [_meta(r) for _, r in shards]
+    folded = fold_records(m["history_record"] for m in metas)
+    worktree = [m.get("worktree_findings") for m in metas]
+    current = None if any(w is None for w in worktree) else [f for w in worktree for f in w or ()]
+    return found + history_findings(folded, metas[0].get("path_prefix", "."), metas[0].get("excludes", ()), current)
+
+
+def _history(finding: Finding) -> bool:
+    return finding.provenance is not None and finding.provenance.source in ("history", "range") and bool(finding.provenance.commit)
+
+
+def dedupe(findings: list[Finding]) -> list[Finding]:
+    """One finding per identity: (rule, location, fingerprint) for the work tree; (rule, secret,
+    fingerprint) for history, where the oldest introduction wins and the commit lists are united."""
+    out: dict[tuple, Finding] = {}
+    for finding in findings:
+        if _history(finding):
+            key: tuple = ("history", finding.rule_id, secret_id(finding), finding.fingerprint)
+        else:
+            loc = finding.location
+            key = ("tree", finding.rule_id, loc.path, loc.line, loc.column, finding.fingerprint)
+        seen = out.get(key)
+        out[key] = finding if seen is None else (_older(seen, finding) if key[0] == "history" else seen)
+    return list(out.values())
+
+
+def _older(a: Finding, b: Finding) -> Finding:
+    """The finding whose introduction is older, with both commit lists (each entry once, oldest first)."""
+    pa, pb = a.provenance, b.provenance
+    assert pa is not None and pb is not None
+    keep, other = (b, a) if (pb.date, pb.commit) < (pa.date, pa.commit) else (a, b)
+    kp, op = keep.provenance, other.provenance
+    assert kp is not None and op is not None
+    entries: dict[tuple, dict] = {}
+    for entry in (*kp.commits, *op.commits):
+        entries.setdefault((entry.get("commit"), entry.get("path"), entry.get("change")), entry)
+    order = {"introduced": 0, "removed": 1}
+    commits = sorted(entries.values(), key=lambda e: (order.get(str(e.get("change")), 2), str(e.get("date", ""))))
+    present = bool(kp.present_at_head) or bool(op.present_at_head)
+    return keep._replace(provenance=kp._replace(commits=tuple(commits), present_at_head=present))

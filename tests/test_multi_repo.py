@@ -1,0 +1,239 @@
+"""Many repositories (issue 18): `scan --history REPO...` scans each in turn with its own provenance
+and labels each finding with its repository; the same through `merge` of one job per repository;
+URLs cloned (GitPython) into a temporary bare repository with the hardened git environment, from
+file:// and from a `git daemon` on 127.0.0.1; SARIF with one run per repository, valid."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import git
+from tests.test_history import AWS, GH
+
+PACK = Path(__file__).with_name("history_pack.yaml")
+RULES = ["--rules", str(PACK), "--only", "history-test"]
+
+
+def _repo(path: Path, files: dict[str, str], later: dict[str, str] | None = None) -> Path:
+    path.mkdir(parents=True)
+    git(path, "init", "-q")
+    for name, text in files.items():
+        (path / name).write_text(text)
+    git(path, "add", "-A")
+    git(path, "commit", "-qm", "first")
+    if later:
+        for name, text in later.items():
+            (path / name).write_text(text)
+        git(path, "add", "-A")
+        git(path, "commit", "-qm", "second")
+    return path
+
+
+@pytest.fixture
+def two_repos(tmp_path) -> tuple[Path, Path]:
+    a = _repo(tmp_path / "alpha", {"app.env": f"GITHUB_TOKEN={GH}\n"}, {"app.env": "GITHUB_TOKEN=${TOKEN}\n"})
+    b = _repo(tmp_path / "beta", {"ci.env": f"GITHUB_TOKEN={GH}\nAWS_ACCESS_KEY_ID={AWS}\n"})
+    return a, b
+
+
+def _by_repo(doc: dict) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for finding in doc["findings"]:
+        out.setdefault(finding["repository"], []).append(finding)
+    return out
+
+
+def test_history_of_several_repositories_each_with_its_own_provenance(cli, two_repos):
+    a, b = two_repos
+    run = cli("scan", "--history", str(a), str(b), "-f", "json", *RULES)
+    assert run.code == 1, run.err
+    doc = json.loads(run.out)
+    found = _by_repo(doc)
+    assert set(found) == {str(a), str(b)}
+    [in_a] = found[str(a)]  # the same token in both repositories: one finding in each
+    assert in_a["path"] == "app.env" and in_a["provenance"]["present_at_head"] is False
+    assert in_a["provenance"]["commit"] == git(a, "rev-list", "--max-parents=0", "HEAD").strip()
+    assert sorted(f["rule"] for f in found[str(b)]) == ["test-aws-access-key-id", "test-github-token"]
+    assert all(f["provenance"]["commit"] == git(b, "rev-parse", "HEAD").strip() for f in found[str(b)])
+    assert [r["repository"] for r in doc["repositories"]] == [str(a), str(b)]
+
+
+def test_one_job_per_repository_then_merge_is_the_same(cli, tmp_path, two_repos):
+    a, b = two_repos
+    together = json.loads(cli("scan", "--history", str(a), str(b), "-f", "json", *RULES).out)
+    parts = []
+    for repo in (a, b):
+        out = tmp_path / f"{repo.name}.json"
+        cli("scan", "--history", str(repo), "-f", "json", "-o", str(out), *RULES)
+        parts.append(str(out))
+    run = cli("merge", *parts, "-f", "json")
+    assert run.code == 1
+    merged = json.loads(run.out)
+    assert merged["findings"] == together["findings"]
+    # and SARIF: one run per repository, each saying which repository its results are in
+    run = cli("merge", *parts, "-f", "sarif")  # rules outside the built-in packs: named or warned about
+    assert "test-github-token" in run.err and "--rules" in run.err
+    run = cli("merge", *parts, "-f", "sarif", "--rules", str(PACK))
+    sarif = json.loads(run.out)
+    _validate(sarif)
+    runs = {r["versionControlProvenance"][0]["repositoryUri"]: r for r in sarif["runs"]}
+    assert set(runs) == {a.as_uri(), b.as_uri()}
+    assert len(runs[a.as_uri()]["results"]) == 1 and len(runs[b.as_uri()]["results"]) == 2
+    assert runs[b.as_uri()]["versionControlProvenance"][0]["revisionId"] == git(b, "rev-parse", "HEAD").strip()
+    assert len({r["automationDetails"]["id"] for r in sarif["runs"]}) == 2
+
+
+def _validate(doc: dict) -> None:
+    from tests.test_sarif import jsonschema, official_schema
+
+    jsonschema.Draft4Validator(official_schema()).validate(doc)
+
+
+# --- URLs -----------------------------------------------------------------------------------------
+
+
+def _bare(tmp_path: Path, source: Path, name: str) -> Path:
+    target = tmp_path / "served" / name
+    target.parent.mkdir(exist_ok=True)
+    subprocess.run(["git", "clone", "-q", "--bare", str(source), str(target)], check=True)
+    return target
+
+
+def test_a_file_url_is_cloned_to_a_temporary_bare_repository_and_removed(cli, tmp_path, two_repos, monkeypatch):
+    a, _ = two_repos
+    served = _bare(tmp_path, a, "alpha.git")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    url = served.as_uri()
+    run = cli("scan", "--history", url, "-f", "json", *RULES)
+    assert run.code == 1, run.err
+    doc = json.loads(run.out)
+    assert doc["repository"] == url
+    [finding] = doc["findings"]
+    assert finding["path"] == "app.env" and finding["provenance"]["present_at_head"] is False
+    assert list(scratch.iterdir()) == []  # the clone is gone
+
+
+def test_url_and_local_repository_together(cli, tmp_path, two_repos):
+    a, b = two_repos
+    url = _bare(tmp_path, a, "alpha.git").as_uri()
+    doc = json.loads(cli("scan", "--history", url, str(b), "-f", "json", *RULES).out)
+    assert set(_by_repo(doc)) == {url, str(b)}
+
+
+def test_protocols_outside_the_allowlist_and_credentials_in_urls(cli, tmp_path):
+    run = cli("scan", "--history", "ext::sh -c touch% /tmp/pwned", "-f", "json")  # not even a URL we accept
+    assert run.code == 2
+    run = cli("scan", "--history", "ftp://127.0.0.1/x.git")
+    assert run.code == 2 and "protocol 'ftp' is not allowed" in run.err
+    run = cli("scan", "--history", "https://scanner-user:s3cr3t-PASS@127.0.0.1:9/x.git")
+    assert run.code == 2 and "s3cr3t-PASS" not in run.err and "https://127.0.0.1:9/x.git" in run.err
+    assert len(run.err.strip().splitlines()) == 1
+
+
+def test_a_repository_with_submodules_is_cloned_without_them(cli, tmp_path, two_repos):
+    a, b = two_repos
+    parent = _repo(tmp_path / "parent", {"README": "parent\n"})
+    git(parent, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(b), "vendored")
+    git(parent, "commit", "-qm", "add submodule")
+    url = _bare(tmp_path, parent, "parent.git").as_uri()
+    run = cli("scan", "--history", url, "-f", "json", *RULES)
+    doc = json.loads(run.out)
+    assert doc["findings"] == []  # the submodule's secrets are another repository's
+    assert any("submodules are not scanned" in p["message"] for p in doc["problems"])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def daemon(tmp_path):
+    base = tmp_path / "served"
+    base.mkdir(exist_ok=True)
+    port = _free_port()
+    proc = subprocess.Popen(
+        ["git", "daemon", "--listen=127.0.0.1", f"--port={port}", "--export-all", "--reuseaddr",
+         f"--base-path={base}", str(base)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.skip("git daemon did not start")
+    yield f"git://127.0.0.1:{port}"
+    proc.kill()
+    proc.wait()
+
+
+def test_git_daemon_on_loopback(cli, tmp_path, two_repos, daemon, monkeypatch):
+    a, b = two_repos
+    _bare(tmp_path, b, "beta.git")
+    url = f"{daemon}/beta.git"
+    run = cli("scan", "--history", url)  # git:// is not in the default allowlist: refused, no clone
+    assert run.code == 2 and "protocol 'git' is not allowed" in run.err
+    monkeypatch.setenv("SCANNER_GIT_PROTOCOLS", "https:ssh:file:git")
+    run = cli("scan", "--history", url, "-f", "json", *RULES)
+    assert run.code == 1, run.err
+    doc = json.loads(run.out)
+    assert doc["repository"] == url
+    assert sorted(f["rule"] for f in doc["findings"]) == ["test-aws-access-key-id", "test-github-token"]
+    run = cli("scan", "--history", f"{daemon}/missing.git")
+    assert run.code == 2 and "clone failed" in run.err and len(run.err.strip().splitlines()) == 1
+
+
+def test_text_report_names_the_repository_and_a_bad_repository_does_not_stop_the_others(cli, tmp_path, two_repos):
+    a, b = two_repos
+    run = cli("scan", "--history", str(a), str(b), *RULES)
+    assert run.code == 1 and f"{a}: app.env" in run.out and f"{b}: ci.env" in run.out
+    missing = tmp_path / "not-a-repo"
+    missing.mkdir()
+    run = cli("scan", "--history", str(a), str(missing), "file:///nonexistent/x.git", "-f", "json", *RULES)
+    assert run.code == 2  # the report of the others is written, the run still fails
+    doc = json.loads(run.out)
+    assert {f["repository"] for f in doc["findings"]} == {str(a)}
+    unscanned = {p["path"] for p in doc["problems"] if "repository not scanned" in p["message"]}
+    assert unscanned == {str(missing), "file:///nonexistent/x.git"}
+    assert "2 of 3 repositories could not be scanned" in run.err
+
+
+def test_sarif_of_one_history_scan_names_its_repository_and_commit(cli, two_repos):
+    a, _ = two_repos
+    git(a, "remote", "add", "origin", "https://scanner-ci:t0ken-FAKE@git.example.com/team/alpha.git")
+    run = cli("scan", "--history", str(a), "-f", "sarif", *RULES)
+    doc = json.loads(run.out)
+    _validate(doc)
+    [single] = doc["runs"]
+    [vcp] = single["versionControlProvenance"]
+    assert vcp == {"repositoryUri": "https://git.example.com/team/alpha.git", "mappedTo": {"uriBaseId": "%SRCROOT%"},
+                   "revisionId": git(a, "rev-parse", "HEAD").strip()}
+    assert "t0ken-FAKE" not in run.out
+
+
+def test_a_merged_report_of_several_repositories_merges_again(cli, tmp_path, two_repos):
+    a, b = two_repos
+    c = _repo(tmp_path / "gamma", {"deploy.env": f"AWS_ACCESS_KEY_ID={AWS}\n"})
+    both = tmp_path / "ab.json"
+    cli("scan", "--history", str(a), str(b), "-f", "json", "-o", str(both), *RULES)
+    alone = tmp_path / "c.json"
+    cli("scan", "--history", str(c), "-f", "json", "-o", str(alone), *RULES)
+    merged = json.loads(cli("merge", str(both), str(alone), "-f", "json").out)
+    direct = json.loads(cli("scan", "--history", str(a), str(b), str(c), "-f", "json", *RULES).out)
+    assert merged["findings"] == direct["findings"]
+    assert {k: len(v) for k, v in _by_repo(merged).items()} == {str(a): 1, str(b): 2, str(c): 1}

@@ -1,0 +1,278 @@
+"""`scan --shard K/N` and `scanner merge` (issue 18): merging the N shards' JSON reports gives exactly
+the unsharded report (findings, provenance, problems), on all of fixtures/ and on generated
+histories; the merged verdict, baseline and refusals; K/N from the environment."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from scanner import shard
+from tests.conftest import FIXTURES
+from tests.shard_repos import build
+
+PACK = Path(__file__).with_name("history_pack.yaml")
+HISTORY_RULES = ["--rules", str(PACK), "--only", "history-test"]
+
+
+def _report(path: Path) -> dict:
+    doc = json.loads(path.read_text())
+    doc["summary"].pop("seconds")
+    return doc
+
+
+def _sharded(cli, tmp_path: Path, count: int, target: str, *extra: str, cwd: Path | None = None) -> list[str]:
+    parts = []
+    for k in range(1, count + 1):
+        out = tmp_path / f"part-{k}-of-{count}.json"
+        run = cli("scan", target, "--shard", f"{k}/{count}", "-f", "json", "-o", str(out), "-q", *extra, cwd=cwd)
+        assert run.code in (0, 1), run.err
+        parts.append(str(out))
+    return parts
+
+
+def _stable(problems: list[dict]) -> list[dict]:
+    """Problems without what differs from one run to the next whatever the sharding: the klog header
+    (time, process id) kubectl puts in a Kustomize rendering error."""
+    return [{**p, "message": re.sub(r"E\d{4} [\d:.]+\s+\d+ ", "", p["message"])} for p in problems]
+
+
+def _same(whole: dict, merged: dict) -> None:
+    assert merged["findings"] == whole["findings"]
+    assert _stable(merged["problems"]) == _stable(whole["problems"])
+    assert merged["summary"] == whole["summary"]
+
+
+# --- the work tree: all of fixtures/, with its cross-file policy ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def fixtures_whole(tmp_path_factory) -> dict:
+    from scanner.cli import main
+
+    out = tmp_path_factory.mktemp("whole") / "whole.json"
+    assert main(["scan", str(FIXTURES), "-f", "json", "-o", str(out), "-q"]) == 1
+    return _report(out)
+
+
+@pytest.mark.parametrize("count", [2, 3, 7])
+def test_merged_work_tree_shards_equal_the_unsharded_scan_of_fixtures(cli, tmp_path, fixtures_whole, count):
+    parts = _sharded(cli, tmp_path, count, str(FIXTURES))
+    # each shard reported only its own files: no finding is in two shards
+    seen = [f["path"] for p in parts for f in json.loads(Path(p).read_text())["findings"]]
+    # and none reported the whole-scan rule (one secret in two environments): the merge runs it
+    assert len(seen) == len([f for f in fixtures_whole["findings"] if f["rule"] != "secret-reused-across-environments"])
+    assert any(f["rule"] == "secret-reused-across-environments" for f in fixtures_whole["findings"])
+    merged = tmp_path / "merged.json"
+    run = cli("merge", *parts, "-f", "json", "-o", str(merged))
+    assert run.code == 1  # the merged verdict: findings
+    _same(fixtures_whole, _report(merged))
+    # rules over relations across files came through, reported by the policy shard (1) for files of
+    # every shard, and by no other shard
+    relational = {"k8s-networkpolicy-missing", "k8s-cluster-admin-binding", "tf-aws-s3-versioning",
+                  "tf-aws-s3-public-access-block"}
+    expected = [f for f in fixtures_whole["findings"] if f["rule"] in relational]
+    assert len({f["rule"] for f in expected}) >= 3
+    first = [f for f in json.loads(Path(parts[0]).read_text())["findings"] if f["rule"] in relational]
+    assert first == expected
+    assert any(not shard.Shard(1, count).owns_path(f["path"]) for f in expected)
+
+
+def test_a_shard_parses_no_file_of_another_shard_except_the_policy_shard(cli, tmp_path, monkeypatch):
+    """Shard 2 of 3 reads and parses only its own files; shard 1 parses every Kubernetes/Terraform
+    file (whole-scan policy), and scans secrets only in its own."""
+    from scanner import scan
+
+    seen: dict[str, list[tuple[str, str]]] = {}
+    real = scan.process_item
+
+    def spy(item, role=shard.FULL):
+        seen.setdefault(current, []).append((item.path, role))
+        return real(item, role)
+
+    monkeypatch.setattr(scan, "process_item", spy)
+    for current in ("1/3", "2/3"):
+        cli("scan", str(FIXTURES / "kubernetes"), "--shard", current, "-j", "1", "-f", "json", "-q")
+    part2 = shard.parse("2/3")
+    assert seen["2/3"] and all(part2.owns_path(path) and role == shard.OWN for path, role in seen["2/3"])
+    roles1 = {role for _, role in seen["1/3"]}
+    assert roles1 == {shard.FULL, shard.POLICY}
+    assert all(shard.parse("1/3").owns_path(p) for p, role in seen["1/3"] if role == shard.FULL)
+
+
+# --- history: generated repositories, work tree included ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def history_repo(tmp_path_factory) -> Path:
+    repo = tmp_path_factory.mktemp("hist") / "repo"
+    build(repo, commits=400, files=30, seed=9)
+    return repo
+
+
+@pytest.mark.parametrize("count", [2, 3, 7])
+def test_merged_history_shards_equal_the_unsharded_scan_provenance_included(cli, tmp_path, history_repo, count):
+    whole = tmp_path / "whole.json"
+    assert cli("scan", ".", "--history", "-f", "json", "-o", str(whole), "-q", *HISTORY_RULES, cwd=history_repo).code == 1
+    expected = _report(whole)
+    history = [f for f in expected["findings"] if f.get("provenance", {}).get("source") == "history"]
+    # the repository really exercises the lineage rules
+    assert len(history) >= 20
+    assert any(not f["provenance"]["present_at_head"] for f in history)  # deleted or edited out
+    assert any(len(f.get("paths", ())) > 1 for f in history)  # followed through a rename
+    assert any(len(f["provenance"]["commits"]) > 2 for f in history)
+    parts = _sharded(cli, tmp_path, count, ".", "--history", *HISTORY_RULES, cwd=history_repo)
+    merged = tmp_path / "merged.json"
+    assert cli("merge", *parts, "-f", "json", "-o", str(merged), cwd=history_repo).code == 1
+    _same(expected, _report(merged))
+
+
+def test_history_shards_of_a_bare_repository_and_the_order_of_reports_does_not_matter(cli, tmp_path):
+    repo = tmp_path / "bare.git"
+    build(repo, commits=250, files=20, seed=9, bare=True)
+    whole = tmp_path / "whole.json"
+    cli("scan", str(repo), "--history", "-f", "json", "-o", str(whole), "-q", *HISTORY_RULES)
+    parts = _sharded(cli, tmp_path, 3, str(repo), "--history", *HISTORY_RULES)
+    merged = tmp_path / "merged.json"
+    cli("merge", *reversed(parts), parts[0], "-f", "json", "-o", str(merged))  # shard 1 twice: one finding each
+    _same(_report(whole), _report(merged))
+
+
+def test_history_shards_read_disjoint_parts_that_cover_the_history(tmp_path, monkeypatch):
+    """Each blob is read by exactly one shard, and a file's versions stay together in runs (git's
+    delta chains: see scanner.shard)."""
+    from scanner import scan_history
+    from scanner.engines.secrets import compile_rules
+    from scanner.rules.loader import load_pack
+
+    repo = tmp_path / "r.git"
+    build(repo, commits=300, files=4, seed=3, bare=True)
+    reads: dict[str, list[str]] = {}
+    real = scan_history.scan_blobs
+    current = ""
+
+    def spy(root, order, *args, **kw):  # the blobs handed to the readers: (sha, path, size)
+        reads.setdefault(current, []).extend(sha for sha, _, _ in order)
+        return real(root, order, *args, **kw)
+
+    monkeypatch.setattr(scan_history, "scan_blobs", spy)
+    compiled = compile_rules(load_pack(PACK))
+    for current in ("whole", "1/3", "2/3", "3/3"):
+        part = None if current == "whole" else shard.parse(current)
+        result = scan_history.scan_history(str(repo), compiled, jobs=1, shard=part)
+        if part is not None:
+            assert result.record is not None and set(result.record["blobs"]) <= set(reads[current])
+    parts = [reads[k] for k in ("1/3", "2/3", "3/3")]
+    assert all(parts) and sum(len(p) for p in parts) == len(reads["whole"]) == len({b for p in parts for b in p})
+    assert sorted(b for p in parts for b in p) == sorted(reads["whole"])
+    # 300 commits over a few files: runs of HISTORY_RUN versions, not scattered blob by blob
+    assert max(len(p) for p in parts) >= shard.HISTORY_RUN
+
+
+# --- merge: verdict, baseline, refusals -----------------------------------------------------------
+
+
+def test_baseline_and_fail_on_apply_after_the_merge(cli, tmp_path, history_repo):
+    parts = _sharded(cli, tmp_path, 2, ".", "--history", *HISTORY_RULES, cwd=history_repo)
+    baseline = tmp_path / "baseline.json"
+    assert cli("baseline", "create", "--history", "-o", str(baseline), *HISTORY_RULES, cwd=history_repo).code == 0
+    assert cli("merge", *parts, "--baseline", str(baseline), "-q").code == 0  # every finding known: pass
+    assert cli("merge", *parts, "--fail-on", "critical", "-f", "json").code == 1  # AWS keys are critical
+    run = cli("merge", *parts, "--exit-zero", "-f", "json")
+    assert run.code == 0 and json.loads(run.out)["summary"]["findings"] > 0
+
+
+def test_merge_refuses_a_missing_shard_other_rules_and_other_versions(cli, tmp_path):
+    target = FIXTURES / "secrets"
+    parts = _sharded(cli, tmp_path, 3, str(target))
+    run = cli("merge", parts[0], parts[2])
+    assert run.code == 2 and "shard(s) 2 of 3 missing" in run.err and len(run.err.strip().splitlines()) == 1
+
+    other = tmp_path / "other-rules.json"
+    cli("scan", str(target), "--shard", "2/3", "--skip", "secrets", "-f", "json", "-o", str(other), "-q")
+    run = cli("merge", parts[0], str(other), parts[2])
+    assert run.code == 2 and "different rule sets" in run.err and len(run.err.strip().splitlines()) == 1
+
+    doc = json.loads(Path(parts[1]).read_text())
+    doc["version"] = "0.0.1"
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(doc))
+    run = cli("merge", parts[0], str(old), parts[2])
+    assert run.code == 2 and "scanner 0.0.1" in run.err and len(run.err.strip().splitlines()) == 1
+
+    run = cli("merge", parts[0], parts[1], str(tmp_path / "nope.json"))
+    assert run.code == 2 and "nope.json" in run.err
+
+
+def test_shards_of_different_commits_are_refused(cli, tmp_path):
+    from tests.conftest import git
+
+    repo = tmp_path / "r"
+    build(repo, commits=40, files=5, seed=2)
+    first = _sharded(cli, tmp_path, 2, ".", "--history", *HISTORY_RULES, cwd=repo)[0]
+    (repo / "new.txt").write_text("x\n")
+    git(repo, "add", "new.txt")
+    git(repo, "commit", "-qm", "later")
+    second = _sharded(cli, tmp_path / "..", 2, ".", "--history", *HISTORY_RULES, cwd=repo)[1]
+    run = cli("merge", first, second)
+    assert run.code == 2 and "different commits" in run.err
+
+
+# --- K/N ------------------------------------------------------------------------------------------
+
+
+def test_partition_is_deterministic_and_covers_every_key_once():
+    paths = [f"dir{i % 7}/file{i}.yaml" for i in range(500)]
+    for count in (1, 2, 3, 7):
+        parts = [shard.Shard(k, count) for k in range(1, count + 1)]
+        assert all(sum(p.owns_path(x) for p in parts) == 1 for x in paths)
+        blob = "3f" * 20
+        assert sum(p.owns_blob(blob) for p in parts) == 1
+        keeps = [p.history_part() for p in parts]
+        assert all(sum(keep(f"{i:040x}", x) for keep in keeps) == 1 for i, x in enumerate(paths))
+    assert [shard.Shard(2, 3).owns_path(p) for p in paths] == [shard.Shard(2, 3).owns_path(p) for p in paths]
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"SCANNER_SHARD": "2/8"}, (2, 8)),
+        ({"SCANNER_SHARD_COUNT": "4", "SCANNER_SHARD_INDEX": "0"}, (1, 4)),
+        ({"SCANNER_SHARD_COUNT": "4", "JOB_COMPLETION_INDEX": "3"}, (4, 4)),
+        ({"SCANNER_SHARD_COUNT": "5", "CI_NODE_INDEX": "5"}, (5, 5)),  # GitLab's is 1-based
+        ({"JOB_COMPLETION_INDEX": "3"}, None),  # an Indexed Job that does not ask for sharding
+        ({}, None),
+    ],
+)
+def test_shard_from_the_environment(env, expected):
+    got = shard.from_env(env)
+    assert (None if got is None else tuple(got)) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("3/2", "1 to 2"), ("0/4", "1 to 4"), ("2", "expected K/N"), ("a/b", "expected K/N"), ("1/0", "1 to 10000")],
+)
+def test_bad_shard_values_are_one_line_usage_errors(cli, tmp_path, value, message):
+    run = cli("scan", str(tmp_path), "--shard", value)
+    assert run.code == 2 and message in run.err and len(run.err.strip().splitlines()) == 1
+
+
+def test_shard_from_the_environment_on_the_command_line(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("SCANNER_SHARD_COUNT", "3")
+    monkeypatch.setenv("JOB_COMPLETION_INDEX", "1")
+    run = cli("scan", str(FIXTURES / "secrets"), "-f", "json", "-q")
+    assert json.loads(run.out)["shard"] == {"index": 2, "count": 3, "kind": "worktree"}
+    monkeypatch.delenv("JOB_COMPLETION_INDEX")
+    run = cli("scan", str(tmp_path))
+    assert run.code == 2 and "SCANNER_SHARD_INDEX" in run.err
+    run = cli("baseline", "create", str(tmp_path), "-o", str(tmp_path / "b.json"))  # only `scan` is sharded
+    assert run.code == 0
+
+
+def test_shard_is_refused_with_ranges_and_staged(cli, history_repo):
+    run = cli("scan", ".", "--staged", "--shard", "1/2", cwd=history_repo)
+    assert run.code == 2 and "--shard" in run.err
