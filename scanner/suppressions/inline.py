@@ -35,7 +35,7 @@ import re2
 from scanner.model import Finding, Problem, Suppression
 
 _MARKER = re2.compile(
-    rb"scanner:ignore(?:=([A-Za-z0-9_.,-]+))?(?:[ \t]+until=(\d{4}-\d{2}-\d{2}))?([^\r\n]*)"
+    rb"scanner:ignore(?:=([A-Za-z0-9_.,-]+))?(?:[ \t]+until=([^ \t\r\n]*))?([^\r\n]*)"
 )
 _PRAGMA = re2.compile(rb"pragma:[ \t]*allowlist[ \t]+(nextline[ \t]+)?secret")
 _COMMENT_END = re2.compile(r"\s*(?:-->|\*/|#\}|%\}|\}\})\s*$")
@@ -78,7 +78,10 @@ def _parse(line: bytes) -> Ignore | None:
     if m:
         rules = frozenset(r for r in (m.group(1) or b"").decode().split(",") if r)
         reason = _COMMENT_END.sub("", (m.group(3) or b"").decode("utf-8", "replace")).strip(" -:")
-        return Ignore(rules, (m.group(2) or b"").decode(), reason, next_line=_alone(line))
+        until = _COMMENT_END.sub("", (m.group(2) or b"").decode("utf-8", "replace"))  # `until=...-->`
+        if m.group(2) is not None and not until:
+            until = "?"  # `until=` with nothing after it: a date that is not one
+        return Ignore(rules, until, reason, next_line=_alone(line))
     m = _PRAGMA.search(line)
     if m:
         return Ignore(frozenset(), "", "pragma: allowlist secret", True, bool(m.group(1)) or _alone(line))
@@ -141,7 +144,10 @@ def apply(
                         problems.append(
                             Problem(
                                 finding.location.path,
-                                f"scanner:ignore expired on {ignore.until}; the finding is reported again",
+                                f"scanner:ignore has an invalid date 'until={ignore.until}' (expected YYYY-MM-DD, "
+                                "a real calendar date); the finding is reported"
+                                if expires is None
+                                else f"scanner:ignore expired on {ignore.until}; the finding is reported again",
                                 "warning",
                                 candidate,
                                 kind="notice",
