@@ -180,11 +180,18 @@ def detect_secrets_summary(path: str) -> str:
     return f"{len(results)} files with findings, {sum(len(v) for v in results.values())} findings"
 
 
-def checkov_summary(path: str) -> str:
+def _report(path: str) -> object:
+    """A peer's JSON report, or None when it wrote none (or not JSON)."""
     try:
         with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+            return json.load(handle)
     except (OSError, ValueError):
+        return None
+
+
+def checkov_summary(path: str) -> str:
+    data = _report(path)
+    if data is None:
         return "no report"
     reports = data if isinstance(data, list) else [data]
     failed = sum(r.get("summary", {}).get("failed", 0) for r in reports if isinstance(r, dict))
@@ -358,10 +365,8 @@ FINDINGS_CODES = {"kingfisher": (200,)}  # its exit code when it found something
 
 def peer_summary(path: str) -> str:
     """Findings in a Betterleaks or Kingfisher JSON report."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (OSError, ValueError):
+    data = _report(path)
+    if data is None:
         return "no report"
     found = data.get("findings", data) if isinstance(data, dict) else data
     return f"{len(found) if isinstance(found, list) else found} findings"

@@ -17,9 +17,18 @@ def _scan(cli, tree: Path, fmt: str = "json"):
     return cli("scan", ".", "--config", "/dev/null", "--only", "secrets,secret-reuse", "-f", fmt, cwd=tree)
 
 
-def test_a_password_shared_by_dev_and_prod_is_one_finding_naming_both(cli, tmp_path):
+def _copy(tmp_path):  # noqa: ANN001, ANN202 - a writable copy of the environments fixture
     tree = tmp_path / "repo"
     shutil.copytree(FIXTURE, tree)
+    return tree
+
+
+def _reused(findings: list[dict], under: str) -> list[dict]:
+    return [f for f in findings if f["rule"] == "secret-reused-across-environments" and f["path"].startswith(under)]
+
+
+def test_a_password_shared_by_dev_and_prod_is_one_finding_naming_both(cli, tmp_path):
+    tree = _copy(tmp_path)
     run = _scan(cli, tree)
     assert run.code == 1
     reused = [f for f in json.loads(run.out)["findings"] if f["rule"] == "secret-reused-across-environments"]
@@ -36,35 +45,32 @@ def test_a_password_shared_by_dev_and_prod_is_one_finding_naming_both(cli, tmp_p
 
 
 def test_a_manifest_namespace_names_the_environment(cli, tmp_path):
-    tree = tmp_path / "repo"
-    shutil.copytree(FIXTURE, tree)
+    tree = _copy(tmp_path)
     findings = json.loads(_scan(cli, tree).out)["findings"]
-    reused = [f for f in findings if f["rule"] == "secret-reused-across-environments" and f["path"].startswith("k8s/")]
+    reused = _reused(findings, "k8s/")
     assert [(f["path"], f["line"], f["environments"]) for f in reused] == [
         ("k8s/reports-api.yaml", 18, ["prod", "staging"])
     ]
     manifest = tree / "k8s" / "reports-api.yaml"
     manifest.write_text(manifest.read_text().replace("namespace: reports-staging", "namespace: reports-prod"))
     findings = json.loads(_scan(cli, tree).out)["findings"]
-    assert not any(f["rule"] == "secret-reused-across-environments" and f["path"].startswith("k8s/") for f in findings)
+    assert not _reused(findings, "k8s/")
 
 
 def test_distinct_secrets_per_environment_are_not_this_finding(cli, tmp_path):
-    tree = tmp_path / "repo"
-    shutil.copytree(FIXTURE, tree)
+    tree = _copy(tmp_path)
     dev = tree / "overlays" / "dev" / "secrets.env"
     dev.write_text(dev.read_text().replace(SHARED, "Wd5nK2xQ8vRm"))
     findings = json.loads(_scan(cli, tree).out)["findings"]
-    assert not any(f["rule"] == "secret-reused-across-environments" and f["path"].startswith("overlays/") for f in findings)
+    assert not _reused(findings, "overlays/")
 
 
 def test_an_inline_ignore_on_one_side_leaves_one_environment(cli, tmp_path):
-    tree = tmp_path / "repo"
-    shutil.copytree(FIXTURE, tree)
+    tree = _copy(tmp_path)
     dev = tree / "overlays" / "dev" / "secrets.env"
     dev.write_text(dev.read_text().replace(SHARED, SHARED + "  # scanner:ignore local throwaway"))
     findings = json.loads(_scan(cli, tree).out)["findings"]
-    assert not any(f["rule"] == "secret-reused-across-environments" and f["path"].startswith("overlays/") for f in findings)
+    assert not _reused(findings, "overlays/")
 
 
 def test_environment_spellings_and_what_is_not_an_environment():

@@ -331,7 +331,7 @@ def is_name_like(candidate, rule: Rule) -> bool:  # noqa: ANN001
     if not (_NAME_LIKE.search(secret) and _NAME_WORDS.search(secret)):
         return False
     if any(_random_part(part) for part in _NAME_PARTS.split(secret)):
-        return False  # `key-3b8f2a7c9d1e4f6a0b5c8d2e7f1a4b9c` (Mailgun), `token_9f8e7d6c5b4a39281716`
+        return False  # `key-` and 32 hex digits (Mailgun), `token_9f8e7d6c5b4a39281716`
     # `s3cr3tpassw0rd` is a (weak) password; `db-password`, `mysecretpassword` and
     # `generatedwebdavpassword1` (long words, then a counter) are names
     if any(c in "-_./" for c in secret) or not any(c.isdigit() for c in secret):

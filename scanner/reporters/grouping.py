@@ -30,20 +30,17 @@ def group_key(finding: Finding) -> str:
 def groups(findings: Sequence[Finding]) -> dict[str, list[Finding]]:
     """group id -> its findings in report order, for groups of two or more. Groups never span
     repositories (a scan or merge of several): the same value in two repositories is two findings."""
-    by_key: dict[tuple[str, str], list[Finding]] = {}
+    by_id: dict[str, list[Finding]] = {}
     for finding in findings:
-        key = group_key(finding)
-        if key:
-            by_key.setdefault((str(dict(finding.properties).get("repository", "")), key), []).append(finding)
-    return {_id(repo, key): v for (repo, key), v in by_key.items() if len(v) > 1}
+        if group_key(finding):
+            by_id.setdefault(group_id(finding), []).append(finding)
+    return {k: v for k, v in by_id.items() if len(v) > 1}
 
 
 def group_id(finding: Finding) -> str:
-    """The key of this finding's group in `groups()`."""
-    return _id(str(dict(finding.properties).get("repository", "")), group_key(finding))
-
-
-def _id(repository: str, key: str) -> str:
+    """The key of this finding's group in `groups()`: its group key, in its repository."""
+    repository = str(dict(finding.properties).get("repository", ""))
+    key = group_key(finding)
     return f"{repository}\0{key}" if repository else key
 
 
