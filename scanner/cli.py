@@ -14,8 +14,12 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scanner import __version__
+
+if TYPE_CHECKING:
+    from scanner.scan import ScanResult
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -247,6 +251,30 @@ def _load_rules(extra: Sequence[str]) -> list:
     return load_rules(extra, check=check_rules)  # checked per pack; passed packs are cached
 
 
+def _report_rules(extra: Sequence[str], reports: Sequence[ScanResult], warn: bool = True) -> list:
+    """The rules for rendering saved reports: the packs loaded (built-in and --rules), then what each
+    report says about the rules of its findings that those packs lack (a user's pack not at hand)."""
+    from scanner.reporters.json_report import described_rules
+
+    rules = _load_rules(extra)
+    known = {r.id for r in rules}
+    for report in reports:
+        for rule in described_rules(report):
+            if rule.id not in known:
+                rules.append(rule)
+                known.add(rule.id)
+    unknown = {f.rule_id: f for report in reports for f in report.findings if f.rule_id not in known}
+    if unknown and warn:
+        _warn(f"warning: rule(s) {', '.join(sorted(unknown))} are neither in the loaded packs nor described in the "
+              "report (made by an older scanner): give the scans' packs with --rules for their titles and remediations")
+    from scanner.rules.loader import Rule
+
+    # still listed in every format (SARIF needs a rule per result), under their id alone
+    rules += [Rule(id=rid, title=rid, severity=f.severity, description=f"Rule {rid} (not loaded).", remediation="",
+                   engine="", pack=f.pack, source="", source_line=0) for rid, f in sorted(unknown.items())]
+    return rules
+
+
 def _baseline_parsers(sub) -> None:  # noqa: ANN001 - argparse's private subparsers type
     from scanner.suppressions.baseline import DEFAULT_PATH
 
@@ -440,7 +468,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     result = json_report.load(args.source)
     color = args.format == "text" and not args.output and not args.no_color and use_color(sys.stdout.isatty())
-    text = render(args.format, result, _load_rules(args.rules), color)
+    text = render(args.format, result, _report_rules(args.rules, [result]), color)
     if args.output:
         _write_atomically(args.output, text, private=result.show_secrets)
     else:

@@ -10,10 +10,9 @@ from pathlib import Path
 from scanner import __version__
 from scanner.cli import (
     UsageError,
-    _load_rules,
     _report_and_verdict,
+    _report_rules,
     _scan_git,
-    _warn,
     _warn_problems,
     _with_baseline,
     _with_reuse,
@@ -128,15 +127,11 @@ def cmd_merge(args: argparse.Namespace) -> int:
         result = merge.merge(loaded)
     except merge.MergeError as exc:
         raise UsageError(str(exc)) from None
-    rules = _load_rules(args.rules)
+    rules = _report_rules(args.rules, [report for _, report in loaded], warn=not args.quiet)
     if any((report.meta or {}).get("shard") for _, report in loaded):  # the shards skipped whole-scan rules
         result = _with_reuse(result, rules)
     if args.baseline:
         result, _ = _with_baseline(result, args.baseline)
     if not args.quiet:
         _warn_problems(result.problems, args.verbose)
-        unknown = sorted({f.rule_id for f in result.findings} - {r.id for r in rules})
-        if unknown:
-            _warn(f"warning: rule(s) {', '.join(unknown)} are not in the loaded packs: give the scans' packs with "
-                  "--rules for their descriptions (SARIF and GitLab reports leave their findings out without them)")
     return _report_and_verdict(args, result, rules)

@@ -181,3 +181,27 @@ def test_sarif_uncapped_has_no_truncation_marks(cli, tmp_path):
 def test_every_format_redacts(cli, tmp_path, fmt):
     run = cli("scan", *SCAN, "-f", fmt, cwd=_tree(tmp_path))
     assert run.code == 1 and FAKE_GH not in run.out and FAKE_GH[4:20] not in run.out
+
+
+def test_saved_report_renders_its_custom_rules_without_the_pack(cli, tmp_path):
+    """A JSON report made with a user's pack renders in every format later without that pack: the
+    report describes its findings' rules; a report without them still lists every finding."""
+    tree = _tree(tmp_path)
+    (tree / "docs.md").unlink()
+    saved = tree / "scan.json"
+    assert cli("scan", *SCAN, "--exclude", "extra.yaml", "-f", "json", "-o", str(saved), cwd=tree).code == 1
+    described = json.loads(saved.read_text())["rules"]
+    assert set(described) == {"test-github-token"} and described["test-github-token"]["remediation"] == "Revoke it."
+    run = cli("report", str(saved), "--format", "sarif", cwd=tree)
+    sarif = json.loads(run.out)["runs"][0]
+    assert [r["ruleId"] for r in sarif["results"]] == ["test-github-token"]
+    assert sarif["tool"]["driver"]["rules"][0]["help"]["text"].endswith("Remediation: Revoke it.")
+    assert "warning" not in run.err
+    gitlab = json.loads(cli("report", str(saved), "--format", "gitlab", cwd=tree).out)
+    assert [v["identifiers"][0]["value"] for v in gitlab["vulnerabilities"]] == ["test-github-token"]
+    old = json.loads(saved.read_text())
+    del old["rules"]  # a report from before reports described their rules
+    saved.write_text(json.dumps(old))
+    run = cli("report", str(saved), "--format", "sarif", cwd=tree)
+    assert [r["ruleId"] for r in json.loads(run.out)["runs"][0]["results"]] == ["test-github-token"]
+    assert "test-github-token are neither in the loaded packs nor described in the report" in run.err

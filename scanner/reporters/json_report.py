@@ -61,6 +61,7 @@ def summary(result: ScanResult) -> dict[str, Any]:
 def render(result: ScanResult, rules: Sequence[Rule], color: bool = False) -> str:
     grouped = {id(f): grouping.shown_id(key) for key, members in grouping.groups(result.findings).items() for f in members}
     meta = result.meta or {}
+    used = {f.rule_id for f in result.findings}
     doc = {
         "tool": "scanner",
         "version": meta.get("version") or __version__,
@@ -74,6 +75,8 @@ def render(result: ScanResult, rules: Sequence[Rule], color: bool = False) -> st
         # a shard's report keeps the secrets' hashes: the merge groups one value found in several shards
         "findings": [(_full_dict if meta.get("shard") else finding_dict)(f, grouped.get(id(f), "")) for f in result.findings],
         "problems": [p._asdict() for p in result.problems],
+        # what a later `scanner report` or `scanner merge` shows for each rule without its pack at hand
+        "rules": {r.id: rule_dict(r) for r in rules if r.id in used},
     })  # fmt: skip
     if meta.get("shard"):  # what `scanner merge` needs besides the findings (scanner.shard)
         doc["shard"] = meta["shard"]
@@ -92,6 +95,25 @@ def _full_dict(finding: Finding, group: str = "") -> dict[str, Any]:
     out = finding_dict(finding, group)
     out.update({k: v for k, v in finding.properties if k.startswith("secret_sha")})
     return out
+
+
+def rule_dict(rule: Rule) -> dict[str, Any]:
+    """The words about a rule a report needs (its title, severity, why and how to fix), not its logic."""
+    return {"title": rule.title, "severity": rule.severity, "engine": rule.engine, "pack": rule.pack,
+            "description": rule.description, "remediation": rule.remediation,
+            "references": list(rule.references), "tags": list(rule.tags)}  # fmt: skip
+
+
+def described_rules(result: ScanResult) -> list[Rule]:
+    """The rules a loaded report describes (`rules` in the report), as Rule values for the reporters."""
+    described = (result.meta or {}).get("rules") or {}
+    return [
+        Rule(id=str(rule_id), title=str(d.get("title") or rule_id), severity=str(d.get("severity") or "medium"),
+             description=str(d.get("description") or ""), remediation=str(d.get("remediation") or ""),
+             engine=str(d.get("engine") or ""), pack=str(d.get("pack") or ""), source="", source_line=0,
+             references=tuple(str(r) for r in d.get("references") or ()), tags=tuple(str(t) for t in d.get("tags") or ()))
+        for rule_id, d in described.items() if isinstance(d, dict) and d.get("severity") in SEVERITIES
+    ]  # fmt: skip
 
 
 def rules_digest(rules: Sequence[Rule]) -> str:
@@ -155,6 +177,8 @@ def _meta(doc: dict[str, Any]) -> dict[str, Any]:
     repository, a shard's record), as ScanResult.meta."""
     meta: dict[str, Any] = {key: doc[key] for key in ("version", "rules_digest", "repository", "revision", "repositories")
                             if doc.get(key)}  # fmt: skip
+    if isinstance(doc.get("rules"), dict):
+        meta["rules"] = doc["rules"]
     shard = doc.get("shard")
     if isinstance(shard, dict):
         meta["shard"] = {"index": int(shard["index"]), "count": int(shard["count"]), "kind": str(shard["kind"])}
