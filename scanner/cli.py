@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from scanner import __version__
+from scanner import __version__, plural
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -405,7 +405,7 @@ def _report_and_verdict(args: argparse.Namespace, result, rules) -> int:  # noqa
     unscanned = {p.path for p in result.problems if p.incomplete}  # what --fail-on-parse-error fails on
     if args.fail_on_parse_error and unscanned and not args.exit_zero:
         if not args.quiet:
-            _warn(f"error: {len(unscanned)} file(s) could not be fully scanned (--fail-on-parse-error)")
+            _warn(f"error: {plural.count(len(unscanned), 'file')} could not be fully scanned (--fail-on-parse-error)")
         return EXIT_FINDINGS
     return EXIT_OK
 
@@ -430,7 +430,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     text = baseline.create(result.findings)
     _write_atomically(args.output, text)
     count = sum(1 for f in result.findings if f.suppression is None)
-    _warn(f"wrote {args.output}: {count} findings baselined; 'scanner scan --baseline {args.output}' now reports only new ones")
+    _warn(f"wrote {args.output}: {plural.count(count, 'finding')} baselined; 'scanner scan --baseline {args.output}' now reports only new ones")
     return EXIT_OK
 
 
@@ -477,7 +477,7 @@ def cmd_fix(args: argparse.Namespace) -> int:
     fixed = sum(len(p.fixed) for p in plans)
     left = sum(len(p.skipped) for p in plans)
     verb = "fixed" if args.write else "would fix"
-    summary = f"{verb} {_count(fixed, 'finding')} in {_count(len(changed), 'file')}"
+    summary = f"{verb} {plural.count(fixed, 'finding')} in {plural.count(len(changed), 'file')}"
     if left:
         summary += f"; {left} not fixed (see above)"
     if not args.write and changed:
@@ -486,10 +486,6 @@ def cmd_fix(args: argparse.Namespace) -> int:
     if args.write:
         return EXIT_FINDINGS if left else EXIT_OK
     return EXIT_FINDINGS if changed or left else EXIT_OK
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -542,7 +538,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
         for rule in sorted(rules, key=lambda r: (r.pack, r.id)):
             opt = " (opt-in)" if rule.opt_in else ""
             print(f"{rule.id:<{width}}  {rule.severity:<8}  {rule.pack:<14}  {rule.title}{opt}")
-        print(f"{len(rules)} rules in {len({r.pack for r in rules})} packs")
+        print(f"{plural.count(len(rules), 'rule')} in {plural.count(len({r.pack for r in rules}), 'pack')}")
         return EXIT_OK
     if args.rules_command == "show":
         matches = [r for r in rules if r.id == args.rule_id]
@@ -576,12 +572,12 @@ def cmd_rules(args: argparse.Namespace) -> int:
                 chosen.append(rule)
         unknown = names - {r.pack for r in rules}
         if unknown:
-            raise UsageError(f"unknown pack(s): {', '.join(sorted(unknown))}")
+            raise UsageError(f"unknown {plural.noun(len(unknown), 'pack')}: {', '.join(sorted(unknown))}")
     failures = run_examples(chosen)
     for failure in failures:
         print(f"FAIL {failure}")
     examples = sum(len(r.bad) + len(r.good) for r in chosen)
-    print(f"{examples - len(failures)} passed, {len(failures)} failed ({len(chosen)} rules)")
+    print(f"{examples - len(failures)} passed, {len(failures)} failed ({plural.count(len(chosen), 'rule')})")
     return EXIT_FINDINGS if failures else EXIT_OK
 
 

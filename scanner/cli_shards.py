@@ -7,7 +7,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from scanner import __version__
+from scanner import __version__, plural
 from scanner.cli import (
     UsageError,
     _load_rules,
@@ -137,6 +137,6 @@ def cmd_merge(args: argparse.Namespace) -> int:
         _warn_problems(result.problems, args.verbose)
         unknown = sorted({f.rule_id for f in result.findings} - {r.id for r in rules})
         if unknown:
-            _warn(f"warning: rule(s) {', '.join(unknown)} are not in the loaded packs: give the scans' packs with "
+            _warn(f"warning: {plural.noun(len(unknown), 'rule')} {', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not in the loaded packs: give the scans' packs with "
                   "--rules for their descriptions (SARIF and GitLab reports leave their findings out without them)")
     return _report_and_verdict(args, result, rules)

@@ -443,7 +443,7 @@ def test_no_policy_in_the_namespace_is_one_namespace_finding_not_one_per_workloa
         findings, _ = scan(files, rules)
         assert [(f.rule_id, f.path, f.line, f.evidence) for f in findings] == [
             ("k8s-namespace-networkpolicy-missing", "pod.yaml", 1, "namespace default")]
-        assert "1 workload(s) in the scan (Pod/web)" in findings[0].message
+        assert "has 1 workload in the scan (Pod/web)" in findings[0].message
     # cluster-complete: the scan is the whole cluster, so each workload is definitely unselected too
     for options in ({"kubernetes.cluster-complete": True}, {"kubernetes": {"cluster-complete": True}}):
         assert fired(scan({"pod.yaml": POD}, ["k8s-networkpolicy-missing"], options)[0]) == [("pod.yaml", 6, "Pod/web")]

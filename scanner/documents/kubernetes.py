@@ -75,6 +75,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from scanner import plural
 from scanner.documents import Context, Document, Owner, Subject
 from scanner.documents.kubernetes_admission import enforcers, is_admission_object
 from scanner.documents.tree import (
@@ -1018,7 +1019,7 @@ def render(documents: list[Document], root: str | Path | None, timeout: int = RE
             reason = "helm is not on PATH"
         problems.append(Problem(
             chart.path,
-            f"Helm chart '{name}' not rendered ({reason}); {len(inside)} templated file(s) skipped by Kubernetes "
+            f"Helm chart '{name}' not rendered ({reason}); {plural.count(len(inside), 'templated file')} skipped by Kubernetes "
             f"rules. Render it (helm template {folder or '.'} > rendered.yaml) and scan the output.",
             "warning" if inside else "info"))
 
@@ -1031,7 +1032,7 @@ def render(documents: list[Document], root: str | Path | None, timeout: int = RE
     for folder, count in sorted(orphans.items()):
         where = f"{folder}/templates" if folder else "templates"
         problems.append(Problem(
-            where, f"{count} templated YAML file(s) in {where}/ skipped by Kubernetes rules (not valid YAML before "
+            where, f"{plural.count(count, 'templated YAML file')} in {where}/ skipped by Kubernetes rules (not valid YAML before "
             "rendering, and no Chart.yaml in the scan). Render them and scan the output.", "warning"))
 
     kust_dirs = {_dirname(k.path) for k in kusts}
