@@ -163,7 +163,7 @@ def test_unrendered_chart_templates_are_reported_once_per_chart_not_as_parse_err
     by_path = {p.path: p for p in problems}
     assert set(by_path) == {"charts/web/Chart.yaml", "loose/templates"}
     chart = by_path["charts/web/Chart.yaml"]
-    assert chart.level == "warning" and "helm is not on PATH" in chart.message and "3 templated file(s)" in chart.message
+    assert chart.level == "warning" and "helm is not on PATH" in chart.message and "3 templated files" in chart.message
     assert "helm template" in chart.message
 
 
