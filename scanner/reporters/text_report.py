@@ -58,9 +58,10 @@ def fix_line(remediation: str, width: int = FIX_WIDTH) -> str:
         text = text[: max(text.rfind("`") if text.count("`") % 2 else -1, text.rfind("("))]
     if len(text) < width // 2:  # a long code span early on: cut inside it, and close it
         return cut + ("…`" if cut.count("`") % 2 else "…")
-    return text.rstrip(" ,;:") + "…"
+    return _DANGLING.sub("", text.rstrip(" ,;:")) + "…"
 
 
+_DANGLING = re.compile(r",?\s+(?:e\.g\.|i\.e\.|such as|like|with|and|or|the|a|an|to)$")  # nothing after them
 _SENTENCE_END = re.compile(r"(?<=[.!?])(?=\s+[A-Z`(])|(?<=[.!?])$")
 
 
@@ -183,9 +184,7 @@ def _shown(findings: Sequence[Finding]) -> list[Finding]:
 
 def _by_rule(active: Sequence[Finding], rules: Sequence[Rule]) -> list[str]:
     """The findings counted by rule, most severe first, with what `scanner fix` can fix (rich markup)."""
-    from scanner import fixers
-
-    fixable = {rule.id for rule in fixers.fixable(rules)}
+    fixable = {rule.id for rule in rules if rule.fixable}
     counts: dict[str, list[Any]] = {}  # rule id -> [severity, findings, fixable findings]
     for finding in _shown(active):
         row = counts.setdefault(finding.rule_id, [finding.severity, 0, 0])
