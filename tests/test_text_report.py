@@ -117,7 +117,7 @@ def test_each_rules_fix_is_said_once_at_its_first_finding(cli, tmp_path):
     assert len(fixes) == 1
     assert "k8s-writable-root-fs" in lines[fixes[0] - 1] and lines[fixes[0] - 2] == "  Deployment/api (line 1)"
     assert lines[fixes[0]] == (
-        "             fix: Set `securityContext.readOnlyRootFilesystem: true` and mount `emptyDir` volumes where the process needs to…")
+        "             fix: Set `securityContext.readOnlyRootFilesystem: true` and mount `emptyDir` volumes where the process needs…")
     assert "Deployment/web" in out  # the second one is listed, without the fix again
 
 
