@@ -276,7 +276,7 @@ class _Format(dict):
 
     def __missing__(self, key: str) -> Any:
         value = self.subject_value.get(key) if isinstance(self.subject_value, dict) else None
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, (bool, Unknown)):
             return _Count(value)
         if isinstance(value, (str, int, float)) and not isinstance(value, Unknown):
             return str(value)
