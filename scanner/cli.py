@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from scanner import __version__
+from scanner import __version__, plural
 
 if TYPE_CHECKING:
     from scanner.scan import ScanResult
@@ -265,8 +265,9 @@ def _report_rules(extra: Sequence[str], reports: Sequence[ScanResult], warn: boo
                 known.add(rule.id)
     unknown = {f.rule_id: f for report in reports for f in report.findings if f.rule_id not in known}
     if unknown and warn:
-        _warn(f"warning: rule(s) {', '.join(sorted(unknown))} are neither in the loaded packs nor described in the "
-              "report (made by an older scanner): give the scans' packs with --rules for their titles and remediations")
+        _warn(f"warning: {plural.noun(len(unknown), 'rule')} {', '.join(sorted(unknown))} "
+              f"{'is' if len(unknown) == 1 else 'are'} neither in the loaded packs nor described in the report "
+              "(made by an older scanner): give the scans' packs with --rules for their titles and remediations")
     from scanner.rules.loader import Rule
 
     # still listed in every format (SARIF needs a rule per result), under their id alone
@@ -433,7 +434,7 @@ def _report_and_verdict(args: argparse.Namespace, result, rules) -> int:  # noqa
     unscanned = {p.path for p in result.problems if p.incomplete}  # what --fail-on-parse-error fails on
     if args.fail_on_parse_error and unscanned and not args.exit_zero:
         if not args.quiet:
-            _warn(f"error: {len(unscanned)} file(s) could not be fully scanned (--fail-on-parse-error)")
+            _warn(f"error: {plural.count(len(unscanned), 'file')} could not be fully scanned (--fail-on-parse-error)")
         return EXIT_FINDINGS
     return EXIT_OK
 
@@ -458,7 +459,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     text = baseline.create(result.findings)
     _write_atomically(args.output, text)
     count = sum(1 for f in result.findings if f.suppression is None)
-    _warn(f"wrote {args.output}: {count} findings baselined; 'scanner scan --baseline {args.output}' now reports only new ones")
+    _warn(f"wrote {args.output}: {plural.count(count, 'finding')} baselined; 'scanner scan --baseline {args.output}' now reports only new ones")
     return EXIT_OK
 
 
@@ -505,7 +506,7 @@ def cmd_fix(args: argparse.Namespace) -> int:
     fixed = sum(len(p.fixed) for p in plans)
     left = sum(len(p.skipped) for p in plans)
     verb = "fixed" if args.write else "would fix"
-    summary = f"{verb} {_count(fixed, 'finding')} in {_count(len(changed), 'file')}"
+    summary = f"{verb} {plural.count(fixed, 'finding')} in {plural.count(len(changed), 'file')}"
     if left:
         summary += f"; {left} not fixed (see above)"
     if not args.write and changed:
@@ -514,10 +515,6 @@ def cmd_fix(args: argparse.Namespace) -> int:
     if args.write:
         return EXIT_FINDINGS if left else EXIT_OK
     return EXIT_FINDINGS if changed or left else EXIT_OK
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -570,7 +567,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
         for rule in sorted(rules, key=lambda r: (r.pack, r.id)):
             opt = " (opt-in)" if rule.opt_in else ""
             print(f"{rule.id:<{width}}  {rule.severity:<8}  {rule.pack:<14}  {rule.title}{opt}")
-        print(f"{len(rules)} rules in {len({r.pack for r in rules})} packs")
+        print(f"{plural.count(len(rules), 'rule')} in {plural.count(len({r.pack for r in rules}), 'pack')}")
         return EXIT_OK
     if args.rules_command == "show":
         matches = [r for r in rules if r.id == args.rule_id]
@@ -604,12 +601,12 @@ def cmd_rules(args: argparse.Namespace) -> int:
                 chosen.append(rule)
         unknown = names - {r.pack for r in rules}
         if unknown:
-            raise UsageError(f"unknown pack(s): {', '.join(sorted(unknown))}")
+            raise UsageError(f"unknown {plural.noun(len(unknown), 'pack')}: {', '.join(sorted(unknown))}")
     failures = run_examples(chosen)
     for failure in failures:
         print(f"FAIL {failure}")
     examples = sum(len(r.bad) + len(r.good) for r in chosen)
-    print(f"{examples - len(failures)} passed, {len(failures)} failed ({len(chosen)} rules)")
+    print(f"{examples - len(failures)} passed, {len(failures)} failed ({plural.count(len(chosen), 'rule')})")
     return EXIT_FINDINGS if failures else EXIT_OK
 
 

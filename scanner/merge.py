@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from scanner import __version__
+from scanner import __version__, plural
 from scanner.model import Finding, Problem
 from scanner.scan import ScanResult, history_findings, problem_order
 from scanner.sources.provenance import secret_id
@@ -129,7 +129,7 @@ def _group_findings(repository: str, members: list[tuple[str, ScanResult]]) -> l
         return found
     kinds = {(_meta(r)["shard"]["kind"], _meta(r)["shard"]["count"]) for _, r in shards}
     if len(kinds) > 1:
-        described = ", ".join(sorted(f"{k} scans in {n} shards" for k, n in kinds))
+        described = ", ".join(sorted(f"{k} scans in {plural.count(n, 'shard')}" for k, n in kinds))
         raise MergeError(f"{repository}: the shard reports are of different scans ({described}): merge one sharded scan at a time")
     (kind, count), = kinds
     revisions = {_meta(r).get("revision", "") for _, r in shards}
@@ -139,7 +139,7 @@ def _group_findings(repository: str, members: list[tuple[str, ScanResult]]) -> l
     have = {_meta(r)["shard"]["index"] for _, r in shards}
     lacking = [str(k) for k in range(1, count + 1) if k not in have]
     if lacking:
-        raise MergeError(f"{repository}: shard(s) {', '.join(lacking)} of {count} missing: the merged report would "
+        raise MergeError(f"{repository}: {plural.noun(len(lacking), 'shard')} {', '.join(lacking)} of {count} missing: the merged report would "
                          "be incomplete (give every shard's report)")
     if kind != "history":
         return found + [f for _, r in shards for f in r.findings]

@@ -221,4 +221,4 @@ def test_readme_rule_pack_example_loads_and_its_examples_pass(cli, tmp_path):
     pack.write_text(example)
     run = cli("rules", "test", str(pack), cwd=tmp_path)
     assert run.code == 0, run.out
-    assert "2 passed, 0 failed (1 rules)" in run.out
+    assert "2 passed, 0 failed (1 rule)" in run.out

@@ -204,4 +204,4 @@ def test_saved_report_renders_its_custom_rules_without_the_pack(cli, tmp_path):
     saved.write_text(json.dumps(old))
     run = cli("report", str(saved), "--format", "sarif", cwd=tree)
     assert [r["ruleId"] for r in json.loads(run.out)["runs"][0]["results"]] == ["test-github-token"]
-    assert "test-github-token are neither in the loaded packs nor described in the report" in run.err
+    assert "rule test-github-token is neither in the loaded packs nor described in the report" in run.err

@@ -310,7 +310,7 @@ def test_parse_problems_do_not_change_the_exit_code_unless_asked(tmp_path):
     assert plain.stderr.count("warning:") == 3
     strict = scan(tmp_path, "--fail-on-parse-error")
     assert strict.returncode == 1
-    assert "3 file(s) could not be fully scanned" in strict.stderr
+    assert "3 files could not be fully scanned" in strict.stderr
     assert scan(tmp_path, "--fail-on-parse-error", "--exit-zero").returncode == 0
     (tmp_path / "broken.yaml").unlink()
     (tmp_path / "main.tf").unlink()

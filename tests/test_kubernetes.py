@@ -163,7 +163,7 @@ def test_unrendered_chart_templates_are_reported_once_per_chart_not_as_parse_err
     by_path = {p.path: p for p in problems}
     assert set(by_path) == {"charts/web/Chart.yaml", "loose/templates"}
     chart = by_path["charts/web/Chart.yaml"]
-    assert chart.level == "warning" and "helm is not on PATH" in chart.message and "3 templated file(s)" in chart.message
+    assert chart.level == "warning" and "helm is not on PATH" in chart.message and "3 templated files" in chart.message
     assert "helm template" in chart.message
 
 
@@ -443,7 +443,7 @@ def test_no_policy_in_the_namespace_is_one_namespace_finding_not_one_per_workloa
         findings, _ = scan(files, rules)
         assert [(f.rule_id, f.path, f.line, f.evidence) for f in findings] == [
             ("k8s-namespace-networkpolicy-missing", "pod.yaml", 1, "namespace default")]
-        assert "1 workload(s) in the scan (Pod/web)" in findings[0].message
+        assert "has 1 workload in the scan (Pod/web)" in findings[0].message
     # cluster-complete: the scan is the whole cluster, so each workload is definitely unselected too
     for options in ({"kubernetes.cluster-complete": True}, {"kubernetes": {"cluster-complete": True}}):
         assert fired(scan({"pod.yaml": POD}, ["k8s-networkpolicy-missing"], options)[0]) == [("pod.yaml", 6, "Pod/web")]

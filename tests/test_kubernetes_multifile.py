@@ -161,8 +161,8 @@ def test_one_finding_per_namespace_on_its_namespace_object_or_first_workload():
         ("k8s-namespace-networkpolicy-missing", "shop/namespace.yaml", 1, "Namespace/shop"),
     ]
     shop = findings[1].message
-    assert "2 workload(s) in the scan (Deployment/api, Deployment/web)" in shop
-    assert "none of the 5 Kubernetes file(s) scanned holds a NetworkPolicy for namespace shop" in shop
+    assert "2 workloads in the scan (Deployment/api, Deployment/web)" in shop
+    assert "no NetworkPolicy for namespace shop in the 5 Kubernetes files scanned" in shop
     assert len({f.fingerprint for f in findings}) == 2
 
 

@@ -27,7 +27,7 @@ def test_a_shown_rule_can_be_copied_into_a_pack(cli, tmp_path) -> None:
         "  " + ln.replace("compose-privileged", "mine-privileged") + "\n" for ln in shown.splitlines()))
     run = cli("rules", "test", str(pack))
     assert run.code == 0, run.out + run.err
-    assert run.out.strip().endswith("failed (1 rules)")
+    assert run.out.strip().endswith("failed (1 rule)")
 
 
 def test_rules_targets_lists_fields_with_examples_and_relations(cli) -> None:
@@ -69,4 +69,4 @@ def test_writing_rules_doc_worked_examples_pass_rules_test(cli, tmp_path) -> Non
         path.write_text(pack)
         run = cli("rules", "test", str(path))
         assert run.code == 0, run.out + run.err
-        assert ", 0 failed (1 rules)" in run.out
+        assert ", 0 failed (1 rule)" in run.out

@@ -57,7 +57,9 @@ def _many_places(tmp_path: Path, copies: int = 8) -> Path:
 def test_one_value_in_many_places_is_one_finding_with_its_other_locations(cli, tmp_path):
     run = cli("scan", ".", "--config", "/dev/null", cwd=_many_places(tmp_path))
     assert run.code == 1
-    assert run.out.count("generic-secret-assignment") == 2  # the shared password once, the other token once
+    listed = run.out.split("\nBy rule\n")[0]
+    assert listed.count("generic-secret-assignment") == 2  # the shared password once, the other token once
+    assert "    2  generic-secret-assignment\n" in run.out  # and they are 2 findings of that rule
     assert "also at: m1.py:2, m2.py:2, m3.py:2, m4.py:2, m5.py:2 (+2 more)" in run.out
     assert "2 findings (2 high) at 9 locations in 9 files" in run.out
     assert PASSWORD not in run.out

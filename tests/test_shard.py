@@ -189,7 +189,7 @@ def test_merge_refuses_a_missing_shard_other_rules_and_other_versions(cli, tmp_p
     target = FIXTURES / "secrets"
     parts = _sharded(cli, tmp_path, 3, str(target))
     run = cli("merge", parts[0], parts[2])
-    assert run.code == 2 and "shard(s) 2 of 3 missing" in run.err and len(run.err.strip().splitlines()) == 1
+    assert run.code == 2 and "shard 2 of 3 missing" in run.err and len(run.err.strip().splitlines()) == 1
 
     other = tmp_path / "other-rules.json"
     cli("scan", str(target), "--shard", "2/3", "--skip", "secrets", "-f", "json", "-o", str(other), "-q")

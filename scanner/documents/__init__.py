@@ -38,6 +38,16 @@ class Document(NamedTuple):
     meta: tuple[tuple[str, Any], ...] = ()  # module-specific facts (sorted pairs)
 
 
+class Owner(NamedTuple):
+    """The code object a subject is part of (a Kubernetes object, a Terraform resource, a Dockerfile
+    stage, a Compose service): the text report lists a finding under it. `part` names the subject
+    within it ("container nginx", "ingress #1", "RUN curl ..."); "" for the object itself."""
+
+    label: str  # "Deployment/web", "aws_db_instance.main", "Compose service 'web'"
+    line: int
+    part: str | Callable[[], str] = ""  # a function when it costs to make, like Subject.label
+
+
 INSTANCE = "\x1f"  # in Subject.key: what follows names one instance of the code object before it
 
 
@@ -55,6 +65,7 @@ class Subject(NamedTuple):
     kind: str  # what `kinds:` in a rule filters on (Kubernetes kind, Terraform type, instruction)
     doc: Document
     ignores: tuple[tuple[str, str], ...] = ()  # (rule id or "*", reason), e.g. from annotations
+    owner: Owner | None = None  # the object it is part of, for reports; None: a subject of its own
 
 
 class Context(NamedTuple):

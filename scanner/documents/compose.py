@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from scanner.documents import Context, Document, Subject
+from scanner.documents import Context, Document, Owner, Subject
 from scanner.documents.tree import LDict, YamlError, load_yaml_documents
 from scanner.model import Item, Problem
 
@@ -77,6 +77,7 @@ def service_subjects(documents: Sequence[Document], ctx: Context) -> Iterable[Su
                 key=f"{doc.path}#services/{name}",
                 kind="service",
                 doc=doc,
+                owner=Owner(f"service '{name}'", line),
             )
 
 

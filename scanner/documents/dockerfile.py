@@ -39,7 +39,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from scanner.documents import Context, Document, Subject
+from scanner.documents import Context, Document, Owner, Subject
 from scanner.documents.dockerfile_lines import parse_commands
 from scanner.documents.tree import LDict, LList, Unknown, field_parts, resolve, wrap
 from scanner.model import Item, Problem
@@ -583,11 +583,19 @@ def _stage_view(stage: LDict, ctx: Context) -> LDict:
     return view
 
 
-def _stage_label(stage: LDict) -> str:
+def _stage_name(stage: LDict) -> str:
     name = stage.get("name")
     which = f"stage '{name}'" if name else f"stage {stage['index']}"
-    final = "final " if stage.get("final") and name else ""
-    return f"Dockerfile {final}{which} (FROM {_label_text(stage['from'], 60)}, line {stage.line})"
+    return f"final {which}" if stage.get("final") and name else which
+
+
+def _stage_label(stage: LDict) -> str:
+    return f"Dockerfile {_stage_name(stage)} (FROM {_label_text(stage['from'], 60)}, line {stage.line})"
+
+
+def _stage_owner(stage: LDict) -> Owner:
+    """`stage 0: FROM python:3.12-slim`, `final stage 'app': FROM base` at the FROM line."""
+    return Owner(f"{_stage_name(stage)}: FROM {_label_text(stage['from'], 60)}", stage.line)
 
 
 def _stage_key(doc: Document, stage: LDict) -> str:
@@ -603,6 +611,7 @@ def _stage_subject(doc: Document, stage: LDict, ctx: Context) -> Subject:
         key=_stage_key(doc, stage),
         kind="final" if stage.get("final") else "intermediate",
         doc=doc,
+        owner=_stage_owner(stage),
     )
 
 
@@ -626,10 +635,14 @@ def _where(ins: LDict) -> str:
     return f"stage {stage} " if str(stage).isdigit() else f"stage '{stage}' "
 
 
-def _instructions(doc: Document) -> Iterable[LDict]:
-    yield from doc.value.get("args_before_from", ())
+def _instructions(doc: Document) -> Iterable[tuple[LDict, Owner | None]]:
+    """Each instruction with the stage it is in (None: an ARG before the first FROM)."""
+    for ins in doc.value.get("args_before_from", ()):
+        yield ins, None
     for stage in doc.value.get("stages", ()):
-        yield from stage.get("instructions", ())
+        owner = _stage_owner(stage)
+        for ins in stage.get("instructions", ()):
+            yield ins, owner
 
 
 def _digest(text: str) -> str:
@@ -646,10 +659,14 @@ def _instruction_label(ins: LDict) -> str:
     return f"Dockerfile {_where(ins)}line {ins.line}: {_label_text(ins['text'])}"
 
 
+def _instruction_text(ins: LDict) -> str:
+    return _label_text(ins["text"])
+
+
 def instruction_subjects(documents: Sequence[Document], ctx: Context) -> Iterable[Subject]:
     for doc in _dockerfiles(documents):
         seen: dict[str, int] = {}
-        for ins in _instructions(doc):
+        for ins, owner in _instructions(doc):
             body = ins["text"] + "".join(h["content"] for h in ins["heredocs"])
             base = f"{doc.path}#{ins.get('stage', '-')}/{ins['cmd']}/{_digest(body)}"
             key = _occurrence_key(seen, base)
@@ -661,13 +678,14 @@ def instruction_subjects(documents: Sequence[Document], ctx: Context) -> Iterabl
                 key=key,
                 kind=ins["cmd"],
                 doc=doc,
+                owner=owner and owner._replace(part=functools.partial(_instruction_text, ins)),
             )
 
 
 def variable_subjects(documents: Sequence[Document], ctx: Context) -> Iterable[Subject]:
     for doc in _dockerfiles(documents):
         seen: dict[str, int] = {}
-        for ins in _instructions(doc):
+        for ins, owner in _instructions(doc):
             if ins["cmd"] not in ("ENV", "ARG"):
                 continue
             for var in ins["vars"]:
@@ -684,6 +702,7 @@ def variable_subjects(documents: Sequence[Document], ctx: Context) -> Iterable[S
                     key=key,
                     kind=ins["cmd"],
                     doc=doc,
+                    owner=owner and owner._replace(part=f"{ins['cmd']} {var['name']}"),
                 )
 
 

@@ -75,7 +75,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from scanner.documents import Context, Document, Subject
+from scanner import plural
+from scanner.documents import Context, Document, Owner, Subject
 from scanner.documents.kubernetes_admission import enforcers, is_admission_object
 from scanner.documents.tree import (
     LDict,
@@ -364,8 +365,9 @@ class _Object:
         self.label = f"{self.kind}/{self.name}" if self.name else self.kind
         meta = _meta(obj)
         self.ignores = parse_ignores(meta.get("annotations"))
-        self.subject = Subject(obj, doc.path, line_of(obj) or doc.line, self.label, self.key, self.kind, doc,
-                               self.ignores)
+        line = line_of(obj) or doc.line
+        self.subject = Subject(obj, doc.path, line, self.label, self.key, self.kind, doc, self.ignores,
+                               Owner(self.label, line))
         self.workload: Subject | None = None
         self.containers: list[Subject] = []
         self.pod_labels: LDict = _EMPTY
@@ -383,7 +385,9 @@ class _Object:
         view["workload"] = LDict(kind=self.kind, apiVersion=self.obj.get("apiVersion"), metadata=_meta(self.obj),
                                  line=line_of(self.obj))
         line = spec_line or line_of(spec) or self.subject.line
-        self.workload = Subject(view, self.doc.path, line, self.label, self.key + "/pod", self.kind, self.doc, ignores)
+        owner = Owner(self.label, self.subject.line)
+        self.workload = Subject(view, self.doc.path, line, self.label, self.key + "/pod", self.kind, self.doc, ignores,
+                                owner)
         # Legacy seccomp/AppArmor annotations belong on the pod template; manifests in the wild also
         # put them on the workload's own metadata, so both count (the template's win).
         annotations = _d(pod_meta.get("annotations"))
@@ -410,9 +414,10 @@ class _Object:
                 value["pod"] = view
                 value["containerType"] = ctype
                 suffix = "" if ctype == "container" else f" ({ctype})"
+                part = f"container {cname}{suffix}"
                 self.containers.append(Subject(
-                    value, self.doc.path, cline, f"{self.label} container {cname}{suffix}",
-                    f"{self.key}/{field}/{cname}", self.kind, self.doc, ignores,
+                    value, self.doc.path, cline, f"{self.label} {part}", f"{self.key}/{field}/{cname}", self.kind,
+                    self.doc, ignores, owner._replace(part=part),
                 ))
 
 
@@ -483,7 +488,7 @@ def _rbac_rules(entry: _Object) -> list[Subject]:
                             ("apiGroups", "resources", "verbs", "resourceNames", "nonResourceURLs"))
         out.append(Subject(value, entry.doc.path, line_of(rules, i) or entry.subject.line,
                            f"{entry.label} rule {i + 1}", f"{entry.key}/rules/{identity}", entry.kind, entry.doc,
-                           entry.ignores))
+                           entry.ignores, Owner(entry.label, entry.subject.line, f"rule {i + 1}")))
     return out
 
 
@@ -639,7 +644,7 @@ def _scope_subject(idx: Index, name: str, k8s_files: int) -> Subject | None:
     label = f"Namespace/{name}" if defined else f"namespace {name}"
     ignores = defined[0].ignores if defined else ()
     return Subject(value, anchor.doc.path, anchor.subject.line, label, f"namespace-scope/{name}", "Namespace",
-                   anchor.doc, ignores)
+                   anchor.doc, ignores, Owner(label, anchor.subject.line))
 
 
 def _namespaces_target(documents: Sequence[Document], ctx: Context) -> Iterable[Subject]:
@@ -1014,7 +1019,7 @@ def render(documents: list[Document], root: str | Path | None, timeout: int = RE
             reason = "helm is not on PATH"
         problems.append(Problem(
             chart.path,
-            f"Helm chart '{name}' not rendered ({reason}); {len(inside)} templated file(s) skipped by Kubernetes "
+            f"Helm chart '{name}' not rendered ({reason}); {plural.count(len(inside), 'templated file')} skipped by Kubernetes "
             f"rules. Render it (helm template {folder or '.'} > rendered.yaml) and scan the output.",
             "warning" if inside else "info"))
 
@@ -1027,7 +1032,7 @@ def render(documents: list[Document], root: str | Path | None, timeout: int = RE
     for folder, count in sorted(orphans.items()):
         where = f"{folder}/templates" if folder else "templates"
         problems.append(Problem(
-            where, f"{count} templated YAML file(s) in {where}/ skipped by Kubernetes rules (not valid YAML before "
+            where, f"{plural.count(count, 'templated YAML file')} in {where}/ skipped by Kubernetes rules (not valid YAML before "
             "rendering, and no Chart.yaml in the scan). Render them and scan the output.", "warning"))
 
     kust_dirs = {_dirname(k.path) for k in kusts}

@@ -34,7 +34,7 @@ from typing import Any
 import re2
 
 from scanner import documents as docs_mod
-from scanner import workers
+from scanner import plural, workers
 from scanner.documents import INSTANCE, Context, Document, Subject
 from scanner.documents.items import items as items_relation
 from scanner.documents.tree import Beyond, LDict, LList, Unknown, field_parts, parse_path, resolve
@@ -255,16 +255,29 @@ def check_rules(rules: Sequence[Rule]) -> None:
         walk(rule.when, rule)
 
 
+class _Count(int):
+    """A number in a message template: `{workloads:workload/workloads}` says "1 workload", "6 workloads"."""
+
+    def __format__(self, spec: str) -> str:
+        if "/" in spec:
+            one, _, many = spec.partition("/")
+            return plural.count(int(self), one, many)
+        return super().__format__(spec)
+
+
 class _Format(dict):
     """Message fields: label, kind, path, and the subject's own top-level scalars (a namespace-scope
-    subject's `workloads`, ...); anything else is left as written."""
+    subject's `workloads`, ...); anything else is left as written. A whole number takes a noun to
+    count: `{files:file/files}`."""
 
     def __init__(self, subject_value: Any, **fields: Any) -> None:
         super().__init__(**fields)
         self.subject_value = subject_value
 
-    def __missing__(self, key: str) -> str:
+    def __missing__(self, key: str) -> Any:
         value = self.subject_value.get(key) if isinstance(self.subject_value, dict) else None
+        if isinstance(value, int) and not isinstance(value, (bool, Unknown)):
+            return _Count(value)
         if isinstance(value, (str, int, float)) and not isinstance(value, Unknown):
             return str(value)
         return "{" + key + "}"
@@ -276,16 +289,35 @@ def _label(subject: Subject) -> str:
     return label if isinstance(label, str) else label()
 
 
-def _message(rule: Rule, subject: Subject, notes: Sequence[str] = ()) -> str:
+def _message(rule: Rule, subject: Subject, notes: Sequence[str] = (), label: str | None = None) -> str:
+    """The finding's message; with `label`, the same message about the subject named that way,
+    without the template it came from (said with the object)."""
+    name = _label(subject) if label is None else label
     if rule.message:
-        text = rule.message.format_map(_Format(subject.value, label=_label(subject), kind=subject.kind,
-                                               path=subject.path))
+        text = rule.message.format_map(_Format(subject.value, label=name, kind=subject.kind, path=subject.path))
     else:
-        text = f"{rule.title}: {_label(subject)}"
+        text = f"{rule.title}: {name}" if name else rule.title
     if notes:  # what a relation chose among several definitions (overlays, environments)
         text = f"{text} ({'; '.join(notes)})"
+    if label is not None:  # "{label}: runs privileged" about the object itself: "runs privileged"
+        return text.lstrip(": ")
+    return text + _from_template(subject)
+
+
+def _from_template(subject: Subject, how: str = " (from template {})") -> str:
     template = dict(subject.doc.meta).get("template")
-    return f"{text} (from template {template})" if template else text
+    return how.format(template) if template else ""
+
+
+def _object(rule: Rule, subject: Subject, notes: Sequence[str], path: str) -> tuple[tuple[str, Any], ...]:
+    """The finding's `object`, `object_line` and `object_message` (the message without the object's
+    name: "container nginx runs privileged" under "Deployment/web"), when it is in the object's file."""
+    owner = subject.owner
+    if owner is None or path != subject.path:
+        return ()
+    part = owner.part if isinstance(owner.part, str) else owner.part()
+    return (("object", owner.label + _from_template(subject, " from template {}")), ("object_line", owner.line),
+            ("object_message", _message(rule, subject, notes, part)))
 
 
 def _ignored(rule: Rule, subject: Subject) -> Suppression | None:
@@ -393,17 +425,19 @@ def _run_target(
             if once in seen:
                 continue
             seen.add(once)
+            path = getattr(line, "path", None) or subject.path  # a value set in another file (a module
+            # caller's argument) carries that file
             findings.append(
                 Finding(
                     rule_id=rule.id,
                     severity=rule.severity,
-                    # a value set in another file (a module caller's argument) carries that file
-                    location=Location(getattr(line, "path", None) or subject.path, int(line)),
+                    location=Location(path, int(line)),
                     message=_message(rule, subject, notes),
                     evidence=_label(subject),
                     fingerprint=subject_fingerprint(rule, subject),
                     pack=rule.pack,
                     suppression=_ignored(rule, subject),
+                    properties=_object(rule, subject, notes, path),
                 )
             )
     return findings

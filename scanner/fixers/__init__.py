@@ -45,7 +45,7 @@ class FileFix(NamedTuple):
 
 
 def fixable(rules: Sequence[Rule]) -> list[Rule]:
-    return sorted((r for r in rules if r.fix and r.engine == "policy"), key=lambda r: r.id)
+    return sorted((r for r in rules if r.fixable), key=lambda r: r.id)
 
 
 def plan(findings: Sequence[Finding], root: Path, rules: Sequence[Rule], options: dict[str, Any]) -> list[FileFix]:

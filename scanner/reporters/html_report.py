@@ -153,7 +153,7 @@ def context(result: ScanResult, rules: Sequence[Rule]) -> dict[str, Any]:
         rows.append({
             "f": f, "anchor": _anchor(f, seen), "state": _state(f), "cls": classes.get(f.rule_id, "other"),
             "title": rule.title if rule else f.rule_id, "provenance": _provenance(f),
-            "fixable": bool(rule and rule.fix), "rank": SEVERITIES.index(f.severity) if f.severity in SEVERITIES else -1,
+            "fixable": bool(rule and rule.fixable), "rank": SEVERITIES.index(f.severity) if f.severity in SEVERITIES else -1,
         })
     active = [r for r in rows if r["state"] == "open"]
     sev_counts = Counter(r["f"].severity for r in active)

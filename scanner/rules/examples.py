@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
+from scanner import plural
 from scanner.model import Finding, Item
 from scanner.rules.loader import Example, Rule
 
@@ -113,7 +114,7 @@ def check_rule(rule: Rule, context: list[Rule] | None = None) -> list[str]:
         if example.count is not None and len(found) != example.count:
             lines = ", ".join(str(f.line) for f in found)
             failures.append(
-                f"{_where(rule, 'bad', index)}: expected {example.count} finding(s), got {len(found)} (lines {lines})"
+                f"{_where(rule, 'bad', index)}: expected {plural.count(example.count, 'finding')}, got {len(found)} (lines {lines})"
             )
         if example.line is not None and found[0].line != example.line:
             failures.append(
@@ -153,7 +154,7 @@ def check_fix(rule: Rule) -> list[str]:
             fixed_any = True
             left = _run_policy(rule, example._replace(content=result.after), [rule])
             if left:
-                failures.append(f"{_where(rule, 'bad', index)}: fix: the fixed file still gets {len(left)} finding(s)")
+                failures.append(f"{_where(rule, 'bad', index)}: fix: the fixed file still gets {plural.count(len(left), 'finding')}")
             again = fix_text(name, result.after, [rule], options)
             if again.after != result.after:
                 failures.append(f"{_where(rule, 'bad', index)}: fix: fixing twice changes the file again")

@@ -67,6 +67,11 @@ class Rule(NamedTuple):
     bad: tuple[Example, ...] = ()
     good: tuple[Example, ...] = ()
 
+    @property
+    def fixable(self) -> bool:
+        """`scanner fix` can fix its findings: a policy rule with a `fix` (scanner/fixers)."""
+        return bool(self.fix) and self.engine == "policy"
+
 
 def builtin_pack_dir() -> Path:
     """Built-in packs: inside the package when installed from a wheel, else the repo's policies/."""

@@ -27,7 +27,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import IO, NamedTuple
 
-from scanner import interrupts
+from scanner import interrupts, plural
 from scanner.model import Item, Problem, Provenance
 from scanner.sources import git, text
 from scanner.sources.git import GitError, Repo, git_stream, open_repo, resolve_commit, run_git
@@ -302,7 +302,7 @@ def closing_notes(
         problems.append(
             Problem(
                 ".",
-                f"partial clone: {gaps} blob(s) of the history are not here and were not scanned (they are never "
+                f"partial clone: {plural.count(gaps, 'blob')} of the history {'is' if gaps == 1 else 'are'} not here and not scanned (never "
                 "fetched while scanning); renames are followed only where the content did not change",
                 "info",  # each missing blob is its own warning
             )
@@ -320,7 +320,8 @@ def closing_notes(
         problems.append(
             Problem(
                 path or sha,
-                f"{len(big)} blob(s) in history larger than the size limit ({max_size} bytes) were skipped, "
+                f"{plural.count(len(big), 'blob')} in history larger than the size limit ({max_size} bytes) "
+                f"{'was' if len(big) == 1 else 'were'} skipped, "
                 f"the largest {size} bytes (blob {sha[:12]})",
                 "info",
             )

@@ -28,7 +28,7 @@ from typing import Any
 from scanner.documents import Context, Document, Subject
 from scanner.documents.terraform import iam
 from scanner.documents.terraform.evaluate import block_list as _blocks
-from scanner.documents.terraform.model import Model, Res, build, subject_key, subject_of
+from scanner.documents.terraform.model import Model, Res, build, owner_of, subject_key, subject_of
 from scanner.documents.tree import LDict, LList, Unknown
 
 # Resource type -> (attribute holding a policy document, statement kind rules filter on). Identity
@@ -81,7 +81,7 @@ def _iam_subjects(model: Model) -> list[Subject]:
         if r.mode == "data" and r.type == "aws_iam_policy_document":
             docs_by_module.setdefault(r.module, {})[r.name] = r
 
-    def emit(carrier: Res, source: Res, stmts: list[LDict], kind: str, what: str) -> None:
+    def emit(carrier: Res, source: Res, stmts: list[LDict], kind: str, what: str, part: str) -> None:
         for i, s in enumerate(stmts, 1):
             sid = s.get("Sid")
             name = f" {sid}" if isinstance(sid, str) and sid else f" #{i}"
@@ -95,6 +95,7 @@ def _iam_subjects(model: Model) -> list[Subject]:
                     kind=kind,
                     doc=source.doc,
                     ignores=tuple(dict.fromkeys(carrier.ignores + source.ignores)),
+                    owner=owner_of(source, f"{part}statement{name}"),
                 )
             )
 
@@ -127,11 +128,12 @@ def _iam_subjects(model: Model) -> list[Subject]:
                                 iam.statements_from_blocks(target.body),
                                 kind,
                                 f"{r.address}.{attr} ({target.address})",
+                                "",
                             )
                         continue
                 stmts = iam.statements(value, line)
                 if stmts:
-                    emit(r, r, stmts, kind, f"{r.address}.{attr}")
+                    emit(r, r, stmts, kind, f"{r.address}.{attr}", f"{attr} ")
     for module, docs in docs_by_module.items():
         for name, r in docs.items():
             if (module, name) in referenced:
@@ -145,7 +147,7 @@ def _iam_subjects(model: Model) -> list[Subject]:
                     and all(isinstance(a, str) and a.lower().startswith("sts:assumerole") for a in actions)
                     and "Principal" in s
                 )
-                emit(r, r, [s], "trust" if trust else "aws_iam_policy_document", r.address)
+                emit(r, r, [s], "trust" if trust else "aws_iam_policy_document", r.address, "")
     return out
 
 
@@ -249,8 +251,7 @@ def _ingress_subjects(model: Model) -> list[Subject]:
                 if isinstance(rule, LDict):
                     line = rule.line or r.line
                     v = _rule_value(rule, *_INGRESS_KEYS, line)
-                    label = f"{r.address} ingress #{i + 1}"
-                    out.append(subject_of(r, v, label=label, line=line, key=f":ingress:{i}"))
+                    out.append(subject_of(r, v, part=f"ingress #{i + 1}", line=line, key=f":ingress:{i}"))
         elif r.type in _RULE_RESOURCES:
             if r.type == "aws_security_group_rule" and b.get("type") != "ingress":
                 continue

@@ -27,7 +27,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-from scanner.documents import INSTANCE, Context, Document, Subject
+from scanner.documents import INSTANCE, Context, Document, Owner, Subject
 from scanner.documents.terraform.evaluate import File, Instance, clone, evaluate, instances, iterations
 from scanner.documents.terraform.parse.plan import plan_resources
 from scanner.documents.tree import LDict, Unknown
@@ -173,22 +173,29 @@ def subject_key(module: str, rest: str) -> str:
     return f"{folder}:{rest}{INSTANCE}{instance}" if instance else f"{module}:{rest}"
 
 
+def owner_of(r: Res, part: str = "") -> Owner:
+    """The block as the object a subject is part of (`part`: "ingress #1", "" for the block itself)."""
+    return Owner(f"{r.address} (via {' → '.join(r.chain)})" if r.chain else r.address, r.line, part)
+
+
 def subject_of(
     r: Res,
     value: Any = None,
-    label: str | None = None,
+    part: str = "",
     line: int | None = None,
     key: str = "",
 ) -> Subject:
+    owner = owner_of(r, part)
     return Subject(
         value=r.body if value is None else value,
         path=r.path,
         line=r.line if line is None else line,
-        label=label or (f"{r.address} (via {' → '.join(r.chain)})" if r.chain else r.address),
+        label=f"{r.address} {part}" if part else owner.label,
         key=subject_key(r.module, f"{r.address}{key}"),
         kind=r.type,
         doc=r.doc,
         ignores=r.ignores,
+        owner=owner,
     )
 
 
