@@ -23,7 +23,7 @@ from scanner.rules.loader import PackError, Rule, quiet_re2_options
 MAX_EVIDENCE = 160
 DOCUMENTED = "documented example value"  # the reason an `info` finding gives
 PREFILTER_AFTER = 4 << 20  # bytes: below this, compiling the Hyperscan database costs more than it saves
-ALLOWED_KEPT = 1 << 16  # (rule, path) answers of the path filters remembered
+PATHS_KEPT = 1 << 15  # paths whose answers from the rules' path filters are remembered
 
 
 class Candidate(NamedTuple):
@@ -102,7 +102,7 @@ class _LazyRules(Sequence):
         self._looked_in_cache = False
         self._specs: dict[int, tuple[pathspec.PathSpec | None, pathspec.PathSpec | None]] = {}
         self._limited = frozenset(i for i, r in enumerate(self._rules) if r.paths or r.exclude_paths)
-        self._allowed: dict[tuple[int, str], bool] = {}  # path_allows, remembered: a history has few paths
+        self._barred: dict[str, frozenset[int]] = {}  # path -> the limited rules it does not allow
 
     def __len__(self) -> int:
         return len(self._rules)
@@ -117,31 +117,26 @@ class _LazyRules(Sequence):
 
     def on_path(self, selected: set[int], path: str) -> set[int]:
         """The selected rules whose `paths` / `exclude_paths` allow this file (asked before a rule is
-        compiled, and before the file is looked at again)."""
-        limited = selected & self._limited
-        if not limited:
+        compiled, and before the file is looked at again). Remembered per path: a history holds
+        each path in many blobs."""
+        if not selected & self._limited:
             return selected
-        # a non-UTF-8 file name is kept as surrogate escapes, which RE2 (pathspec's backend) cannot encode
-        path = path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-        return selected - {i for i in limited if not self.path_allows(i, path)}
+        barred = self._barred.get(path)
+        if barred is None:
+            if len(self._barred) >= PATHS_KEPT:
+                self._barred.clear()
+            # a non-UTF-8 file name is kept as surrogate escapes, which RE2 (pathspec's backend) cannot encode
+            name = path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            barred = self._barred[path] = frozenset(i for i in self._limited if not self._path_allows(i, name))
+        return selected - barred if barred else selected
 
-    def path_allows(self, index: int, path: str) -> bool:
-        """The rule's `paths` / `exclude_paths` allow this file."""
+    def _path_allows(self, index: int, path: str) -> bool:
         rule = self._rules[index]
-        if not rule.paths and not rule.exclude_paths:
-            return True
-        known = self._allowed.get((index, path))
-        if known is not None:  # the same path in many blobs of a history
-            return known
         specs = self._specs.get(index)
         if specs is None:
             specs = self._specs[index] = (_spec(rule.paths), _spec(rule.exclude_paths))
         include, exclude = specs
-        allowed = (include is None or include.match_file(path)) and (exclude is None or not exclude.match_file(path))
-        if len(self._allowed) >= ALLOWED_KEPT:
-            self._allowed.clear()
-        self._allowed[(index, path)] = allowed
-        return allowed
+        return (include is None or include.match_file(path)) and (exclude is None or not exclude.match_file(path))
 
     def warm(self) -> None:
         """Before forking workers: the prefilter, loaded or compiled once here. Without one, every
@@ -374,7 +369,8 @@ def scan_item(compiled: Compiled, item: Item, show_secrets: bool = False) -> lis
         if maybe is None and selected & rules.pattern_indexes():
             maybe = pre.patterns(data)  # not ASCII: scanned again, one byte per character
         if selected and maybe is not None:
-            selected = rules.on_path(selected - (rules.pattern_indexes() - maybe), item.path)
+            selected -= (selected & rules.pattern_indexes()) - maybe  # small sets, not every pattern rule
+            selected = rules.on_path(selected, item.path)
             return _confirm(compiled, item, selected, show_secrets) if selected else []
     elif compiled.keyword_set is not None:
         for kw_index in compiled.keyword_set.Match(data) or ():  # type: ignore[attr-defined]
