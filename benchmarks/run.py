@@ -13,6 +13,8 @@ Workloads (each built once and cached under --cache, or given):
   (each ~2,400 files, ~40 MB of text: Python, C, docs, data, test keys and certificates, plus binaries
   that are skipped; every machine with Python has one),
   or --tree PATH, or --generate N synthetic files. Floor: `cat` of every file the scanner lists.
+  Betterleaks (`fs`) and Kingfisher (without history) side by side when installed (--install-peers),
+  each with its ratio to the floor and to the fastest of them.
 - history: a repository with tens of thousands of commits built with `git fast-import`
   (benchmarks/history.py: PR-style merges, renames, deletions, deleted secrets), or --repo PATH.
   Floor: `git cat-file --batch-all-objects --batch --unordered` (reading every object once). Peers:
@@ -130,9 +132,13 @@ def scanner_cmd(*args: str) -> list[str]:
 
 
 def warm_scanner(env: dict[str, str]) -> None:
-    """Bytecode compiled and rule packs cached, as on any machine after the first run."""
+    """Bytecode compiled, rule packs and the Hyperscan database cached, as on any machine after the
+    first run (a scan of a few files, the pre-commit workload, never compiles the database itself:
+    a file over PREFILTER_AFTER bytes does)."""
+    from scanner.engines.secrets import PREFILTER_AFTER
+
     with tempfile.TemporaryDirectory() as tmp:
-        Path(tmp, "a.txt").write_text("hello\n")
+        Path(tmp, "a.txt").write_text("x = 1\n" * (PREFILTER_AFTER // 6 + 1))
         subprocess.run(scanner_cmd(tmp, "-q", "--exit-zero"), env=env, capture_output=True, check=False)
 
 
@@ -350,14 +356,23 @@ def bench_worktree(args: argparse.Namespace, env: dict[str, str]) -> None:
     if args.jobs_one:
         one = measure(scanner_cmd(str(tree), "-f", "json", "-q", "--exit-zero", "-j", "1"), args.runs, cwd=tree, env=env)
         print(line("scanner -j 1", one, scanned.size, scanned.floor), flush=True)
+    peers = run_peers(args, TREE_PEERS, tree, "worktree")
+    if any(run is not None for run, _ in peers.values()):  # the scanner's line again, with the peers' ratios
+        side_by_side({"scanner": (scanned.ours, ""), **peers}, scanned.size, scanned.floor, "")
     compare(args, scanned, "detect-secrets", ["scan", "--all-files", "."], detect_secrets_summary)
 
 
-# The history peers: their arguments ({repo}, {report}) and what their report says.
+# The secrets peers: their arguments ({target}, {report}) on a history (a repository) and on a tree
+# (a folder; Kingfisher without the history of a tree that is a repository), and their reports.
 HISTORY_PEERS = {
-    "betterleaks": ["git", "{repo}", "--no-banner", "--log-level", "error", "--exit-code", "0", "--output", "{report}"],
-    "kingfisher": ["scan", "{repo}", "--format", "json", "--no-update-check", "--no-validate", "--output", "{report}"],
+    "betterleaks": ["git", "{target}", "--no-banner", "--log-level", "error", "--exit-code", "0", "--output", "{report}"],
+    "kingfisher": ["scan", "{target}", "--format", "json", "--no-update-check", "--no-validate", "--output", "{report}"],
 }
+TREE_PEERS = {
+    "betterleaks": ["fs", "{target}", "--no-banner", "--log-level", "error", "--exit-code", "0", "--output", "{report}"],
+    "kingfisher": ["scan", "{target}", "--format", "json", "--no-update-check", "--no-validate", "--git-history", "none",
+                   "--output", "{report}"],
+}  # fmt: skip
 
 
 FINDINGS_CODES = {"kingfisher": (200,)}  # its exit code when it found something
@@ -379,6 +394,38 @@ def rule_count() -> str:
     return f"{sum(1 for r in rules if r.engine == 'secrets')} secrets rules ({len(rules)} built-in rules in all)"
 
 
+def run_peers(args: argparse.Namespace, table: dict[str, list[str]], target: Path, workload: str) -> dict[str, tuple[Run | None, str]]:
+    """Betterleaks and Kingfisher on `target`, best of --runs each, when installed (or --install-peers):
+    name -> (run or None when not installed, what its report says)."""
+    out: dict[str, tuple[Run | None, str]] = {}
+    for name, argv in table.items():
+        exe = peer(name, args.cache, install=args.install_peers or name in args.compare)
+        if exe is None:
+            out[name] = (None, "not installed (--install-peers)")
+            continue
+        report = str(args.cache / f"{workload}-{name}.json")
+        filled = [a.format(target=target, report=report) for a in argv]
+        run = measure([str(exe), *filled], args.runs, cwd=target if target.is_dir() else None, timeout=args.peer_timeout)
+        out[name] = (run._replace(code=1) if run.code in FINDINGS_CODES.get(name, ()) else run, peer_summary(report))
+    return out
+
+
+def side_by_side(runs: dict[str, tuple[Run | None, str]], size: int, floor: float, floor_label: str) -> None:
+    """Each run's line: wall, CPU, RSS, its ratio to the floor and to the fastest peer that finished."""
+    peers = [run.wall for name, (run, _) in runs.items() if name in PEERS and run is not None and run.code != -1]
+    fastest = min(peers) if peers else None
+    for label, (run, summary) in runs.items():
+        if run is None:
+            print(f"  {label:<22} {summary}")
+            continue
+        text = line(label, run, size, floor)
+        if fastest and label != floor_label:
+            text += f"  {run.wall / fastest:5.2f}x fastest peer"
+        print(text)
+        if summary:
+            print(f"  {'':<22} {summary}")
+
+
 def bench_history(args: argparse.Namespace, env: dict[str, str]) -> None:
     commits, files = (300, 50) if args.small else (args.commits, args.files)
     repo = (Path(args.repo) if args.repo else history_repo(args.cache, commits, files)).resolve()
@@ -390,37 +437,16 @@ def bench_history(args: argparse.Namespace, env: dict[str, str]) -> None:
     merges = subprocess.run([*git, "rev-list", "--all", "--merges", "--count"], capture_output=True, text=True).stdout.strip()
     print(f"\nhistory: {repo} - {count} commits ({merges} merges), {blobs} unique blobs, {size / 1e6:.1f} MB; "
           f"{rule_count()}")  # fmt: skip
-    runs: dict[str, Run] = {}
     floor_cmd = [*git, "cat-file", "--batch-all-objects", "--batch", "--unordered"]
     measure(floor_cmd, 1)  # the page cache warm for everyone
-    runs["floor (cat-file)"] = measure(floor_cmd, args.runs)
+    runs: dict[str, tuple[Run | None, str]] = {"floor (cat-file)": (measure(floor_cmd, args.runs), "")}
     cmd = scanner_cmd(str(repo), "--history", "-f", "json", "-q", "--exit-zero")  # a non-bare repo: + its work tree
     report = str(args.cache / "history-report.json")
-    runs["scanner --history"] = measure(cmd, args.runs, env=env, out=report)
-    summaries = {"scanner --history": scanner_summary(report)}
-    for name, argv in HISTORY_PEERS.items():
-        exe = peer(name, args.cache, install=args.install_peers or name in args.compare)
-        if exe is None:
-            summaries[name] = "not installed (--install-peers)"
-            continue
-        peer_report = str(args.cache / f"history-{name}.json")
-        filled = [a.format(repo=repo, report=peer_report) for a in argv]
-        run = measure([str(exe), *filled], args.runs, timeout=args.peer_timeout)
-        runs[name] = run._replace(code=1) if run.code in FINDINGS_CODES.get(name, ()) else run
-        summaries[name] = peer_summary(peer_report)
-    floor = runs["floor (cat-file)"].wall
-    peers = [runs[n].wall for n in HISTORY_PEERS if n in runs and runs[n].code != -1]
-    fastest = min(peers) if peers else None
-    for label, run in runs.items():
-        text = line(label, run, size, floor)
-        if fastest and label != "floor (cat-file)":
-            text += f"  {run.wall / fastest:5.2f}x fastest peer"
-        print(text)
-        if label in summaries:
-            print(f"  {'':<22} {summaries[label]}")
-    for name, why in summaries.items():
-        if name not in runs:
-            print(f"  {name:<22} {why}")
+    runs["scanner --history"] = (measure(cmd, args.runs, env=env, out=report), scanner_summary(report))
+    runs.update(run_peers(args, HISTORY_PEERS, repo, "history"))
+    floor = runs["floor (cat-file)"][0]
+    assert floor is not None
+    side_by_side(runs, size, floor.wall, "floor (cat-file)")
 
 
 def bench_iac(args: argparse.Namespace, env: dict[str, str]) -> None:

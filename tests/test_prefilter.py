@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scanner.engines import prefilter, secrets
+from scanner.engines import pattern_core, prefilter, secrets
 from scanner.model import Item
 from scanner.rules import loader
 
@@ -200,3 +200,52 @@ def test_a_cached_database_is_used_at_once_and_a_missing_one_not_compiled_for_a_
     second = secrets.compile_rules(rules)
     assert secrets.scan_item(second, item) == found
     assert isinstance(second.rules._prefilter, prefilter.Prefilter)  # loaded from the cache for one file
+
+
+def test_the_pass_gets_each_pattern_without_its_leading_context():
+    """pattern_core drops what only bounds a match ((?:^|[^A-Za-z0-9]), \\b, a [A-Za-z0-9_.-]* before
+    the key words): it matches wherever the whole pattern does, on every example and fixture."""
+    import re2
+
+    rules = [r for r in loader.load_rules() if r.engine == "secrets" and r.pattern and not r.decoder]
+    texts = [t.encode() for t in _rule_example_texts()] + [item.data for item in _fixture_items()]
+    shortened = 0
+    for rule in rules:
+        cut = pattern_core.core(rule.pattern)
+        if cut == rule.pattern:
+            continue
+        shortened += 1
+        whole, part = re2.compile(rule.pattern.encode()), re2.compile(cut.encode())
+        for text in texts:
+            if whole.search(text):
+                assert part.search(text), (rule.id, text[:200])
+    assert shortened > 100
+    generic = next(r for r in rules if r.id == "generic-secret-assignment")
+    assert pattern_core.core(generic.pattern).startswith("(?im)(?:pass|pw|secret|token|")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "cut"),
+    [
+        (r"\b(?P<secret>ghp_[A-Za-z0-9]{36})\b", r"(?P<secret>ghp_[A-Za-z0-9]{36})\b"),
+        (r"\bAKIA[0-9A-Z]{16}", r"AKIA[0-9A-Z]{16}"),
+        (r"(?i)(?:^|[^a-z])(?P<key>[a-z_]*(?:token|secret))=x|<(?P<k2>[a-z]*pass)>", r"(?i)(?:token|secret)=x|pass>"),
+        (r"[a-z]{3}[0-9]Q~[a-z]{31}", r"Q~[a-z]{31}"),
+    ],
+)
+def test_pattern_core_shapes(pattern, cut):
+    assert pattern_core.core(pattern) == cut
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"AKIA[0-9A-Z]{16}",  # starts with a literal run already
+        r"(?P<key>(?i:[a-z]*pass))=\S+",  # a flag group inside: its scope is not moved
+        r"[a-z]+\Q.*\E",  # \Q...\E: not taken apart
+        r"[a-z]*(x",  # not a pattern at all
+        r"(?:^|\s)[0-9a-f]{40}",  # no run of two literals to start at
+    ],
+)
+def test_pattern_core_leaves_what_it_does_not_take_apart(pattern):
+    assert pattern_core.core(pattern) == pattern

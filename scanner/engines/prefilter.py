@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from scanner import interrupts
+from scanner.engines.pattern_core import core
 from scanner.rules import loader
 
 _FORMAT = "scanner-prefilter-1"
@@ -165,8 +166,9 @@ def build(
         return None
     import hyperscan as hs
 
-    # JSON carries each expression's UTF-8 bytes as latin-1 text
-    expressions = [_literal(k) for k in keywords] + [p.encode().decode("latin-1") for _, p in patterns]
+    # JSON carries each expression's UTF-8 bytes as latin-1 text; each pattern without its leading
+    # context (pattern_core: it matches wherever the pattern does, and costs the pass less)
+    expressions = [_literal(k) for k in keywords] + [core(p).encode().decode("latin-1") for _, p in patterns]
     flags = [hs.HS_FLAG_CASELESS | hs.HS_FLAG_SINGLEMATCH] * len(keywords) + [
         hs.HS_FLAG_SINGLEMATCH | hs.HS_FLAG_PREFILTER | hs.HS_FLAG_ALLOWEMPTY
     ] * len(patterns)

@@ -23,6 +23,7 @@ from scanner.rules.loader import PackError, Rule, quiet_re2_options
 MAX_EVIDENCE = 160
 DOCUMENTED = "documented example value"  # the reason an `info` finding gives
 PREFILTER_AFTER = 4 << 20  # bytes: below this, compiling the Hyperscan database costs more than it saves
+PATHS_KEPT = 1 << 15  # paths whose answers from the rules' path filters are remembered
 
 
 class Candidate(NamedTuple):
@@ -100,6 +101,8 @@ class _LazyRules(Sequence):
         self._scanned = 0  # bytes this process scanned without the prefilter
         self._looked_in_cache = False
         self._specs: dict[int, tuple[pathspec.PathSpec | None, pathspec.PathSpec | None]] = {}
+        self._limited = frozenset(i for i, r in enumerate(self._rules) if r.paths or r.exclude_paths)
+        self._barred: dict[str, frozenset[int]] = {}  # path -> the limited rules it does not allow
 
     def __len__(self) -> int:
         return len(self._rules)
@@ -112,11 +115,23 @@ class _LazyRules(Sequence):
             done = self._done[index] = _compile_rule(self._rules[index])
         return done
 
-    def path_allows(self, index: int, path: str) -> bool:
-        """The rule's `paths` / `exclude_paths` allow this file: asked before the rule is compiled."""
+    def on_path(self, selected: set[int], path: str) -> set[int]:
+        """The selected rules whose `paths` / `exclude_paths` allow this file (asked before a rule is
+        compiled, and before the file is looked at again). Remembered per path: a history holds
+        each path in many blobs."""
+        if not selected & self._limited:
+            return selected
+        barred = self._barred.get(path)
+        if barred is None:
+            if len(self._barred) >= PATHS_KEPT:
+                self._barred.clear()
+            # a non-UTF-8 file name is kept as surrogate escapes, which RE2 (pathspec's backend) cannot encode
+            name = path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            barred = self._barred[path] = frozenset(i for i in self._limited if not self._path_allows(i, name))
+        return selected - barred if barred else selected
+
+    def _path_allows(self, index: int, path: str) -> bool:
         rule = self._rules[index]
-        if not rule.paths and not rule.exclude_paths:
-            return True
         specs = self._specs.get(index)
         if specs is None:
             specs = self._specs[index] = (_spec(rule.paths), _spec(rule.exclude_paths))
@@ -354,11 +369,13 @@ def scan_item(compiled: Compiled, item: Item, show_secrets: bool = False) -> lis
         if maybe is None and selected & rules.pattern_indexes():
             maybe = pre.patterns(data)  # not ASCII: scanned again, one byte per character
         if selected and maybe is not None:
-            selected -= rules.pattern_indexes() - maybe
+            selected -= (selected & rules.pattern_indexes()) - maybe  # small sets, not every pattern rule
+            selected = rules.on_path(selected, item.path)
             return _confirm(compiled, item, selected, show_secrets) if selected else []
     elif compiled.keyword_set is not None:
         for kw_index in compiled.keyword_set.Match(data) or ():  # type: ignore[attr-defined]
             selected.update(compiled.keyword_owner[kw_index])
+    selected = rules.on_path(selected, item.path)
     if not selected:
         return []
     patterned = selected & rules.pattern_indexes()
@@ -374,17 +391,14 @@ def scan_item(compiled: Compiled, item: Item, show_secrets: bool = False) -> lis
 
 
 def _confirm(compiled: Compiled, item: Item, selected: set[int], show_secrets: bool) -> list[Finding]:
-    """Run the selected rules' own patterns (or decoders) and filters: the findings."""
+    """Run the selected rules' own patterns (or decoders) and filters: the findings. The rules are
+    those the file's path allows (_LazyRules.on_path)."""
     data = item.data
     lines = _Lines(data)
-    # a non-UTF-8 file name is kept as surrogate escapes, which RE2 (pathspec's backend) cannot encode
-    match_path = item.path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     found: list[tuple[Finding, int, bool]] = []
     encrypted_file: bool | None = None
     indirect: list[tuple[int, int]] | None = None
     for index in sorted(selected):
-        if not compiled.rules.path_allows(index, match_path):
-            continue
         crule = compiled.rules[index]
         rule = crule.rule
         exempt = ENCRYPTED_TAG in rule.tags

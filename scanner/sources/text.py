@@ -40,14 +40,16 @@ _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"), (codecs.BOM_UTF8, "utf-8"),
     (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"),
 )  # fmt: skip
+_BOM_STARTS = frozenset(bom[:1] for bom, _ in _BOMS)  # most files start with none of these bytes
 
 
 def encoding(head: bytes) -> str | None:
     """The encoding of a file whose first bytes are `head` ("utf-8" for UTF-8, ASCII or a Latin-1
     fallback), or None when it is binary. `head` is the first SNIFF bytes or more."""
-    for bom, name in _BOMS:
-        if head.startswith(bom):
-            return name
+    if head[:1] in _BOM_STARTS:
+        for bom, name in _BOMS:
+            if head.startswith(bom):
+                return name
     if head.find(b"\0", 0, SNIFF) == -1:  # the common case, without copying the sample
         return "utf-8" if not head.startswith(_SIGNATURES) or head[:SNIFF].isascii() else None
     if head.startswith(_SIGNATURES):
