@@ -275,7 +275,7 @@ def map_items(
         _init_worker(*init)
         for batch in batches:
             done = work(batch, *extra)
-            _advance(done)
+            _advance(len(batch), done)
             yield from done
         return
     import multiprocessing
@@ -291,13 +291,14 @@ def map_items(
         mp_context=context,
     )
     try:
-        futures = []
+        futures, counts = [], []
         for batch in batches:
             futures.append(pool.submit(work, batch, *extra))
+            counts.append(len(batch))
             progress.expect(len(batch))  # the listing goes on as batches are handed out
-        for future in futures:
+        for count, future in zip(counts, futures, strict=True):
             done = future.result()
-            _advance(done)
+            _advance(count, done)
             yield from done
         pool.shutdown(wait=True)
     except BaseException:  # Ctrl-C: drop queued work and end the workers at once (no traceback there)
@@ -305,9 +306,10 @@ def map_items(
         raise
 
 
-def _advance(results: list[ItemResult]) -> None:
-    """The progress display counts a batch's files and bytes (per batch: never per file)."""
-    progress.advance(sum(r.files for r in results), sum(r.size for r in results))
+def _advance(count: int, results: list[ItemResult]) -> None:
+    """The progress display counts a batch's `count` files (skipped ones too) and bytes: per batch,
+    never per file."""
+    progress.advance(count, sum(r.size for r in results))
 
 
 def finish(
