@@ -92,7 +92,9 @@ class Display:
         now = time.monotonic()
         phases = list(self.phases)
         width = max((len(p.description) for p in phases), default=0)
-        lines: list[Any] = [Text(self.heading, style="bold", no_wrap=True, overflow="ellipsis")] if self.heading else []
+        lines: list[Any] = []
+        if self.heading:
+            lines.append(Text(shorten(self.heading, self.live.console.width), style="bold", no_wrap=True, overflow="crop"))
         for phase in phases:
             done = phase.poll() if phase.poll is not None else phase.done
             line = Text(no_wrap=True, overflow="ellipsis")
@@ -129,3 +131,13 @@ def counts(phase: Phase, done: int, now: float) -> str:
 def elapsed(seconds: float) -> str:
     seconds = int(seconds)
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def shorten(heading: str, width: int) -> str:
+    """'repository 2/3: …/the/end/of/a/long/path' in `width` characters: the end of a path or URL
+    tells repositories apart, its start rarely does."""
+    if len(heading) <= width:
+        return heading
+    title, sep, name = heading.partition(": ")
+    keep = width - len(title) - len(sep) - 1
+    return f"{title}{sep}…{name[len(name) - keep :]}" if sep and keep > 8 else heading[: max(width - 1, 0)] + "…"
