@@ -40,10 +40,11 @@ class Run(NamedTuple):
     err: bytes  # stderr when it is a pipe
 
 
-def _env(tmp: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCANNER_")}
-    env.update(PYTHONPATH=str(REPO), SCANNER_CACHE_DIR=str(tmp / "cache"), TERM="xterm-256color",
-               COLUMNS=str(COLUMNS), NO_COLOR="1", **extra)  # fmt: skip
+def _env(**extra: str) -> dict[str, str]:
+    """The environment of a scanner run: no SCANNER_ setting of ours but `extra` (the rules cache
+    stays where the in-process runs keep it: warm)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCANNER_") or k == "SCANNER_CACHE_DIR"}
+    env.update(PYTHONPATH=str(REPO), TERM="xterm-256color", COLUMNS=str(COLUMNS), NO_COLOR="1", **extra)
     return env
 
 
@@ -111,7 +112,7 @@ def _worktree(root: Path) -> Path:
 
 def test_worktree_scan_on_a_terminal_shows_files_scanned_then_erases_it_before_the_same_report(cli, tmp_path):
     root = _worktree(tmp_path / "tree")
-    shown = scanner(["scan", ".", "--no-color"], root, _env(tmp_path, SCANNER_PROGRESS_DELAY="0"), terminal="both")
+    shown = scanner(["scan", ".", "--no-color"], root, _env(SCANNER_PROGRESS_DELAY="0"), terminal="both")
     without = cli("scan", ".", "--no-color", cwd=root)  # stderr is not a terminal: no progress
 
     assert without.code == shown.code == 1
@@ -131,7 +132,7 @@ def test_history_scan_on_a_terminal_shows_its_phases_with_counts_and_stdout_hold
     repo = tmp_path / "repo"
     secrets = fast_import_history(repo, 80)
     args = ["scan", "--history", ".", "--jobs", "2"]
-    shown = scanner(args, repo, _env(tmp_path, SCANNER_PROGRESS_DELAY="0"), terminal="stderr")
+    shown = scanner(args, repo, _env(SCANNER_PROGRESS_DELAY="0"), terminal="stderr")
     without = cli(*args, cwd=repo)
 
     assert without.code == shown.code == 1
@@ -151,7 +152,7 @@ def test_history_scan_on_a_terminal_shows_its_phases_with_counts_and_stdout_hold
 
 def test_a_short_scan_on_a_terminal_draws_nothing(tmp_path):
     root = _worktree(tmp_path / "tree")
-    run = scanner(["scan", "deploy.sh", "mod01.py"], root, _env(tmp_path))  # the default delay
+    run = scanner(["scan", "deploy.sh", "mod01.py"], root, _env())  # the default delay
     assert run.code == 1
     assert HIDE_CURSOR not in run.terminal and b"scanning" not in run.terminal
     assert b"github-token" in run.out
@@ -189,7 +190,7 @@ def test_ctrl_c_during_the_display_ends_the_scan_and_gives_the_cursor_back(tmp_p
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, COLUMNS, 0, 0))
     proc = subprocess.Popen(
         [sys.executable, "-m", "scanner", "scan", "--history", ".", "--format", "json"], cwd=repo,
-        env=_env(tmp_path, SCANNER_PROGRESS_DELAY="0"), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        env=_env(SCANNER_PROGRESS_DELAY="0"), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=slave, start_new_session=True,
     )  # fmt: skip
     os.close(slave)
