@@ -41,6 +41,8 @@ class Phase:
 
 
 class Display:
+    """The phases of one scan and the thread that draws them on stderr (see scanner.progress)."""
+
     def __init__(self, delay: float, no_color: bool, force: bool) -> None:
         self.phases: list[Phase] = []
         self.heading = ""
@@ -54,6 +56,9 @@ class Display:
     def _run(self) -> None:
         if self.stopping.wait(self.delay):
             return  # a short scan: nothing drawn, rich never imported
+        while not (self.phases or self.heading):  # a scan with no phase to show (--staged) draws nothing
+            if self.stopping.wait(1 / RATE):
+                return
         try:
             with self.lock:
                 self._start()
@@ -96,7 +101,8 @@ class Display:
         if self.heading:
             lines.append(Text(shorten(self.heading, self.live.console.width), style="bold", no_wrap=True, overflow="crop"))
         for phase in phases:
-            done = phase.poll() if phase.poll is not None else phase.done
+            poll = phase.poll  # once: the scan may end the phase (poll None) meanwhile
+            done = poll() if poll is not None else phase.done
             line = Text(no_wrap=True, overflow="ellipsis")
             if phase.ended is not None:
                 line.append("✓", style="green")
@@ -120,8 +126,9 @@ def counts(phase: Phase, done: int, now: float) -> str:
     parts = []
     if phase.unit:
         parts.append(f"{done:,}/{phase.total:,} {phase.unit}" if phase.total is not None else f"{done:,} {phase.unit}")
-    if phase.detail is not None:
-        parts.append(phase.detail())
+    detail = phase.detail
+    if detail is not None:
+        parts.append(detail())
     if phase.rate:
         seconds = max((phase.ended or now) - phase.started, 1e-6)
         parts.append(f"{phase.size / 1e6:,.1f} MB · {phase.size / 1e6 / seconds:,.1f} MB/s")
