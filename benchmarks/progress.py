@@ -10,8 +10,8 @@ Workloads: `worktree`, `scanner scan` of this repository's own tree copied --cop
 (tests/test_interrupts.py: ~12 KB files, a fake token every 40th commit), or of --repo.
 
 "on": the scanner's stderr is a pseudo-terminal (read as it is written, as a terminal would) and
-SCANNER_PROGRESS_DELAY=0, so the display is drawn from the first instant of the scan (the worst case:
-by default it waits a second). "off": stderr is a pipe, nothing is drawn (what CI and pre-commit see).
+SCANNER_PROGRESS_DELAY=0 (or --delay), so the display is drawn from the first instant of the scan (the
+worst case: by default it waits a second, and a shorter scan draws nothing). "off": stderr is a pipe, nothing is drawn (what CI and pre-commit see).
 The report goes to /dev/null either way. Runs alternate on and off; per way, the best and median wall
 time and CPU time (user+sys of the scanner and its workers, wait4) are printed, and the difference of
 the bests in %. Figures only, no assertion.
@@ -37,12 +37,12 @@ sys.path.insert(0, str(ROOT))
 from tests.test_interrupts import fast_import_history  # noqa: E402
 
 
-def run_once(args: list[str], cwd: Path, on: bool) -> tuple[float, float, int]:
+def run_once(args: list[str], cwd: Path, on: bool, delay: str = "0") -> tuple[float, float, int]:
     """(wall seconds, CPU seconds, bytes drawn on the terminal) of one scan."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCANNER_") or k == "SCANNER_CACHE_DIR"}
     env.update(PYTHONPATH=str(ROOT), TERM="xterm-256color", COLUMNS="120")
     if on:
-        env["SCANNER_PROGRESS_DELAY"] = "0"
+        env["SCANNER_PROGRESS_DELAY"] = delay
         master, slave = pty.openpty()
         stderr: int = slave
     else:
@@ -83,12 +83,12 @@ def run_once(args: list[str], cwd: Path, on: bool) -> tuple[float, float, int]:
     return wall, usage.ru_utime + usage.ru_stime, drawn[0] if on else 0
 
 
-def compare(name: str, args: list[str], cwd: Path, runs: int) -> None:
+def compare(name: str, args: list[str], cwd: Path, runs: int, delay: str) -> None:
     run_once(args, cwd, False)  # warm: the rules cache, the page cache
     results: dict[bool, list[tuple[float, float, int]]] = {True: [], False: []}
     for n in range(runs):
         for on in ((True, False) if n % 2 else (False, True)):
-            results[on].append(run_once(args, cwd, on))
+            results[on].append(run_once(args, cwd, on, delay))
     print(f"\n{name}: scanner {' '.join(args)}  ({runs} runs each way, alternating)")
     best = {}
     for on in (False, True):
@@ -126,19 +126,21 @@ def main() -> int:
     parser.add_argument("--copies", type=int, default=20, help="copies of this repository's tree (worktree)")
     parser.add_argument("--commits", type=int, default=3000, help="commits of the generated history")
     parser.add_argument("--repo", help="scan this repository's history instead of a generated one")
+    parser.add_argument("--delay", default="0", help="SCANNER_PROGRESS_DELAY of the runs with the display "
+                        "(default 0: drawn from the start, the worst case; the scanner's own default is 1)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="scanner-bench-progress-") as name:
         tmp = Path(name)
         if args.workload in ("worktree", "both"):
             tree = worktree(tmp, args.copies)
             count = sum(1 for p in tree.rglob("*") if p.is_file())
-            compare(f"worktree ({count} files)", ["scan", ".", "-o", os.devnull], tree, args.runs)
+            compare(f"worktree ({count} files)", ["scan", ".", "-o", os.devnull], tree, args.runs, args.delay)
         if args.workload in ("history", "both"):
             repo = Path(args.repo) if args.repo else tmp / "repo"
             if not args.repo:
                 fast_import_history(repo, args.commits)
             label = args.repo or f"generated, {args.commits} commits"
-            compare(f"history ({label})", ["scan", "--history", ".", "-o", os.devnull], repo, args.runs)
+            compare(f"history ({label})", ["scan", "--history", ".", "-o", os.devnull], repo, args.runs, args.delay)
     return 0
 
 

@@ -38,12 +38,16 @@ def wanted(quiet: bool) -> bool:
     """Whether a scan shows progress: stderr is a terminal (or SCANNER_FORCE_PROGRESS=1), not --quiet."""
     if quiet:
         return False
-    if os.environ.get("SCANNER_FORCE_PROGRESS", "") not in ("", "0"):
+    if _forced():
         return True
     try:
         return sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
     except (AttributeError, ValueError):  # no stderr, or a closed one
         return False
+
+
+def _forced() -> bool:
+    return os.environ.get("SCANNER_FORCE_PROGRESS", "") not in ("", "0")
 
 
 @contextlib.contextmanager
@@ -58,10 +62,9 @@ def shown(enabled: bool, no_color: bool = False) -> Iterator[None]:
         delay = max(0.0, float(os.environ.get("SCANNER_PROGRESS_DELAY", DELAY)))
     except ValueError:
         delay = DELAY
-    force = os.environ.get("SCANNER_FORCE_PROGRESS", "") not in ("", "0")
     from scanner.progress_display import Display
 
-    display = Display(delay, no_color, force)
+    display = Display(delay, no_color, _forced())
     _display = display
     display.thread.start()
     try:
