@@ -56,9 +56,10 @@ class Display:
     def _run(self) -> None:
         if self.stopping.wait(self.delay):
             return  # a short scan: nothing drawn, rich never imported
-        while not (self.phases or self.heading):  # a scan with no phase to show (--staged) draws nothing
-            if self.stopping.wait(1 / RATE):
-                return
+        while not (self.phases or self.heading) and not self.stopping.wait(1 / RATE):
+            pass  # a scan with no phase to show (--staged) draws nothing
+        if not (self.phases or self.heading):
+            return
         try:
             with self.lock:
                 self._start()
