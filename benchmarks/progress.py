@@ -14,7 +14,8 @@ SCANNER_PROGRESS_DELAY=0 (or --delay), so the display is drawn from the first in
 worst case: by default it waits a second, and a shorter scan draws nothing). "off": stderr is a pipe, nothing is drawn (what CI and pre-commit see).
 The report goes to /dev/null either way. Runs alternate on and off; per way, the best and median wall
 time and CPU time (user+sys of the scanner and its workers, wait4) are printed, and the difference of
-the bests in %. Figures only, no assertion.
+the bests in %. First, the display alone: its CPU time while the main thread only sleeps, once and
+per second (on a shared machine, the steadiest figure). Figures only, no assertion.
 """
 
 from __future__ import annotations
@@ -37,38 +38,32 @@ sys.path.insert(0, str(ROOT))
 from tests.test_interrupts import fast_import_history  # noqa: E402
 
 
+def _env(**extra: str) -> dict[str, str]:
+    """No SCANNER_ setting of the caller's but the rules cache; a terminal 120 columns wide."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCANNER_") or k == "SCANNER_CACHE_DIR"}
+    env.update(PYTHONPATH=str(ROOT), TERM="xterm-256color", COLUMNS="120", **extra)
+    return env
+
+
 def run_once(args: list[str], cwd: Path, on: bool, delay: str = "0") -> tuple[float, float, int]:
     """(wall seconds, CPU seconds, bytes drawn on the terminal) of one scan."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCANNER_") or k == "SCANNER_CACHE_DIR"}
-    env.update(PYTHONPATH=str(ROOT), TERM="xterm-256color", COLUMNS="120")
+    env = _env(SCANNER_PROGRESS_DELAY=delay) if on else _env()
     if on:
-        env["SCANNER_PROGRESS_DELAY"] = delay
         master, slave = pty.openpty()
         stderr: int = slave
     else:
         master = slave = -1
         stderr = subprocess.PIPE
     drawn = [0]
-
-    def drain(fd: int) -> None:
-        while True:
-            try:
-                data = os.read(fd, 1 << 16)
-            except OSError:
-                return
-            if not data:
-                return
-            drawn[0] += len(data)
-
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "scanner", *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=stderr)  # fmt: skip
     if on:
         os.close(slave)
-        reader = threading.Thread(target=drain, args=(master,), daemon=True)
+        reader = threading.Thread(target=_drain, args=(master, drawn), daemon=True)
     else:
         assert proc.stderr is not None
-        reader = threading.Thread(target=drain, args=(proc.stderr.fileno(),), daemon=True)
+        reader = threading.Thread(target=_drain, args=(proc.stderr.fileno(), drawn), daemon=True)
     reader.start()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
@@ -81,6 +76,58 @@ def run_once(args: list[str], cwd: Path, on: bool, delay: str = "0") -> tuple[fl
     if proc.returncode not in (0, 1):
         raise SystemExit(f"scanner {' '.join(args)} exited {proc.returncode}")
     return wall, usage.ru_utime + usage.ru_stime, drawn[0] if on else 0
+
+
+ALONE = """
+import sys, time
+from scanner import progress
+seconds = float(sys.argv[1])
+cpu = time.process_time()
+with progress.shown(True):
+    progress.phase("listing commits", unit="commits", poll=lambda: 12345, detail=lambda: "67,890 blobs")
+    progress.phase("scanning blobs", unit="blobs", total=100_000, rate=True)
+    for _ in range(int(seconds * 20)):
+        time.sleep(0.05)
+        progress.advance(120, 1_500_000)
+print(time.process_time() - cpu)
+"""
+
+
+def alone(runs: int) -> None:
+    """The display by itself, on a pty, while the main thread only sleeps and counts: its CPU time
+    for 1 and for 6 seconds (best of `runs`), hence its cost once (start: rich's import) and per second."""
+    cpu = {}
+    for seconds in (1.0, 6.0):
+        times = []
+        for _ in range(runs):
+            master, slave = pty.openpty()
+            proc = subprocess.Popen([sys.executable, "-c", ALONE, str(seconds)], env=_env(SCANNER_PROGRESS_DELAY="0"),
+                                    stdout=subprocess.PIPE,
+                                    stderr=slave)  # fmt: skip
+            os.close(slave)
+            reader = threading.Thread(target=_drain, args=(master, [0]), daemon=True)
+            reader.start()
+            out, _ = proc.communicate()
+            reader.join(timeout=10)
+            os.close(master)
+            times.append(float(out))
+        cpu[seconds] = min(times)
+    per_second = (cpu[6.0] - cpu[1.0]) / 5
+    print(f"\nthe display alone (best of {runs}): {1000 * cpu[1.0]:.0f} ms CPU for 1 s, {1000 * cpu[6.0]:.0f} ms for 6 s: "
+          f"{1000 * (cpu[1.0] - per_second):.0f} ms once (rich's import, the console), then "
+          f"{1000 * per_second:.1f} ms a second ({per_second * 100:.2f}% of one core)")
+
+
+def _drain(fd: int, drawn: list[int]) -> None:
+    """Read `fd` as a terminal would, until every writer closed it; drawn[0] counts the bytes."""
+    while True:
+        try:
+            data = os.read(fd, 1 << 16)
+        except OSError:  # EIO: a pty whose writers are gone
+            return
+        if not data:
+            return
+        drawn[0] += len(data)
 
 
 def compare(name: str, args: list[str], cwd: Path, runs: int, delay: str) -> None:
@@ -129,6 +176,7 @@ def main() -> int:
     parser.add_argument("--delay", default="0", help="SCANNER_PROGRESS_DELAY of the runs with the display "
                         "(default 0: drawn from the start, the worst case; the scanner's own default is 1)")
     args = parser.parse_args()
+    alone(args.runs)
     with tempfile.TemporaryDirectory(prefix="scanner-bench-progress-") as name:
         tmp = Path(name)
         if args.workload in ("worktree", "both"):
