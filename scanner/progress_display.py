@@ -61,7 +61,7 @@ class Display:
         if not (self.phases or self.heading):
             return
         try:
-            with self.lock:
+            with self.lock:  # rich is imported here, under the lock: no fork copies a half-imported module
                 self._start()
             while not self.stopping.wait(1 / RATE):
                 with self.lock:
