@@ -134,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="honour other scanners' markers on secrets (gitleaks:allow, checkov:skip=CKV_SECRET_*, nosec, NOSONAR, "
         "trufflehog:ignore, kingfisher:ignore, ggignore); default: on, or the configuration's foreign-ignores",
     )  # fmt: skip
-    scan.add_argument("-q", "--quiet", action="store_true", help="print findings only: no summary, no warnings")
+    scan.add_argument("-q", "--quiet", action="store_true", help="print findings only: no summary, no warnings, no progress")
     scan.add_argument("-v", "--verbose", action="store_true", help="also say which files were skipped and why")
     scan.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
     git = scan.add_argument_group("git (secrets rules only for history and ranges)")
@@ -339,12 +339,15 @@ def _run_scan(args: argparse.Namespace, use_baseline: bool = True):  # noqa: ANN
         timeout=args.timeout,
         shard=cli_shards.shard_of(args),
     )
+    from scanner import progress
+
     try:
-        if args.history and (len(args.paths) > 1 or cli_shards.any_url(args.paths)):
-            result = cli_shards.scan_repositories(args, options)
-        else:
-            result = _scan_git(args, options) if _git_mode(args) else scan_worktree(options)
-            result = cli_shards.described(result, options, args.paths[0] if args.paths else ".", _git_mode(args))
+        with progress.shown(progress.wanted(getattr(args, "quiet", False)), getattr(args, "no_color", False)):
+            if args.history and (len(args.paths) > 1 or cli_shards.any_url(args.paths)):
+                result = cli_shards.scan_repositories(args, options)
+            else:
+                result = _scan_git(args, options) if _git_mode(args) else scan_worktree(options)
+                result = cli_shards.described(result, options, args.paths[0] if args.paths else ".", _git_mode(args))
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from None
     except PatternError as exc:

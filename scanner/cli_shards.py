@@ -85,14 +85,20 @@ def scan_repositories(args: argparse.Namespace, options):  # noqa: ANN001, ANN20
     if options.shard is not None and len(args.paths) > 1:
         raise UsageError("--shard splits the scan of one repository: run one sharded scan per repository "
                          "and merge them all with 'scanner merge'")
+    from scanner import progress
     from scanner.model import Problem
+    from scanner.reporters.terminal import printable
     from scanner.sources.git import GitError
 
     results = []
     failed: list[Problem] = []
-    for target in args.paths:  # a repository that cannot be scanned is reported; the others still are
+    # a repository that cannot be scanned is reported; the others still are
+    for number, target in enumerate(args.paths, 1):
+        if len(args.paths) > 1:
+            progress.section(f"repository {number}/{len(args.paths)}: {printable(remote.redact(target))}")
         try:
             if remote.is_url(target):
+                progress.phase("cloning")
                 with remote.cloned(target) as path:
                     one = _scan_git(args, options._replace(paths=(path,)), path)
                     one = described(one, options._replace(paths=(path,)), path, True)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from scanner import documents, shard, workers
+from scanner import documents, progress, shard, workers
 from scanner.documents.terraform.embedded import embedded_items
 from scanner.engines import policy, secrets
 from scanner.model import Finding, Item, Location, Problem, interruption
@@ -274,7 +274,9 @@ def map_items(
     if not parallel:
         _init_worker(*init)
         for batch in batches:
-            yield from work(batch, *extra)
+            done = work(batch, *extra)
+            _advance(len(batch), done)
+            yield from done
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -289,13 +291,25 @@ def map_items(
         mp_context=context,
     )
     try:
-        futures = [pool.submit(work, batch, *extra) for batch in batches]
-        for future in futures:
-            yield from future.result()
+        futures, counts = [], []
+        for batch in batches:
+            futures.append(pool.submit(work, batch, *extra))
+            counts.append(len(batch))
+            progress.expect(len(batch))  # the listing goes on as batches are handed out
+        for count, future in zip(counts, futures, strict=True):
+            done = future.result()
+            _advance(count, done)
+            yield from done
         pool.shutdown(wait=True)
     except BaseException:  # Ctrl-C: drop queued work and end the workers at once (no traceback there)
         workers.stop_executor(pool)
         raise
+
+
+def _advance(count: int, results: list[ItemResult]) -> None:
+    """The progress display counts a batch's `count` files (skipped ones too) and bytes: per batch,
+    never per file."""
+    progress.advance(count, sum(r.size for r in results))
 
 
 def finish(
@@ -325,6 +339,7 @@ def finish(
     docs.sort(key=_doc_path)  # file order, whatever order the workers finished in
     policy_findings: list[Finding] = []
     if docs:
+        progress.phase("checking policies across files", detail=lambda: f"{len(docs):,} documents")
         docs, rendered_problems = documents.render(docs, render_root)
         problems.extend(rendered_problems)
         try:
@@ -419,7 +434,11 @@ def scan_worktree(options: ScanOptions) -> ScanResult:
     head, parallel = _enough_for_workers(listing, options.max_file_size) if jobs > 1 else ([], False)
     # in parallel, batches go to the workers while the rest of the tree is still being listed
     rest = itertools.chain(head, listing)
-    batches = _batches(rest) if parallel else [rest]
+    # in parallel the total grows as batches are handed out (map_items); else the (small) listing is
+    # all in `head`, or, with --jobs 1, files are listed as they are scanned (no total)
+    total = 0 if parallel else len(head) if jobs > 1 else None
+    progress.phase("scanning files", unit="files", total=total, rate=True)
+    batches = _batches(rest)
     extra = (scan_root, options.max_file_size, options.shard)
     results = map_items(_process_entries, batches, extra, options, parallel)
     return finish(results, options, root, started, problems, render_root=root)

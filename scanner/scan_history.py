@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from scanner import workers
+from scanner import progress, workers
 from scanner.model import Finding, Item, Problem, Provenance
 from scanner.scan import jobs_for
 from scanner.shard import Shard
@@ -38,6 +38,7 @@ class ChunkResult(NamedTuple):
     binaries: int
     missing: list[str]  # blobs git could not read
     big: list[tuple[str, int]]  # (blob, size) skipped for their size (when not known before)
+    blobs: int = 0  # blobs in the chunk (the progress display counts them)
 
 
 def _scan_chunk(chunk: list[tuple[str, str]]) -> ChunkResult:
@@ -67,7 +68,7 @@ def _scan_chunk(chunk: list[tuple[str, str]]) -> ChunkResult:
             hits, _expired = inline.apply(hits, data)  # the blob's own scanner:ignore markers
         if hits:
             found.append((sha, hits))
-    return ChunkResult(found, scanned, binaries, missing, big)
+    return ChunkResult(found, scanned, binaries, missing, big, len(chunk))
 
 
 def _start_reader() -> None:
@@ -112,12 +113,13 @@ def scan_blobs(
     _WORKER.update(root=root, compiled=compiled, show_secrets=show_secrets, source=source, inline=inline_ignores,
                    max_size=max_size)  # fmt: skip
     chunks = _chunks(blobs, jobs)
+    progress.phase("scanning blobs", unit="blobs", total=len(blobs), rate=True)
     total = sum(size for _, _, size in blobs)
     small = total < PARALLEL_MIN_BYTES if total else len(chunks) < 2
     if jobs <= 1 or small or not workers.can_fork():
         _WORKER["reader"] = reader = CatFile(root)
         try:
-            return [_scan_chunk(chunk) for chunk in chunks]
+            return _counted(_scan_chunk(chunk) for chunk in chunks)
         finally:
             reader.close()
     # fork: workers inherit the compiled rules (RE2 objects do not pickle) and the chunks. On Ctrl-C
@@ -126,7 +128,16 @@ def scan_blobs(
     if warm is not None:
         warm()  # the prefilter loaded once, here, rather than in each worker
     with workers.forked_pool(jobs, initializer=_start_reader) as pool:
-        return list(pool.imap_unordered(_scan_chunk, chunks))
+        return _counted(pool.imap_unordered(_scan_chunk, chunks))
+
+
+def _counted(results: Iterable[ChunkResult]) -> list[ChunkResult]:
+    """The results, each chunk counted by the progress display as it comes (per chunk, in this process)."""
+    out = []
+    for result in results:
+        progress.advance(result.blobs, result.scanned)
+        out.append(result)
+    return out
 
 
 def read_order(
@@ -198,12 +209,17 @@ def scan_history(
     stored = StoredBlobs(root) if storage_order or repo.partial else None  # runs beside the walk
     jobs = jobs or jobs_for(0)
     try:
-        listed = dict(unique_blobs(root, selection, index=index, exact_renames=repo.partial, parts=jobs))
+        listed: dict[str, str] = {}
+        progress.phase("listing commits", unit="commits", poll=lambda: index.commits,
+                       detail=lambda: f"{len(listed):,} blobs")  # fmt: skip
+        listed.update(unique_blobs(root, selection, index=index, exact_renames=repo.partial, parts=jobs))
         if shard is not None:  # --shard: this shard's blobs only (read and scanned); the listing stays whole
             keep = shard.history_part()
             paths = {sha: path for sha, path in listed.items() if keep(sha, path)}
         else:
             paths = listed
+        if stored is not None:
+            progress.phase("listing stored blobs")
         order, gaps, big = read_order(paths, stored, max_size, storage_order)
         if stored is not None:
             stored.close()
@@ -221,6 +237,7 @@ def scan_history(
             big.extend(result.big)
             unread.update(result.missing, (sha for sha, _ in result.big))
             by_blob.update(result.found)
+        progress.phase("working out provenance", detail=lambda: f"{len(by_blob):,} blobs with findings")
         changes = changes_of(root, index.candidates(set(by_blob)), exact_renames=repo.partial)
     finally:
         index.close()
