@@ -131,7 +131,9 @@ def test_gitlab_ci_recipe(small_repo):
         assert done.returncode == code, done.stderr
     declared = merge_job["artifacts"]["reports"]
     secrets = json.loads((small_repo / declared["secret_detection"]).read_text())
-    assert len(secrets["vulnerabilities"]) == len(_unsharded(small_repo))
+    # not the info notes: each shard ran in this one folder and saw the earlier shards' reports, whose
+    # rule descriptions quote AWS's documented example key
+    assert len([v for v in secrets["vulnerabilities"] if v["severity"] != "Info"]) == len(_unsharded(small_repo))
     assert json.loads((small_repo / declared["sast"]).read_text())["vulnerabilities"] == []  # no IaC here
 
 
