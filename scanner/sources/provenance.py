@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
 from scanner.model import Finding, Provenance, fingerprint
-from scanner.sources.git import git_stream, head_tree
+from scanner.sources.git import TREE_WALK, git_stream, head_tree
 
 GITLINK = b"160000"
 NULL_SHA = "0" * 40
@@ -139,7 +139,7 @@ def changes_of(root: str, commits: list[tuple[str, int]], exact_renames: bool = 
         return []
     orders = {sha: order for sha, order in commits}
     args = [
-        "log", "--no-walk=unsorted", "--stdin", "--no-color", "-z", "--raw", "--no-abbrev",
+        *TREE_WALK, "log", "--no-walk=unsorted", "--stdin", "--no-color", "-z", "--raw", "--no-abbrev",
         "-M100%" if exact_renames else "-M", "--diff-merges=combined", "--no-textconv", "--no-ext-diff",
         "--format=%x01%H%x02%an%x02%ae%x02%aI",
     ]  # fmt: skip
