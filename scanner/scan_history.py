@@ -22,7 +22,8 @@ from scanner.scan import jobs_for
 from scanner.shard import Shard
 from scanner.sources import history
 from scanner.sources.git import open_repo, read_blobs
-from scanner.sources.history import CatFile, StoredBlobs, is_binary, list_blobs, read_order, select
+from scanner.sources.history import CatFile, StoredBlobs, is_binary, read_order, select
+from scanner.sources.listing_cache import listing
 from scanner.sources.provenance import CommitIndex, changes_of
 from scanner.sources.worktree import DEFAULT_MAX_FILE_SIZE
 
@@ -169,14 +170,15 @@ def scan_history(
     root = str(root)
     repo = open_repo(root)
     selection = select(root, refs, since, range_, unpushed)
-    index = CommitIndex()
+    index: CommitIndex | None = None
     # storage order for a whole history; a partial clone's range needs to know what is here too
     storage_order = selection.source == "history"
     stored = StoredBlobs(root) if storage_order or repo.partial else None  # runs beside the walk
     jobs = jobs or jobs_for(0)
     try:
-        listed = list_blobs(root, selection, index=index, exact_renames=repo.partial, parts=jobs)
-        # --shard: this shard's blobs only (read and scanned); the listing stays whole
+        # --shard: the listing stays whole (shards side by side on one machine share it), and this
+        # shard's blobs only are read and scanned
+        listed, index = listing(root, selection, exact_renames=repo.partial, parts=jobs, shared=shard is not None)
         mine = listed.select(shard.history_part()) if shard is not None else None
         order, gaps, big = read_order(listed, stored, max_size, storage_order, mine)
         if stored is not None:
@@ -197,7 +199,8 @@ def scan_history(
             by_blob.update(result.found)
         changes = changes_of(root, index.candidates(set(by_blob)), exact_renames=repo.partial)
     finally:
-        index.close()
+        if index is not None:
+            index.close()
         if stored is not None:
             stored.close()
     order.close()

@@ -158,7 +158,8 @@ class Listing:
 
     def select(self, keep: Callable[[str, str], bool]) -> set[bytes]:
         """The binary ids of the blobs `keep(sha, path)` accepts, asked in listing order."""
-        return {key for (sha, path), key in zip(self.items(), self._blobs, strict=True) if keep(sha, path)}
+        paths = self._paths
+        return {key for key, pid in self._blobs.items() if keep(key.hex(), paths[pid])}
 
     def blobs_at(self, is_path: Callable[[str], bool]) -> list[tuple[str, str]]:
         """(blob sha, path) of the blobs that came in at a path `is_path` accepts, in listing order."""
@@ -319,6 +320,11 @@ class StoredBlobs:
             raise GitError("git is not installed or not on PATH") from None
 
     def read(self) -> Iterator[tuple[str, int]]:
+        for key, size in self.read_ids():
+            yield key.hex(), size
+
+    def read_ids(self) -> Iterator[tuple[bytes, int]]:
+        """(blob id as 20 bytes, size): `read` without the hex strings."""
         assert self._proc is not None
         code = interrupts.finish(self._proc)
         if interrupts.killed_by_interrupt(code):
@@ -328,9 +334,9 @@ class StoredBlobs:
             raise GitError(f"git cat-file failed: {git.first_line(self._err.read(1 << 16))}")
         self._out.seek(0)
         for line in self._out:
-            if line.startswith(b"blob "):
+            if line[:5] == b"blob ":
                 _, sha, size = line.split()
-                yield sha.decode(), int(size)
+                yield a2b_hex(sha), int(size)
 
     def close(self) -> None:
         proc, self._proc = getattr(self, "_proc", None), None
@@ -432,16 +438,15 @@ def read_order(
     here: set[bytes] | None = None
     if storage_order:
         found = 0
-        for sha, size in stored.read():
-            key = a2b_hex(sha)
+        for key, size in stored.read_ids():
             pid = blobs.get(key)
             if pid is not None and key in mine:
                 found += 1
                 take(key, pid, size)
         if found < len(mine):  # some blobs are not here (a partial clone): which ones
-            here = {a2b_hex(sha) for sha, _ in stored.read()}
+            here = {key for key, _ in stored.read_ids()}
     else:
-        sizes = {key: size for key, size in ((a2b_hex(sha), size) for sha, size in stored.read()) if key in blobs}
+        sizes = {key: size for key, size in stored.read_ids() if key in blobs}
         for key, pid in blobs.items():
             if key in mine and key in sizes:
                 take(key, pid, sizes[key])
