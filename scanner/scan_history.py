@@ -11,6 +11,7 @@ cache. A range (usually a few commits) is read in the walk's order.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from binascii import a2b_hex
 from collections.abc import Iterable, Iterator
@@ -22,7 +23,7 @@ from scanner.scan import jobs_for
 from scanner.shard import Shard
 from scanner.sources import history
 from scanner.sources.git import open_repo, read_blobs
-from scanner.sources.history import CatFile, StoredBlobs, is_binary, read_order, select
+from scanner.sources.history import CatFile, Stored, StoredBlobs, is_binary, read_order, select
 from scanner.sources.listing_cache import listing
 from scanner.sources.provenance import CommitIndex, changes_of
 from scanner.sources.worktree import DEFAULT_MAX_FILE_SIZE
@@ -173,12 +174,15 @@ def scan_history(
     index: CommitIndex | None = None
     # storage order for a whole history; a partial clone's range needs to know what is here too
     storage_order = selection.source == "history"
-    stored = StoredBlobs(root) if storage_order or repo.partial else None  # runs beside the walk
+    start_stored = functools.partial(StoredBlobs, root) if storage_order or repo.partial else None
+    stored: Stored | None = None
     jobs = jobs or jobs_for(0)
     try:
         # --shard: the listing stays whole (shards side by side on one machine share it), and this
         # shard's blobs only are read and scanned
-        listed, index = listing(root, selection, exact_renames=repo.partial, parts=jobs, shared=shard is not None)
+        listed, index, stored = listing(
+            root, selection, exact_renames=repo.partial, parts=jobs, shared=shard is not None, stored=start_stored
+        )
         mine = listed.select(shard.history_part()) if shard is not None else None
         order, gaps, big = read_order(listed, stored, max_size, storage_order, mine)
         if stored is not None:

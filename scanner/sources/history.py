@@ -29,7 +29,7 @@ import tempfile
 import threading
 from binascii import a2b_hex
 from collections.abc import Callable, Collection, Container, Iterable, Iterator
-from typing import IO, NamedTuple
+from typing import IO, NamedTuple, Protocol
 
 from scanner import interrupts
 from scanner.model import Item, Problem, Provenance
@@ -294,6 +294,15 @@ def _introduced(entries: Iterator[tuple[bytes, list[bytes]]], listing: Listing, 
             pending[new] = paths[-1]
 
 
+class Stored(Protocol):
+    """What read_order needs of the stored objects: StoredBlobs, or a listing's saved copy
+    (listing_cache.StoredOrder)."""
+
+    def read_ids(self) -> Iterator[tuple[bytes, int]]: ...
+
+    def close(self) -> None: ...
+
+
 class StoredBlobs:
     """(blob sha, size) of every blob stored in the repository (loose, packed, alternates), in the
     order git stores them: reading blobs in that order keeps each delta base in cat-file's cache and
@@ -406,7 +415,7 @@ class ReadOrder:
 
 
 def read_order(
-    listing: Listing, stored: StoredBlobs | None, max_size: int, storage_order: bool,
+    listing: Listing, stored: Stored | None, max_size: int, storage_order: bool,
     wanted: Collection[bytes] | None = None,
 ) -> tuple[ReadOrder, list[str], list[tuple[str, int]]]:
     """The listed blobs to read (those in `wanted`, binary ids of listed blobs, when given), in order; the blobs

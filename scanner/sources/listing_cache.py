@@ -10,8 +10,12 @@ the history while holding a lock on that key; the others wait for it and read it
 (the same listing, so the partition and provenance are unchanged). Shards on separate machines each
 list for themselves, as before. Only the newest LISTINGS_KEPT listings are kept.
 
+A shard also saves what read_order needs of the stored objects (`git cat-file --batch-all-objects`,
+the other cost every shard repeats): the listed blobs in the order git stores them, with their sizes.
+Not for a partial clone, whose blobs come and go: there each shard asks git.
+
 The file: a header line, the paths (NUL-separated), then per blob its 20-byte id and the index of
-its path, in listing order, then the CommitIndex lines.
+its path, in listing order, then the stored blobs (20-byte id, size), then the CommitIndex lines.
 """
 
 from __future__ import annotations
@@ -22,52 +26,90 @@ import itertools
 import os
 import struct
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
 from scanner.rules import loader
 from scanner.sources.git import run_git
-from scanner.sources.history import Listing, Selection, list_blobs
+from scanner.sources.history import Listing, Selection, Stored, list_blobs
 from scanner.sources.provenance import CommitIndex
 
-FORMAT = b"scanner-listing-1"
+FORMAT = b"scanner-listing-2"
 LISTINGS_KEPT = 4
-RECORD = struct.Struct(">20sI")
+RECORD = struct.Struct(">20sI")  # a listed blob: id, index of its path
+ORDER = struct.Struct(">20sQ")  # a stored blob: id, size
 
 
 def listing(
-    root: str, selection: Selection, *, exact_renames: bool, parts: int, shared: bool
-) -> tuple[Listing, CommitIndex]:
-    """The listing and commit index of `selection` (history.list_blobs). `shared` (a shard): from the
-    cache when another shard made them (waiting for one that is making them), else computed here and
-    saved for the others."""
+    root: str, selection: Selection, *, exact_renames: bool, parts: int, shared: bool,
+    stored: Callable[[], Stored] | None,
+) -> tuple[Listing, CommitIndex, Stored | None]:
+    """The listing and commit index of `selection` (history.list_blobs), and the stored objects
+    (`stored()` starts listing them, beside the walk; None: not needed). `shared` (a shard): from
+    the cache when another shard made them (waiting for one that is making them), else computed
+    here and saved for the others. The saved stored objects are the listed blobs in the order git
+    stores them, with their sizes (a partial clone's, whose blobs come and go, are not saved)."""
     directory = loader.cache_dir() if shared else None
     if directory is None:
-        return _compute(root, selection, exact_renames, parts)
+        return _compute(root, selection, exact_renames, parts, stored)
     key = _key(root, selection, exact_renames)
     target = directory / f"listing-{key[:40]}.bin"
     try:
         directory.mkdir(parents=True, exist_ok=True)
         lock = open(directory / f"listing-{key[:40]}.lock", "ab")  # noqa: SIM115 - held across the work
     except OSError:
-        return _compute(root, selection, exact_renames, parts)
+        return _compute(root, selection, exact_renames, parts, stored)
     with lock, _locked(lock):
-        loaded = _load(target, key)
+        loaded = _load(target, key, want_order=stored is not None and not exact_renames)
         if loaded is not None:
             return loaded
-        listing, index = _compute(root, selection, exact_renames, parts)
-        _save(directory, target, key, listing, index)
-        return listing, index
+        listing, index, objects = _compute(root, selection, exact_renames, parts, stored)
+        if exact_renames:  # a partial clone: its stored objects are not saved
+            _save(directory, target, key, listing, index, None)
+            return listing, index, objects
+        _save(directory, target, key, listing, index, objects)
+        saved = _load(target, key, want_order=True) if objects is not None else None
+        if saved is None:  # not saved: what was computed here
+            return listing, index, objects
+        index.close()
+        objects.close()
+        return saved  # the same listing; the stored objects now only those listed
 
 
-def _compute(root: str, selection: Selection, exact_renames: bool, parts: int) -> tuple[Listing, CommitIndex]:
+def _compute(
+    root: str, selection: Selection, exact_renames: bool, parts: int, stored: Callable[[], Stored] | None
+) -> tuple[Listing, CommitIndex, Stored | None]:
+    objects = stored() if stored is not None else None  # runs beside the walk
     index = CommitIndex()
     try:
-        return list_blobs(root, selection, index=index, exact_renames=exact_renames, parts=parts), index
+        return list_blobs(root, selection, index=index, exact_renames=exact_renames, parts=parts), index, objects
     except BaseException:
         index.close()
+        if objects is not None:
+            objects.close()
         raise
+
+
+class StoredOrder:
+    """The saved stored objects of a listing: (blob id, size) in the order git stores them."""
+
+    def __init__(self, handle: IO[bytes], start: int, count: int) -> None:
+        self._handle, self._start, self._count = handle, start, count
+
+    def read_ids(self) -> Iterator[tuple[bytes, int]]:
+        position, end = self._start, self._start + self._count * ORDER.size
+        step = ORDER.size * 4096
+        while position < end:
+            self._handle.seek(position)  # the commit index reads the same file
+            block = self._handle.read(min(step, end - position))
+            if not block:
+                return
+            position += len(block)
+            yield from ORDER.iter_unpack(block)
+
+    def close(self) -> None:
+        """The file is the commit index's: it closes it."""
 
 
 @contextlib.contextmanager
@@ -97,17 +139,20 @@ def _key(root: str, selection: Selection, exact_renames: bool) -> str:
     return digest.hexdigest()
 
 
-def _load(target: Path, key: str) -> tuple[Listing, CommitIndex] | None:
+def _load(target: Path, key: str, want_order: bool) -> tuple[Listing, CommitIndex, Stored | None] | None:
     try:
         handle = open(target, "rb")  # noqa: SIM115 - the commit index reads it until closed
     except OSError:
         return None
     try:
         head = handle.readline().split()
-        if len(head) != 6 or head[0] != FORMAT or head[1] != key.encode():
+        if len(head) != 7 or head[0] != FORMAT or head[1] != key.encode():
             handle.close()
             return None
-        path_bytes, blobs, commits = int(head[3]), int(head[4]), int(head[5])
+        path_bytes, blobs, commits, ordered = int(head[3]), int(head[4]), int(head[5]), int(head[6])
+        if want_order and ordered < 0:  # saved without its stored objects
+            handle.close()
+            return None
         listing = Listing()
         names = handle.read(path_bytes).split(b"\0") if path_bytes else []
         for name in names:
@@ -119,13 +164,21 @@ def _load(target: Path, key: str) -> tuple[Listing, CommitIndex] | None:
             return None
         listing._blobs = dict(RECORD.iter_unpack(body))
         del body
-        return listing, CommitIndex.reading(handle, handle.tell(), commits)
+        start = handle.tell()
+        lines = start + max(ordered, 0) * ORDER.size
+        if os.fstat(handle.fileno()).st_size < lines:
+            handle.close()
+            return None
+        objects = StoredOrder(handle, start, ordered) if want_order else None
+        return listing, CommitIndex.reading(handle, lines, commits), objects
     except (ValueError, OSError):
         handle.close()
         return None
 
 
-def _save(directory: Path, target: Path, key: str, listing: Listing, index: CommitIndex) -> None:
+def _save(
+    directory: Path, target: Path, key: str, listing: Listing, index: CommitIndex, objects: Stored | None
+) -> None:
     """Write the listing atomically (a reader never sees half a file); a cache that cannot be written
     is only a slower shard."""
     tmp = None
@@ -133,13 +186,24 @@ def _save(directory: Path, target: Path, key: str, listing: Listing, index: Comm
         fd, tmp = tempfile.mkstemp(prefix=".listing-", suffix=".tmp", dir=directory)
         with os.fdopen(fd, "wb") as out:
             names = b"\0".join(p.encode("utf-8", "surrogateescape") for p in listing._paths)
-            out.write(b"%s %s %d %d %d %d\n" % (FORMAT, key.encode(), len(listing._paths), len(names),
-                                                 len(listing), index.commits))  # fmt: skip
+            head = b"%s %s %d %d %d %d " % (FORMAT, key.encode(), len(listing._paths), len(names), len(listing),
+                                           index.commits)  # fmt: skip
+            out.write(head + b"-0000000001\n")  # the count of stored objects, written at the end
             out.write(names)
             items = iter(listing._blobs.items())
             while batch := b"".join(RECORD.pack(blob, pid) for blob, pid in itertools.islice(items, 1 << 14)):
                 out.write(batch)
+            ordered = -1
+            if objects is not None:
+                ordered = 0
+                listed = listing._blobs
+                mine = ((blob, size) for blob, size in objects.read_ids() if blob in listed)
+                while batch := list(itertools.islice(mine, 1 << 14)):
+                    out.write(b"".join(ORDER.pack(blob, size) for blob, size in batch))
+                    ordered += len(batch)
             index.copy_to(out)
+            out.seek(len(head))
+            out.write(b"%011d" % ordered if ordered >= 0 else b"-0000000001")
         os.replace(tmp, target)
         tmp = None
         entries = sorted(directory.glob("listing-*.bin"), key=lambda e: e.stat().st_mtime)
