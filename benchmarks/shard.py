@@ -12,6 +12,10 @@ cached under --cache): the unsharded `scanner scan REPO --history --format json`
 process of the tree (wait4), and the peak RSS of the tree summed (sampled every 50 ms from /proc).
 Figures only, no assertion; the merged findings are compared with the unsharded ones (every field,
 provenance included) and the result printed.
+
+The scanner is byte-compiled first (as an installed one is), and each set of shards starts without
+a saved listing (scanner/sources/listing_cache.py), as the first sharded scan of a history does: of
+N shards side by side, one lists the history and the others read its listing.
 """
 
 from __future__ import annotations
