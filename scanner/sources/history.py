@@ -532,7 +532,7 @@ class CatFile:
     def _start(self) -> subprocess.Popen:
         try:
             proc = subprocess.Popen(
-                git.git_command(self.root, *git.BOUNDED_PACKS, "cat-file", "--batch"), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                git.git_command(self.root, *git.BLOB_READ, "cat-file", "--batch"), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL, env=git.git_env(), bufsize=1 << 20,
             )  # fmt: skip
         except FileNotFoundError:
