@@ -12,6 +12,10 @@ cached under --cache): the unsharded `scanner scan REPO --history --format json`
 process of the tree (wait4), and the peak RSS of the tree summed (sampled every 50 ms from /proc).
 Figures only, no assertion; the merged findings are compared with the unsharded ones (every field,
 provenance included) and the result printed.
+
+The scanner is byte-compiled first (as an installed one is), and each set of shards starts without
+a saved listing (scanner/sources/listing_cache.py), as the first sharded scan of a history does: of
+N shards side by side, one lists the history and the others read its listing.
 """
 
 from __future__ import annotations
@@ -102,6 +106,15 @@ def findings(path: Path) -> list[dict]:
     return json.loads(path.read_text())["findings"]
 
 
+def forget_listings() -> None:
+    """Drop the history listings side-by-side shards share (scanner/sources/listing_cache.py): each
+    set of shards starts from none, as the first sharded scan of a history does."""
+    code = "from scanner.rules.loader import cache_dir; d = cache_dir(); print(d or '')"
+    directory = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    for entry in Path(directory).glob("listing-*") if directory else ():
+        entry.unlink(missing_ok=True)
+
+
 def measure(repo: Path, shard_counts: list[int], jobs: int, work: Path) -> dict:
     scanner = [sys.executable, "-m", "scanner", "scan", str(repo), "--history", "-f", "json", "-q", "--exit-zero",
                "-j", str(jobs)]  # fmt: skip
@@ -111,6 +124,7 @@ def measure(repo: Path, shard_counts: list[int], jobs: int, work: Path) -> dict:
     expected = findings(whole)
     row["findings"] = len(expected)
     for count in shard_counts:
+        forget_listings()
         parts = [work / f"part-{k}-of-{count}.json" for k in range(1, count + 1)]
         usages = run_all([[*scanner, "--shard", f"{k}/{count}", "-o", str(p)] for k, p in enumerate(parts, 1)])
         merged = work / f"merged-{count}.json"
@@ -155,6 +169,10 @@ def main() -> None:
                 subprocess.run([sys.executable, "-c", code], cwd=HERE, check=True)
                 print(f"built {path} ({commits} commits) in {time.perf_counter() - started:.0f} s", file=sys.stderr)
             repos.append((f"{commits} commits", path))
+    # byte-compiled, as an installed scanner is (PYTHONDONTWRITEBYTECODE would have every process of
+    # every shard compile the scanner's modules again: a fixed cost of ~0.4 s each, not the scanner's)
+    compile_code = "import compileall, os, scanner; compileall.compile_dir(os.path.dirname(scanner.__file__), quiet=1)"
+    subprocess.run([sys.executable, "-c", compile_code], check=True)
     figures = {}
     print(f"{'repository':<16} {'blobs':>8} {'MB':>7}  {'run':<12} {'wall s':>7} {'CPU s':>7} {'CPU x':>6} "
           f"{'RSS MB (largest)':>16} {'RSS MB (tree)':>13}  merged = unsharded")  # fmt: skip

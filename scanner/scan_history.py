@@ -11,7 +11,10 @@ cache. A range (usually a few commits) is read in the walk's order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+import itertools
+from binascii import a2b_hex
+from collections.abc import Iterable, Iterator, Sized
 from typing import NamedTuple
 
 from scanner import progress, workers
@@ -20,7 +23,8 @@ from scanner.scan import jobs_for
 from scanner.shard import Shard
 from scanner.sources import history
 from scanner.sources.git import open_repo, read_blobs
-from scanner.sources.history import CatFile, StoredBlobs, is_binary, select, unique_blobs
+from scanner.sources.history import CatFile, Stored, StoredBlobs, is_binary, read_order, select
+from scanner.sources.listing_cache import listing
 from scanner.sources.provenance import CommitIndex, changes_of
 from scanner.sources.worktree import DEFAULT_MAX_FILE_SIZE
 
@@ -78,26 +82,25 @@ def _start_reader() -> None:
     workers.at_worker_exit(reader.close)
 
 
-def _chunks(blobs: list[tuple[str, str, int]], parts: int) -> list[list[tuple[str, str]]]:
+def _chunks(blobs: Iterable[tuple[str, str, int]], parts: int) -> Iterator[list[tuple[str, str]]]:
     """Runs of consecutive (blob, path) (consecutive keeps each cat-file's delta cache warm) of at
-    most CHUNK blobs and about CHUNK_BYTES/parts bytes (sizes 0 when not known)."""
-    chunks: list[list[tuple[str, str]]] = []
+    most CHUNK blobs and about CHUNK_BYTES/parts bytes (sizes 0 when not known), made as they are
+    taken (never the whole history's at once)."""
     chunk: list[tuple[str, str]] = []
     acc = 0
     for sha, path, size in blobs:
         chunk.append((sha, path))
         acc += size + 200  # per-object overhead counts too
         if len(chunk) >= CHUNK or acc >= CHUNK_BYTES // max(parts, 1):
-            chunks.append(chunk)
+            yield chunk
             chunk, acc = [], 0
     if chunk:
-        chunks.append(chunk)
-    return chunks
+        yield chunk
 
 
 def scan_blobs(
     root: str,
-    blobs: list[tuple[str, str, int]],
+    blobs: Iterable[tuple[str, str, int]],
     compiled: object,
     *,
     source: str,
@@ -107,22 +110,25 @@ def scan_blobs(
     max_size: int = DEFAULT_MAX_FILE_SIZE,
 ) -> list[ChunkResult]:
     """Scan (blob, path, size) in this order with the secrets engine on `jobs` processes (sizes may
-    be 0: unknown). A history under PARALLEL_MIN_BYTES (or of unknown size, under 2 chunks) is
-    scanned in this process."""
+    be 0: unknown; `blobs` is iterated twice). A history under PARALLEL_MIN_BYTES (or of unknown
+    size, under 2 chunks) is scanned in this process."""
     jobs = jobs or jobs_for(0)
     _WORKER.update(root=root, compiled=compiled, show_secrets=show_secrets, source=source, inline=inline_ignores,
                    max_size=max_size)  # fmt: skip
-    chunks = _chunks(blobs, jobs)
-    progress.phase("scanning blobs", unit="blobs", total=len(blobs), rate=True)
+    progress.phase("scanning blobs", unit="blobs", total=len(blobs) if isinstance(blobs, Sized) else None, rate=True)
     total = sum(size for _, _, size in blobs)
-    small = total < PARALLEL_MIN_BYTES if total else len(chunks) < 2
+    chunks = _chunks(blobs, jobs)
+    first = list(itertools.islice(chunks, 2))
+    small = total < PARALLEL_MIN_BYTES if total else len(first) < 2
+    chunks = itertools.chain(first, chunks)
     if jobs <= 1 or small or not workers.can_fork():
         _WORKER["reader"] = reader = CatFile(root)
         try:
             return _counted(_scan_chunk(chunk) for chunk in chunks)
         finally:
             reader.close()
-    # fork: workers inherit the compiled rules (RE2 objects do not pickle) and the chunks. On Ctrl-C
+    # fork: workers inherit the compiled rules (RE2 objects do not pickle); the chunks go to them as
+    # they are made (the pool's pipe holds a few at a time). On Ctrl-C
     # the pool is terminated at once (workers.forked_pool).
     warm = getattr(getattr(compiled, "rules", None), "warm", None)
     if warm is not None:
@@ -138,33 +144,6 @@ def _counted(results: Iterable[ChunkResult]) -> list[ChunkResult]:
         progress.advance(result.blobs, result.scanned)
         out.append(result)
     return out
-
-
-def read_order(
-    listed: dict[str, str], stored: StoredBlobs | None, max_size: int, storage_order: bool
-) -> tuple[list[tuple[str, str, int]], list[str], list[tuple[str, int]]]:
-    """The listed blobs to read, in order: (blob, path, size); the blobs that are not here (a partial
-    clone's); (blob, size) of those over max_size. In storage order, or as listed; without `stored`,
-    sizes are unknown (0: cat-file says them as it reads). Lock files are not read at all: the
-    secrets engine skips them by their path (filters.is_lock_file), which is known here."""
-    from scanner.engines.filters import is_lock_file
-
-    if stored is None:
-        return [(sha, path, 0) for sha, path in listed.items() if not is_lock_file(path)], [], []
-    sizes = dict(stored.read())
-    gaps = [sha for sha in listed if sha not in sizes]
-    order: list[tuple[str, str, int]] = []
-    big: list[tuple[str, int]] = []
-    for sha in sizes if storage_order else listed:
-        path = listed.get(sha)
-        size = sizes.get(sha)
-        if path is None or size is None or is_lock_file(path):  # unreachable object, missing blob, lock file
-            continue
-        if size > max_size:
-            big.append((sha, size))
-        else:
-            order.append((sha, path, size))
-    return order, gaps, big
 
 
 # --- the whole history scan --------------------------------------------------------------------
@@ -203,24 +182,22 @@ def scan_history(
     root = str(root)
     repo = open_repo(root)
     selection = select(root, refs, since, range_, unpushed)
-    index = CommitIndex()
+    index: CommitIndex | None = None
     # storage order for a whole history; a partial clone's range needs to know what is here too
     storage_order = selection.source == "history"
-    stored = StoredBlobs(root) if storage_order or repo.partial else None  # runs beside the walk
+    start_stored = functools.partial(StoredBlobs, root) if storage_order or repo.partial else None
+    stored: Stored | None = None
     jobs = jobs or jobs_for(0)
     try:
-        listed: dict[str, str] = {}
-        progress.phase("listing commits", unit="commits", poll=lambda: index.commits,
-                       detail=lambda: f"{len(listed):,} blobs")  # fmt: skip
-        listed.update(unique_blobs(root, selection, index=index, exact_renames=repo.partial, parts=jobs))
-        if shard is not None:  # --shard: this shard's blobs only (read and scanned); the listing stays whole
-            keep = shard.history_part()
-            paths = {sha: path for sha, path in listed.items() if keep(sha, path)}
-        else:
-            paths = listed
+        # --shard: the listing stays whole (shards side by side on one machine share it), and this
+        # shard's blobs only are read and scanned
+        listed, index, stored = listing(
+            root, selection, exact_renames=repo.partial, parts=jobs, shared=shard is not None, stored=start_stored
+        )
+        mine = listed.select(shard.history_part()) if shard is not None else None
         if stored is not None:
             progress.phase("listing stored blobs")
-        order, gaps, big = read_order(paths, stored, max_size, storage_order)
+        order, gaps, big = read_order(listed, stored, max_size, storage_order, mine)
         if stored is not None:
             stored.close()
         results = scan_blobs(
@@ -240,16 +217,22 @@ def scan_history(
         progress.phase("working out provenance", detail=lambda: f"{len(by_blob):,} blobs with findings")
         changes = changes_of(root, index.candidates(set(by_blob)), exact_renames=repo.partial)
     finally:
-        index.close()
+        if index is not None:
+            index.close()
         if stored is not None:
             stored.close()
-    scanned = {sha for sha, _, _ in order if sha not in unread}
-    stats["blobs"] = len(scanned)
+    order.close()
+    order.unread(unread)
+    scanned = order  # `sha in order`: read and scanned
+    stats["blobs"] = len(order) - len(unread)
     gaps = sorted(set(gaps))
     unreadable = set(gaps)
-    submodules = any(history.is_submodule_config(path) and sha not in unreadable for sha, path in paths.items())
-    problems = [*history.notes(repo), *(history.missing_blob(paths.get(sha, ""), sha) for sha in gaps)]
-    problems += history.closing_notes(repo, len(gaps), submodules, [(s, paths[s], n) for s, n in big], max_size)
+    submodules = any(
+        sha not in unreadable and (mine is None or a2b_hex(sha) in mine)
+        for sha, _ in listed.blobs_at(history.is_submodule_config)
+    )
+    problems = [*history.notes(repo), *(history.missing_blob(listed.path(sha), sha) for sha in gaps)]
+    problems += history.closing_notes(repo, len(gaps), submodules, [(s, listed.path(s), n) for s, n in big], max_size)
 
     def rescan(sha: str, path: str) -> list[Finding]:
         for _sha, data in read_blobs(root, [sha]):

@@ -74,12 +74,14 @@ class Shard(NamedTuple):
     def history_part(self) -> Callable[[str, str], bool]:
         """keep(blob id, path it came in with), called in listing order: whether the blob is this
         shard's (the module docstring says how and why)."""
-        seen: dict[str, int] = {}
+        seen: dict[str, tuple[int, bool]] = {}  # path -> (versions so far, whether the current run is ours)
 
         def keep(sha: str, path: str) -> bool:
-            n = seen.get(path, 0)
-            seen[path] = n + 1
-            return self.owns_path(f"{path}\0{n // HISTORY_RUN}")
+            n, ours = seen.get(path, (0, False))
+            if n % HISTORY_RUN == 0:  # a new run: hashed once for its HISTORY_RUN versions
+                ours = self.owns_path(f"{path}\0{n // HISTORY_RUN}")
+            seen[path] = (n + 1, ours)
+            return ours
 
         return keep
 

@@ -34,6 +34,18 @@ SAFE_CONFIG = (
     "-c", "protocol.allow=never",
 )  # fmt: skip
 
+# For the gits that read a whole history (history.py, provenance.py): at most 64 MB of pack files
+# mapped at once, in 16 MB windows. git's default maps whole packs (up to 32 TB), so every page it
+# touches stays in its resident memory, which then grows with the repository (a 200,000-commit
+# history: hundreds of MB); windows cost no measurable time when reading in storage order.
+BOUNDED_PACKS = ("-c", "core.packedGitWindowSize=16m", "-c", "core.packedGitLimit=64m")
+# ... and for those that read trees, object headers or a few blobs (the listing, the stored
+# objects, provenance's few commits): a 16 MB delta base cache, not 96 MB.
+TREE_WALK = (*BOUNDED_PACKS, "-c", "core.deltaBaseCacheLimit=16m")
+# ... and for the blob readers: 32 MB, not 96 MB (reading in storage order, the delta bases a blob
+# needs were read just before it: a 50,000-commit history reads in the same CPU time either way).
+BLOB_READ = (*BOUNDED_PACKS, "-c", "core.deltaBaseCacheLimit=32m")
+
 
 class GitError(Exception):
     """A git failure, one line. `usage` is True when the user asked for something that does not exist

@@ -1,7 +1,8 @@
 """Git history as a source: every unique blob reachable from the chosen refs, read once.
 
-    git log --topo-order --reverse --raw (no rename detection)  ->  unique_blobs(): each blob once,
-        with the path it first appeared at, streamed as the walk goes (and a CommitIndex on disk)
+    git log --topo-order --reverse --raw (no rename detection)  ->  list_blobs(): each blob once,
+        with the path it first appeared at (a compact Listing in memory, a CommitIndex on disk)
+    -> read_order(): the blobs to read, in the order git stores them (a file, not a table)
     -> (scanner/scan_history.py) N workers, each its own long-lived `cat-file --batch` + the secrets engine
     -> provenance (see provenance.py) worked out afterwards, only for the blobs that produced findings
 
@@ -19,13 +20,16 @@ file that was not fully scanned.
 
 from __future__ import annotations
 
+import binascii
 import contextlib
 import itertools
+import struct
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
-from typing import IO, NamedTuple
+from binascii import a2b_hex
+from collections.abc import Callable, Collection, Container, Iterable, Iterator
+from typing import IO, NamedTuple, Protocol
 
 from scanner import interrupts, plural
 from scanner.model import Item, Problem, Provenance
@@ -110,12 +114,71 @@ def is_binary(data: bytes) -> bool:
     return text.encoding(data) is None
 
 
-def unique_blobs(
+class Listing:
+    """The unique blobs of a walk, in listing order, each with the path it came in with, kept compact:
+    the blob id as 20 bytes, the path as an index into one table of paths (a history has far fewer
+    paths than blobs). About 100 bytes a blob instead of ~350 for a dict of strings, and the only
+    per-blob state a history scan keeps in memory (what to read is in a file, see read_order)."""
+
+    def __init__(self) -> None:
+        self._blobs: dict[bytes, int] = {}  # blob id (binary) -> index into _paths
+        self._paths: list[str] = []
+        self._path_ids: dict[bytes, int] = {}
+
+    def _add(self, sha: bytes, path: bytes) -> None:
+        """A blob (hex, as git writes it) not listed yet."""
+        pid = self._path_ids.get(path)
+        if pid is None:
+            pid = self._path_ids[path] = len(self._paths)
+            self._paths.append(path.decode("utf-8", "surrogateescape"))
+        self._blobs[a2b_hex(sha)] = pid
+
+    def __len__(self) -> int:
+        return len(self._blobs)
+
+    def __contains__(self, sha: object) -> bool:
+        return isinstance(sha, str) and len(sha) == 40 and self._key(sha) in self._blobs
+
+    @staticmethod
+    def _key(sha: str) -> bytes | None:
+        try:
+            return a2b_hex(sha)
+        except (ValueError, binascii.Error):
+            return None
+
+    def path(self, sha: str, default: str = "") -> str:
+        """The path `sha` came in with (`default` for a blob not listed)."""
+        pid = self._blobs.get(self._key(sha))  # type: ignore[arg-type]
+        return default if pid is None else self._paths[pid]
+
+    def path_of_key(self, key: bytes) -> str | None:
+        """The path of a binary blob id, None when not listed (the read order's lookups)."""
+        pid = self._blobs.get(key)
+        return None if pid is None else self._paths[pid]
+
+    def select(self, keep: Callable[[str, str], bool]) -> set[bytes]:
+        """The binary ids of the blobs `keep(sha, path)` accepts, asked in listing order."""
+        paths = self._paths
+        return {key for key, pid in self._blobs.items() if keep(key.hex(), paths[pid])}
+
+    def blobs_at(self, is_path: Callable[[str], bool]) -> list[tuple[str, str]]:
+        """(blob sha, path) of the blobs that came in at a path `is_path` accepts, in listing order."""
+        pids = {pid for pid, path in enumerate(self._paths) if is_path(path)}
+        return [(key.hex(), self._paths[pid]) for key, pid in self._blobs.items() if pid in pids] if pids else []
+
+    def items(self) -> Iterator[tuple[str, str]]:
+        """(blob sha, path), in listing order."""
+        paths = self._paths
+        for key, pid in self._blobs.items():
+            yield key.hex(), paths[pid]
+
+
+def list_blobs(
     root: str, selection: Selection, *, index: CommitIndex | None = None, exact_renames: bool = False,
     parts: int = 1,
-) -> Iterator[tuple[str, str]]:
-    """(blob sha, path) for every unique blob the selected commits introduce, once each: the blobs
-    sharding and scanning iterate (filter this by blob id to split the work).
+) -> Listing:
+    """Every unique blob the selected commits introduce, once each, with the path it first appeared
+    at: the blobs sharding and scanning iterate (filter this by blob id to split the work).
 
     The path is the one the blob had where it first appeared: its oldest introduction in
     `--topo-order` (a commit introduces a blob at a path when the blob is new there, in no parent at
@@ -136,13 +199,22 @@ def unique_blobs(
     diff = ("-M100%" if exact_renames else "-M") if selection.source == "range" else "--no-renames"
     show = ["--no-color", "-z", "--raw", "--no-abbrev", diff, "--diff-merges=combined", "--no-textconv",
             "--no-ext-diff", "--format=%x01%H"]  # fmt: skip
-    seen: set[bytes] = set()
+    listing = Listing()
     if parts <= 1:
-        with git_stream(root, "log", *selection.revs, "--topo-order", "--reverse", *show, "--") as out:
-            yield from _introduced(raw_log(out), seen, index)
-        return
+        with git_stream(root, *git.TREE_WALK, "log", *selection.revs, "--topo-order", "--reverse", *show, "--") as out:
+            _introduced(raw_log(out), listing, index)
+        return listing
     for out in _segments(root, selection.revs, show, parts):
-        yield from _introduced(raw_log(out), seen, index)
+        _introduced(raw_log(out), listing, index)
+    return listing
+
+
+def unique_blobs(
+    root: str, selection: Selection, *, index: CommitIndex | None = None, exact_renames: bool = False,
+    parts: int = 1,
+) -> Iterator[tuple[str, str]]:
+    """(blob sha, path) of `list_blobs`, in listing order."""
+    yield from list_blobs(root, selection, index=index, exact_renames=exact_renames, parts=parts).items()
 
 
 MIN_COMMITS_PER_PART = 2000
@@ -171,7 +243,7 @@ def _segments(root: str, revs: tuple[str, ...], show: list[str], parts: int) -> 
                 feed.seek(0)
                 try:
                     proc = subprocess.Popen(
-                        git.git_command(root, "log", "--no-walk=unsorted", "--stdin", *show), stdin=feed, stdout=out,
+                        git.git_command(root, *git.TREE_WALK, "log", "--no-walk=unsorted", "--stdin", *show), stdin=feed, stdout=out,
                         stderr=err, env=git.git_env(),
                     )  # fmt: skip
                 except FileNotFoundError:
@@ -191,20 +263,21 @@ def _segments(root: str, revs: tuple[str, ...], show: list[str], parts: int) -> 
                 interrupts.finish(proc, kill=True)
 
 
-def _introduced(entries: Iterator[tuple[bytes, list[bytes]]], seen: set[bytes], index: CommitIndex | None) -> Iterator[tuple[str, str]]:
-    """The blobs first introduced by the commits of one `git log --raw` output (see unique_blobs)."""
+def _introduced(entries: Iterator[tuple[bytes, list[bytes]]], listing: Listing, index: CommitIndex | None) -> None:
+    """Add to `listing` the blobs first introduced by the commits of one `git log --raw` output (see
+    list_blobs)."""
     pending: dict[bytes, bytes] = {}  # blob -> path, for the commit being read
     involved: list[bytes] = []
     commit = b""
     marked = False
+    known = listing._blobs
     for meta, paths in itertools.chain(entries, [(b"\x01", [])]):  # a last header closes the last commit
         if meta[:1] == b"\x01":
             if commit:
                 if index is not None:
                     index.add(commit, involved, marked)
                 for sha, path in pending.items():
-                    seen.add(sha)
-                    yield sha.decode(), path.decode("utf-8", "surrogateescape")
+                    listing._add(sha, path)
             commit, marked, involved, pending = meta[1:], False, [], {}
             continue
         colons = len(meta) - len(meta.lstrip(b":"))
@@ -217,12 +290,22 @@ def _introduced(entries: Iterator[tuple[bytes, list[bytes]]], seen: set[bytes], 
         olds = shas[:-1]
         if colons > 1 and NULL in olds:
             marked = True  # a path new to some parent: its exact diff may name a rename source
-        if new not in olds and new not in seen:
+        if new not in olds and (new in pending or a2b_hex(new) not in known):
             pending[new] = paths[-1]
 
 
+class Stored(Protocol):
+    """What read_order needs of the stored objects: StoredBlobs, or a listing's saved copy
+    (listing_cache.StoredOrder)."""
+
+    def read_ids(self) -> Iterator[tuple[bytes, int]]: ...
+
+    def close(self) -> None: ...
+
+
 class StoredBlobs:
-    """(blob sha, size) of every blob stored in the repository (loose, packed, alternates), in the
+    """(sha, size) of every object stored in the repository (loose, packed, alternates; the listing says
+    which are blobs), in the
     order git stores them: reading blobs in that order keeps each delta base in cat-file's cache and
     costs what the floor costs (`cat-file --batch-all-objects --unordered`), several times less than
     any history order. Only what is here: a partial clone's missing blobs are not listed.
@@ -236,8 +319,8 @@ class StoredBlobs:
         try:
             self._proc = interrupts.track(
                 subprocess.Popen(
-                    git.git_command(root, "cat-file", "--batch-all-objects", "--unordered",
-                                    "--batch-check=%(objecttype) %(objectname) %(objectsize)"),
+                    git.git_command(root, *git.TREE_WALK, "cat-file", "--batch-all-objects", "--unordered",
+                                    "--batch-check=%(objectname) %(objectsize)"),
                     stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err, env=git.git_env(),
                 )  # fmt: skip
             )
@@ -247,6 +330,14 @@ class StoredBlobs:
             raise GitError("git is not installed or not on PATH") from None
 
     def read(self) -> Iterator[tuple[str, int]]:
+        for key, size in self.read_ids():
+            yield key.hex(), size
+
+    def read_ids(self) -> Iterator[tuple[bytes, int]]:
+        """(object id as 20 bytes, size): `read` without the hex strings. Every object, not only
+        blobs: asking git for the type walks each delta chain back to its base (with bounded pack
+        windows, a 200,000-commit pack took minutes instead of 3 s); the listing says which are
+        blobs."""
         assert self._proc is not None
         code = interrupts.finish(self._proc)
         if interrupts.killed_by_interrupt(code):
@@ -256,9 +347,8 @@ class StoredBlobs:
             raise GitError(f"git cat-file failed: {git.first_line(self._err.read(1 << 16))}")
         self._out.seek(0)
         for line in self._out:
-            if line.startswith(b"blob "):
-                _, sha, size = line.split()
-                yield sha.decode(), int(size)
+            sha, size = line.split()
+            yield a2b_hex(sha), int(size)
 
     def close(self) -> None:
         proc, self._proc = getattr(self, "_proc", None), None
@@ -272,6 +362,111 @@ class StoredBlobs:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class ReadOrder:
+    """The blobs to read, in order, as (blob sha, path, size): kept in a temporary file, 32 bytes a
+    blob (id, path index, size) rather than as Python tuples, and iterable any number of times.
+    `blob in order`: the blob is one to read, and was read (`unread` names those that were not)."""
+
+    RECORD = struct.Struct(">20sIQ")
+
+    def __init__(self, listing: Listing, wanted: Container[bytes] | None) -> None:
+        self._listing, self._wanted = listing, wanted
+        self._file = tempfile.TemporaryFile()
+        self._pending: list[bytes] = []
+        self._skipped: set[str] = set()  # listed and wanted, but not read: missing, or over the size limit
+        self.count = 0
+        self.total = 0  # bytes, 0 when the sizes are not known
+
+    def _append(self, key: bytes, pid: int, size: int) -> None:
+        self._pending.append(self.RECORD.pack(key, pid, size))
+        self.count += 1
+        self.total += size
+        if len(self._pending) >= 4096:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._file.write(b"".join(self._pending))
+        self._pending = []
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[tuple[str, str, int]]:
+        self._flush()
+        self._file.seek(0)
+        paths = self._listing._paths
+        step = self.RECORD.size * 4096
+        while block := self._file.read(step):
+            for key, pid, size in self.RECORD.iter_unpack(block):
+                yield key.hex(), paths[pid], size
+
+    def unread(self, shas: Iterable[str]) -> None:
+        self._skipped.update(shas)
+
+    def __contains__(self, sha: object) -> bool:
+        from scanner.engines.filters import is_lock_file
+
+        if not isinstance(sha, str) or sha in self._skipped or sha not in self._listing:
+            return False
+        key = a2b_hex(sha)
+        return (self._wanted is None or key in self._wanted) and not is_lock_file(self._listing.path(sha))
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def read_order(
+    listing: Listing, stored: Stored | None, max_size: int, storage_order: bool,
+    wanted: Collection[bytes] | None = None,
+) -> tuple[ReadOrder, list[str], list[tuple[str, int]]]:
+    """The listed blobs to read (those in `wanted`, binary ids of listed blobs, when given), in order; the blobs
+    that are not here (a partial clone's); (blob, size) of those over max_size. In storage order, or
+    as listed; without `stored`, sizes are unknown (0: cat-file says them as it reads). Lock files
+    are not read at all: the secrets engine skips them by their path (filters.is_lock_file), which
+    is known here. One pass over the stored objects, no table of their sizes."""
+    from scanner.engines.filters import is_lock_file
+
+    order = ReadOrder(listing, wanted)
+    blobs, paths = listing._blobs, listing._paths
+    lock = [is_lock_file(path) for path in paths]
+    mine = blobs if wanted is None else wanted
+    big: list[tuple[str, int]] = []
+
+    def take(key: bytes, pid: int, size: int) -> None:
+        if lock[pid]:
+            return
+        if size > max_size:
+            big.append((key.hex(), size))
+        else:
+            order._append(key, pid, size)
+
+    if stored is None:
+        for key, pid in blobs.items():
+            if key in mine:
+                take(key, pid, 0)
+        return order, [], big
+    here: set[bytes] | None = None
+    if storage_order:
+        found = 0
+        for key, size in stored.read_ids():
+            pid = blobs.get(key)
+            if pid is not None and key in mine:
+                found += 1
+                take(key, pid, size)
+        if found < len(mine):  # some blobs are not here (a partial clone): which ones
+            here = {key for key, _ in stored.read_ids()}
+    else:
+        sizes = {key: size for key, size in stored.read_ids() if key in blobs}
+        for key, pid in blobs.items():
+            if key in mine and key in sizes:
+                take(key, pid, sizes[key])
+        here = set(sizes)
+    gaps = [] if here is None else [key.hex() for key in blobs if key in mine and key not in here]
+    order.unread(gaps)
+    order.unread(sha for sha, _ in big)
+    return order, gaps, big
 
 
 def notes(repo: Repo) -> list[Problem]:
@@ -341,7 +536,7 @@ class CatFile:
     def _start(self) -> subprocess.Popen:
         try:
             proc = subprocess.Popen(
-                git.git_command(self.root, "cat-file", "--batch"), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                git.git_command(self.root, *git.BLOB_READ, "cat-file", "--batch"), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL, env=git.git_env(), bufsize=1 << 20,
             )  # fmt: skip
         except FileNotFoundError:

@@ -30,12 +30,13 @@ commit, listing the introducing commits and the removing ones, and marked presen
 from __future__ import annotations
 
 import functools
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from typing import NamedTuple
+from typing import IO, NamedTuple
 
 from scanner.model import Finding, Provenance, fingerprint
-from scanner.sources.git import git_stream, head_tree
+from scanner.sources.git import TREE_WALK, git_stream, head_tree
 
 GITLINK = b"160000"
 NULL_SHA = "0" * 40
@@ -92,9 +93,24 @@ class CommitIndex:
     involves, with a mark for the merges whose exact diff may name more (see the module docstring)."""
 
     def __init__(self) -> None:
-        self._file = tempfile.TemporaryFile()
+        self._file: IO[bytes] = tempfile.TemporaryFile()
+        self._start = 0  # where the lines begin in _file
         self._lines: list[bytes] = []
         self.commits = 0
+
+    @classmethod
+    def reading(cls, handle: IO[bytes], start: int, commits: int) -> CommitIndex:
+        """The index another listing wrote: its lines from `start` to the end of `handle` (kept open
+        until `close`)."""
+        index = cls.__new__(cls)
+        index._file, index._start, index._lines, index.commits = handle, start, [], commits
+        return index
+
+    def copy_to(self, out: IO[bytes]) -> None:
+        """Write the lines to `out` (listing_cache saves them)."""
+        self.flush()
+        self._file.seek(self._start)
+        shutil.copyfileobj(self._file, out, 1 << 20)
 
     def add(self, commit: bytes, blobs: Iterable[bytes], marked: bool) -> None:
         self._lines.append(commit + (b" *" if marked else b" -") + b"".join(b" " + b for b in blobs) + b"\n")
@@ -103,9 +119,11 @@ class CommitIndex:
             self.flush()
 
     def flush(self) -> None:
-        self._file.write(b"".join(self._lines))
-        self._lines = []
-        self._file.flush()
+        if self._lines:
+            self._file.seek(0, 2)
+            self._file.write(b"".join(self._lines))
+            self._lines = []
+            self._file.flush()
 
     def candidates(self, blobs: set[str]) -> list[tuple[str, int]]:
         """(commit, order) of every commit whose diff may involve one of `blobs`, newest first;
@@ -113,7 +131,7 @@ class CommitIndex:
         if not blobs:
             return []
         self.flush()
-        self._file.seek(0)
+        self._file.seek(self._start)
         wanted = {b.encode() for b in blobs}
         found: list[tuple[str, int]] = []
         last = self.commits - 1
@@ -139,7 +157,7 @@ def changes_of(root: str, commits: list[tuple[str, int]], exact_renames: bool = 
         return []
     orders = {sha: order for sha, order in commits}
     args = [
-        "log", "--no-walk=unsorted", "--stdin", "--no-color", "-z", "--raw", "--no-abbrev",
+        *TREE_WALK, "log", "--no-walk=unsorted", "--stdin", "--no-color", "-z", "--raw", "--no-abbrev",
         "-M100%" if exact_renames else "-M", "--diff-merges=combined", "--no-textconv", "--no-ext-diff",
         "--format=%x01%H%x02%an%x02%ae%x02%aI",
     ]  # fmt: skip

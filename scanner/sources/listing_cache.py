@@ -1,0 +1,220 @@
+"""One history listing for the shards of a scan that run side by side on one machine.
+
+Every shard of a history scan needs the whole listing (history.list_blobs: each blob with the path
+it came in with, and the CommitIndex provenance reads), and computing it is most of what a shard
+repeats: `git log --raw` over every commit and its parsing, ~2 s of CPU per 50,000 commits. So a
+shard keeps it in the cache folder (rules.loader.cache_dir: SCANNER_NO_CACHE=1 turns it off), under a
+key naming everything the listing depends on: the repository, the revisions, every ref and HEAD, the
+shallow and graft files, the rename mode and the scanner's own code. The first shard to come lists
+the history while holding a lock on that key; the others wait for it and read its file instead
+(the same listing, so the partition and provenance are unchanged). Shards on separate machines each
+list for themselves, as before. Only the newest LISTINGS_KEPT listings are kept.
+
+A shard also saves what read_order needs of the stored objects (`git cat-file --batch-all-objects`,
+the other cost every shard repeats): the listed blobs in the order git stores them, with their sizes.
+Not for a partial clone, whose blobs come and go: there each shard asks git.
+
+The file: a header line, the paths (NUL-separated), then per blob its 20-byte id and the index of
+its path, in listing order, then the stored blobs (20-byte id, size), then the CommitIndex lines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import os
+import struct
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO
+
+from scanner import progress
+from scanner.rules import loader
+from scanner.sources.git import run_git
+from scanner.sources.history import Listing, Selection, Stored, list_blobs
+from scanner.sources.provenance import CommitIndex
+
+FORMAT = b"scanner-listing-2"
+LISTINGS_KEPT = 4
+RECORD = struct.Struct(">20sI")  # a listed blob: id, index of its path
+ORDER = struct.Struct(">20sQ")  # a stored blob: id, size
+
+
+def listing(
+    root: str, selection: Selection, *, exact_renames: bool, parts: int, shared: bool,
+    stored: Callable[[], Stored] | None,
+) -> tuple[Listing, CommitIndex, Stored | None]:
+    """The listing and commit index of `selection` (history.list_blobs), and the stored objects
+    (`stored()` starts listing them, beside the walk; None: not needed). `shared` (a shard): from
+    the cache when another shard made them (waiting for one that is making them), else computed
+    here and saved for the others. The saved stored objects are the listed blobs in the order git
+    stores them, with their sizes (a partial clone's, whose blobs come and go, are not saved)."""
+    directory = loader.cache_dir() if shared else None
+    if directory is None:
+        return _compute(root, selection, exact_renames, parts, stored)
+    key = _key(root, selection, exact_renames)
+    target = directory / f"listing-{key[:40]}.bin"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        lock = open(directory / f"listing-{key[:40]}.lock", "ab")  # noqa: SIM115 - held across the work
+    except OSError:
+        return _compute(root, selection, exact_renames, parts, stored)
+    with lock, _locked(lock):
+        loaded = _load(target, key, want_order=stored is not None and not exact_renames)
+        if loaded is not None:
+            return loaded
+        listing, index, objects = _compute(root, selection, exact_renames, parts, stored)
+        if exact_renames:  # a partial clone: its stored objects are not saved
+            _save(directory, target, key, listing, index, None)
+            return listing, index, objects
+        _save(directory, target, key, listing, index, objects)
+        saved = _load(target, key, want_order=True) if objects is not None else None
+        if saved is None:  # not saved: what was computed here
+            return listing, index, objects
+        index.close()
+        objects.close()
+        return saved  # the same listing; the stored objects now only those listed
+
+
+def _compute(
+    root: str, selection: Selection, exact_renames: bool, parts: int, stored: Callable[[], Stored] | None
+) -> tuple[Listing, CommitIndex, Stored | None]:
+    objects = stored() if stored is not None else None  # runs beside the walk
+    index = CommitIndex()
+    progress.phase("listing commits", unit="commits", poll=lambda: index.commits)
+    try:
+        return list_blobs(root, selection, index=index, exact_renames=exact_renames, parts=parts), index, objects
+    except BaseException:
+        index.close()
+        if objects is not None:
+            objects.close()
+        raise
+
+
+class StoredOrder:
+    """The saved stored objects of a listing: (blob id, size) in the order git stores them."""
+
+    def __init__(self, handle: IO[bytes], start: int, count: int) -> None:
+        self._handle, self._start, self._count = handle, start, count
+
+    def read_ids(self) -> Iterator[tuple[bytes, int]]:
+        position, end = self._start, self._start + self._count * ORDER.size
+        step = ORDER.size * 4096
+        while position < end:
+            self._handle.seek(position)  # the commit index reads the same file
+            block = self._handle.read(min(step, end - position))
+            if not block:
+                return
+            position += len(block)
+            yield from ORDER.iter_unpack(block)
+
+    def close(self) -> None:
+        """The file is the commit index's: it closes it."""
+
+
+@contextlib.contextmanager
+def _locked(handle: IO[bytes]) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system: each shard lists for itself (the file is written atomically)
+        yield
+        return
+    fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _key(root: str, selection: Selection, exact_renames: bool) -> str:
+    git_dir, common = run_git(root, "rev-parse", "--absolute-git-dir", "--git-common-dir").decode().splitlines()[:2]
+    common = os.path.realpath(os.path.join(git_dir, common))
+    digest = hashlib.sha256(FORMAT + b"\0" + loader._code_fingerprint())
+    digest.update("\0".join([common, selection.source, *selection.revs, str(exact_renames)]).encode("utf-8", "surrogateescape"))
+    digest.update(run_git(root, "for-each-ref", "--format=%(objectname) %(refname)"))
+    digest.update(run_git(root, "rev-parse", "--verify", "-q", "HEAD", check=False))
+    for extra in (os.path.join(common, "shallow"), os.path.join(common, "info", "grafts")):
+        with contextlib.suppress(OSError):
+            digest.update(Path(extra).read_bytes())
+    return digest.hexdigest()
+
+
+def _load(target: Path, key: str, want_order: bool) -> tuple[Listing, CommitIndex, Stored | None] | None:
+    try:
+        handle = open(target, "rb")  # noqa: SIM115 - the commit index reads it until closed
+    except OSError:
+        return None
+    try:
+        head = handle.readline().split()
+        if len(head) != 7 or head[0] != FORMAT or head[1] != key.encode():
+            handle.close()
+            return None
+        path_bytes, blobs, commits, ordered = int(head[3]), int(head[4]), int(head[5]), int(head[6])
+        if want_order and ordered < 0:  # saved without its stored objects
+            handle.close()
+            return None
+        listing = Listing()
+        names = handle.read(path_bytes).split(b"\0") if path_bytes else []
+        for name in names:
+            listing._path_ids[name] = len(listing._paths)
+            listing._paths.append(name.decode("utf-8", "surrogateescape"))
+        body = handle.read(blobs * RECORD.size)
+        if len(names) != int(head[2]) or len(body) != blobs * RECORD.size:
+            handle.close()
+            return None
+        listing._blobs = dict(RECORD.iter_unpack(body))
+        del body
+        start = handle.tell()
+        lines = start + max(ordered, 0) * ORDER.size
+        if os.fstat(handle.fileno()).st_size < lines:
+            handle.close()
+            return None
+        objects = StoredOrder(handle, start, ordered) if want_order else None
+        return listing, CommitIndex.reading(handle, lines, commits), objects
+    except (ValueError, OSError):
+        handle.close()
+        return None
+
+
+def _save(
+    directory: Path, target: Path, key: str, listing: Listing, index: CommitIndex, objects: Stored | None
+) -> None:
+    """Write the listing atomically (a reader never sees half a file); a cache that cannot be written
+    is only a slower shard."""
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".listing-", suffix=".tmp", dir=directory)
+        with os.fdopen(fd, "wb") as out:
+            names = b"\0".join(p.encode("utf-8", "surrogateescape") for p in listing._paths)
+            head = b"%s %s %d %d %d %d " % (FORMAT, key.encode(), len(listing._paths), len(names), len(listing),
+                                           index.commits)  # fmt: skip
+            out.write(head + b"-0000000001\n")  # the count of stored objects, written at the end
+            out.write(names)
+            items = iter(listing._blobs.items())
+            while batch := b"".join(RECORD.pack(blob, pid) for blob, pid in itertools.islice(items, 1 << 14)):
+                out.write(batch)
+            ordered = -1
+            if objects is not None:
+                ordered = 0
+                listed = listing._blobs
+                mine = ((blob, size) for blob, size in objects.read_ids() if blob in listed)
+                while batch := list(itertools.islice(mine, 1 << 14)):
+                    out.write(b"".join(ORDER.pack(blob, size) for blob, size in batch))
+                    ordered += len(batch)
+            index.copy_to(out)
+            out.seek(len(head))
+            out.write(b"%011d" % ordered if ordered >= 0 else b"-0000000001")
+        os.replace(tmp, target)
+        tmp = None
+        entries = sorted(directory.glob("listing-*.bin"), key=lambda e: e.stat().st_mtime)
+        for old in entries[: max(0, len(entries) - LISTINGS_KEPT)]:
+            old.unlink(missing_ok=True)
+            old.with_suffix(".lock").unlink(missing_ok=True)
+    except OSError:
+        pass
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)

@@ -1,0 +1,115 @@
+"""History shards side by side on one machine share one listing of the history (issue 18: N shards
+cost about one scan), and the listing a history scan keeps is compact and exact."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from scanner.sources import history, listing_cache
+from scanner.sources.history import list_blobs, read_order, select
+from tests.conftest import git
+from tests.shard_repos import _crc_base62, build
+
+PACK = Path(__file__).with_name("history_pack.yaml")
+HISTORY_RULES = ["--rules", str(PACK), "--only", "history-test"]
+
+
+def _findings(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["findings"]
+
+
+def _merge(cli, tmp_path: Path, repo: Path, count: int, name: str) -> list[dict]:
+    parts = []
+    for k in range(1, count + 1):
+        out = tmp_path / f"{name}-{k}.json"
+        assert cli("scan", ".", "--history", "--shard", f"{k}/{count}", "-f", "json", "-o", str(out), "-q",
+                   *HISTORY_RULES, cwd=repo).code in (0, 1)  # fmt: skip
+        parts.append(str(out))
+    merged = tmp_path / f"{name}-merged.json"
+    cli("merge", *parts, "-f", "json", "-o", str(merged), cwd=repo)
+    return _findings(merged)
+
+
+def _whole(cli, tmp_path: Path, repo: Path, name: str) -> list[dict]:
+    out = tmp_path / f"{name}.json"
+    cli("scan", ".", "--history", "-f", "json", "-o", str(out), "-q", *HISTORY_RULES, cwd=repo)
+    return _findings(out)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch) -> Path:
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("SCANNER_CACHE_DIR", str(folder))
+    monkeypatch.delenv("SCANNER_NO_CACHE", raising=False)
+    return folder
+
+
+def test_shards_after_the_first_read_its_listing_and_merge_to_the_unsharded_findings(cli, tmp_path, cache, monkeypatch):
+    repo = tmp_path / "repo"
+    build(repo, commits=300, files=20, seed=5)
+    expected = _whole(cli, tmp_path, repo, "whole")
+    assert expected and not list(cache.glob("listing-*.bin"))  # an unsharded scan keeps no listing
+    walks = []
+    real = listing_cache.list_blobs
+
+    def counting(*args, **kw):
+        walks.append(1)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(listing_cache, "list_blobs", counting)
+    assert _merge(cli, tmp_path, repo, 3, "three") == expected
+    assert len(walks) == 1 and len(list(cache.glob("listing-*.bin"))) == 1  # one walk for the three shards
+
+
+def test_a_new_commit_is_a_new_listing_and_no_cache_lists_every_time(cli, tmp_path, cache, monkeypatch):
+    repo = tmp_path / "repo"
+    build(repo, commits=120, files=10, seed=6)
+    before = _merge(cli, tmp_path, repo, 2, "before")
+    body = "EXAMPLExxNOTxxLIVExxTOKENxx042"  # a fake with the checksum the scanner verifies
+    token = "ghp_" + body + _crc_base62(body)
+    (repo / "added.env").write_text(f"TOKEN={token}\n")
+    git(repo, "add", "added.env")
+    git(repo, "commit", "-q", "-m", "add a token")
+    after = _merge(cli, tmp_path, repo, 2, "after")
+    assert after == _whole(cli, tmp_path, repo, "whole")
+    assert len(list(cache.glob("listing-*.bin"))) == 2  # the old listing was not reused for the new history
+    assert {f["path"] for f in after} - {f["path"] for f in before} == {"added.env"}
+    monkeypatch.setenv("SCANNER_NO_CACHE", "1")
+    assert _merge(cli, tmp_path, repo, 2, "uncached") == after
+
+
+def test_a_damaged_listing_file_is_listed_again(cli, tmp_path, cache):
+    repo = tmp_path / "repo"
+    build(repo, commits=120, files=10, seed=7)
+    first = _merge(cli, tmp_path, repo, 2, "first")
+    [saved] = cache.glob("listing-*.bin")
+    saved.write_bytes(saved.read_bytes()[:200])  # cut short
+    assert _merge(cli, tmp_path, repo, 2, "again") == first
+
+
+def test_the_compact_listing_gives_every_blob_its_path_and_reads_in_storage_order(tmp_path):
+    repo = tmp_path / "repo"
+    build(repo, commits=150, files=12, seed=8)
+    root = str(repo)
+    listing = list_blobs(root, select(root))
+    pairs = list(listing.items())
+    assert len(pairs) == len(listing) == len({sha for sha, _ in pairs}) > 100
+    reachable = "".join(line.split(" ")[0] + "\n" for line in git(repo, "rev-list", "--objects", "--all").splitlines())
+    kinds = subprocess.run(["git", "-C", root, "cat-file", "--batch-check=%(objecttype) %(objectname)"],
+                           input=reachable, capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+    assert {sha for sha, _ in pairs} == {sha for kind, sha in zip(kinds[::2], kinds[1::2], strict=True) if kind == "blob"}
+    sha, path = pairs[-1]
+    assert sha in listing and listing.path(sha) == path and "0" * 40 not in listing and "nonsense" not in listing
+    with history.StoredBlobs(root) as stored:
+        order, gaps, big = read_order(listing, stored, 10**9, True)
+    assert gaps == [] and big == []
+    first, second = list(order), list(order)  # iterable again: the scan and its sizes both walk it
+    assert first == second and {(s, p) for s, p, _ in first} == set(pairs)
+    assert all(size == int(git(repo, "cat-file", "-s", s)) for s, _, size in first[:20])
+    assert sha in order
+    order.unread([sha])
+    assert sha not in order
