@@ -4,6 +4,7 @@ on users, and one finding per problem."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,40 @@ def test_admin_managed_policy_arn_built_with_the_partition():
         "}\n"
     )
     assert findings(content) == [(4, "tf-aws-iam-admin-managed-policy")]
+
+
+UNATTACHED = """data "aws_iam_policy_document" "ci" {
+  statement {
+    effect    = "Allow"
+    actions   = ["s3:*"]
+    resources = ["*"]
+  }
+%s}
+"""
+SECOND = """
+  statement {
+    effect    = "Allow"
+    actions   = ["ec2:*"]
+    resources = ["*"]
+  }
+"""
+
+
+def test_statements_of_an_unattached_policy_document_are_numbered_and_fingerprinted_apart(cli, tmp_path):
+    (tmp_path / "main.tf").write_text(UNATTACHED % SECOND)
+    run = cli("scan", ".", "-f", "json", cwd=tmp_path)
+    found = [f for f in json.loads(run.out)["findings"] if f["rule"] == "tf-aws-iam-service-wildcard"]
+    assert [(f["line"], f["evidence"]) for f in found] == [
+        (4, "data.aws_iam_policy_document.ci statement #1"),
+        (10, "data.aws_iam_policy_document.ci statement #2"),
+    ]
+    assert len({f["fingerprint"] for f in found}) == 2
+
+
+def test_a_baselined_statement_does_not_hide_a_new_one_in_the_same_document(cli, tmp_path):
+    (tmp_path / "main.tf").write_text(UNATTACHED % "")
+    assert cli("baseline", "create", ".", cwd=tmp_path).code == 0
+    (tmp_path / "main.tf").write_text(UNATTACHED % SECOND)
+    run = cli("scan", ".", "--baseline", ".scanner-baseline.json", "-f", "json", cwd=tmp_path)
+    active = [(f["line"], f["rule"]) for f in json.loads(run.out)["findings"] if f["suppressed"] is None]
+    assert run.code == 1 and active == [(10, "tf-aws-iam-service-wildcard")]

@@ -81,8 +81,11 @@ def _iam_subjects(model: Model) -> list[Subject]:
         if r.mode == "data" and r.type == "aws_iam_policy_document":
             docs_by_module.setdefault(r.module, {})[r.name] = r
 
-    def emit(carrier: Res, source: Res, stmts: list[LDict], kind: str, what: str, part: str) -> None:
-        for i, s in enumerate(stmts, 1):
+    def emit(
+        carrier: Res, source: Res, stmts: list[LDict], kind: str, what: str, part: str, first: int = 1
+    ) -> None:
+        """Subjects for `stmts`, numbered from `first` (their position in the whole document)."""
+        for i, s in enumerate(stmts, first):
             sid = s.get("Sid")
             name = f" {sid}" if isinstance(sid, str) and sid else f" #{i}"
             out.append(
@@ -139,7 +142,7 @@ def _iam_subjects(model: Model) -> list[Subject]:
             if (module, name) in referenced:
                 continue
             stmts = iam.statements_from_blocks(r.body)
-            for s in stmts:
+            for i, s in enumerate(stmts, 1):  # one kind per statement, numbered within the document
                 actions = s.get("Action")
                 trust = (
                     isinstance(actions, LList)
@@ -147,7 +150,7 @@ def _iam_subjects(model: Model) -> list[Subject]:
                     and all(isinstance(a, str) and a.lower().startswith("sts:assumerole") for a in actions)
                     and "Principal" in s
                 )
-                emit(r, r, [s], "trust" if trust else "aws_iam_policy_document", r.address, "")
+                emit(r, r, [s], "trust" if trust else "aws_iam_policy_document", r.address, "", first=i)
     return out
 
 
