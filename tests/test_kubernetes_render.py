@@ -62,3 +62,36 @@ def test_an_unrendered_chart_is_still_scanned_as_text_for_secrets(tmp_path, no_r
     assert main(["scan", str(tmp_path), "--config", "/dev/null", "-f", "json", "--only", "secrets"]) == 1
     found = {(f["path"], f["line"]) for f in json.loads(capsys.readouterr().out)["findings"]}
     assert found == {("charts/shop/values.yaml", 4), ("charts/shop/templates/secret.yaml", 7)}
+
+
+def test_findings_on_objects_helm_rendered_are_not_counted_as_fixable(cli, tmp_path, monkeypatch):
+    """`scanner fix` never edits a chart template, so the report does not count those findings as
+    fixable; the same objects in a committed `helm template` output are fixed and counted."""
+    import os
+    import stat
+
+    from tests.conftest import FIXTURES
+
+    rendered = FIXTURES / "kubernetes" / "helm-rendered" / "rendered.yaml"
+    shutil.copytree(FIXTURES / "kubernetes" / "charts" / "webapp", tmp_path / "charts" / "webapp")
+    helm = tmp_path / "bin" / "helm"
+    helm.parent.mkdir()
+    helm.write_text(f'#!/bin/sh\ncat "{rendered}"\n')
+    helm.chmod(helm.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{helm.parent}{os.pathsep}{os.environ['PATH']}")
+
+    run = cli("scan", "charts", "--config", "/dev/null", cwd=tmp_path)
+    assert "k8s-privileged" in run.out and "from template" not in run.out
+    assert "fixable" not in run.out
+    html = cli("scan", "charts", "--config", "/dev/null", "-f", "html", cwd=tmp_path).out
+    assert "k8s-privileged" in html and "<b>Fix</b> <code>scanner fix " not in html  # no `scanner fix` line
+    run = cli("fix", "charts", "--config", "/dev/null", cwd=tmp_path)
+    assert "would fix 0 findings in 0 files" in run.err
+    assert "charts/webapp/templates/deployment.yaml: not fixed: the object was rendered by `helm template`" in run.err
+
+    run = cli("scan", str(rendered), "--config", "/dev/null")
+    assert "from template webapp/templates/deployment.yaml" in run.out
+    assert "11 fixable by `scanner fix --write`" in run.out
+    assert "<b>Fix</b> <code>scanner fix " in cli("scan", str(rendered), "--config", "/dev/null", "-f", "html").out
+    run = cli("fix", str(rendered), "--config", "/dev/null")
+    assert "would fix 11 findings in 1 file" in run.err

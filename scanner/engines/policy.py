@@ -320,6 +320,13 @@ def _object(rule: Rule, subject: Subject, notes: Sequence[str], path: str) -> tu
             ("object_message", _message(rule, subject, notes, part)))
 
 
+def _rendered(subject: Subject) -> tuple[tuple[str, Any], ...]:
+    """`rendered_by` ("helm template", "kustomize") when the scan rendered the object itself: the
+    finding's file is the chart template or the kustomization, which `scanner fix` never edits."""
+    how = dict(subject.doc.meta).get("rendered_by")
+    return (("rendered_by", how),) if how else ()
+
+
 def _ignored(rule: Rule, subject: Subject) -> Suppression | None:
     for rule_id, reason in subject.ignores:
         if rule_id in (rule.id, "*", rule.pack):
@@ -437,7 +444,7 @@ def _run_target(
                     fingerprint=subject_fingerprint(rule, subject),
                     pack=rule.pack,
                     suppression=_ignored(rule, subject),
-                    properties=_object(rule, subject, notes, path),
+                    properties=tuple(sorted(_object(rule, subject, notes, path) + _rendered(subject))),
                 )
             )
     return findings

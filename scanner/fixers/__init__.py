@@ -15,7 +15,8 @@ then fixed one finding at a time: parse, find the subject the finding is about, 
 the text (yaml_edit, hcl_edit, dockerfile_edit), parse again and check that the file still parses and
 that this rule no longer fires on this subject. An edit that fails either check is dropped and the
 finding is reported as not fixed. Files that are not parsed as documents (Helm templates, broken
-YAML, plan JSON) are never touched.
+YAML, plan JSON) are never touched, nor the files of findings on objects the scan rendered itself
+(`refused`, which the reports use to count what is fixable).
 """
 
 from __future__ import annotations
@@ -48,14 +49,41 @@ def fixable(rules: Sequence[Rule]) -> list[Rule]:
     return sorted((r for r in rules if r.fixable), key=lambda r: r.id)
 
 
+_IN_COMMITS = ("history", "range")  # findings in commits: only the working tree is edited
+
+
+def refused(finding: Finding) -> str:
+    """Why `scanner fix` never edits the file of this finding, or "" when it tries. The one place that
+    decides it from a finding (the text and HTML reports count what is fixable with it)."""
+    if finding.provenance is not None and finding.provenance.source in _IN_COMMITS:
+        return "it is in a commit, not in the working tree"
+    rendered_by = dict(finding.properties).get("rendered_by")
+    if rendered_by:
+        return f"the object was rendered by `{rendered_by}` from this file: fix the template or its values by hand"
+    return ""
+
+
+def edits(finding: Finding, rule: Rule | None) -> bool:
+    """Whether `scanner fix --write` would try to fix this finding (its rule has a fix, its file is edited)."""
+    return rule is not None and rule.fixable and not refused(finding)
+
+
 def plan(findings: Sequence[Finding], root: Path, rules: Sequence[Rule], options: dict[str, Any]) -> list[FileFix]:
     """What `scanner fix` would change: one FileFix per file with a fixable finding."""
     by_id = {r.id: r for r in fixable(rules)}
     wanted: dict[str, set[str]] = {}
+    not_edited: dict[str, str] = {}
     for finding in findings:
         if finding.suppression is None and finding.rule_id in by_id:
-            wanted.setdefault(finding.path, set()).add(finding.fingerprint)
-    return [fix_file(root, path, prints, rules, options) for path, prints in sorted(wanted.items())]
+            why = refused(finding)
+            if why:
+                not_edited.setdefault(finding.path, why)
+            else:
+                wanted.setdefault(finding.path, set()).add(finding.fingerprint)
+    plans = [fix_file(root, path, prints, rules, options) for path, prints in wanted.items()]
+    plans += [FileFix(path, "", "", (), (("", "", f"not fixed: {why}"),))
+              for path, why in not_edited.items() if path not in wanted]
+    return sorted(plans, key=lambda p: p.path)
 
 
 def _read(root: Path, path: str) -> str:

@@ -143,6 +143,8 @@ def _rules_data(rules: dict[str, Rule]) -> Markup:
 
 
 def context(result: ScanResult, rules: Sequence[Rule]) -> dict[str, Any]:
+    from scanner.fixers import edits  # (imports the editors: only for this report)
+
     by_id = {r.id: r for r in rules}
     used = {f.rule_id: by_id[f.rule_id] for f in result.findings if f.rule_id in by_id}
     classes = {rule_id: rule_class(r) for rule_id, r in by_id.items()}
@@ -153,7 +155,7 @@ def context(result: ScanResult, rules: Sequence[Rule]) -> dict[str, Any]:
         rows.append({
             "f": f, "anchor": _anchor(f, seen), "state": _state(f), "cls": classes.get(f.rule_id, "other"),
             "title": rule.title if rule else f.rule_id, "provenance": _provenance(f),
-            "fixable": bool(rule and rule.fixable), "rank": SEVERITIES.index(f.severity) if f.severity in SEVERITIES else -1,
+            "fixable": edits(f, rule), "rank": SEVERITIES.index(f.severity) if f.severity in SEVERITIES else -1,
         })
     active = [r for r in rows if r["state"] == "open"]
     sev_counts = Counter(r["f"].severity for r in active)

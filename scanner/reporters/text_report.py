@@ -21,7 +21,6 @@ from scanner.scan import ScanResult
 STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
 FIX_WIDTH = 110  # characters of a rule's remediation shown on its `fix:` line
 RULES_LISTED = 25  # rows of the summary by rule; the rest are counted on one line
-_NOT_FIXABLE = ("history", "range")  # findings in commits: `scanner fix` edits the working tree only
 
 
 def _provenance_line(finding: Finding) -> str:
@@ -184,13 +183,14 @@ def _shown(findings: Sequence[Finding]) -> list[Finding]:
 
 def _by_rule(active: Sequence[Finding], rules: Sequence[Rule]) -> list[str]:
     """The findings counted by rule, most severe first, with what `scanner fix` can fix (rich markup)."""
-    fixable = {rule.id for rule in rules if rule.fixable}
+    from scanner.fixers import edits  # (imports the editors: only when there are findings)
+
+    by_id = {rule.id: rule for rule in rules}
     counts: dict[str, list[Any]] = {}  # rule id -> [severity, findings, fixable findings]
     for finding in _shown(active):
         row = counts.setdefault(finding.rule_id, [finding.severity, 0, 0])
         row[1] += 1
-        in_worktree = finding.provenance is None or finding.provenance.source not in _NOT_FIXABLE
-        row[2] += finding.rule_id in fixable and in_worktree
+        row[2] += edits(finding, by_id.get(finding.rule_id))
     order = sorted(counts.items(), key=lambda kv: (-SEVERITY_RANK[kv[1][0]], -kv[1][1], kv[0]))
     listed, rest = order[:RULES_LISTED], order[RULES_LISTED:]
     width = max(len(_escape(rule_id)) for rule_id, _ in listed)
