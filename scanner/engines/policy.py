@@ -34,12 +34,13 @@ from typing import Any
 import re2
 
 from scanner import documents as docs_mod
-from scanner import plural, workers
+from scanner import workers
 from scanner.documents import INSTANCE, Context, Document, Subject
 from scanner.documents.items import items as items_relation
 from scanner.documents.tree import Beyond, LDict, LList, Unknown, field_parts, parse_path, resolve
 from scanner.engines import generic
 from scanner.model import Finding, Location, Problem, Suppression, fingerprint
+from scanner.rules import messages
 from scanner.rules.loader import PackError, Rule, check_re2, quiet_re2_options
 
 
@@ -255,34 +256,6 @@ def check_rules(rules: Sequence[Rule]) -> None:
         walk(rule.when, rule)
 
 
-class _Count(int):
-    """A number in a message template: `{workloads:workload/workloads}` says "1 workload", "6 workloads"."""
-
-    def __format__(self, spec: str) -> str:
-        if "/" in spec:
-            one, _, many = spec.partition("/")
-            return plural.count(int(self), one, many)
-        return super().__format__(spec)
-
-
-class _Format(dict):
-    """Message fields: label, kind, path, and the subject's own top-level scalars (a namespace-scope
-    subject's `workloads`, ...); anything else is left as written. A whole number takes a noun to
-    count: `{files:file/files}`."""
-
-    def __init__(self, subject_value: Any, **fields: Any) -> None:
-        super().__init__(**fields)
-        self.subject_value = subject_value
-
-    def __missing__(self, key: str) -> Any:
-        value = self.subject_value.get(key) if isinstance(self.subject_value, dict) else None
-        if isinstance(value, int) and not isinstance(value, (bool, Unknown)):
-            return _Count(value)
-        if isinstance(value, (str, int, float)) and not isinstance(value, Unknown):
-            return str(value)
-        return "{" + key + "}"
-
-
 def _label(subject: Subject) -> str:
     """A subject's label; a document module may give it as a function, made only for findings."""
     label = subject.label
@@ -294,7 +267,7 @@ def _message(rule: Rule, subject: Subject, notes: Sequence[str] = (), label: str
     without the template it came from (said with the object)."""
     name = _label(subject) if label is None else label
     if rule.message:
-        text = rule.message.format_map(_Format(subject.value, label=name, kind=subject.kind, path=subject.path))
+        text = messages.render(rule.message, subject.value, label=name, kind=subject.kind, path=subject.path)
     else:
         text = f"{rule.title}: {name}" if name else rule.title
     if notes:  # what a relation chose among several definitions (overlays, environments)

@@ -18,6 +18,7 @@ import re2
 
 from scanner.engines import filters, prefilter
 from scanner.model import Finding, Item, Location, fingerprint, utf8
+from scanner.rules import messages
 from scanner.rules.loader import PackError, Rule, quiet_re2_options
 
 MAX_EVIDENCE = 160
@@ -430,7 +431,7 @@ def _confirm(compiled: Compiled, item: Item, selected: set[int], show_secrets: b
             context = cand.context or lines.text(line)
             shown = secret if show_secrets else redact(secret)
             evidence = _evidence(context, secret, cand.raw, shown, show_secrets)
-            message = rule.message.format(key=cand.key or "value") if rule.message else rule.title
+            message = messages.render(rule.message, key=cand.key or "value") if rule.message else rule.title
             extra: tuple[tuple[str, str], ...] = ()
             if documented:
                 message += f" ({DOCUMENTED})"

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import re2
 
 from scanner.documents.tree import LDict, YamlError, field_name, line_at, line_of, load_yaml_documents
+from scanner.rules import messages
 
 SCHEMA_PATH = Path(__file__).with_name("pack.schema.json")
 
@@ -291,6 +292,9 @@ def _parse_pack(path: Path, text: bytes) -> list[Rule]:
             check_re2(raw["pattern"], f"{path}:{line_at(root, ['rules', index, 'pattern'])}: {raw['id']}.pattern")
         for j, allow in enumerate(raw.get("allow", ())):
             check_re2(allow, f"{path}:{line_at(root, ['rules', index, 'allow', j])}: {raw['id']}.allow[{j}]")
+        wrong = messages.problem(raw.get("message", ""), raw["engine"])
+        if wrong:
+            raise PackError(f"{path}:{line_at(root, ['rules', index, 'message'])}: {raw['id']}.message: {wrong}")
         try:
             rules.append(
                 Rule(
