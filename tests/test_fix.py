@@ -102,7 +102,7 @@ def test_helm_template_and_broken_file_are_never_touched(tmp_path: Path) -> None
     template = (FIX / "chart" / "templates" / "deployment.yaml").read_text()
     result = fix_text("chart/templates/deployment.yaml", template, RULES, {})
     assert result.after == template and result.fixed == ()
-    assert "not fixed" in result.skipped[0][2]
+    assert result.skipped[0][2] == "it is not a manifest the fixer edits (a Helm template?)"
     broken = "apiVersion: v1\nkind: Pod\nmetadata: {name: x\nspec:\n  containers: []\n"
     result = fix_text("pod.yaml", broken, RULES, {})
     assert result.after == broken and "does not parse" in result.skipped[0][2]

@@ -87,7 +87,7 @@ def test_findings_on_objects_helm_rendered_are_not_counted_as_fixable(cli, tmp_p
     assert "k8s-privileged" in html and "<b>Fix</b> <code>scanner fix " not in html  # no `scanner fix` line
     run = cli("fix", "charts", "--config", "/dev/null", cwd=tmp_path)
     assert "would fix 0 findings in 0 files" in run.err
-    assert "charts/webapp/templates/deployment.yaml: not fixed: the object was rendered by `helm template`" in run.err
+    assert "not fixed: charts/webapp/templates/deployment.yaml: the object was rendered by `helm template`" in run.err
 
     run = cli("scan", str(rendered), "--config", "/dev/null")
     assert "from template webapp/templates/deployment.yaml" in run.out

@@ -81,7 +81,7 @@ def plan(findings: Sequence[Finding], root: Path, rules: Sequence[Rule], options
             else:
                 wanted.setdefault(finding.path, set()).add(finding.fingerprint)
     plans = [fix_file(root, path, prints, rules, options) for path, prints in wanted.items()]
-    plans += [FileFix(path, "", "", (), (("", "", f"not fixed: {why}"),))
+    plans += [FileFix(path, "", "", (), (("", "", why),))
               for path, why in not_edited.items() if path not in wanted]
     return sorted(plans, key=lambda p: p.path)
 
@@ -103,7 +103,7 @@ def fix_file(root: Path, path: str, prints: set[str], rules: Sequence[Rule], opt
         before = _read(root, path)
     except (OSError, CannotFix) as exc:
         why = exc.strerror if isinstance(exc, OSError) else str(exc)
-        return FileFix(path, "", "", (), (("", "", f"not fixed: {why}"),))
+        return FileFix(path, "", "", (), (("", "", why),))
     return fix_text(path, before, rules, options, prints)
 
 
@@ -120,7 +120,7 @@ def fix_text(path: str, before: str, rules: Sequence[Rule], options: dict[str, A
     problems = [p for p in problems if p.level != "info"]
     if problems or not any(d.kind in EDITORS for d in docs):
         why = "it does not parse" if problems else "it is not a manifest the fixer edits (a Helm template?)"
-        return FileFix(path, before, before, (), (("", "", f"not fixed: {why}"),))
+        return FileFix(path, before, before, (), (("", "", why),))
     for _ in range(MAX_FIXES_PER_FILE):
         pending = _next(docs, rules, prints, tried, options)
         if pending is None:
