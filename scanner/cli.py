@@ -195,7 +195,8 @@ def _warn_problems(problems: Sequence, verbose: bool) -> None:
         if problem.level == "info" and not verbose:
             continue
         where = f"{problem.path}:{problem.line}" if problem.line else problem.path
-        _warn(f"{'note' if problem.level == 'info' else 'warning'}: {where}: {problem.message}")
+        label = {"info": "note", "error": "error"}.get(problem.level, "warning")
+        _warn(f"{label}: {where}: {problem.message}")
 
 
 def _write_stdout(text: str) -> None:

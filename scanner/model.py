@@ -86,7 +86,7 @@ class Problem(NamedTuple):
 
     path: str
     message: str
-    level: str = "warning"  # "warning": shown always; "info": shown with --verbose
+    level: str = "warning"  # "warning" and "error" (the user's own input is wrong): shown always; "info": with --verbose
     line: int = 0
     kind: str = ""  # see COVERED_KINDS above
 

@@ -110,7 +110,7 @@ def _notification(problem: Problem) -> dict[str, Any]:
     if problem.kind:
         properties["kind"] = problem.kind
     return {
-        "level": "warning",
+        "level": "error" if problem.level == "error" else "warning",
         "message": {"text": problem.message},
         "locations": [{"physicalLocation": physical}],
         "properties": properties,

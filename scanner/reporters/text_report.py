@@ -233,7 +233,8 @@ def _summary(result: ScanResult, active: list[Finding]) -> str:
     not_rendered = unrendered(result.problems)  # charts and overlays: said here, not only with --verbose
     gaps = sum(n for by_reason in not_rendered.values() for n in by_reason.values())
     unscanned = max(0, len({p.path for p in result.problems if p.incomplete}) - gaps)
-    notices = sum(1 for p in result.problems if p.level != "info" and not p.incomplete)
+    errors = sum(1 for p in result.problems if p.level == "error" and not p.incomplete)
+    notices = sum(1 for p in result.problems if p.level == "warning" and not p.incomplete)
     if shown:
         where = f" at {count(len(located), 'location')}" if len(located) != len(shown) else ""
         head = f"[bold]{count(len(shown), 'finding')}[/] ({breakdown}){where} in {count(files_with, 'file')}"
@@ -246,6 +247,8 @@ def _summary(result: ScanResult, active: list[Finding]) -> str:
         parts.append(f"{suppressed} suppressed")
     if unscanned:  # said by default: a skipped file may hold what the scan is for
         parts.append(f"[bold yellow]{count(unscanned, 'file')} not fully scanned[/] (see above)")
+    if errors:
+        parts.append(f"[bold red]{count(errors, 'error')}[/] (see above)")
     if notices:
         parts.append(f"{count(notices, 'warning')} (see above)")
     if not_rendered:

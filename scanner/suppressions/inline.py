@@ -148,7 +148,7 @@ def apply(
                                 "a real calendar date); the finding is reported"
                                 if expires is None
                                 else f"scanner:ignore expired on {ignore.until}; the finding is reported again",
-                                "warning",
+                                "error" if expires is None else "warning",
                                 candidate,
                                 kind="notice",
                             )
