@@ -127,3 +127,14 @@ def test_info_in_junit_is_skipped_and_in_gitlab_is_info(cli, tmp_path):
     assert "<failure" not in junit and "info (documented example value)" in junit
     gitlab = json.loads(cli("scan", ".", "--config", "/dev/null", "-f", "gitlab", cwd=tmp_path).out)
     assert {v["severity"] for v in gitlab["vulnerabilities"]} == {"Info"}
+
+
+def test_a_weak_default_percent_encoded_in_a_url_is_not_a_leak(cli, tmp_path):
+    """A test suite's proxy URL writes `P@SSWORD` as `P%40SSWORD`; a composed password, encoded the
+    same way, is still reported."""
+    (tmp_path / "test_proxy.py").write_text(
+        'os.environ["http_proxy"] = "http://john%40corp.test:P%40SSWORD@localhost:3128/"\n'
+        'os.environ["https_proxy"] = "http://john%40corp.test:Qm2x%40W7nR4vKt@localhost:3128/"\n'
+    )
+    doc = json.loads(cli("scan", ".", "--config", "/dev/null", "-f", "json", cwd=tmp_path).out)
+    assert [(f["rule"], f["line"]) for f in doc["findings"]] == [("connection-url-password", 2)]

@@ -28,6 +28,7 @@ from __future__ import annotations
 import html
 import re
 import string
+import urllib.parse
 from collections import Counter
 from collections.abc import Callable
 
@@ -457,6 +458,8 @@ def is_weak_default(candidate, rule: Rule) -> bool:  # noqa: ANN001
     are public knowledge, not leaked secrets. Anything somebody composed is reported, however weak:
     `SuperSecret123!`, `MyAmazonPassword1`, `S3cr3tP@ss!`, `Cisco#123`."""
     secret = candidate.secret.replace("\\n", "")
+    if "%" in secret:  # a URL's userinfo writes `P@SSWORD` as `P%40SSWORD`
+        secret = urllib.parse.unquote(secret)
     alnum = _NOT_ALNUM.sub("", secret)
     return bool(_WEAK.fullmatch(alnum) or _PASSWORD_ITSELF.fullmatch(secret.lower().translate(_LEET)))
 
