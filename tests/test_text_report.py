@@ -185,3 +185,13 @@ def test_fix_line_is_the_first_sentence_cut_at_a_word_outside_code():
     long = "Set `securityContext.readOnlyRootFilesystem: true` and mount volumes " + "where it writes " * 10
     cut = text_report.fix_line(long, 60)
     assert len(cut) <= 60 and cut.endswith("…") and cut.count("`") % 2 == 0
+
+
+def test_info_counted_once_per_value_like_the_by_rule_table(cli, tmp_path):
+    """One documented example value in three files is one info line (with 'also at'), counted once."""
+    for name in ("a.ini", "b.ini", "c.ini"):
+        (tmp_path / name).write_text("aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n")
+    run = cli("scan", ".", "--config", "/dev/null", cwd=tmp_path)
+    assert run.code == 0 and "also at: b.ini:1, c.ini:1" in run.out
+    assert "  INFO         1  aws-access-key-id" in run.out
+    assert run.out.rstrip().splitlines()[-1].startswith("No findings · 1 info (documented example values")

@@ -242,7 +242,7 @@ def _summary(result: ScanResult, active: list[Finding]) -> str:
         head = "[bold green]No findings[/]"
     parts = [head]
     if info:
-        parts.append(f"{len(info)} info (documented example values and other notes)")
+        parts.append(f"{len(_shown(info))} info (documented example values and other notes)")
     if suppressed:
         parts.append(f"{suppressed} suppressed")
     if unscanned:  # said by default: a skipped file may hold what the scan is for
