@@ -423,11 +423,12 @@ def _report_and_verdict(args: argparse.Namespace, result, rules) -> int:  # noqa
     from scanner.reporters.text_report import use_color
 
     color = args.format == "text" and not args.output and not args.no_color and use_color(sys.stdout.isatty())
-    report = render(args.format, result, rules, color)
-    if args.quiet and args.format == "text":
-        report = "\n".join(line for line in report.splitlines()[:-1]) + ("\n" if report.strip() else "")
-        if not any(f.suppression is None for f in result.findings):
-            report = ""
+    if args.quiet and args.format == "text":  # the findings only: no By rule table, no totals
+        from scanner.reporters import text_report
+
+        report = text_report.render(result, rules, color, summary=False)
+    else:
+        report = render(args.format, result, rules, color)
     if args.output:
         _write_atomically(args.output, report, private=result.show_secrets)
     else:

@@ -195,3 +195,19 @@ def test_info_counted_once_per_value_like_the_by_rule_table(cli, tmp_path):
     assert run.code == 0 and "also at: b.ini:1, c.ini:1" in run.out
     assert "  INFO         1  aws-access-key-id" in run.out
     assert run.out.rstrip().splitlines()[-1].startswith("No findings · 1 info (documented example values")
+
+
+def test_quiet_lists_the_findings_only(cli, tmp_path):
+    """`-q`: the findings under their objects, each rule's fix line; no By rule table, no totals."""
+    (tmp_path / "app.py").write_text(f'T = "{FAKE_GH}"\n')
+    (tmp_path / "Dockerfile").write_text("FROM python:3.12-slim\nCOPY . /app\nCMD [\"python\", \"/app/app.py\"]\n")
+    full = cli("scan", ".", "--config", "/dev/null", cwd=tmp_path)
+    quiet = cli("scan", ".", "--config", "/dev/null", "-q", cwd=tmp_path)
+    assert full.code == quiet.code == 1
+    assert "By rule" in full.out and "By rule" not in quiet.out and "finding" not in quiet.out.splitlines()[-1]
+    assert quiet.out == full.out[: full.out.index("\nBy rule")]
+    assert "dockerfile-root-user" in quiet.out and "github-token" in quiet.out and "fix:" in quiet.out
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    (clean / "ok.py").write_text("print('hello')\n")
+    assert cli("scan", ".", "--config", "/dev/null", "-q", cwd=clean).out == ""

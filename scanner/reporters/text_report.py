@@ -149,7 +149,10 @@ class _Writer:
                 self.finding(finding, "    ", width, message)
 
 
-def render(result: ScanResult, rules: Sequence[Rule], color: bool = False) -> str:
+def render(result: ScanResult, rules: Sequence[Rule], color: bool = False, summary: bool = True) -> str:
+    """The findings under their files and objects, then (`summary`) the By rule table and the totals."""
+    if not summary and all(f.suppression is not None for f in result.findings):
+        return ""
     if not color and all(f.suppression is not None for f in result.findings):
         # Nothing to list (the common pre-commit run): the summary is our own words and numbers only,
         # so it is written without importing rich (~60 ms of a hook's start-up).
@@ -167,6 +170,8 @@ def render(result: ScanResult, rules: Sequence[Rule], color: bool = False) -> st
         if i:
             console.print()
         writer.file(heading, findings)
+    if not summary:
+        return buffer.getvalue()
     if active:
         console.print()
         for line in _by_rule(active, rules):
