@@ -23,7 +23,7 @@ from scanner.scan import jobs_for
 from scanner.shard import Shard
 from scanner.sources import history
 from scanner.sources.git import open_repo, read_blobs
-from scanner.sources.history import CatFile, Stored, StoredBlobs, is_binary, read_order, select
+from scanner.sources.history import CatFile, ReadOrder, Stored, StoredBlobs, is_binary, read_order, select
 from scanner.sources.listing_cache import listing
 from scanner.sources.provenance import CommitIndex, changes_of
 from scanner.sources.worktree import DEFAULT_MAX_FILE_SIZE
@@ -110,13 +110,13 @@ def scan_blobs(
     max_size: int = DEFAULT_MAX_FILE_SIZE,
 ) -> list[ChunkResult]:
     """Scan (blob, path, size) in this order with the secrets engine on `jobs` processes (sizes may
-    be 0: unknown; `blobs` is iterated twice). A history under PARALLEL_MIN_BYTES (or of unknown
-    size, under 2 chunks) is scanned in this process."""
+    be 0: unknown; `blobs` is iterated twice unless a ReadOrder, which knows its total). A history
+    under PARALLEL_MIN_BYTES (or of unknown size, under 2 chunks) is scanned in this process."""
     jobs = jobs or jobs_for(0)
     _WORKER.update(root=root, compiled=compiled, show_secrets=show_secrets, source=source, inline=inline_ignores,
                    max_size=max_size)  # fmt: skip
     progress.phase("scanning blobs", unit="blobs", total=len(blobs) if isinstance(blobs, Sized) else None, rate=True)
-    total = sum(size for _, _, size in blobs)
+    total = blobs.total if isinstance(blobs, ReadOrder) else sum(size for _, _, size in blobs)
     chunks = _chunks(blobs, jobs)
     first = list(itertools.islice(chunks, 2))
     small = total < PARALLEL_MIN_BYTES if total else len(first) < 2
