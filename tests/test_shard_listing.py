@@ -113,3 +113,17 @@ def test_the_compact_listing_gives_every_blob_its_path_and_reads_in_storage_orde
     assert sha in order
     order.unread([sha])
     assert sha not in order
+
+
+def test_only_the_newest_listings_are_kept_with_their_locks(cli, tmp_path, cache):
+    repo = tmp_path / "repo"
+    build(repo, commits=20, files=3, seed=8)
+    for n in range(listing_cache.LISTINGS_KEPT + 2):  # each commit a new history, so a new listing
+        (repo / "notes.txt").write_text(f"note {n}\n")
+        git(repo, "add", "notes.txt")
+        git(repo, "commit", "-q", "-m", f"note {n}")
+        assert cli("scan", ".", "--history", "--shard", "1/2", "-f", "json", "-o", str(tmp_path / "part.json"),
+                   "-q", *HISTORY_RULES, cwd=repo).code in (0, 1)  # fmt: skip
+    listings = {p.stem for p in cache.glob("listing-*.bin")}
+    assert len(listings) == listing_cache.LISTINGS_KEPT
+    assert {p.stem for p in cache.glob("listing-*.lock")} == listings

@@ -254,11 +254,7 @@ def write_cache_file(target: Path, blob: bytes, family: str, keep: int) -> None:
             handle.write(blob)
         os.replace(tmp, target)
         tmp = None
-        entries = list(target.parent.glob(family))
-        if len(entries) > keep:
-            entries.sort(key=lambda e: e.stat().st_mtime)
-            for old in entries[: len(entries) - keep]:
-                old.unlink(missing_ok=True)
+        prune_cache(target.parent, family, keep)
     except OSError:
         pass
     finally:
@@ -267,6 +263,19 @@ def write_cache_file(target: Path, blob: bytes, family: str, keep: int) -> None:
                 os.unlink(tmp)
             except OSError:
                 pass
+
+
+def prune_cache(directory: Path, family: str, keep: int) -> list[Path]:
+    """Keep only the `keep` newest files of `directory` matching the glob `family`; the files removed
+    (OSError is the caller's)."""
+    entries = list(directory.glob(family))
+    if len(entries) <= keep:
+        return []
+    entries.sort(key=lambda e: e.stat().st_mtime)
+    removed = entries[: len(entries) - keep]
+    for old in removed:
+        old.unlink(missing_ok=True)
+    return removed
 
 
 def _parse_pack(path: Path, text: bytes) -> list[Rule]:

@@ -208,9 +208,7 @@ def _save(
             out.write(b"%011d" % ordered if ordered >= 0 else b"-0000000001")
         os.replace(tmp, target)
         tmp = None
-        entries = sorted(directory.glob("listing-*.bin"), key=lambda e: e.stat().st_mtime)
-        for old in entries[: max(0, len(entries) - LISTINGS_KEPT)]:
-            old.unlink(missing_ok=True)
+        for old in loader.prune_cache(directory, "listing-*.bin", LISTINGS_KEPT):
             old.with_suffix(".lock").unlink(missing_ok=True)
     except OSError:
         pass
