@@ -2,8 +2,8 @@
 its own long-lived `git cat-file --batch`) and scanned by the secrets engine, inline ignores applied;
 then provenance worked out only for the blobs that produced findings (`scanner.sources.provenance`).
 
-The walk (`history.unique_blobs`: which blobs, at which path each first appeared) comes first, then
-the reading. A whole history (`--all`, `--branch`) is read in the order git stores the blobs
+The walk (`history.list_blobs`: which blobs, at which path each first appeared; shards side by side
+share one, scanner/sources/listing_cache.py) comes first, then the reading (`history.read_order`). A whole history (`--all`, `--branch`) is read in the order git stores the blobs
 (`history.StoredBlobs`): that costs what the floor costs (`cat-file --batch-all-objects
 --unordered`), several times less than any history order, whose delta chains defeat cat-file's
 cache. A range (usually a few commits) is read in the walk's order.

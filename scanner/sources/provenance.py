@@ -1,6 +1,6 @@
 """Who brought a secret in, and when: provenance for the (few) blobs that produced findings.
 
-The listing (history.unique_blobs) walks the history once without rename detection, and writes a
+The listing (history.list_blobs) walks the history once without rename detection, and writes a
 `CommitIndex` as it goes: one line per commit, naming every blob its diff involves. After the scan,
 the commits whose diff involves a blob with a finding are the candidates; only those are diffed
 again the exact way (`changes_of`: `git log --no-walk -M --diff-merges=combined --raw`), which gives
