@@ -485,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iac-copies", type=int, default=100)
     parser.add_argument("--compare", action="append", default=[], choices=sorted(PEERS))
     parser.add_argument("--install-peers", action="store_true",
-                        help="install Betterleaks and Kingfisher (history peers) into throwaway venvs under --cache")
+                        help="install Betterleaks and Kingfisher (the history and worktree peers) into throwaway venvs under --cache")
     parser.add_argument("--peer-timeout", type=float, default=1800.0, metavar="SECONDS")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--jobs-one", action="store_true", help="also time the worktree scan with -j 1")
