@@ -307,16 +307,20 @@ def precommit_repo(cache: Path) -> Path:
 # --- the runs -----------------------------------------------------------------------------------------
 
 
-def scan_tree(name: str, tree: Path, args: argparse.Namespace, env: dict[str, str]) -> Scanned:
-    """The files the scanner lists, `cat` over them (the floor), then the scanner; each printed."""
+def scan_tree(name: str, tree: Path, args: argparse.Namespace, env: dict[str, str],
+              peers: dict[str, list[str]] | None = None) -> Scanned:  # fmt: skip
+    """The files the scanner lists, `cat` over them (the floor), then the scanner and the `peers`
+    (side_by_side, when given); each printed once."""
     files = listed_files(tree)
     floor, size = cat_floor(files, args.runs)
     print(f"\n{name}: {tree} - {len(files)} files, {size / 1e6:.1f} MB")
     print(f"  {'floor (cat every file)':<22} wall {floor:7.2f} s  {size / 1e6 / floor:7.1f} MB/s")
     report = str(args.cache / f"{name}-report.json")
     ours = measure(scanner_cmd(str(tree), "-f", "json", "-q", "--exit-zero"), args.runs, cwd=tree, env=env, out=report)
-    print(line("scanner", ours, size, floor), flush=True)
-    print(f"  {'':<22} {scanner_summary(report)}")
+    runs: dict[str, tuple[Run | None, str]] = {"scanner": (ours, scanner_summary(report))}
+    if peers:
+        runs.update(run_peers(args, peers, tree, name))
+    side_by_side(runs, size, floor, "")
     return Scanned(tree, size, floor, ours)
 
 
@@ -352,13 +356,10 @@ def bench_worktree(args: argparse.Namespace, env: dict[str, str]) -> None:
             (tree / ".complete").write_text("")
     else:
         tree = stdlib_tree(args.cache, args.copies)
-    scanned = scan_tree("worktree", tree, args, env)
+    scanned = scan_tree("worktree", tree, args, env, TREE_PEERS)
     if args.jobs_one:
         one = measure(scanner_cmd(str(tree), "-f", "json", "-q", "--exit-zero", "-j", "1"), args.runs, cwd=tree, env=env)
         print(line("scanner -j 1", one, scanned.size, scanned.floor), flush=True)
-    peers = run_peers(args, TREE_PEERS, tree, "worktree")
-    if any(run is not None for run, _ in peers.values()):  # the scanner's line again, with the peers' ratios
-        side_by_side({"scanner": (scanned.ours, ""), **peers}, scanned.size, scanned.floor, "")
     compare(args, scanned, "detect-secrets", ["scan", "--all-files", "."], detect_secrets_summary)
 
 
@@ -421,7 +422,7 @@ def side_by_side(runs: dict[str, tuple[Run | None, str]], size: int, floor: floa
         text = line(label, run, size, floor)
         if fastest and label != floor_label:
             text += f"  {run.wall / fastest:5.2f}x fastest peer"
-        print(text)
+        print(text, flush=True)
         if summary:
             print(f"  {'':<22} {summary}")
 
@@ -484,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iac-copies", type=int, default=100)
     parser.add_argument("--compare", action="append", default=[], choices=sorted(PEERS))
     parser.add_argument("--install-peers", action="store_true",
-                        help="install Betterleaks and Kingfisher (history peers) into throwaway venvs under --cache")
+                        help="install Betterleaks and Kingfisher (the history and worktree peers) into throwaway venvs under --cache")
     parser.add_argument("--peer-timeout", type=float, default=1800.0, metavar="SECONDS")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--jobs-one", action="store_true", help="also time the worktree scan with -j 1")

@@ -31,18 +31,33 @@ import string
 import urllib.parse
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 from scanner.engines import checksums
 from scanner.rules.loader import Rule
 
+
+class _Lazy:
+    """A regex compiled when first used: a scan that meets no candidate, as most pre-commit runs do,
+    compiles none of this module's (~11 ms a process start). Each attribute the code asks for
+    (`search`, `sub`...) is looked up once, then kept on the instance."""
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self._args = (pattern, flags)
+
+    def __getattr__(self, name: str) -> Any:  # only for what is not yet on the instance
+        value = self.__dict__[name] = getattr(re.compile(*self._args), name)
+        return value
+
+
 # --- default filters: every rule --------------------------------------------------------------------
 
 # the whole value is a template / variable reference
-_TEMPLATE = re.compile(
+_TEMPLATE = _Lazy(
     r"^\s*(?:\$\{[^}]*\}|\$\([^)]*\)|\{\{.*\}\}|\$\{\{.*\}\}|%\([^)]*\)[sdr]|<[^<>]+>|\$[A-Za-z_][A-Za-z0-9_]*|"
     r"#\{[^}]*\}|@[A-Za-z_]+@|@[A-Z][A-Z0-9_]*|%[A-Za-z_][A-Za-z0-9_]*%|__[A-Za-z0-9_]+__|\{[A-Za-z0-9_.]*\}|\[\[.*\]\])\s*$"
 )
-_PLACEHOLDER = re.compile(
+_PLACEHOLDER = _Lazy(
     r"(?i)^(?:x{3,}|\*{3,}|\.{3,}|-{3,}|_{3,}|#{3,}|0{3,}|\?{3,}|•{3,}|"
     r"change[-_ ]?(?:me|it|this)\w*|replace[-_ ]?(?:me|it|this)\w*|"
     r"(?:your|insert|enter|put|paste)(?:[-_ .]\w*|(?:api)?(?:key|token|secret|password|pass|pwd)\w*)|"
@@ -77,7 +92,7 @@ def is_repeated(candidate, rule: Rule) -> bool:  # noqa: ANN001
     return top / len(secret) > _MIN_DOMINANT
 
 
-_DATA_URI = re.compile(r"data:[A-Za-z0-9.+-]+/[A-Za-z0-9.+-]+(?:;[A-Za-z0-9=.+-]+)*;base64,[A-Za-z0-9+/=]+")
+_DATA_URI = _Lazy(r"data:[A-Za-z0-9.+-]+/[A-Za-z0-9.+-]+(?:;[A-Za-z0-9=.+-]+)*;base64,[A-Za-z0-9+/=]+")
 
 
 # Values published in vendors' documentation as examples: never live, everywhere in docs and tests.
@@ -139,7 +154,7 @@ def is_documented_example(candidate, rule: Rule) -> bool:  # noqa: ANN001
 
 
 # jwt.io's sample payloads: {"sub":"1234567890","name":"John Doe",...} / {"sub":"1234567890","iat":...}
-_JWT_IO = re.compile(r"\.eyJzdWIiOiIxMjM0NTY3ODkwIiwi")
+_JWT_IO = _Lazy(r"\.eyJzdWIiOiIxMjM0NTY3ODkwIiwi")
 
 
 def is_in_data_uri(candidate, rule: Rule) -> bool:  # noqa: ANN001
@@ -152,7 +167,7 @@ def is_in_data_uri(candidate, rule: Rule) -> bool:  # noqa: ANN001
 
 # --- key filters: the name a value is assigned to ---------------------------------------------------
 
-_SPLIT = re.compile(r"[A-Z]+[a-z0-9]*|[a-z0-9]+")
+_SPLIT = _Lazy(r"[A-Z]+[a-z0-9]*|[a-z0-9]+")
 SECRET_WORDS = frozenset(
     "password passwd pwd pass passphrase passcode pswd passwort pw secret secrets token tokens apikey "
     "apikeys accesskey secretkey privatekey authkey credential credentials requirepass masterauth".split()
@@ -234,7 +249,7 @@ def is_not_secret_key(candidate, rule: Rule) -> bool:  # noqa: ANN001
     return bool(candidate.key) and not is_secret_key(candidate.key)
 
 
-_VAULT_ANNOTATION = re.compile(r"vault\.hashicorp\.com/|vault\.security\.banzaicloud\.io/")
+_VAULT_ANNOTATION = _Lazy(r"vault\.hashicorp\.com/|vault\.security\.banzaicloud\.io/")
 
 
 def is_vault_annotation(candidate, rule: Rule) -> bool:  # noqa: ANN001
@@ -244,8 +259,8 @@ def is_vault_annotation(candidate, rule: Rule) -> bool:  # noqa: ANN001
 
 # --- value filters: the generic assignment rules ----------------------------------------------------
 
-_CONTAINS_TEMPLATE = re.compile(r"\$\{|\{\{|\$\(|%\(|#\{|<%|\{%|\$[A-Z_][A-Z0-9_]{2,}")
-_REFERENCE = re.compile(
+_CONTAINS_TEMPLATE = _Lazy(r"\$\{|\{\{|\$\(|%\(|#\{|<%|\{%|\$[A-Z_][A-Z0-9_]{2,}")
+_REFERENCE = _Lazy(
     r"^(?:"
     # code: dotted names, calls, indexing: settings.DB_PASSWORD, get_password(), os.environ['X'], var.x
     r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$-]*)+(?::[A-Za-z_]\w*)?|[A-Za-z_]\w*:[A-Za-z_]\w*(?:\.\w+)*|[A-Za-z_$][\w$.:]*\(.*|[A-Za-z_$][\w$.]*\[.*|"
@@ -259,14 +274,14 @@ _REFERENCE = re.compile(
     r"U2FsdGVkX1[A-Za-z0-9+/=]*|\[(?:parameters|variables|reference|concat|format|listKeys)\(.*"
     r")$"
 )
-_PATH_OR_URL = re.compile(
+_PATH_OR_URL = _Lazy(
     r"^(?:/|\./|\.\./|~/|[A-Za-z]:\\)\S*$|^[A-Za-z][A-Za-z0-9+.-]*://\S*$|"
     r"(?i:^\S+\.(?:pem|key|p12|pfx|jks|keystore|crt|cer|der|json|txt|yaml|yml|env|gpg|asc|enc|age)$)"
 )
-_VERSION = re.compile(r"^[~^<>=v]*\d+(?:\.\d+)+\S*$")
-_NAME_LIKE = re.compile(r"^(?:[a-z0-9]+(?:[-_./][a-z0-9]+)*|[A-Z0-9]+(?:_[A-Z0-9]+)*)$")
-_NAME_WORDS = re.compile(r"(?i)pass|secret|token|key|cred|auth|pwd")
-_PUBLIC = re.compile(
+_VERSION = _Lazy(r"^[~^<>=v]*\d+(?:\.\d+)+\S*$")
+_NAME_LIKE = _Lazy(r"^(?:[a-z0-9]+(?:[-_./][a-z0-9]+)*|[A-Z0-9]+(?:_[A-Z0-9]+)*)$")
+_NAME_WORDS = _Lazy(r"(?i)pass|secret|token|key|cred|auth|pwd")
+_PUBLIC = _Lazy(
     r"^(?:ssh-(?:rsa|dss|ed25519)|ecdsa-sha2-|sk-ssh-|sk-ecdsa-)|-----BEGIN (?:CERTIFICATE|PUBLIC KEY|"
     r"RSA PUBLIC KEY|PGP PUBLIC KEY BLOCK|SSH2 PUBLIC KEY|X509 CRL|CERTIFICATE REQUEST|NEW CERTIFICATE)"
 )
@@ -297,7 +312,7 @@ def is_reference(candidate, rule: Rule) -> bool:  # noqa: ANN001
 # words joined by dots with a number at the end, `Summer.Breeze2024`, `Blue.Horse.Battery9`: how people
 # build memorable passwords; code names (`settings.DB_PASSWORD`, `props.password2`) start lower-case or
 # are upper-case constants
-_WORDY_PASSWORD = re.compile(r"[A-Z][a-z]+(?:\.[A-Za-z][a-z]*)+\d+[!#$%&*?]*|[A-Z][a-z]+\d+(?:\.[A-Za-z][a-z]*)+")
+_WORDY_PASSWORD = _Lazy(r"[A-Z][a-z]+(?:\.[A-Za-z][a-z]*)+\d+[!#$%&*?]*|[A-Z][a-z]+\d+(?:\.[A-Za-z][a-z]*)+")
 _PASSWORD_WORDS = frozenset("password passwd pwd pass passphrase passcode pswd passwort pw".split())
 
 
@@ -341,7 +356,7 @@ def is_name_like(candidate, rule: Rule) -> bool:  # noqa: ANN001
     return len(head) >= 12 and head.isalpha()
 
 
-_NAME_PARTS = re.compile(r"[-_./]")
+_NAME_PARTS = _Lazy(r"[-_./]")
 
 
 def _random_part(part: str) -> bool:
@@ -355,8 +370,8 @@ def is_public_material(candidate, rule: Rule) -> bool:  # noqa: ANN001
     return bool(_PUBLIC.search(candidate.secret.lstrip()))
 
 
-_IDENT_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
-_IDENT_SHAPE = re.compile(r"[A-Za-z]+(?:(?:[-_.]|, ?)[A-Za-z]+)*")
+_IDENT_WORDS = _Lazy(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+_IDENT_SHAPE = _Lazy(r"[A-Za-z]+(?:(?:[-_.]|, ?)[A-Za-z]+)*")
 _VOWELS = frozenset("aeiouyAEIOUY")
 
 
@@ -390,7 +405,7 @@ def is_identifier(candidate, rule: Rule) -> bool:  # noqa: ANN001
 # "example" as a marker, the way vendors write it (gitleaks allows `EXAMPLE$` for AWS): at either end,
 # before a digit or symbol, as a CamelCase word, or after a symbol or a `\n` escape. A fake key that
 # merely hides the word inside random letters (`89EXAMPLEKEYwJal...`) is still a shaped secret.
-_EXAMPLE = re.compile(
+_EXAMPLE = _Lazy(
     r"^(?i:example)|(?i:example)(?:key)?$|(?i:example)(?=[^A-Za-z])|[Ee]xample(?=[A-Z])|EXAMPLE(?=[a-z])|"
     r"(?<=[^A-Za-z0-9])(?i:example)|(?<=\\n)(?i:example)"
 )
@@ -408,7 +423,7 @@ def is_example(candidate, rule: Rule) -> bool:  # noqa: ANN001
     return bool(_EXAMPLE.search(candidate.secret))
 
 
-_FORMAT = re.compile(
+_FORMAT = _Lazy(
     r"%[-#0 +]*\d*(?:\.\d+)?[sdifrxXeEgGcb](?![A-Za-z0-9])|%\(\w*\)[sdifr]?|\{\d*(?:[:!][^{}]*)?\}|"
     r"\{[A-Za-z_]\w*(?:\.\w+)*(?:[:!][^{}]*)?\}"
 )
@@ -425,7 +440,7 @@ def is_format_string(candidate, rule: Rule) -> bool:  # noqa: ANN001
     return not any(c.isdigit() for c in _FORMAT.sub("", secret))
 
 
-_REGEX = re.compile(r"\\[dswbDSWB.()\[\]{}|^$*+?]|\(\?(?:[:=!]|P<)|\[\^|\[[^\]]*-[^\]]*\][*+?{]|\.[*+]\??")
+_REGEX = _Lazy(r"\\[dswbDSWB.()\[\]{}|^$*+?]|\(\?(?:[:=!]|P<)|\[\^|\[[^\]]*-[^\]]*\][*+?{]|\.[*+]\??")
 
 
 def is_regex(candidate, rule: Rule) -> bool:  # noqa: ANN001
@@ -433,7 +448,7 @@ def is_regex(candidate, rule: Rule) -> bool:  # noqa: ANN001
     return bool(_REGEX.search(candidate.secret))
 
 
-_COLOUR = re.compile(r"(?i)#(?:[0-9a-f]{3,4}|[0-9a-f]{6}|[0-9a-f]{8})|#?ansi[a-z]+|(?:bold|italic|underline|nobold|noitalic|bg:|border:)\S*")
+_COLOUR = _Lazy(r"(?i)#(?:[0-9a-f]{3,4}|[0-9a-f]{6}|[0-9a-f]{8})|#?ansi[a-z]+|(?:bold|italic|underline|nobold|noitalic|bg:|border:)\S*")
 
 
 def is_colour(candidate, rule: Rule) -> bool:  # noqa: ANN001
@@ -445,11 +460,11 @@ _WEAK_WORD = (
     r"(?:password|passwd|passw|pass|pwd|pw|passw0rd|p4ssw0rd|p4ssword|pa55w0rd|pa55word|pssw0rd|pssword|secret|token|key|admin|root|test|user|guest|demo|qwerty|letmein|"
     r"welcome|changeme|default|sample|dummy|fake|foo|bar|abc|xyz|hello|hunter|tok|value|my|the|a)"
 )
-_WEAK = re.compile(r"(?i)(?:" + _WEAK_WORD + r"\d{0,8})+")
-_NOT_ALNUM = re.compile(r"[^A-Za-z0-9]+")
+_WEAK = _Lazy(r"(?i)(?:" + _WEAK_WORD + r"\d{0,8})+")
+_NOT_ALNUM = _Lazy(r"[^A-Za-z0-9]+")
 # the word password itself, however spelt: `pa$$w0rd`, `P@ssw0rd!`, `passw0rd1` (not `S3cr3tP@ss`)
 _LEET = str.maketrans({"0": "o", "@": "a", "4": "a", "$": "s", "5": "s"})
-_PASSWORD_ITSELF = re.compile(r"pass(?:word|wd)?[0-9]*[!.#]?")
+_PASSWORD_ITSELF = _Lazy(r"pass(?:word|wd)?[0-9]*[!.#]?")
 
 
 def is_weak_default(candidate, rule: Rule) -> bool:  # noqa: ANN001
@@ -464,10 +479,10 @@ def is_weak_default(candidate, rule: Rule) -> bool:  # noqa: ANN001
     return bool(_WEAK.fullmatch(alnum) or _PASSWORD_ITSELF.fullmatch(secret.lower().translate(_LEET)))
 
 
-_CONTAINED_PLACEHOLDER = re.compile(r"(.)\1{5,}|(?i:xxxx|\bxxx\b|^xxx|<[a-z_ -]+>|\byour[-_ ]?\w*(?:key|token|secret|password))")
+_CONTAINED_PLACEHOLDER = _Lazy(r"(.)\1{5,}|(?i:xxxx|\bxxx\b|^xxx|<[a-z_ -]+>|\byour[-_ ]?\w*(?:key|token|secret|password))")
 
 
-_REPEATED_CHUNK = re.compile(r"(.{2,6}?)\1{2,}")
+_REPEATED_CHUNK = _Lazy(r"(.{2,6}?)\1{2,}")
 
 
 def is_partly_placeholder(candidate, rule: Rule) -> bool:  # noqa: ANN001
@@ -478,7 +493,7 @@ def is_partly_placeholder(candidate, rule: Rule) -> bool:  # noqa: ANN001
     return bool(_CONTAINED_PLACEHOLDER.search(secret) or _REPEATED_CHUNK.fullmatch(secret))
 
 
-_CRYPT_HASH = re.compile(
+_CRYPT_HASH = _Lazy(
     r"^(?:\$(?:1|2[abxy]?|5|6|7|9|y|gy|sha1|md5|apr1|argon2(?:i|d|id)?|scrypt|pbkdf2(?:-sha\d+)?)\$\S+|"
     r"(?:pbkdf2_sha\d+|bcrypt(?:_sha256)?|argon2|scrypt)\$\S+|md5[0-9a-f]{32}|SCRAM-SHA-256\$\S+|\{(?:SSHA|SHA|SSHA256|SSHA512|CRYPT|MD5)\}\S+)$"
 )
@@ -510,7 +525,7 @@ def is_unsigned_jwt(candidate, rule: Rule) -> bool:  # noqa: ANN001
     return header.startswith(b"{") and b'"alg"' in header
 
 
-_URL_USERINFO = re.compile(r"//([^\s:/@'\"<>]*):([^\s:/@'\"<>]+)@[^\s/'\"<>]*(/[A-Za-z0-9_.-]*)?")
+_URL_USERINFO = _Lazy(r"//([^\s:/@'\"<>]*):([^\s:/@'\"<>]+)@[^\s/'\"<>]*(/[A-Za-z0-9_.-]*)?")
 
 
 def is_url_self_password(candidate, rule: Rule) -> bool:  # noqa: ANN001
@@ -523,7 +538,7 @@ def is_url_self_password(candidate, rule: Rule) -> bool:  # noqa: ANN001
     return False
 
 
-_LISTED_ASSIGNMENT = re.compile(r"[,&;?][A-Za-z_][\w.-]*=")
+_LISTED_ASSIGNMENT = _Lazy(r"[,&;?][A-Za-z_][\w.-]*=")
 
 
 def is_assignment_list(candidate, rule: Rule) -> bool:  # noqa: ANN001
@@ -598,11 +613,11 @@ def is_keyboard_run(candidate, rule: Rule) -> bool:  # noqa: ANN001
     return runs[0] == len(letters) or any(letters in row or letters[::-1] in row for row in _KEYBOARD_ROWS)
 
 
-_BADGE = re.compile(r"(?i)badge|\.svg\?token=|shields\.io")
+_BADGE = _Lazy(r"(?i)badge|\.svg\?token=|shields\.io")
 
 
 # hosts reserved for documentation (RFC 2606, RFC 6761): a credential in their URLs is an example
-_EXAMPLE_URL = re.compile(
+_EXAMPLE_URL = _Lazy(
     r"(?i)[a-z][a-z0-9+.-]*://(?:[^/\s?#@]*@)?(?:[a-z0-9-]+\.)*(?:example\.(?:com|net|org)|example|test|invalid)(?::\d+)?[/?#][^\s\"'<>]*"
 )
 
@@ -620,7 +635,7 @@ def is_badge_token(candidate, rule: Rule) -> bool:  # noqa: ANN001
     return bool(_BADGE.search(candidate.context))
 
 
-_PROSE_EXAMPLE = re.compile(r"(?i)\be\.g\.|\bfor example\b|\bsuch as\b|\bfor instance\b|\blooks like\b")
+_PROSE_EXAMPLE = _Lazy(r"(?i)\be\.g\.|\bfor example\b|\bsuch as\b|\bfor instance\b|\blooks like\b")
 
 
 def is_prose_example(candidate, rule: Rule) -> bool:  # noqa: ANN001
@@ -631,7 +646,7 @@ def is_prose_example(candidate, rule: Rule) -> bool:  # noqa: ANN001
     return at > 0 and bool(_PROSE_EXAMPLE.search(candidate.context[:at]))
 
 
-_B64 = re.compile(r"[A-Za-z0-9+/]{8,}={0,2}")
+_B64 = _Lazy(r"[A-Za-z0-9+/]{8,}={0,2}")
 
 
 def is_encoded_placeholder(candidate, rule: Rule) -> bool:  # noqa: ANN001
@@ -715,7 +730,7 @@ _SEQUENCES = (
     string.hexdigits.upper() * 2,
     string.ascii_uppercase + "=/",
 )
-_UUID = re.compile(r"[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}", re.IGNORECASE)
+_UUID = _Lazy(r"[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}", re.IGNORECASE)
 
 
 def is_sequential(candidate, rule: Rule) -> bool:  # noqa: ANN001
