@@ -151,12 +151,13 @@ class _Writer:
 
 def render(result: ScanResult, rules: Sequence[Rule], color: bool = False, summary: bool = True) -> str:
     """The findings under their files and objects, then (`summary`) the By rule table and the totals."""
-    if not summary and all(f.suppression is not None for f in result.findings):
-        return ""
-    if not color and all(f.suppression is not None for f in result.findings):
-        # Nothing to list (the common pre-commit run): the summary is our own words and numbers only,
-        # so it is written without importing rich (~60 ms of a hook's start-up).
-        return _TAG.sub("", _summary(result, [])) + "\n"
+    if all(f.suppression is not None for f in result.findings):  # nothing to list
+        if not summary:
+            return ""
+        if not color:
+            # The common pre-commit run: the summary is our own words and numbers only, so it is
+            # written without importing rich (~60 ms of a hook's start-up).
+            return _TAG.sub("", _summary(result, [])) + "\n"
     from rich.console import Console
 
     buffer = io.StringIO()
