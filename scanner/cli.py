@@ -255,7 +255,7 @@ def _load_rules(extra: Sequence[str]) -> list:
 def _report_rules(extra: Sequence[str], reports: Sequence[ScanResult], warn: bool = True) -> list:
     """The rules for rendering saved reports: the packs loaded (built-in and --rules), then what each
     report says about the rules of its findings that those packs lack (a user's pack not at hand)."""
-    from scanner.reporters.json_report import described_rules
+    from scanner.reporters.json_report import described_rule, described_rules
 
     rules = _load_rules(extra)
     known = {r.id for r in rules}
@@ -269,11 +269,9 @@ def _report_rules(extra: Sequence[str], reports: Sequence[ScanResult], warn: boo
         _warn(f"warning: {plural.noun(len(unknown), 'rule')} {', '.join(sorted(unknown))} "
               f"{'is' if len(unknown) == 1 else 'are'} neither in the loaded packs nor described in the report "
               "(made by an older scanner): give the scans' packs with --rules for their titles and remediations")
-    from scanner.rules.loader import Rule
-
     # still listed in every format (SARIF needs a rule per result), under their id alone
-    rules += [Rule(id=rid, title=rid, severity=f.severity, description=f"Rule {rid} (not loaded).", remediation="",
-                   engine="", pack=f.pack, source="", source_line=0) for rid, f in sorted(unknown.items())]
+    rules += [described_rule(rid, {"severity": f.severity, "pack": f.pack, "description": f"Rule {rid} (not loaded)."})
+              for rid, f in sorted(unknown.items())]
     return rules
 
 

@@ -107,13 +107,18 @@ def rule_dict(rule: Rule) -> dict[str, Any]:
 def described_rules(result: ScanResult) -> list[Rule]:
     """The rules a loaded report describes (`rules` in the report), as Rule values for the reporters."""
     described = (result.meta or {}).get("rules") or {}
-    return [
-        Rule(id=str(rule_id), title=str(d.get("title") or rule_id), severity=str(d.get("severity") or "medium"),
-             description=str(d.get("description") or ""), remediation=str(d.get("remediation") or ""),
-             engine=str(d.get("engine") or ""), pack=str(d.get("pack") or ""), source="", source_line=0,
-             references=tuple(str(r) for r in d.get("references") or ()), tags=tuple(str(t) for t in d.get("tags") or ()))
-        for rule_id, d in described.items() if isinstance(d, dict) and d.get("severity") in SEVERITIES
-    ]  # fmt: skip
+    return [described_rule(str(rule_id), d) for rule_id, d in described.items()
+            if isinstance(d, dict) and d.get("severity") in SEVERITIES]  # fmt: skip
+
+
+def described_rule(rule_id: str, d: dict[str, Any]) -> Rule:
+    """A Rule for the reporters from what is said about it (`rule_dict`'s keys; the id stands for a
+    missing title), without its logic."""
+    return Rule(id=rule_id, title=str(d.get("title") or rule_id), severity=str(d.get("severity") or "medium"),
+                description=str(d.get("description") or ""), remediation=str(d.get("remediation") or ""),
+                engine=str(d.get("engine") or ""), pack=str(d.get("pack") or ""), source="", source_line=0,
+                references=tuple(str(r) for r in d.get("references") or ()),
+                tags=tuple(str(t) for t in d.get("tags") or ()))  # fmt: skip
 
 
 def rules_digest(rules: Sequence[Rule]) -> str:

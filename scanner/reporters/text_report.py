@@ -151,12 +151,13 @@ class _Writer:
 
 def render(result: ScanResult, rules: Sequence[Rule], color: bool = False, summary: bool = True) -> str:
     """The findings under their files and objects, then (`summary`) the By rule table and the totals."""
-    if not summary and all(f.suppression is not None for f in result.findings):
-        return ""
-    if not color and all(f.suppression is not None for f in result.findings):
-        # Nothing to list (the common pre-commit run): the summary is our own words and numbers only,
-        # so it is written without importing rich (~60 ms of a hook's start-up).
-        return _TAG.sub("", _summary(result, [])) + "\n"
+    if all(f.suppression is not None for f in result.findings):  # nothing to list
+        if not summary:
+            return ""
+        if not color:
+            # The common pre-commit run: the summary is our own words and numbers only, so it is
+            # written without importing rich (~60 ms of a hook's start-up).
+            return _TAG.sub("", _summary(result, [])) + "\n"
     from rich.console import Console
 
     buffer = io.StringIO()
@@ -164,9 +165,9 @@ def render(result: ScanResult, rules: Sequence[Rule], color: bool = False, summa
     console = Console(file=buffer, force_terminal=color, no_color=not color, highlight=False, width=width, soft_wrap=True)
     active = [f for f in result.findings if f.suppression is None]
     grouped = grouping.groups(active)
-    later = {id(f) for members in grouped.values() for f in members[1:]}  # shown under the first
+    shown = _shown(active, grouped)  # the others are shown under the first of their group
     writer = _Writer(console, rules, grouped)
-    for i, (heading, findings) in enumerate(_files([f for f in active if id(f) not in later])):
+    for i, (heading, findings) in enumerate(_files(shown)):
         if i:
             console.print()
         writer.file(heading, findings)
@@ -174,25 +175,28 @@ def render(result: ScanResult, rules: Sequence[Rule], color: bool = False, summa
         return buffer.getvalue()
     if active:
         console.print()
-        for line in _by_rule(active, rules):
+        for line in _by_rule(shown, rules):
             console.print(line)
     console.print(_summary(result, active))
     return buffer.getvalue()
 
 
-def _shown(findings: Sequence[Finding]) -> list[Finding]:
-    """One finding per secret value found in many places (the first), every other finding."""
-    later = {id(f) for members in grouping.groups(findings).values() for f in members[1:]}
+def _shown(findings: Sequence[Finding], grouped: dict[str, list[Finding]] | None = None) -> list[Finding]:
+    """One finding per secret value found in many places (the first), every other finding
+    (`grouped`: `grouping.groups(findings)` when the caller has it)."""
+    grouped = grouping.groups(findings) if grouped is None else grouped
+    later = {id(f) for members in grouped.values() for f in members[1:]}
     return [f for f in findings if id(f) not in later]
 
 
-def _by_rule(active: Sequence[Finding], rules: Sequence[Rule]) -> list[str]:
-    """The findings counted by rule, most severe first, with what `scanner fix` can fix (rich markup)."""
+def _by_rule(shown: Sequence[Finding], rules: Sequence[Rule]) -> list[str]:
+    """The findings (one per secret value) counted by rule, most severe first, with what `scanner fix` can
+    fix (rich markup)."""
     from scanner.fixers import edits  # (imports the editors: only when there are findings)
 
     by_id = {rule.id: rule for rule in rules}
     counts: dict[str, list[Any]] = {}  # rule id -> [severity, findings, fixable findings]
-    for finding in _shown(active):
+    for finding in shown:
         row = counts.setdefault(finding.rule_id, [finding.severity, 0, 0])
         row[1] += 1
         row[2] += edits(finding, by_id.get(finding.rule_id))
