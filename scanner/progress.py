@@ -65,6 +65,7 @@ def shown(enabled: bool, no_color: bool = False) -> Iterator[None]:
     from scanner.progress_display import Display
 
     display = Display(delay, no_color, _forced())
+    _guard_forks()
     _display = display
     display.thread.start()
     try:
@@ -140,5 +141,14 @@ def _after_fork_in_child() -> None:
     _held.clear()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
+_hooks: list[bool] = []
+
+
+def _guard_forks() -> None:
+    """The fork hooks, registered when a display is first shown, not at import: a hook is Python code
+    a Ctrl-C can land in ("Exception ignored in ..." on stderr), so a scan that shows no progress (a
+    pipe, CI, pre-commit) runs none."""
+    if not _hooks and hasattr(os, "register_at_fork"):
+        _hooks.append(True)
+        os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                            after_in_child=_after_fork_in_child)  # fmt: skip
