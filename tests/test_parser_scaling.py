@@ -125,4 +125,7 @@ def test_parser_work_grows_linearly(case):
 def test_the_check_catches_a_quadratic_parser(monkeypatch):
     """BuildKit's parser alone on one long continued RUN: the same check fails it."""
     monkeypatch.setattr(dockerfile_lines, "LONG_LINES", 10**9)
-    assert exponent(dockerfile_continued, 4000, parse("Dockerfile"), repeats=1) > MAX_EXPONENT
+    growth = exponent(dockerfile_continued, 4000, parse("Dockerfile"))
+    if growth <= MAX_EXPONENT:  # one retry, as above: a busy core slows the small run and flattens the curve
+        growth = max(growth, exponent(dockerfile_continued, 4000, parse("Dockerfile")))
+    assert growth > MAX_EXPONENT, f"BuildKit's parser alone grew like n^{growth:.2f}"
