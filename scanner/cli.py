@@ -196,7 +196,7 @@ def _warn_problems(problems: Sequence, verbose: bool) -> None:
             continue
         where = f"{problem.path}:{problem.line}" if problem.line else problem.path
         label = {"info": "note", "error": "error"}.get(problem.level, "warning")
-        _warn(f"{label}: {where}: {problem.message}")
+        _warn(f"{label}: {problem.message}" if where == "." else f"{label}: {where}: {problem.message}")  # "." the whole scan
 
 
 def _write_stdout(text: str) -> None:

@@ -437,3 +437,23 @@ def test_excludes_apply_to_history_and_staged_scans(tmp_path, monkeypatch):
         paths = {f["path"] for f in json.loads(out.read_text())["findings"]}
         assert not any(p.startswith("fixtures/") for p in paths), (mode, paths)
         assert paths == ({"app.env"} if mode == "--history" else set())
+
+
+def test_a_shallow_clone_is_one_warning_not_a_file_left_unscanned(tmp_path, cli):
+    """CI checkouts are shallow by default: the scan says so once, counts it as a warning (not as
+    "1 file not fully scanned") and --fail-on-parse-error does not fail on it."""
+    origin = Git(tmp_path / "origin")
+    origin.commit("one", {"README.md": "hello\n"})
+    origin.commit("two", {"README.md": "hello again\n"})
+    subprocess.run(
+        ["git", "clone", "-q", "--depth", "1", f"file://{origin.path}", str(tmp_path / "shallow")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    run = cli("scan", "--history", "--fail-on-parse-error", str(tmp_path / "shallow"))
+    assert run.code == 0
+    assert run.err.splitlines() == [
+        "scanner: warning: shallow clone: history is truncated, only the fetched commits were scanned "
+        "(fetch full history with 'git fetch --unshallow', or fetch-depth: 0 in CI)"
+    ]
+    summary = run.out.splitlines()[-1]
+    assert "1 warning (see above)" in summary and "not fully scanned" not in summary
