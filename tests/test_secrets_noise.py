@@ -138,3 +138,28 @@ def test_a_weak_default_percent_encoded_in_a_url_is_not_a_leak(cli, tmp_path):
     )
     doc = json.loads(cli("scan", ".", "--config", "/dev/null", "-f", "json", cwd=tmp_path).out)
     assert [(f["rule"], f["line"]) for f in doc["findings"]] == [("connection-url-password", 2)]
+
+
+def test_an_ellipsis_for_a_password_in_prose_is_not_a_leak(cli, tmp_path):
+    (tmp_path / "README.md").write_text(
+        "Connect with a JDBC URL (jdbc:mysql://db/app?user=app&password=..., jdbc:sqlserver://db;password=...).\n"
+        "Or an ODBC string (Server=db;User Id=app;Password=...).\n\nNext: jdbc:mysql://db/app?password=...\n"
+    )
+    assert cli("scan", ".", "--config", "/dev/null", cwd=tmp_path).code == 0
+    (tmp_path / "README.md").write_text("Use jdbc:mysql://db/app?user=app&password=Hq7...Lz2ck9 here.\n")
+    run = cli("scan", ".", "--config", "/dev/null", cwd=tmp_path)
+    assert run.code == 1 and "jdbc-password" in run.out
+
+
+def test_the_scanners_own_reports_in_the_tree_raise_no_failing_finding(cli, tmp_path):
+    """The saved SARIF and JSON reports describe every rule, with its prose examples: a second scan of a
+    tree holding them must not report those descriptions as leaks."""
+    (tmp_path / "app.env").write_text(
+        "ORDERS_URL=jdbc:sqlserver://sql.acme.example:1433;databaseName=orders;user=svc;password=Pz8!qFAKE77\n"
+        'LEGACY_DSN="Server=sql.acme.example;User Id=svc;Password=Hq7vLz2ckFAKE9;"\n'
+    )
+    for fmt, name in (("sarif", "scan.sarif"), ("json", "scan.json")):
+        assert cli("scan", ".", "--config", "/dev/null", "-f", fmt, "-o", name, cwd=tmp_path).code == 1
+    doc = json.loads(cli("scan", ".", "--config", "/dev/null", "-f", "json", cwd=tmp_path).out)
+    failing = {(f["path"], f["rule"]) for f in doc["findings"] if f["severity"] != "info"}
+    assert {path for path, _ in failing} == {"app.env"}

@@ -58,7 +58,7 @@ _TEMPLATE = _Lazy(
     r"#\{[^}]*\}|@[A-Za-z_]+@|@[A-Z][A-Z0-9_]*|%[A-Za-z_][A-Za-z0-9_]*%|__[A-Za-z0-9_]+__|\{[A-Za-z0-9_.]*\}|\[\[.*\]\])\s*$"
 )
 _PLACEHOLDER = _Lazy(
-    r"(?i)^(?:x{3,}|\*{3,}|\.{3,}|-{3,}|_{3,}|#{3,}|0{3,}|\?{3,}|•{3,}|"
+    r"(?i)^(?:x{3,}|\*{3,}|(?:\.{3,}|\u2026)(?:\W.*)?|-{3,}|_{3,}|#{3,}|0{3,}|\?{3,}|•{3,}|"
     r"change[-_ ]?(?:me|it|this)\w*|replace[-_ ]?(?:me|it|this)\w*|"
     r"(?:your|insert|enter|put|paste)(?:[-_ .]\w*|(?:api)?(?:key|token|secret|password|pass|pwd)\w*)|"
     r"[\w.-]*[-_ .]here|<[^>]*>|\[[^\]]*\]|"
@@ -76,7 +76,9 @@ def is_template(candidate, rule: Rule) -> bool:  # noqa: ANN001 - Candidate live
 
 
 def is_placeholder(candidate, rule: Rule) -> bool:  # noqa: ANN001
-    """`changeme`, `REPLACE_ME`, `xxxx`, `****`, `your-token-here`, `<token>`, `TODO`..."""
+    """`changeme`, `REPLACE_ME`, `xxxx`, `****`, `your-token-here`, `<token>`, `TODO`..., and a value
+    that is an ellipsis before punctuation (`password=...,` or `Password=...).` in prose and rule
+    descriptions, the scanner's own among them)."""
     secret = candidate.secret.strip("'\" ")
     if "&" in secret:  # XML and HTML write `<password>` as `&lt;password&gt;`
         secret = html.unescape(secret)
