@@ -40,12 +40,13 @@ def _handler(signum: int, frame: Any) -> None:  # noqa: ARG001 - signal handler 
 
 
 def install() -> dict[int, Any]:
-    """Handle SIGINT and SIGTERM in this process from now on; returns the previous handlers (none
-    when they were already ours: `python -m scanner` installs them before importing the CLI)."""
-    if _state["owner"] == os.getpid() and signal.getsignal(signal.SIGTERM) is _handler:
+    """Handle SIGINT and SIGTERM in this process from now on, for a new run: a signal an earlier run
+    received is forgotten. Returns the previous handlers (none when they were already ours: `python -m
+    scanner` installs them before importing the CLI, whose start-up checks `received()` first)."""
+    _state["received"] = 0
+    if installed():
         return {}
     _state["owner"] = os.getpid()
-    _state["received"] = 0
     previous = {}
     for sig in SIGNALS:
         try:
@@ -53,6 +54,11 @@ def install() -> dict[int, Any]:
         except ValueError:  # not the main thread (an embedding application): leave signals alone
             break
     return previous
+
+
+def installed() -> bool:
+    """Our handlers are this process's."""
+    return _state["owner"] == os.getpid() and signal.getsignal(signal.SIGTERM) is _handler
 
 
 def restore(previous: dict[int, Any]) -> None:
