@@ -1,5 +1,10 @@
-"""Ctrl-C bookkeeping in one process: a run does not inherit an earlier run's interrupt, and a signal
-swallowed during start-up still ends the program with 130."""
+"""Ctrl-C bookkeeping in one process: a run does not inherit an earlier run's interrupt, a signal
+swallowed during start-up still ends the program with 130, and a signal that arrives while workers
+fork (our own pool, and the executor of the work tree scan) is neither lost nor leaves a worker behind.
+
+The fork tests replace os.fork with one that sends SIGINT to the parent just after forking: the
+moment when, without interrupts.forking, the KeyboardInterrupt would be raised before the parent has
+recorded the child it must end."""
 
 from __future__ import annotations
 
@@ -7,11 +12,12 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
 
-from scanner import interrupts
+from scanner import interrupts, scan, workers
 from scanner.cli import main
 from tests.conftest import FAKE_GH, REPO
 
@@ -69,3 +75,60 @@ def test_a_signal_swallowed_before_the_cli_starts_still_ends_with_130(tmp_path):
                           text=True, timeout=120)  # fmt: skip
     assert done.returncode == 130, done.stderr
     assert "interrupted; results are incomplete" in done.stderr
+
+
+def _fork_then_interrupt(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """os.fork sends SIGINT to the parent right after forking; returns the pids forked."""
+    real_fork = os.fork
+    forked: list[int] = []
+
+    def fork() -> int:
+        pid = real_fork()
+        if pid:
+            forked.append(pid)
+            if len(forked) == 1:
+                _interrupt_now()
+        return pid
+
+    monkeypatch.setattr(os, "fork", fork)
+    return forked
+
+
+def _left_running(pids: list[int]) -> list[int]:
+    """The pids not yet reaped after a few seconds; those are killed and reaped here."""
+    deadline = time.monotonic() + 10
+    alive = list(pids)
+    while alive and time.monotonic() < deadline:
+        alive = [pid for pid in alive if not workers._reaped(pid)]
+        time.sleep(0.02)
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    return alive
+
+
+def _double(n: int) -> int:
+    return 2 * n
+
+
+def test_a_signal_while_the_forked_pool_forks_ends_every_worker(handlers, monkeypatch):
+    forked = _fork_then_interrupt(monkeypatch)
+    with pytest.raises(KeyboardInterrupt), workers.forked_pool(2) as pool:
+        list(pool.imap(_double, range(20)))
+    monkeypatch.undo()
+    assert interrupts.received() == signal.SIGINT  # delivered, once the fork was over
+    assert forked and _left_running(forked) == []
+
+
+def _sizes(batch: list[int]) -> list[scan.ItemResult]:
+    return []
+
+
+def test_a_signal_while_the_executor_forks_ends_every_worker(handlers, monkeypatch):
+    forked = _fork_then_interrupt(monkeypatch)
+    batches = [[n] for n in range(6)]
+    with pytest.raises(KeyboardInterrupt):
+        list(scan.map_items(_sizes, batches, (), scan.ScanOptions(jobs=2), parallel=True))
+    monkeypatch.undo()
+    assert interrupts.received() == signal.SIGINT
+    assert forked and _left_running(forked) == []
