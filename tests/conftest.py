@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -103,3 +105,26 @@ def git(cwd: Path, *args: str) -> str:
         cwd=cwd, check=True, capture_output=True, text=True,
     ).stdout
 
+
+def handlers_installed(pid: int) -> bool:
+    """The scanner's SIGINT/SIGTERM handlers are in place in process `pid` (Linux: SigCgt in
+    /proc/PID/status names the signals with a handler; Python catches SIGINT from its start, SIGTERM
+    only once scanner.interrupts installed its handlers, SIGINT's first)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    caught = next((int(line.split()[1], 16) for line in status.splitlines() if line.startswith("SigCgt:")), 0)
+    return bool(caught & (1 << (signal.SIGTERM - 1)))
+
+
+def wait_for_handlers(proc: subprocess.Popen, timeout: float = 60.0) -> bool:
+    """Wait until `proc` handles SIGINT and SIGTERM (True) or has ended (False); polls every ms."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if handlers_installed(proc.pid):
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.001)
+    raise AssertionError(f"the scanner (pid {proc.pid}) did not install its signal handlers in {timeout:.0f} s")
