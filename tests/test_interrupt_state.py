@@ -8,6 +8,7 @@ recorded the child it must end."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -25,8 +26,10 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 
 
 @pytest.fixture
-def handlers() -> Iterator[None]:
-    """The scanner's handlers for the test, pytest's again after it."""
+def handlers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The scanner's handlers for the test, pytest's again after it, and no interrupt left received
+    (code that checks `received()` outside a run, scan_history's readers, would raise)."""
+    monkeypatch.setitem(interrupts._state, "received", 0)
     previous = interrupts.install()
     try:
         yield
@@ -77,8 +80,9 @@ def test_a_signal_swallowed_before_the_cli_starts_still_ends_with_130(tmp_path):
     assert "interrupted; results are incomplete" in done.stderr
 
 
-def _fork_then_interrupt(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """os.fork sends SIGINT to the parent right after forking; returns the pids forked."""
+@contextlib.contextmanager
+def _fork_then_interrupt() -> Iterator[list[int]]:
+    """In the block, os.fork sends SIGINT to the parent right after forking; yields the pids forked."""
     real_fork = os.fork
     forked: list[int] = []
 
@@ -90,8 +94,11 @@ def _fork_then_interrupt(monkeypatch: pytest.MonkeyPatch) -> list[int]:
                 _interrupt_now()
         return pid
 
-    monkeypatch.setattr(os, "fork", fork)
-    return forked
+    os.fork = fork
+    try:
+        yield forked
+    finally:
+        os.fork = real_fork
 
 
 def _left_running(pids: list[int]) -> list[int]:
@@ -111,11 +118,9 @@ def _double(n: int) -> int:
     return 2 * n
 
 
-def test_a_signal_while_the_forked_pool_forks_ends_every_worker(handlers, monkeypatch):
-    forked = _fork_then_interrupt(monkeypatch)
-    with pytest.raises(KeyboardInterrupt), workers.forked_pool(2) as pool:
+def test_a_signal_while_the_forked_pool_forks_ends_every_worker(handlers):
+    with _fork_then_interrupt() as forked, pytest.raises(KeyboardInterrupt), workers.forked_pool(2) as pool:
         list(pool.imap(_double, range(20)))
-    monkeypatch.undo()
     assert interrupts.received() == signal.SIGINT  # delivered, once the fork was over
     assert forked and _left_running(forked) == []
 
@@ -124,11 +129,9 @@ def _sizes(batch: list[int]) -> list[scan.ItemResult]:
     return []
 
 
-def test_a_signal_while_the_executor_forks_ends_every_worker(handlers, monkeypatch):
-    forked = _fork_then_interrupt(monkeypatch)
+def test_a_signal_while_the_executor_forks_ends_every_worker(handlers):
     batches = [[n] for n in range(6)]
-    with pytest.raises(KeyboardInterrupt):
+    with _fork_then_interrupt() as forked, pytest.raises(KeyboardInterrupt):
         list(scan.map_items(_sizes, batches, (), scan.ScanOptions(jobs=2), parallel=True))
-    monkeypatch.undo()
     assert interrupts.received() == signal.SIGINT
     assert forked and _left_running(forked) == []
