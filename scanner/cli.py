@@ -397,7 +397,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
     result, rules, stale = _run_scan(args)
     from scanner import interrupts
 
-    if interrupts.received():  # an interrupt Python swallowed (raised inside an at-fork hook): still one
+    # an interrupt whose KeyboardInterrupt Python swallowed (raised inside a __del__ or a callback, where
+    # it is only printed as ignored) is still one; not at-fork hooks: forks defer signals (interrupts.forking)
+    if interrupts.received():
         raise KeyboardInterrupt
     if not args.quiet:
         _warn_problems(result.problems, args.verbose)

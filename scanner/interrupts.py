@@ -10,20 +10,29 @@ Child processes are reported as interrupted, not as failures, when a signal we h
 (`killed_by_interrupt`): Ctrl-C in a terminal reaches the whole process group, so git often dies of
 it before Python has run the handler. `sweep_children` is the last line: any direct child still
 alive when the CLI gives up is ended (SIGTERM, then SIGKILL), so nothing outlives the scanner.
+
+A fork is a window the handler must not raise in: `forking()` defers a signal that arrives while the
+process forks (at-fork hooks, or the parent between fork() and recording its child) and delivers it
+again when the block ends, where the caller's cleanup knows every child it started.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-_state: dict[str, Any] = {"owner": 0, "received": 0}
+# owner: the pid whose handlers these are; received: the signal that interrupted this run; forking:
+# forks in progress (any thread); deferred: a signal that arrived during one, delivered after it.
+_state: dict[str, Any] = {"owner": 0, "received": 0, "forking": 0, "deferred": 0}
+_forks = threading.Lock()  # guards the count of forks in progress (never taken by the handler)
 _children: set[subprocess.Popen] = set()  # live child processes this process started (git, mostly)
 if hasattr(os, "register_at_fork"):  # a forked worker's children are its own, not its parent's
     os.register_at_fork(after_in_child=_children.clear)
@@ -33,6 +42,9 @@ def _handler(signum: int, frame: Any) -> None:  # noqa: ARG001 - signal handler 
     if os.getpid() != _state["owner"]:  # a forked worker: take our children with us, leave quietly
         kill_children()
         os._exit(128 + signum)
+    if _state["forking"]:  # a fork in progress: raising now could lose a child; later, see forking()
+        _state["deferred"] = _state["deferred"] or signum
+        return
     if _state["received"]:
         return  # already unwinding
     _state["received"] = signum
@@ -40,12 +52,13 @@ def _handler(signum: int, frame: Any) -> None:  # noqa: ARG001 - signal handler 
 
 
 def install() -> dict[int, Any]:
-    """Handle SIGINT and SIGTERM in this process from now on; returns the previous handlers (none
-    when they were already ours: `python -m scanner` installs them before importing the CLI)."""
-    if _state["owner"] == os.getpid() and signal.getsignal(signal.SIGTERM) is _handler:
+    """Handle SIGINT and SIGTERM in this process from now on, for a new run: a signal an earlier run
+    received is forgotten. Returns the previous handlers (none when they were already ours: `python -m
+    scanner` installs them before importing the CLI, whose start-up checks `received()` first)."""
+    _state["received"] = _state["deferred"] = 0
+    if installed():
         return {}
     _state["owner"] = os.getpid()
-    _state["received"] = 0
     previous = {}
     for sig in SIGNALS:
         try:
@@ -53,6 +66,34 @@ def install() -> dict[int, Any]:
         except ValueError:  # not the main thread (an embedding application): leave signals alone
             break
     return previous
+
+
+def installed() -> bool:
+    """Our handlers are this process's."""
+    return _state["owner"] == os.getpid() and signal.getsignal(signal.SIGTERM) is _handler
+
+
+@contextlib.contextmanager
+def forking() -> Iterator[None]:
+    """Around an `os.fork` (or a pool submit that forks): a SIGINT or SIGTERM arriving inside is held
+    and delivered again when the block ends, so it is never raised half-way through the fork (inside an
+    at-fork hook, where Python only prints "Exception ignored", or in the parent before it has recorded
+    the child it must end). Blocking the signals would not do: `pthread_sigmask` covers the calling
+    thread only, and the display's or a pool's thread would take the signal instead. Works from any
+    thread (the handler runs in the main thread, and so does the delivery: it is a signal again). In the
+    forked child the handler acts at once, as in any worker (it ends the child quietly)."""
+    with _forks:
+        _state["forking"] += 1
+    try:
+        yield
+    finally:
+        with _forks:
+            _state["forking"] -= 1
+            signum = 0 if _state["forking"] else _state["deferred"]
+            if signum:
+                _state["deferred"] = 0
+        if signum and os.getpid() == _state["owner"]:  # never in a child that inherited it
+            os.kill(os.getpid(), signum)  # the handler runs now (main thread) or at once after
 
 
 def restore(previous: dict[int, Any]) -> None:

@@ -145,9 +145,9 @@ _hooks: list[bool] = []
 
 
 def _guard_forks() -> None:
-    """The fork hooks, registered when a display is first shown, not at import: a hook is Python code
-    a Ctrl-C can land in ("Exception ignored in ..." on stderr), so a scan that shows no progress (a
-    pipe, CI, pre-commit) runs none."""
+    """The fork hooks, registered when a display is first shown, not at import: a scan that shows no
+    progress (a pipe, CI, pre-commit) runs no Python code at fork. (A Ctrl-C during a fork no longer
+    lands in a hook: the scanner's forks defer it, see interrupts.forking.)"""
     if not _hooks and hasattr(os, "register_at_fork"):
         _hooks.append(True)
         os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from scanner import documents, progress, shard, workers
+from scanner import documents, interrupts, progress, shard, workers
 from scanner.documents.terraform.embedded import embedded_items
 from scanner.engines import policy, secrets
 from scanner.model import Finding, Item, Location, Problem, interruption
@@ -293,7 +293,8 @@ def map_items(
     try:
         futures, counts = [], []
         for batch in batches:
-            futures.append(pool.submit(work, batch, *extra))
+            with interrupts.forking():  # the first submit forks the workers: see interrupts.forking
+                futures.append(pool.submit(work, batch, *extra))
             counts.append(len(batch))
             progress.expect(len(batch))  # the listing goes on as batches are handed out
         for count, future in zip(counts, futures, strict=True):

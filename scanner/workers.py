@@ -25,6 +25,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from scanner import interrupts
+
 _TASK = struct.Struct("!i")
 _SIZE = struct.Struct("!Q")
 GRACE = 0.3  # seconds a worker has to end (and end its git children) before it is killed
@@ -87,6 +89,26 @@ def _serve(func: Callable[[Any], Any], tasks: list[Any], task_fd: int, result_fd
         _write_all(result_fd, _SIZE.pack(len(payload)) + payload)
 
 
+def _work(func: Callable[[Any], Any], tasks: list[Any], task_r: int, task_w: int, result_r: int, result_w: int,
+          others: list[_Worker], initializer: Callable[..., None] | None, initargs: tuple) -> None:
+    """A forked worker, from its first line to its end (os._exit: it never returns into the parent's code)."""
+    code = 0
+    try:
+        os.close(task_w)
+        os.close(result_r)
+        for other in others:
+            os.close(other.task_fd)
+            os.close(other.result_fd)
+        child_init(initializer, *initargs)
+        _serve(func, tasks, task_r, result_w)
+        for hook in _EXIT_HOOKS:
+            hook()
+    except BaseException:  # noqa: BLE001 - a worker never unwinds into the parent's code
+        code = 1
+    finally:
+        os._exit(code)
+
+
 class _Worker:
     def __init__(self, pid: int, task_fd: int, result_fd: int) -> None:
         self.pid, self.task_fd, self.result_fd = pid, task_fd, result_fd
@@ -103,28 +125,16 @@ class ForkedPool:
 
     def _start(self, func: Callable[[Any], Any], tasks: list[Any]) -> None:
         for _ in range(min(self.processes, len(tasks))):
-            task_r, task_w = os.pipe()
-            result_r, result_w = os.pipe()
-            pid = os.fork()
-            if pid == 0:  # the worker
-                code = 0
-                try:
-                    os.close(task_w)
-                    os.close(result_r)
-                    for other in self.workers:
-                        os.close(other.task_fd)
-                        os.close(other.result_fd)
-                    child_init(self.initializer, *self.initargs)
-                    _serve(func, tasks, task_r, result_w)
-                    for hook in _EXIT_HOOKS:
-                        hook()
-                except BaseException:  # noqa: BLE001 - a worker never unwinds into the parent's code
-                    code = 1
-                finally:
-                    os._exit(code)
-            os.close(task_r)
-            os.close(result_w)
-            self.workers.append(_Worker(pid, task_w, result_r))
+            # a Ctrl-C during the fork is delivered once the worker is recorded (so kill() ends it)
+            with interrupts.forking():
+                task_r, task_w = os.pipe()
+                result_r, result_w = os.pipe()
+                pid = os.fork()
+                if pid == 0:  # the worker
+                    _work(func, tasks, task_r, task_w, result_r, result_w, self.workers, self.initializer, self.initargs)
+                os.close(task_r)
+                os.close(result_w)
+                self.workers.append(_Worker(pid, task_w, result_r))
 
     def imap_unordered(self, func: Callable[[Any], Any], iterable: Iterable[Any]) -> Iterator[Any]:
         for _index, result in self._run(func, list(iterable)):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from scanner.sources import worktree
-from tests.conftest import FAKE_GH, REPO, git
+from tests.conftest import FAKE_GH, REPO, git, wait_for_handlers
 
 FORMATS = ["text", "json", "sarif", "junit", "gitlab"]
 
@@ -234,6 +234,7 @@ def test_ctrl_c_exits_130_without_traceback_or_temp_files(tmp_path, mode):
             [sys.executable, "-m", "scanner", "scan", ".", "--format", "sarif", "--output", str(out / "r.sarif"), *mode],
             cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
+        wait_for_handlers(proc)  # before its handler, SIGINT is Python's KeyboardInterrupt and a traceback
         time.sleep(1.5)
         if proc.poll() is None:
             break

@@ -22,15 +22,16 @@ from pathlib import Path
 import pytest
 
 from scanner.engines.checksums import with_checksum
-from tests.conftest import REPO
+from tests.conftest import REPO, wait_for_handlers
 
 SEED = 20
 INSTANTS = 24  # x (SIGINT, SIGTERM) x (process, group), mixed
 EXIT_WITHIN = 2.0  # seconds from the signal to the exit (the issue asks for one; CI machines are shared)
 # The interpreter's own start-up (site, .pth files) runs before any line of the scanner can handle a
 # signal: there a signal ends Python by its default action, with no child to leave behind. The
-# instants start after it (the handler is installed by the package's first line, scanner/__init__).
-STARTUP = 0.15
+# instants count from the moment the handlers are in place (the package's first line, scanner/__init__),
+# seen in /proc (tests.conftest.wait_for_handlers), not from the start: a loaded machine can take
+# longer than any fixed allowance to get there.
 BASE62 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 
@@ -110,17 +111,20 @@ def test_sigint_and_sigterm_at_random_instants_of_a_history_scan(tmp_path):
     secrets = fast_import_history(repo, 3000)
     env = dict(os.environ, NO_COLOR="1", PYTHONPATH=str(REPO), SCANNER_CACHE_DIR=str(tmp_path / "cache"))
     env.pop("SCANNER_DEBUG", None)
-
-    started = time.monotonic()
-    whole = _start(repo, env)
-    out, err = whole.communicate(timeout=120)
-    full = time.monotonic() - started
-    assert whole.returncode == 1, err  # findings: the secrets
+    cold = _start(repo, env)  # fills the caches (rules, listing): the runs below are warm, as this one is not
+    out, err = cold.communicate(timeout=120)
+    assert cold.returncode == 1, err  # findings: the secrets
     complete = json.loads(out)["summary"]["findings"]
     assert out.count(b'"rule": "github-token"') >= secrets // 7  # one per lineage, removed ones included
+    whole = _start(repo, env)
+    assert wait_for_handlers(whole)
+    started = time.monotonic()
+    out, err = whole.communicate(timeout=120)
+    full = time.monotonic() - started  # a warm run, from its handlers to its exit
+    assert whole.returncode == 1 and _report_findings(out) == complete, err
     # the instants: seeded, uniform over the whole run and a little past it
     rng = random.Random(SEED)
-    plan = [(rng.uniform(STARTUP, full * 1.1), sig, group) for sig, group in
+    plan = [(rng.uniform(0.0, full * 1.1), sig, group) for sig, group in
             [(s, g) for s in (signal.SIGINT, signal.SIGTERM) for g in (False, True)] * (INSTANTS // 4)]  # fmt: skip
     rng.shuffle(plan)
 
@@ -129,15 +133,17 @@ def test_sigint_and_sigterm_at_random_instants_of_a_history_scan(tmp_path):
     failures = []
     for at, sig, group in plan:
         proc = _start(repo, env)
+        wait_for_handlers(proc)
         time.sleep(at)
         sent = time.monotonic()
-        try:
-            if group:
-                os.killpg(proc.pid, sig)
-            else:
-                proc.send_signal(sig)
-        except ProcessLookupError:
-            pass
+        if proc.poll() is None:  # not yet reaped (a zombie still holds its pid): never another's process
+            try:
+                if group:
+                    os.killpg(proc.pid, sig)
+                else:
+                    proc.send_signal(sig)
+            except ProcessLookupError:
+                pass
         try:
             out, err = proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:

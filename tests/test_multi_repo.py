@@ -131,8 +131,9 @@ def test_url_and_local_repository_together(cli, tmp_path, two_repos):
 
 
 def test_protocols_outside_the_allowlist_and_credentials_in_urls(cli, tmp_path):
-    run = cli("scan", "--history", "ext::sh -c touch% /tmp/pwned", "-f", "json")  # not even a URL we accept
-    assert run.code == 2
+    pwned = tmp_path / "pwned"  # this test's own folder: no file shared with other runs or users
+    run = cli("scan", "--history", f"ext::sh -c touch% {pwned}", "-f", "json", cwd=tmp_path)  # not even a URL we accept
+    assert run.code == 2 and not pwned.exists()
     run = cli("scan", "--history", "ftp://127.0.0.1/x.git")
     assert run.code == 2 and "protocol 'ftp' is not allowed" in run.err
     run = cli("scan", "--history", "https://scanner-user:s3cr3t-PASS@127.0.0.1:9/x.git")
@@ -158,26 +159,42 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _serving(proc: subprocess.Popen, port: int, timeout: float = 30.0) -> bool:
+    """`proc`, a git daemon, answers on `port` (its probe repository lists); False when it ended (the
+    port was taken between _free_port and its bind) or did not answer in time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        probe = subprocess.run(["git", "ls-remote", f"git://127.0.0.1:{port}/probe.git"], capture_output=True,
+                               timeout=timeout)  # fmt: skip
+        if probe.returncode == 0:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 @pytest.fixture
 def daemon(tmp_path):
+    """A git daemon on 127.0.0.1 (loopback only) serving tmp_path/served; a new port when the one
+    picked was taken meanwhile."""
+    core = subprocess.run(["git", "--exec-path"], capture_output=True, text=True, check=True).stdout.strip()
+    if not (Path(core) / "git-daemon").exists():
+        pytest.skip("git daemon is not installed")
     base = tmp_path / "served"
     base.mkdir(exist_ok=True)
-    port = _free_port()
-    proc = subprocess.Popen(
-        ["git", "daemon", "--listen=127.0.0.1", f"--port={port}", "--export-all", "--reuseaddr",
-         f"--base-path={base}", str(base)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+    _bare(tmp_path, _repo(tmp_path / "probe", {"README": "probe\n"}), "probe.git")
+    for _attempt in range(5):
+        port = _free_port()
+        proc = subprocess.Popen(
+            ["git", "daemon", "--listen=127.0.0.1", f"--port={port}", "--export-all", "--reuseaddr",
+             f"--base-path={base}", str(base)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        if _serving(proc, port):
             break
-        except OSError:
-            time.sleep(0.05)
-    else:
         proc.kill()
-        pytest.skip("git daemon did not start")
+        proc.wait()
+    else:
+        pytest.fail("git daemon did not start on 127.0.0.1 (5 ports tried)")
     yield f"git://127.0.0.1:{port}"
     proc.kill()
     proc.wait()

@@ -45,7 +45,8 @@ def hooks(tmp_path_factory):
     git(project, "add", ".")
     git(project, "commit", "-qm", "scanner")
     rev = git(project, "rev-parse", "HEAD").strip()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PRE_COMMIT", "GIT_", "PYTHONPATH"))}
+    own = ("GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM")  # the suite's git configuration (conftest), not the user's
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PRE_COMMIT", "GIT_", "PYTHONPATH")) or k in own}
     if not os.environ.get("SCANNER_TEST_FULL_HOOK_ENV"):
         import sysconfig
 
