@@ -24,7 +24,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -157,18 +157,21 @@ def available() -> bool:
 
 def build(
     keywords: Sequence[str], patterns: Sequence[tuple[int, str]], compile_missing: bool = True,
-    unfiltered: Sequence[int] = (),
+    unfiltered: Sequence[int] = (), anchors: Mapping[int, Sequence[str]] | None = None,
 ) -> Prefilter | None:
     """A prefilter for these keywords and (rule index, RE2 pattern) pairs; None when Hyperscan is
     not available or cannot compile them, or, with compile_missing=False, when it is not cached yet.
-    `unfiltered`: rule indexes left out of the database, reported as "may match" in every file."""
+    `unfiltered`: rule indexes left out of the database, reported as "may match" in every file.
+    `anchors`: each rule's keywords, where its pattern may start in the pass (pattern_core.core)."""
     if not available() or not (keywords or patterns):
         return None
     import hyperscan as hs
 
     # JSON carries each expression's UTF-8 bytes as latin-1 text; each pattern without its leading
     # context (pattern_core: it matches wherever the pattern does, and costs the pass less)
-    expressions = [_literal(k) for k in keywords] + [core(p).encode().decode("latin-1") for _, p in patterns]
+    expressions = [_literal(k) for k in keywords] + [
+        core(p, (anchors or {}).get(r, ())).encode().decode("latin-1") for r, p in patterns
+    ]
     flags = [hs.HS_FLAG_CASELESS | hs.HS_FLAG_SINGLEMATCH] * len(keywords) + [
         hs.HS_FLAG_SINGLEMATCH | hs.HS_FLAG_PREFILTER | hs.HS_FLAG_ALLOWEMPTY
     ] * len(patterns)
