@@ -253,7 +253,7 @@ def test_the_pass_starts_the_generic_rules_at_their_own_trigger_words():
 @pytest.mark.parametrize(
     ("pattern", "keywords", "cut"),
     [
-        (r"(?i)(?:server|host|user)=[^;]*;(?P<key>password|pwd)=\S+", ("password", "pwd"), r"(?i)(?P<key>password|pwd)=\S+"),
+        (r"(?i)(?:server|host|user|uid)=[^;]*;(?P<key>password|pwd)=\S+", ("password", "pwd"), r"(?i)(?P<key>password|pwd)=\S+"),
         (r"(?i)variable (?P<key>[a-z]*(?:pass|token))=x", ("pass", "token"), r"(?i)variable (?P<key>[a-z]*(?:pass|token))=x"),
         (r"(?:^|\s):(?P<key>(?i:[a-z]*(?:pass|token)))=\S+", (":pass",), r"(?i:(?:pass|token))=\S+"),
         (r"[A-Za-z_]\w*(?:[Pp]ass|[Tt]oken)\(x\)", (), r"(?:[Pp]ass|[Tt]oken)\(x\)"),

@@ -31,8 +31,8 @@ def core(pattern: str, keywords: Sequence[str] = ()) -> str:
     the pattern itself when there is nothing to drop or its syntax is not one taken apart here.
 
     With the rule's keywords, an alternative starts, where it can, at the first item whose every
-    way of starting is a literal that is one of the keywords or begins one, when those are fewer
-    than the ways the first run of two literals starts with (connection-string-password: at
+    way of starting is a literal that is one of the keywords or begins one, when the first run of
+    two literals starts weakly (_rarer) (connection-string-password: at
     `password|pwd`, not at `server|host|user|uid|...` that text holds everywhere): the pass then
     wakes up only where the rule's own trigger words are, and not at every common word."""
     lead = _LEADING_FLAGS.match(pattern)
@@ -53,15 +53,18 @@ def _core_of(sequence: str, keywords: tuple[str, ...] = ()) -> str:
     cut = _cut(whole, lambda items: _literal_run(items) >= 2)
     if keywords:
         anchored = _cut(whole, lambda items: _starts_with_keyword(items, keywords))
-        # the keywords win over a start of as many literals or more (`variable`, `name=|key=` are
-        # rarer than `pass|pw|secret|token|...`; `server|host|user|uid|...` are not)
-        if anchored is not None and (cut is None or len(_starts(anchored or sequence)) < len(_starts(cut or sequence))):
+        if anchored is not None and (cut is None or _rarer(anchored or sequence, cut or sequence)):
             return anchored or sequence
     return cut or sequence
 
 
-def _starts(sequence: str) -> list[str]:
-    return _leading_literals(_items(sequence))
+def _rarer(keyworded: str, cut: str) -> bool:
+    """Whether to start at the keywords rather than at the first run of two literals: when that run
+    starts weakly, with a literal of three characters or less (`==`, `://`) or in many ways
+    (`server|host|user|uid|...`), which text holds everywhere. `machine`, `variable`, `name=|key=`
+    are kept: they are rarer than `password`, `pass|pw|token|...`."""
+    starts = _leading_literals(_items(cut))
+    return bool(_leading_literals(_items(keyworded))) and (not starts or min(map(len, starts)) <= 3 or len(starts) > 3)
 
 
 def _cut(items: list[Item], good: Callable[[list[Item]], bool]) -> str | None:
@@ -90,8 +93,13 @@ def _inside(atom: str) -> list[Item] | None:
     items = _items(body)
     scoped = _SCOPED.match(atom)
     if scoped:
+        if len(items) == 1 and not items[0][1]:  # (?i:(?P<key>...)): the inner group's items, in the scope
+            inner = _inside(items[0][0])
+            if inner is None:
+                return None
+            items = inner
         items = [(f"{scoped.group(0)}{a})", q) for a, q in items]
-    return None if items == [(atom, "")] else items  # (?i:a) is itself
+    return items
 
 
 def _starts_with_keyword(items: list[Item], keywords: tuple[str, ...]) -> bool:
@@ -106,25 +114,30 @@ def _starts_with_keyword(items: list[Item], keywords: tuple[str, ...]) -> bool:
 def _leading_literals(items: list[Item]) -> list[str]:
     """The literal text each match of the items starts with, one string per way to start (lower
     case); [] when some way starts with no literal."""
-    text = ""
+    starts, _ = _literal_prefixes(items)
+    return starts if all(starts) else []
+
+
+def _literal_prefixes(items: list[Item]) -> tuple[list[str], bool]:
+    """(the literal prefixes of the ways the items start, whether each is the whole of its way)."""
+    texts = [""]
     for atom, quantifier in items:
         if quantifier[:1] in ("*", "?") or quantifier.startswith("{0"):
-            break
+            return texts, False
         char = _literal_char(atom)
-        if char is None:
-            if text:
-                break
-            body = _group_body(atom)
-            if body is None:
-                return []
-            starts = [_leading_literals(_items(a)) for a in _alternatives(body)]
-            if not all(starts):
-                return []
-            return [s for group in starts for s in group]
-        text += char
-        if quantifier:
-            break
-    return [text] if text else []
+        if char is not None:
+            texts = [t + char for t in texts]
+            if quantifier:
+                return texts, False
+            continue
+        body = _group_body(atom)
+        if body is None:
+            return texts, False
+        ways = [_literal_prefixes(_items(a)) for a in _alternatives(body)]
+        texts = [t + w for t in texts for starts, _ in ways for w in starts]
+        if quantifier or not all(whole for _, whole in ways) or len(texts) > 64:
+            return texts, False
+    return texts, True
 
 
 def _literal_char(atom: str) -> str | None:
