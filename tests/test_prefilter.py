@@ -129,6 +129,25 @@ def test_database_is_cached_and_reused(tmp_path, monkeypatch):
     assert again.scan(b"nothing here\n") == ([], {1})
 
 
+def test_a_cached_database_loads_without_cutting_the_patterns_again(tmp_path, monkeypatch):
+    """Cutting every built-in pattern (pattern_core) takes ~0.1 s: a pre-commit run that finds the
+    database cached must not pay it; new keywords (another cut) compile a new database."""
+    monkeypatch.setenv("SCANNER_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("SCANNER_NO_CACHE", raising=False)
+    patterns = [(0, r"(?i)(?:host|user|uid)=[^;]*;(?P<key>password|pwd)=(?P<secret>\S+)")]
+    assert prefilter.build(["password"], patterns, anchors={0: ("password", "pwd")}) is not None
+    prefilter._MEMO.clear()  # as a new process
+
+    def no_cutting(*args, **kwargs):
+        raise AssertionError("cut the patterns again instead of loading the cache")
+
+    monkeypatch.setattr(prefilter, "core", no_cutting)
+    again = prefilter.build(["password"], patterns, anchors={0: ("password", "pwd")})
+    assert again is not None and again.scan(b"uid=a;password=hunter22\n") == ([0], {0})
+    with pytest.raises(AssertionError, match="cut the patterns again"):
+        prefilter.build(["password"], patterns, anchors={0: ("pwd",)})
+
+
 def test_without_a_cache_folder_it_is_compiled_once_per_process(monkeypatch):
     monkeypatch.setenv("SCANNER_NO_CACHE", "1")
     calls = []
