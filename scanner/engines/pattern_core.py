@@ -8,8 +8,13 @@ less, and RE2 still runs the whole pattern for the findings. Hyperscan then star
 rare literal instead of at every character a leading class or boundary accepts: the generic
 `key = "value"` rules cost the pass 3 to 4 times less.
 
+With the rule's keywords, a weak start (`==`, `server|host|user|uid|...`) gives way to the
+keywords (see core()). A group with its own flags, (?i:ab), is taken apart as (?i:a)(?i:b), and
+[Pp] counts as a literal character.
+
 Only the syntax every built-in pattern uses is taken apart (escapes, classes, groups, quantifiers);
-anything else (`\\Q...\\E`, flags set inside the pattern) leaves the pattern as it is.
+anything else (`\\Q...\\E`, flags set in the middle of the pattern without a group of their own)
+leaves the pattern as it is.
 """
 
 from __future__ import annotations
@@ -32,9 +37,9 @@ def core(pattern: str, keywords: Sequence[str] = ()) -> str:
 
     With the rule's keywords, an alternative starts, where it can, at the first item whose every
     way of starting is a literal that is one of the keywords or begins one, when the first run of
-    two literals starts weakly (_rarer) (connection-string-password: at
-    `password|pwd`, not at `server|host|user|uid|...` that text holds everywhere): the pass then
-    wakes up only where the rule's own trigger words are, and not at every common word."""
+    two literals starts weakly (_rarer): connection-string-password starts at `password|pwd`, not at
+    `server|host|user|uid|...` that text holds everywhere, so the pass wakes up only where the rule's
+    own trigger words are."""
     lead = _LEADING_FLAGS.match(pattern)
     flags = lead.group(0) if lead else ""
     body = pattern[len(flags) :]
