@@ -129,6 +129,25 @@ def test_database_is_cached_and_reused(tmp_path, monkeypatch):
     assert again.scan(b"nothing here\n") == ([], {1})
 
 
+def test_a_cached_database_loads_without_cutting_the_patterns_again(tmp_path, monkeypatch):
+    """Cutting every built-in pattern (pattern_core) takes ~0.1 s: a pre-commit run that finds the
+    database cached must not pay it; new keywords (another cut) compile a new database."""
+    monkeypatch.setenv("SCANNER_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("SCANNER_NO_CACHE", raising=False)
+    patterns = [(0, r"(?i)(?:host|user|uid)=[^;]*;(?P<key>password|pwd)=(?P<secret>\S+)")]
+    assert prefilter.build(["password"], patterns, anchors={0: ("password", "pwd")}) is not None
+    prefilter._MEMO.clear()  # as a new process
+
+    def no_cutting(*args, **kwargs):
+        raise AssertionError("cut the patterns again instead of loading the cache")
+
+    monkeypatch.setattr(prefilter, "core", no_cutting)
+    again = prefilter.build(["password"], patterns, anchors={0: ("password", "pwd")})
+    assert again is not None and again.scan(b"uid=a;password=hunter22\n") == ([0], {0})
+    with pytest.raises(AssertionError, match="cut the patterns again"):
+        prefilter.build(["password"], patterns, anchors={0: ("pwd",)})
+
+
 def test_without_a_cache_folder_it_is_compiled_once_per_process(monkeypatch):
     monkeypatch.setenv("SCANNER_NO_CACHE", "1")
     calls = []
@@ -211,14 +230,14 @@ def test_the_pass_gets_each_pattern_without_its_leading_context():
     texts = [t.encode() for t in _rule_example_texts()] + [item.data for item in _fixture_items()]
     shortened = 0
     for rule in rules:
-        cut = pattern_core.core(rule.pattern)
-        if cut == rule.pattern:
-            continue
-        shortened += 1
-        whole, part = re2.compile(rule.pattern.encode()), re2.compile(cut.encode())
-        for text in texts:
-            if whole.search(text):
-                assert part.search(text), (rule.id, text[:200])
+        for cut in {pattern_core.core(rule.pattern), pattern_core.core(rule.pattern, rule.keywords)}:
+            if cut == rule.pattern:
+                continue
+            shortened += 1
+            whole, part = re2.compile(rule.pattern.encode()), re2.compile(cut.encode())
+            for text in texts:
+                if whole.search(text):
+                    assert part.search(text), (rule.id, cut, text[:200])
     assert shortened > 100
     generic = next(r for r in rules if r.id == "generic-secret-assignment")
     assert pattern_core.core(generic.pattern).startswith("(?im)(?:pass|pw|secret|token|")
@@ -237,11 +256,37 @@ def test_pattern_core_shapes(pattern, cut):
     assert pattern_core.core(pattern) == cut
 
 
+def test_the_pass_starts_the_generic_rules_at_their_own_trigger_words():
+    """connection-string-password starts at password|pwd (its keywords), not at the server=, host=,
+    user= that most files hold; generic-secret-call's `:token =>` form starts at the secret word,
+    not at every `:`; a rule whose first literal is rarer than its keywords keeps it."""
+    rules = {r.id: r for r in loader.load_rules() if r.engine == "secrets"}
+    connection = rules["connection-string-password"]
+    assert pattern_core.core(connection.pattern, connection.keywords).startswith("(?i)(?P<key>password|pwd)[ \\t]*=")
+    call = rules["generic-secret-call"]
+    assert "|(?i:(?:pass|pw|secret|token|" in pattern_core.core(call.pattern, call.keywords)
+    terraform = rules["generic-terraform-variable-default"]
+    assert pattern_core.core(terraform.pattern, terraform.keywords).startswith('(?i)variable[ \\t]+"')
+
+
+@pytest.mark.parametrize(
+    ("pattern", "keywords", "cut"),
+    [
+        (r"(?i)(?:server|host|user|uid)=[^;]*;(?P<key>password|pwd)=\S+", ("password", "pwd"), r"(?i)(?P<key>password|pwd)=\S+"),
+        (r"(?i)variable (?P<key>[a-z]*(?:pass|token))=x", ("pass", "token"), r"(?i)variable (?P<key>[a-z]*(?:pass|token))=x"),
+        (r"(?:^|\s):(?P<key>(?i:[a-z]*(?:pass|token)))=\S+", (":pass",), r"(?i:(?:pass|token))=\S+"),
+        (r"[A-Za-z_]\w*(?:[Pp]ass|[Tt]oken)\(x\)", (), r"(?:[Pp]ass|[Tt]oken)\(x\)"),
+    ],
+)
+def test_pattern_core_with_keywords(pattern, keywords, cut):
+    assert pattern_core.core(pattern, keywords) == cut
+
+
 @pytest.mark.parametrize(
     "pattern",
     [
         r"AKIA[0-9A-Z]{16}",  # starts with a literal run already
-        r"(?P<key>(?i:[a-z]*pass))=\S+",  # a flag group inside: its scope is not moved
+        r"(?P<key>[a-z]*(?i)pass)=\S+",  # flags set inside: their scope is not moved
         r"[a-z]+\Q.*\E",  # \Q...\E: not taken apart
         r"[a-z]*(x",  # not a pattern at all
         r"(?:^|\s)[0-9a-f]{40}",  # no run of two literals to start at

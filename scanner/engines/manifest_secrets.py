@@ -207,11 +207,18 @@ def _objects(value: Any) -> Iterator[LDict]:
         yield value
 
 
+_PARSED: list[Any] = [None, []]  # (the last text parsed, its documents): both decoders of one file parse it once
+
+
 def _documents(item: Item) -> list[Any]:
+    if _PARSED[0] is item.data:
+        return _PARSED[1]
     try:
-        return [value for value, _ in load_yaml_documents(item.data)]
+        docs = [value for value, _ in load_yaml_documents(item.data)]
     except YamlError:
-        return []  # a template or broken file: the documents step reports parse problems
+        docs = []  # a template or broken file: the documents step reports parse problems
+    _PARSED[0], _PARSED[1] = item.data, docs
+    return docs
 
 
 def _last_applied(obj: LDict) -> tuple[Any, int, str] | None:

@@ -24,7 +24,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -157,24 +157,25 @@ def available() -> bool:
 
 def build(
     keywords: Sequence[str], patterns: Sequence[tuple[int, str]], compile_missing: bool = True,
-    unfiltered: Sequence[int] = (),
+    unfiltered: Sequence[int] = (), anchors: Mapping[int, Sequence[str]] | None = None,
 ) -> Prefilter | None:
     """A prefilter for these keywords and (rule index, RE2 pattern) pairs; None when Hyperscan is
     not available or cannot compile them, or, with compile_missing=False, when it is not cached yet.
-    `unfiltered`: rule indexes left out of the database, reported as "may match" in every file."""
+    `unfiltered`: rule indexes left out of the database, reported as "may match" in every file.
+    `anchors`: each rule's keywords, where its pattern may start in the pass (pattern_core.core)."""
     if not available() or not (keywords or patterns):
         return None
     import hyperscan as hs
 
-    # JSON carries each expression's UTF-8 bytes as latin-1 text; each pattern without its leading
-    # context (pattern_core: it matches wherever the pattern does, and costs the pass less)
-    expressions = [_literal(k) for k in keywords] + [core(p).encode().decode("latin-1") for _, p in patterns]
-    flags = [hs.HS_FLAG_CASELESS | hs.HS_FLAG_SINGLEMATCH] * len(keywords) + [
-        hs.HS_FLAG_SINGLEMATCH | hs.HS_FLAG_PREFILTER | hs.HS_FLAG_ALLOWEMPTY
-    ] * len(patterns)
     site = os.path.dirname(os.path.dirname(os.path.abspath(hs.__file__)))
-    job = json.dumps({"expressions": expressions, "flags": flags, "site": site}, sort_keys=True)
-    key = hashlib.sha256(f"{_FORMAT}\0{hs.__version__}\0{job}".encode()).hexdigest()[:40]
+    anchors = {r: tuple(anchors[r]) for r, _ in patterns if anchors and anchors.get(r)}
+    # the key is of what goes in (cutting the patterns costs ~0.1 s: only a compile does it), and of
+    # the code that cuts them
+    inputs = json.dumps(
+        {"keywords": list(keywords), "patterns": [[r, p] for r, p in patterns], "anchors": sorted(anchors.items()), "site": site},
+        sort_keys=True,
+    )
+    key = hashlib.sha256(f"{_FORMAT}\0{hs.__version__}\0{_cutter()}\0{inputs}".encode()).hexdigest()[:40]
     if key in _MEMO:  # compiled (or failed to) in this process already
         db = _load(hs, _MEMO[key])
     else:
@@ -186,7 +187,7 @@ def build(
         if db is None and not compile_missing:
             return None
         if db is None:  # not cached yet, or cached for another CPU or version
-            _MEMO[key] = _compile(job, key)
+            _MEMO[key] = _compile(_job(hs, keywords, patterns, anchors, site), key)
             db = _load(hs, _MEMO[key])
     if db is None:
         return None
@@ -196,6 +197,33 @@ def build(
         return None  # a keyword that cannot be a literal: let RE2 do it all
     ascii_only = [r for r, p in patterns if not ascii_safe(p)]
     return Prefilter(db, k, [r for r, _ in patterns], [patterns[d - k][0] for d in dropped] + list(unfiltered), ascii_only)
+
+
+def _job(hs: Any, keywords: Sequence[str], patterns: Sequence[tuple[int, str]], anchors: Mapping[int, Sequence[str]],
+         site: str) -> str:  # fmt: skip
+    """What the compiler child reads: the expressions (each pattern cut by pattern_core.core), their
+    flags, and where hyperscan is."""
+    # JSON carries each expression's UTF-8 bytes as latin-1 text; each pattern without its leading
+    # context (pattern_core: it matches wherever the pattern does, and costs the pass less)
+    expressions = [_literal(k) for k in keywords] + [
+        core(p, anchors.get(r, ())).encode().decode("latin-1") for r, p in patterns
+    ]
+    flags = [hs.HS_FLAG_CASELESS | hs.HS_FLAG_SINGLEMATCH] * len(keywords) + [
+        hs.HS_FLAG_SINGLEMATCH | hs.HS_FLAG_PREFILTER | hs.HS_FLAG_ALLOWEMPTY
+    ] * len(patterns)
+    return json.dumps({"expressions": expressions, "flags": flags, "site": site}, sort_keys=True)
+
+
+_CUTTER: list[str] = []
+
+
+def _cutter() -> str:
+    """A digest of pattern_core's source: a change to how patterns are cut compiles a new database."""
+    if not _CUTTER:
+        from scanner.engines import pattern_core
+
+        _CUTTER.append(hashlib.sha256(Path(pattern_core.__file__).read_bytes()).hexdigest()[:16])
+    return _CUTTER[0]
 
 
 def _literal(keyword: str) -> str:

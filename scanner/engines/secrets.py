@@ -156,14 +156,18 @@ class _LazyRules(Sequence):
         if self._prefilter is False:
             if not self._looked_in_cache:
                 self._looked_in_cache = True
-                cached = prefilter.build(self._keywords, self._patterns(), compile_missing=False, unfiltered=self._by_path())
+                cached = prefilter.build(
+                    self._keywords, self._patterns(), compile_missing=False, unfiltered=self._by_path(), anchors=self._anchors()
+                )
                 if cached is not None:
                     self._prefilter = cached
                     return cached
             self._scanned += more
             if self._scanned < PREFILTER_AFTER:
                 return None
-            self._prefilter = prefilter.build(self._keywords, self._patterns(), unfiltered=self._by_path())
+            self._prefilter = prefilter.build(
+                self._keywords, self._patterns(), unfiltered=self._by_path(), anchors=self._anchors()
+            )
         return self._prefilter  # type: ignore[return-value]
 
     def _patterns(self) -> list[tuple[int, str]]:
@@ -172,6 +176,11 @@ class _LazyRules(Sequence):
         keywords still select them, and their path test, first in _confirm, is cheaper."""
         by_path = set(self._by_path())
         return [(i, self._rules[i].pattern) for i in sorted(self.pattern_indexes()) if i not in by_path]
+
+    def _anchors(self) -> dict[int, tuple[str, ...]]:
+        """Each pattern rule's keywords: in the pass, its pattern starts at them where it can (a
+        rule is selected only when one of them occurs, so the pass need not look anywhere else)."""
+        return {i: self._rules[i].keywords for i in self.pattern_indexes() if self._rules[i].keywords}
 
     def _by_path(self) -> list[int]:
         return [i for i in sorted(self.pattern_indexes()) if self._rules[i].paths]
