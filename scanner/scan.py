@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from scanner import documents, progress, shard, workers
-from scanner.documents.terraform.embedded import embedded_items
 from scanner.engines import policy, secrets
 from scanner.model import Finding, Item, Location, Problem, interruption
 from scanner.rules.loader import Rule
@@ -203,6 +202,8 @@ def _embedded_secrets(item: Item, found: list[Finding]) -> list[Finding]:
     environment name/value pairs), reported on the line of the value that holds them (once: not
     again where the plain text already showed them)."""
     out: list[Finding] = []
+    from scanner.documents.terraform.embedded import embedded_items  # a work tree's, not a history's
+
     seen = {(f.rule_id, f.fingerprint, f.line) for f in found}
     for sub in embedded_items(item):
         for f in secrets.scan_item(_STATE["compiled"], sub.item, _STATE["show"]):
@@ -261,8 +262,7 @@ def _process_entries(
     return out
 
 
-def jobs_for(requested: int) -> int:
-    return requested if requested > 0 else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+jobs_for = workers.jobs_for
 
 
 def map_items(
@@ -506,7 +506,7 @@ def scan_git(
     tune_gc()
     target = options.paths[0] if options.paths else "."
     repo = gitsrc.open_repo(target)
-    top = gitsrc.toplevel(target)
+    top = repo.top
     base = worktree.display_base(Path(target)) if top else Path(target).resolve()
 
     prefix = os.path.relpath(top, base).replace(os.sep, "/") if top else "."
@@ -521,8 +521,8 @@ def scan_git(
 
     hist = githistory.scan_history(
         target, secrets.compile_rules(options.rules), refs=refs or None, since=since, range_=range_, unpushed=unpushed,
-        max_size=options.max_file_size, jobs=jobs_for(options.jobs), show_secrets=options.show_secrets,
-        inline_ignores=options.inline_ignores, shard=options.shard,
+        max_size=options.max_file_size, jobs=options.jobs, show_secrets=options.show_secrets,
+        inline_ignores=options.inline_ignores, shard=options.shard, repo=repo,
     )  # fmt: skip
     problems = list(hist.problems)
     files, total = hist.stats.get("blobs", 0), hist.stats.get("bytes", 0)
@@ -534,9 +534,11 @@ def scan_git(
     worktree_found = current.findings if current is not None else None
     found = history_findings(hist.findings, prefix, options.excludes, worktree_found)
     problems.sort(key=problem_order)
-    meta = None
+    from scanner.sources import remote
+
+    meta = {"repository": remote.label_of(repo), "revision": repo.head}  # what the report says of the repository
     if options.shard is not None:  # what `scanner merge` needs to fold every shard's history
-        meta = {"shard": {"index": options.shard.index, "count": options.shard.count, "kind": "history"},
+        meta |= {"shard": {"index": options.shard.index, "count": options.shard.count, "kind": "history"},
                 "history_record": hist.record, "path_prefix": prefix, "excludes": list(options.excludes),
                 "worktree_findings": worktree_found}  # fmt: skip
     return ScanResult(found, problems, files, total, time.monotonic() - started, base, meta=meta)

@@ -32,7 +32,7 @@ from scanner import interrupts
 from scanner.engines.pattern_core import core
 from scanner.rules import loader
 
-_FORMAT = "scanner-prefilter-1"
+_FORMAT = "scanner-prefilter-2"
 _MEMO: dict[str, tuple[list[int], bytes] | None] = {}  # this process's compiles (when there is no cache folder)
 
 # Run by `python -I -c` in a child: reads {"expressions": [...], "flags": [...]} on stdin, writes
@@ -166,15 +166,16 @@ def build(
         return None
     import hyperscan as hs
 
-    # JSON carries each expression's UTF-8 bytes as latin-1 text; each pattern without its leading
-    # context (pattern_core: it matches wherever the pattern does, and costs the pass less)
-    expressions = [_literal(k) for k in keywords] + [core(p).encode().decode("latin-1") for _, p in patterns]
     flags = [hs.HS_FLAG_CASELESS | hs.HS_FLAG_SINGLEMATCH] * len(keywords) + [
         hs.HS_FLAG_SINGLEMATCH | hs.HS_FLAG_PREFILTER | hs.HS_FLAG_ALLOWEMPTY
     ] * len(patterns)
     site = os.path.dirname(os.path.dirname(os.path.abspath(hs.__file__)))
-    job = json.dumps({"expressions": expressions, "flags": flags, "site": site}, sort_keys=True)
-    key = hashlib.sha256(f"{_FORMAT}\0{hs.__version__}\0{job}".encode()).hexdigest()[:40]
+    # keyed on the keywords and the patterns as the rules give them, and the scanner's code (the
+    # expressions are made from them, see _job, only when the database has to be compiled: working
+    # out every pattern's core cost each scan ~30 ms for a key)
+    raw = json.dumps({"keywords": list(keywords), "patterns": [p for _, p in patterns], "flags": flags, "site": site},
+                     sort_keys=True)  # fmt: skip
+    key = hashlib.sha256(f"{_FORMAT}\0{hs.__version__}\0{raw}".encode() + loader._code_fingerprint()).hexdigest()[:40]
     if key in _MEMO:  # compiled (or failed to) in this process already
         db = _load(hs, _MEMO[key])
     else:
@@ -186,7 +187,7 @@ def build(
         if db is None and not compile_missing:
             return None
         if db is None:  # not cached yet, or cached for another CPU or version
-            _MEMO[key] = _compile(job, key)
+            _MEMO[key] = _compile(_job(keywords, patterns, flags, site), key)
             db = _load(hs, _MEMO[key])
     if db is None:
         return None
@@ -196,6 +197,14 @@ def build(
         return None  # a keyword that cannot be a literal: let RE2 do it all
     ascii_only = [r for r, p in patterns if not ascii_safe(p)]
     return Prefilter(db, k, [r for r, _ in patterns], [patterns[d - k][0] for d in dropped] + list(unfiltered), ascii_only)
+
+
+def _job(keywords: Sequence[str], patterns: Sequence[tuple[int, str]], flags: list[int], site: str) -> str:
+    """What the compiler child is given: JSON carries each expression's UTF-8 bytes as latin-1 text;
+    each pattern without its leading context (pattern_core: it matches wherever the pattern does,
+    and costs the pass less)."""
+    expressions = [_literal(k) for k in keywords] + [core(p).encode().decode("latin-1") for _, p in patterns]
+    return json.dumps({"expressions": expressions, "flags": flags, "site": site}, sort_keys=True)
 
 
 def _literal(keyword: str) -> str:

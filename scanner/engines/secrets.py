@@ -11,15 +11,17 @@ import math
 import operator
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import pathspec
 import re2
 
 from scanner.engines import filters, prefilter
 from scanner.model import Finding, Item, Location, fingerprint, utf8
 from scanner.rules import messages
 from scanner.rules.loader import PackError, Rule, quiet_re2_options
+
+if TYPE_CHECKING:
+    import pathspec
 
 MAX_EVIDENCE = 160
 DOCUMENTED = "documented example value"  # the reason an `info` finding gives
@@ -65,7 +67,11 @@ def _options(case_sensitive: bool = True, latin1: bool = False) -> re2.Options:
 
 def _spec(globs: Iterable[str]) -> pathspec.PathSpec | None:
     globs = list(globs)
-    return pathspec.GitIgnoreSpec.from_lines(globs) if globs else None
+    if not globs:
+        return None
+    import pathspec  # only for the rules limited to some paths, when first used
+
+    return pathspec.GitIgnoreSpec.from_lines(globs)
 
 
 def _compile_rule(rule: Rule) -> CompiledRule:
@@ -143,6 +149,7 @@ class _LazyRules(Sequence):
         """Before forking workers: the prefilter, loaded or compiled once here. Without one, every
         rule and the RE2 pattern Set, compiled once here rather than in each worker; with one, each
         worker compiles the few rules it confirms, side by side (~30 ms less before the first file)."""
+        filters.compile_all()
         if self.prefilter() is None:
             for index in range(len(self)):
                 self[index]
