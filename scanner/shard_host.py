@@ -39,8 +39,8 @@ class Share(NamedTuple):
         if self.shards <= 1:
             return ""
         turns = f", {self.at_once} at a time" if self.at_once < self.shards else ""
-        return (f"{self.shards} shards on this machine share {self.cores} cores: "
-                f"{self.workers} worker{'s' if self.workers != 1 else ''} each{turns}")  # fmt: skip
+        workers = f"{self.workers} worker{'s' if self.workers != 1 else ''}"
+        return f"{self.shards} shards here share {self.cores} cores: {workers} each{turns}"
 
 
 def host() -> str:
@@ -127,7 +127,7 @@ class Here:
         try:
             held = _take_any(handles)
             if held is None:
-                progress.phase("waiting for a turn", detail=lambda: f"{at_once} shards of this scan scan at a time on this machine")
+                progress.phase("waiting for a turn", detail=lambda: f"{at_once} shards here scan at a time")
                 held = handles[(index - 1) % at_once]
                 _flock(held, blocking=True)
             yield time.monotonic() - started
