@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from scanner import documents, progress, shard, workers
-from scanner.engines import policy, secrets
+from scanner.engines import secrets
 from scanner.model import Finding, Item, Location, Problem, interruption
 from scanner.rules.loader import Rule
 from scanner.sources import worktree
@@ -223,6 +223,8 @@ def _local_policy(
     if not local:
         return docs, [], problems
     problems = list(problems)
+    from scanner.engines import policy  # documents only (a history scan has none)
+
     found = policy.run(_STATE["local_rules"], local, _STATE["policy_options"], problems)
     if found and _STATE["inline"]:
         found, more = inline.apply(found, item.data)
@@ -348,6 +350,8 @@ def finish(
             problems.append(Problem(".", f"documents could not be grouped across files ({type(exc).__name__})"))
         local = {r.id for r in _local_rules(options.rules)}  # already run in the workers
         whole_scan_rules = [r for r in options.rules if r.id not in local]
+        from scanner.engines import policy
+
         policy_findings = policy.run(whole_scan_rules, docs, dict(options.policy_options), problems, jobs_for(options.jobs))
         if options.inline_ignores and policy_findings:
             by_path: dict[str, list[Finding]] = {}

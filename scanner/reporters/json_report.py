@@ -89,7 +89,16 @@ def render(result: ScanResult, rules: Sequence[Rule], color: bool = False) -> st
                               "excludes": list(meta.get("excludes") or ())}  # fmt: skip
             worktree = meta.get("worktree_findings")
             doc["history"]["worktree_findings"] = None if worktree is None else [_full_dict(f) for f in worktree]
+            # the record is for `scanner merge`, and most of the report: one line, by json's C encoder
+            # (with indent, json encodes in Python: ~0.2 s for a 50,000-commit history's shard)
+            history, doc["history"] = doc["history"], _PLACEHOLDER
+            text = json.dumps(doc, indent=2, ensure_ascii=False)
+            before, placeholder, after = text.rpartition(json.dumps(_PLACEHOLDER))
+            return before + json.dumps(history, ensure_ascii=False, separators=(",", ":")) + after + "\n"
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+_PLACEHOLDER = "\0history record\0"
 
 
 def _full_dict(finding: Finding, group: str = "") -> dict[str, Any]:
