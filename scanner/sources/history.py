@@ -486,10 +486,11 @@ def read_order(
     if storage_order:
         found = 0
         for key, size in stored.read_ids():
-            pid = blobs.get(key)
-            if pid is not None and key in mine:
-                found += 1
-                take(key, pid, size)
+            if key in mine:  # a shard's part first: most of the listing is other shards'
+                pid = blobs.get(key)
+                if pid is not None:
+                    found += 1
+                    take(key, pid, size)
         if found < len(mine):  # some blobs are not here (a partial clone): which ones
             here = {key for key, _ in stored.read_ids()}
     else:
