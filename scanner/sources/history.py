@@ -354,7 +354,7 @@ class StoredBlobs:
         try:
             self._proc = interrupts.track(
                 subprocess.Popen(
-                    git.git_command(root, *git.TREE_WALK, "cat-file", "--batch-all-objects", "--unordered",
+                    git.git_command(root, *git.HEADER_READ, "cat-file", "--batch-all-objects", "--unordered",
                                     "--batch-check=%(objectname) %(objectsize)"),
                     stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err, env=git.git_env(),
                 )  # fmt: skip
