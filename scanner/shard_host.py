@@ -117,8 +117,9 @@ class Here:
         on the turn file index mod at_once, when all are taken); yields the seconds waited."""
         handles: list[IO[bytes]] = []
         try:
-            handles = [open(self.directory / f"listing-{self.key}.{self.host}.turn-{i}", "ab") for i in range(at_once)]  # noqa: SIM115
-        except OSError:
+            for i in range(at_once):
+                handles.append(open(self.directory / f"listing-{self.key}.{self.host}.turn-{i}", "ab"))  # noqa: SIM115
+        except OSError:  # no turn files: scan now, as without a cache folder
             for handle in handles:
                 handle.close()
             yield 0.0
