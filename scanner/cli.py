@@ -127,7 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--show-secrets", action="store_true", help="print secrets in full (default: redacted)")
     scan.add_argument("--max-file-size", type=_size, default="10MB", metavar="SIZE", help="skip larger files (default: 10MB)")
     scan.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip paths matching this gitignore-style glob (a path you name is scanned anyway)")
-    scan.add_argument("-j", "--jobs", type=int, default=0, help="worker processes (default: every core)")
+    scan.add_argument("-j", "--jobs", type=int, default=0, help="worker processes (default: every core; history shards of one scan on one machine share "
+                      "them, taking turns when they outnumber the cores; a history under 128 MB is scanned "
+                      "in one process)")
     scan.add_argument("--no-inline-ignores", action="store_true", help="do not honour scanner:ignore comments")
     scan.add_argument(
         "--foreign-ignores", action=argparse.BooleanOptionalAction, default=None,

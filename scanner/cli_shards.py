@@ -68,9 +68,10 @@ def described(result, options, target: str, git: bool = False):  # noqa: ANN001,
 
     meta = dict(result.meta or {})
     meta.update(version=__version__, rules_digest=digest(options.rules, options.policy_options))
-    meta.setdefault("repository", remote.label(target))
-    if git or options.shard is not None:
-        meta.setdefault("revision", remote.revision(target if Path(target).is_dir() else str(Path(target).parent)))
+    if "repository" not in meta:
+        meta["repository"] = remote.label(target)
+    if (git or options.shard is not None) and "revision" not in meta:
+        meta["revision"] = remote.revision(target if Path(target).is_dir() else str(Path(target).parent))
     if options.shard is not None and "shard" not in meta:
         meta["shard"] = {"index": options.shard.index, "count": options.shard.count, "kind": "worktree"}
     return result._replace(meta=meta)

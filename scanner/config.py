@@ -17,7 +17,6 @@ from typing import Any, NamedTuple
 
 import re2
 
-from scanner.documents.tree import LDict, YamlError, field_name, line_at, load_yaml_documents
 from scanner.rules.loader import Rule, quiet_re2_options, re2_error_text, select_rules
 from scanner.sources.worktree import display_base
 
@@ -46,6 +45,8 @@ class Config(NamedTuple):
 
     def where(self, *keys: Any) -> str:
         """`file:line` of a key path (line omitted when unknown, e.g. TOML)."""
+        from scanner.documents.tree import line_at
+
         line = line_at(self.data, keys)
         return f"{self.path}:{line}" if line else str(self.path)
 
@@ -91,6 +92,8 @@ def _read_toml(path: Path) -> dict[str, Any] | None:
 
 def load(path: Path) -> Config:
     """Load and validate one configuration file (YAML, or pyproject.toml's [tool.scanner])."""
+    from scanner.documents.tree import LDict, YamlError, field_name, load_yaml_documents  # with a file only
+
     if path.name == "pyproject.toml" or path.suffix == ".toml":
         data = _read_toml(path)
         if data is None:

@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from scanner import documents, interrupts, progress, shard, workers
-from scanner.documents.terraform.embedded import embedded_items
-from scanner.engines import policy, secrets
+from scanner.engines import secrets
 from scanner.model import Finding, Item, Location, Problem, interruption
 from scanner.rules.loader import Rule
 from scanner.sources import worktree
@@ -203,6 +202,8 @@ def _embedded_secrets(item: Item, found: list[Finding]) -> list[Finding]:
     environment name/value pairs), reported on the line of the value that holds them (once: not
     again where the plain text already showed them)."""
     out: list[Finding] = []
+    from scanner.documents.terraform.embedded import embedded_items  # a work tree's, not a history's
+
     seen = {(f.rule_id, f.fingerprint, f.line) for f in found}
     for sub in embedded_items(item):
         for f in secrets.scan_item(_STATE["compiled"], sub.item, _STATE["show"]):
@@ -222,6 +223,8 @@ def _local_policy(
     if not local:
         return docs, [], problems
     problems = list(problems)
+    from scanner.engines import policy  # documents only (a history scan has none)
+
     found = policy.run(_STATE["local_rules"], local, _STATE["policy_options"], problems)
     if found and _STATE["inline"]:
         found, more = inline.apply(found, item.data)
@@ -261,8 +264,7 @@ def _process_entries(
     return out
 
 
-def jobs_for(requested: int) -> int:
-    return requested if requested > 0 else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+jobs_for = workers.jobs_for
 
 
 def map_items(
@@ -349,6 +351,8 @@ def finish(
             problems.append(Problem(".", f"documents could not be grouped across files ({type(exc).__name__})"))
         local = {r.id for r in _local_rules(options.rules)}  # already run in the workers
         whole_scan_rules = [r for r in options.rules if r.id not in local]
+        from scanner.engines import policy
+
         policy_findings = policy.run(whole_scan_rules, docs, dict(options.policy_options), problems, jobs_for(options.jobs))
         if options.inline_ignores and policy_findings:
             by_path: dict[str, list[Finding]] = {}
@@ -507,7 +511,7 @@ def scan_git(
     tune_gc()
     target = options.paths[0] if options.paths else "."
     repo = gitsrc.open_repo(target)
-    top = gitsrc.toplevel(target)
+    top = repo.top
     base = worktree.display_base(Path(target)) if top else Path(target).resolve()
 
     prefix = os.path.relpath(top, base).replace(os.sep, "/") if top else "."
@@ -522,8 +526,8 @@ def scan_git(
 
     hist = githistory.scan_history(
         target, secrets.compile_rules(options.rules), refs=refs or None, since=since, range_=range_, unpushed=unpushed,
-        max_size=options.max_file_size, jobs=jobs_for(options.jobs), show_secrets=options.show_secrets,
-        inline_ignores=options.inline_ignores, shard=options.shard,
+        max_size=options.max_file_size, jobs=options.jobs, show_secrets=options.show_secrets,
+        inline_ignores=options.inline_ignores, shard=options.shard, repo=repo,
     )  # fmt: skip
     problems = list(hist.problems)
     files, total = hist.stats.get("blobs", 0), hist.stats.get("bytes", 0)
@@ -535,9 +539,11 @@ def scan_git(
     worktree_found = current.findings if current is not None else None
     found = history_findings(hist.findings, prefix, options.excludes, worktree_found)
     problems.sort(key=problem_order)
-    meta = None
+    from scanner.sources import remote
+
+    meta = {"repository": remote.label_of(repo), "revision": repo.head}  # what the report says of the repository
     if options.shard is not None:  # what `scanner merge` needs to fold every shard's history
-        meta = {"shard": {"index": options.shard.index, "count": options.shard.count, "kind": "history"},
+        meta |= {"shard": {"index": options.shard.index, "count": options.shard.count, "kind": "history"},
                 "history_record": hist.record, "path_prefix": prefix, "excludes": list(options.excludes),
                 "worktree_findings": worktree_found}  # fmt: skip
     return ScanResult(found, problems, files, total, time.monotonic() - started, base, meta=meta)

@@ -11,20 +11,20 @@ cache. A range (usually a few commits) is read in the walk's order.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 from binascii import a2b_hex
 from collections.abc import Iterable, Iterator, Sized
 from typing import NamedTuple
 
-from scanner import progress, workers
+from scanner import progress, shard_host, workers
 from scanner.model import Finding, Item, Problem, Provenance
-from scanner.scan import jobs_for
-from scanner.shard import Shard
-from scanner.sources import history
-from scanner.sources.git import open_repo, read_blobs
+from scanner.rules import loader
+from scanner.shard import HISTORY_RUN, Shard
+from scanner.sources import history, listing_cache
+from scanner.sources.git import Repo, open_repo, read_blobs
 from scanner.sources.history import CatFile, ReadOrder, Stored, StoredBlobs, is_binary, read_order, select
-from scanner.sources.listing_cache import listing
 from scanner.sources.provenance import CommitIndex, changes_of
 from scanner.sources.worktree import DEFAULT_MAX_FILE_SIZE
 
@@ -33,7 +33,21 @@ from scanner.sources.worktree import DEFAULT_MAX_FILE_SIZE
 _WORKER: dict = {}  # set before the pool forks: the workers inherit it
 CHUNK = 256  # blobs per task (at most): small enough to balance the workers, big enough to cost nothing
 CHUNK_BYTES = 8 << 20  # ... and about this many bytes, divided by the number of workers
-PARALLEL_MIN_BYTES = 4 << 20
+# Under this many bytes to scan, the blobs are scanned in this process: a forked worker costs CPU
+# (the fork, its own cat-file, the rules it compiles, its results pickled back), which a small
+# history, or a shard's part of one, does not repay. Above it, one worker per half of it at most.
+PARALLEL_MIN_BYTES = 128 << 20
+
+
+def workers_for(jobs: int, total: int) -> int:
+    """Worker processes for `total` bytes of blobs (0: not known) on at most `jobs`: 1 (this
+    process) under PARALLEL_MIN_BYTES, else one per PARALLEL_MIN_BYTES / 2."""
+    per_worker = PARALLEL_MIN_BYTES // 2
+    if jobs <= 1 or not total or not per_worker:
+        return max(1, jobs)
+    if total < PARALLEL_MIN_BYTES:
+        return 1
+    return max(1, min(jobs, total // per_worker))
 
 
 class ChunkResult(NamedTuple):
@@ -108,15 +122,21 @@ def scan_blobs(
     jobs: int | None = None,
     inline_ignores: bool = True,
     max_size: int = DEFAULT_MAX_FILE_SIZE,
+    shared: str = "",
 ) -> list[ChunkResult]:
     """Scan (blob, path, size) in this order with the secrets engine on `jobs` processes (sizes may
     be 0: unknown; `blobs` is iterated twice unless a ReadOrder, which knows its total). A history
-    under PARALLEL_MIN_BYTES (or of unknown size, under 2 chunks) is scanned in this process."""
-    jobs = jobs or jobs_for(0)
+    under PARALLEL_MIN_BYTES (or of unknown size, under 2 chunks) is scanned in this process; a
+    bigger one on `workers_for(jobs, total)` processes. `shared`: how this shard shares the machine
+    (shown with the progress)."""
+    jobs = jobs or workers.jobs_for(0)
     _WORKER.update(root=root, compiled=compiled, show_secrets=show_secrets, source=source, inline=inline_ignores,
                    max_size=max_size)  # fmt: skip
-    progress.phase("scanning blobs", unit="blobs", total=len(blobs) if isinstance(blobs, Sized) else None, rate=True)
     total = blobs.total if isinstance(blobs, ReadOrder) else sum(size for _, _, size in blobs)
+    jobs = workers_for(jobs, total)
+    shown = ", ".join(part for part in (shared, f"{jobs} worker processes" if jobs > 1 else "") if part)
+    progress.phase("scanning blobs", unit="blobs", total=len(blobs) if isinstance(blobs, Sized) else None, rate=True,
+                   detail=(lambda: shown) if shown else None)  # fmt: skip
     chunks = _chunks(blobs, jobs)
     first = list(itertools.islice(chunks, 2))
     small = total < PARALLEL_MIN_BYTES if total else len(first) < 2
@@ -169,10 +189,12 @@ def scan_history(
     show_secrets: bool = False,
     inline_ignores: bool = True,
     shard: Shard | None = None,
+    repo: Repo | None = None,
 ) -> HistoryResult:
     """Secrets in every unique blob of the selected history, one finding per (rule, secret, path),
     each attributed to the commit that introduced it. `compiled` is `compile_rules(...)` output (or
-    an iterable of rules). Raises GitError (one line) for a bad ref or a broken repository."""
+    an iterable of rules). `repo`: open_repo(root), when the caller has it. Raises GitError (one
+    line) for a bad ref or a broken repository."""
     from scanner.engines.secrets import Compiled, compile_rules, scan_item
     from scanner.sources.provenance import attach_provenance  # noqa: I001
     from scanner.sources.shard_record import fold_records, record
@@ -180,30 +202,38 @@ def scan_history(
     if not isinstance(compiled, Compiled):
         compiled = compile_rules(compiled)  # type: ignore[arg-type]
     root = str(root)
-    repo = open_repo(root)
+    repo = repo or open_repo(root)
     selection = select(root, refs, since, range_, unpushed)
     index: CommitIndex | None = None
     # storage order for a whole history; a partial clone's range needs to know what is here too
     storage_order = selection.source == "history"
     start_stored = functools.partial(StoredBlobs, root) if storage_order or repo.partial else None
     stored: Stored | None = None
-    jobs = jobs or jobs_for(0)
+    # --shard: the listing stays whole (shards side by side on one machine share it, and their cores:
+    # scanner.shard_host), and this shard's blobs only are read and scanned
+    directory = loader.cache_dir() if shard is not None else None
+    key = listing_cache.listing_key(repo, selection) if directory is not None else None
     try:
-        # --shard: the listing stays whole (shards side by side on one machine share it), and this
-        # shard's blobs only are read and scanned
-        listed, index, stored = listing(
-            root, selection, exact_renames=repo.partial, parts=jobs, shared=shard is not None, stored=start_stored
-        )
-        mine = listed.select(shard.history_part()) if shard is not None else None
-        if stored is not None:
-            progress.phase("listing stored blobs")
-        order, gaps, big = read_order(listed, stored, max_size, storage_order, mine)
-        if stored is not None:
-            stored.close()
-        results = scan_blobs(
-            root, order, compiled, source=selection.source, show_secrets=show_secrets, jobs=jobs,
-            inline_ignores=inline_ignores, max_size=max_size,
-        )  # fmt: skip
+        with shard_host.joined(directory, key) as here:
+            listed, index, stored = listing_cache.listing(
+                root, selection, exact_renames=repo.partial, parts=jobs or workers.cores(), shared=shard is not None,
+                stored=start_stored, key=key,
+            )  # fmt: skip
+            mine = listed.select_runs(shard.owns_run, HISTORY_RUN) if shard is not None else None
+            if stored is not None:
+                progress.phase("listing stored blobs")
+            order, gaps, big = read_order(listed, stored, max_size, storage_order, mine)
+            if stored is not None:
+                stored.close()
+            # the default --jobs: this machine's cores shared with the other shards of the scan on it
+            share = shard_host.share(here.shards(), workers.cores()) if here is not None and not jobs else None
+            taking_turns = share is not None and share.at_once < share.shards
+            with here.turn(shard.index, share.at_once) if taking_turns else contextlib.nullcontext():  # type: ignore[union-attr]
+                results = scan_blobs(
+                    root, order, compiled, source=selection.source, show_secrets=show_secrets,
+                    jobs=share.workers if share is not None else jobs, inline_ignores=inline_ignores,
+                    max_size=max_size, shared=share.describe() if share is not None else "",
+                )  # fmt: skip
         by_blob: dict[str, list[Finding]] = {}
         stats = {"blobs": 0, "bytes": 0, "binaries": 0}
         unread: set[str] = set()

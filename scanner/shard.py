@@ -71,15 +71,20 @@ class Shard(NamedTuple):
         """A blob outside the listed history (a HEAD file on another branch): by its id."""
         return int(sha[:15], 16) % self.count == self.index - 1
 
+    def owns_run(self, path: str, run: int) -> bool:
+        """History: whether run number `run` (HISTORY_RUN versions) of the blobs that came in at
+        `path` is this shard's (the module docstring says how and why)."""
+        return self.owns_path(f"{path}\0{run}")
+
     def history_part(self) -> Callable[[str, str], bool]:
         """keep(blob id, path it came in with), called in listing order: whether the blob is this
-        shard's (the module docstring says how and why)."""
+        shard's, blob by blob (Listing.select_runs asks `owns_run` once per run instead)."""
         seen: dict[str, tuple[int, bool]] = {}  # path -> (versions so far, whether the current run is ours)
 
         def keep(sha: str, path: str) -> bool:
             n, ours = seen.get(path, (0, False))
             if n % HISTORY_RUN == 0:  # a new run: hashed once for its HISTORY_RUN versions
-                ours = self.owns_path(f"{path}\0{n // HISTORY_RUN}")
+                ours = self.owns_run(path, n // HISTORY_RUN)
             seen[path] = (n + 1, ours)
             return ours
 

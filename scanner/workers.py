@@ -15,7 +15,6 @@ the pipe to a worker, and only the result comes back (pickled).
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import pickle
 import selectors
@@ -33,7 +32,18 @@ GRACE = 0.3  # seconds a worker has to end (and end its git children) before it 
 
 
 def can_fork() -> bool:
-    return "fork" in multiprocessing.get_all_start_methods()
+    """Whether workers can be forked (what `multiprocessing` would say, without importing it)."""
+    return hasattr(os, "fork")
+
+
+def jobs_for(requested: int) -> int:
+    """Worker processes for --jobs `requested` (0: one per core this process may run on)."""
+    return requested if requested > 0 else cores()
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def child_init(initializer: Callable[..., None] | None = None, *initargs: Any) -> None:

@@ -211,3 +211,22 @@ def test_dockerfile_and_compose_rules_run_in_the_workers_with_the_same_findings(
     assert any("expired" in p.message or "2020-01-01" in p.message for p in here.problems)
     assert here.findings == whole.findings
     assert here.problems == whole.problems
+
+
+def test_rule_paths_that_are_names_match_as_gitignore_does_without_pathspec():
+    """Rules limited to file names (`*.properties`, `Dockerfile.*`, `.netrc`) are matched without
+    importing pathspec, with gitignore's meaning: any component of the path, `*` within one."""
+    import pathspec
+
+    globs = sorted({g for r in loader.load_rules([]) if r.engine == "secrets" for v in (r.paths, r.exclude_paths) if v
+                    for g in v})  # fmt: skip
+    assert len(globs) > 20
+    paths = ["Dockerfile", "a/Dockerfile", "Dockerfile.d/x.txt", "x/Dockerfile.prod", "src/app.py", "src/app.pyc",
+             "a.py/b.txt", ".netrc", "home/.netrc", "x.netrc", "pgpass.conf", "etc/pgpass.conf.bak", "a/b/c.properties",
+             "c.properties.orig", "ci/Jenkinsfile", "my.Jenkinsfile", "dir.c/readme", ".c", "c", "z.gox", "_netrc"]  # fmt: skip
+    for glob in [*globs, "*", "a*b*c"]:
+        names, spec = secrets._spec([glob]), pathspec.GitIgnoreSpec.from_lines([glob])
+        assert isinstance(names, secrets._Names)
+        assert [names.match_file(p) for p in paths] == [spec.match_file(p) for p in paths], glob
+    for other in ["conf/*.yaml", "**/x", "!x", "[ab].c", "a?c"]:  # anything more: pathspec itself
+        assert not isinstance(secrets._spec([other]), secrets._Names)

@@ -12,12 +12,26 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
-import yaml
 
-try:  # the C loader is an order of magnitude faster; the pure one is the fallback
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+class _Yaml:
+    """PyYAML, imported when first used: the values below (LDict, Unknown) are also what cached rule
+    packs are made of, and a scan that only unpickles them (a history scan) needs no YAML loader."""
+
+    def __getattr__(self, name: str) -> Any:
+        import yaml as module
+
+        globals()["yaml"] = module
+        return getattr(module, name)
+
+
+yaml: Any = _Yaml()
+
+
+def _Loader(text: str | bytes) -> Any:  # noqa: N802 - stands for the loader class
+    """The C loader (an order of magnitude faster); the pure one is the fallback."""
+    loader = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
+    return loader(text)
+
 
 MAX_NODES = 2_000_000  # alias expansion cap ("billion laughs")
 MAX_DEPTH = 500
@@ -31,8 +45,6 @@ _MERGE = "tag:yaml.org,2002:merge"
 # than this cannot get there; longer ones have their depth measured on the (iterative) event
 # stream first.
 DEPTH_CHECK_BYTES = 8192
-_OPEN = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
-_CLOSE = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
 
 
 class LDict(dict):
@@ -230,12 +242,12 @@ def _check_depth(text: str | bytes, offset: int = 0) -> None:
         depth = 0
         while parser.check_event():
             event = parser.get_event()
-            if isinstance(event, _OPEN):
+            if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
                 depth += 1
                 if depth > MAX_DEPTH:
                     line = event.start_mark.line + 1 + offset if event.start_mark is not None else 0
                     raise YamlError(f"line {line}: nesting deeper than {MAX_DEPTH} levels", line)
-            elif isinstance(event, _CLOSE):
+            elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
                 depth -= 1
     finally:
         parser.dispose()

@@ -44,10 +44,24 @@ class _Lazy:
 
     def __init__(self, pattern: str, flags: int = 0) -> None:
         self._args = (pattern, flags)
+        self._compiled: re.Pattern | None = None
+
+    def compiled(self) -> re.Pattern:
+        if self._compiled is None:
+            self._compiled = re.compile(*self._args)
+        return self._compiled
 
     def __getattr__(self, name: str) -> Any:  # only for what is not yet on the instance
-        value = self.__dict__[name] = getattr(re.compile(*self._args), name)
+        value = self.__dict__[name] = getattr(self.compiled(), name)
         return value
+
+
+def compile_all() -> None:
+    """Compile every regex of this module now: before workers fork, which then inherit them instead
+    of each compiling them again."""
+    for value in list(globals().values()):
+        if isinstance(value, _Lazy):
+            value.compiled()
 
 
 # --- default filters: every rule --------------------------------------------------------------------

@@ -32,7 +32,7 @@ from scanner import interrupts
 from scanner.engines.pattern_core import core
 from scanner.rules import loader
 
-_FORMAT = "scanner-prefilter-1"
+_FORMAT = "scanner-prefilter-2"
 _MEMO: dict[str, tuple[list[int], bytes] | None] = {}  # this process's compiles (when there is no cache folder)
 
 # Run by `python -I -c` in a child: reads {"expressions": [...], "flags": [...]} on stdin, writes

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from scanner.rules.loader import Rule
-from scanner.scan import ScanResult
+if TYPE_CHECKING:  # for the annotations only: a report needs neither module at run time
+    from scanner.rules.loader import Rule
+    from scanner.scan import ScanResult
+
 
 FORMATS = ("text", "json", "sarif", "junit", "gitlab", "gitlab-sast", "html")
 

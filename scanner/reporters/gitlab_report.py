@@ -18,12 +18,14 @@ import json
 import os
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scanner import __version__
 from scanner.model import Finding
-from scanner.rules.loader import Rule
-from scanner.scan import ScanResult
+
+if TYPE_CHECKING:  # for the annotations only: a report needs neither module at run time
+    from scanner.rules.loader import Rule
+    from scanner.scan import ScanResult
 
 SCHEMA_VERSION = "15.2.1"
 SEVERITY = {"critical": "Critical", "high": "High", "medium": "Medium", "low": "Low", "info": "Info"}

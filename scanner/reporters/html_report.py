@@ -15,15 +15,17 @@ import json
 import posixpath
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup, escape
 
 from scanner import __version__
 from scanner.model import SEVERITIES, Finding
 from scanner.rules.classes import CLASSES, rule_class
-from scanner.rules.loader import Rule
-from scanner.scan import ScanResult
+
+if TYPE_CHECKING:  # for the annotations only: a report needs neither module at run time
+    from scanner.rules.loader import Rule
+    from scanner.scan import ScanResult
 
 COLORS = {"critical": "#b3261e", "high": "#e8590c", "medium": "#d4a106", "low": "#3b82c4", "info": "#7a869a"}
 TOP = 10

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from xml.etree import ElementTree as ET
 
 from scanner.model import Finding
 from scanner.reporters.terminal import printable
-from scanner.rules.loader import Rule
-from scanner.scan import ScanResult
+
+if TYPE_CHECKING:  # for the annotations only: a report needs neither module at run time
+    from scanner.rules.loader import Rule
+    from scanner.scan import ScanResult
 
 
 def _where(finding: Finding) -> str:

@@ -7,13 +7,15 @@ import gzip
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from scanner import __version__
 from scanner.model import SEVERITY_RANK, Finding, Problem
-from scanner.rules.loader import Rule
-from scanner.scan import ScanResult
+
+if TYPE_CHECKING:  # for the annotations only: a report needs neither module at run time
+    from scanner.rules.loader import Rule
+    from scanner.scan import ScanResult
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFO_URI = "https://github.com/scanner-project/scanner"

@@ -9,14 +9,16 @@ import os
 import re
 import shutil
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scanner.model import SEVERITIES, SEVERITY_RANK, Finding
 from scanner.plural import count
 from scanner.reporters import grouping
 from scanner.reporters.terminal import printable
-from scanner.rules.loader import Rule
-from scanner.scan import ScanResult
+
+if TYPE_CHECKING:  # for the annotations only: a report needs neither module at run time
+    from scanner.rules.loader import Rule
+    from scanner.scan import ScanResult
 
 STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
 FIX_WIDTH = 110  # characters of a rule's remediation shown on its `fix:` line

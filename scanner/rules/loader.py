@@ -11,11 +11,10 @@ import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import IO, Any, NamedTuple
 
 import re2
 
-from scanner.documents.tree import LDict, YamlError, field_name, line_at, line_of, load_yaml_documents
 from scanner.rules import messages
 
 SCHEMA_PATH = Path(__file__).with_name("pack.schema.json")
@@ -242,21 +241,28 @@ def _cache_put(path: Path, key: str, rules: list[Rule]) -> None:
     write_cache_file(target, blob, "pack-*.pickle", CACHE_ENTRIES)
 
 
-def write_cache_file(target: Path, blob: bytes, family: str, keep: int) -> None:
-    """Write `blob` to `target` in the cache folder atomically (a reader never sees half a file), then
-    keep only the `keep` newest files of the folder matching the glob `family`. A cache that cannot be
-    written is only a slower next run: errors are ignored."""
+def write_cache_file(
+    target: Path, blob: bytes | Callable[[IO[bytes]], None], family: str, keep: int
+) -> list[Path] | None:
+    """Write `blob` (bytes, or a function that writes them to an open file) to `target` in the cache
+    folder atomically (a reader never sees half a file), then keep only the `keep` newest files of
+    the folder matching the glob `family`. The files removed, or None when nothing was written: a
+    cache that cannot be written is only a slower next run, errors are ignored. The one writer of
+    the cache folder's files (packs, Hyperscan databases, history listings)."""
     tmp = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=target.parent)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(blob)
+            if callable(blob):
+                blob(handle)
+            else:
+                handle.write(blob)
         os.replace(tmp, target)
         tmp = None
-        prune_cache(target.parent, family, keep)
+        return prune_cache(target.parent, family, keep)
     except OSError:
-        pass
+        return None
     finally:
         if tmp is not None:
             try:
@@ -279,6 +285,9 @@ def prune_cache(directory: Path, family: str, keep: int) -> list[Path]:
 
 
 def _parse_pack(path: Path, text: bytes) -> list[Rule]:
+    # the YAML loader only when a pack is parsed: a scan whose packs come from the cache needs none
+    from scanner.documents.tree import LDict, YamlError, field_name, line_at, line_of, load_yaml_documents
+
     try:
         docs = load_yaml_documents(text)
     except YamlError as exc:

@@ -10,10 +10,10 @@ are Python's (`{label:>20}`). A field the subject does not have is left as writt
 from __future__ import annotations
 
 import string
+import sys
 from typing import Any
 
 from scanner import plural
-from scanner.documents.tree import Unknown
 
 ENGINE_FIELDS = {"policy": ("label", "kind", "path"), "secrets": ("key",)}  # all text
 
@@ -55,11 +55,18 @@ class _Fields(dict):
 
     def __missing__(self, key: str) -> Any:
         value = self.subject_value.get(key) if isinstance(self.subject_value, dict) else None
-        if isinstance(value, int) and not isinstance(value, (bool, Unknown)):
+        if isinstance(value, int) and not isinstance(value, bool) and not _unknown(value):
             return _Count(value)
-        if isinstance(value, (str, int, float)) and not isinstance(value, Unknown):
+        if isinstance(value, (str, int, float)) and not _unknown(value):
             return _Text(value)
         return _Absent(key)
+
+
+def _unknown(value: Any) -> bool:
+    """A documents.tree.Unknown (only documents make them: without the module loaded, none exists,
+    and a secrets scan need not import YAML for the question)."""
+    tree = sys.modules.get("scanner.documents.tree")
+    return tree is not None and isinstance(value, tree.Unknown)
 
 
 def render(template: str, subject_value: Any = None, **fields: str) -> str:

@@ -125,13 +125,34 @@ class Listing:
         self._paths: list[str] = []
         self._path_ids: dict[bytes, int] = {}
 
-    def _add(self, sha: bytes, path: bytes) -> None:
-        """A blob (hex, as git writes it) not listed yet."""
+    @classmethod
+    def from_table(cls, paths: list[str], blobs: dict[bytes, int]) -> Listing:
+        """A listing from its parts as `paths()` and `records()` give them (a saved listing)."""
+        listing = cls()
+        listing._paths = paths
+        listing._path_ids = {path.encode("utf-8", "surrogateescape"): pid for pid, path in enumerate(paths)}
+        listing._blobs = blobs
+        return listing
+
+    def add(self, sha: bytes, path: bytes) -> None:
+        """A blob (hex, as git writes it) not listed yet, at `path` (as git writes it)."""
         pid = self._path_ids.get(path)
         if pid is None:
             pid = self._path_ids[path] = len(self._paths)
             self._paths.append(path.decode("utf-8", "surrogateescape"))
         self._blobs[a2b_hex(sha)] = pid
+
+    def keys(self) -> Collection[bytes]:
+        """The binary ids of the listed blobs (a view: `key in listing.keys()` is a dict lookup)."""
+        return self._blobs.keys()
+
+    def paths(self) -> list[str]:
+        """The table of paths the records index."""
+        return self._paths
+
+    def records(self) -> Iterator[tuple[bytes, int]]:
+        """(binary blob id, index of its path in `paths()`), in listing order."""
+        return iter(self._blobs.items())
 
     def __len__(self) -> int:
         return len(self._blobs)
@@ -160,6 +181,20 @@ class Listing:
         """The binary ids of the blobs `keep(sha, path)` accepts, asked in listing order."""
         paths = self._paths
         return {key for key, pid in self._blobs.items() if keep(key.hex(), paths[pid])}
+
+    def select_runs(self, keep_run: Callable[[str, int], bool], run: int) -> set[bytes]:
+        """The binary ids of the blobs in the runs `keep_run(path, run number)` accepts: in listing
+        order, the blobs that came in at one path cut into runs of `run` (asked once per run, not
+        once per blob)."""
+        by_path: list[list[bytes]] = [[] for _ in self._paths]
+        for key, pid in self._blobs.items():
+            by_path[pid].append(key)
+        chosen: set[bytes] = set()
+        for path, keys in zip(self._paths, by_path, strict=True):
+            for number, start in enumerate(range(0, len(keys), run)):
+                if keep_run(path, number):
+                    chosen.update(keys[start : start + run])
+        return chosen
 
     def blobs_at(self, is_path: Callable[[str], bool]) -> list[tuple[str, str]]:
         """(blob sha, path) of the blobs that came in at a path `is_path` accepts, in listing order."""
@@ -270,14 +305,14 @@ def _introduced(entries: Iterator[tuple[bytes, list[bytes]]], listing: Listing, 
     involved: list[bytes] = []
     commit = b""
     marked = False
-    known = listing._blobs
+    known = listing.keys()
     for meta, paths in itertools.chain(entries, [(b"\x01", [])]):  # a last header closes the last commit
         if meta[:1] == b"\x01":
             if commit:
                 if index is not None:
                     index.add(commit, involved, marked)
                 for sha, path in pending.items():
-                    listing._add(sha, path)
+                    listing.add(sha, path)
             commit, marked, involved, pending = meta[1:], False, [], {}
             continue
         colons = len(meta) - len(meta.lstrip(b":"))
@@ -319,7 +354,7 @@ class StoredBlobs:
         try:
             self._proc = interrupts.track(
                 subprocess.Popen(
-                    git.git_command(root, *git.TREE_WALK, "cat-file", "--batch-all-objects", "--unordered",
+                    git.git_command(root, *git.HEADER_READ, "cat-file", "--batch-all-objects", "--unordered",
                                     "--batch-check=%(objectname) %(objectsize)"),
                     stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err, env=git.git_env(),
                 )  # fmt: skip
@@ -451,10 +486,11 @@ def read_order(
     if storage_order:
         found = 0
         for key, size in stored.read_ids():
-            pid = blobs.get(key)
-            if pid is not None and key in mine:
-                found += 1
-                take(key, pid, size)
+            if key in mine:  # a shard's part first: most of the listing is other shards'
+                pid = blobs.get(key)
+                if pid is not None:
+                    found += 1
+                    take(key, pid, size)
         if found < len(mine):  # some blobs are not here (a partial clone): which ones
             here = {key for key, _ in stored.read_ids()}
     else:

@@ -25,14 +25,14 @@ import hashlib
 import itertools
 import os
 import struct
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
 from scanner import progress
 from scanner.rules import loader
-from scanner.sources.git import run_git
+from scanner.shard_host import locked
+from scanner.sources.git import Repo, open_repo, run_git
 from scanner.sources.history import Listing, Selection, Stored, list_blobs
 from scanner.sources.provenance import CommitIndex
 
@@ -44,24 +44,25 @@ ORDER = struct.Struct(">20sQ")  # a stored blob: id, size
 
 def listing(
     root: str, selection: Selection, *, exact_renames: bool, parts: int, shared: bool,
-    stored: Callable[[], Stored] | None,
+    stored: Callable[[], Stored] | None, key: str | None = None,
 ) -> tuple[Listing, CommitIndex, Stored | None]:
     """The listing and commit index of `selection` (history.list_blobs), and the stored objects
     (`stored()` starts listing them, beside the walk; None: not needed). `shared` (a shard): from
     the cache when another shard made them (waiting for one that is making them), else computed
     here and saved for the others. The saved stored objects are the listed blobs in the order git
-    stores them, with their sizes (a partial clone's, whose blobs come and go, are not saved)."""
+    stores them, with their sizes (a partial clone's, whose blobs come and go, are not saved).
+    `key`: listing_key(...) when the caller has it already."""
     directory = loader.cache_dir() if shared else None
     if directory is None:
         return _compute(root, selection, exact_renames, parts, stored)
-    key = _key(root, selection, exact_renames)
+    key = key or listing_key(open_repo(root), selection)
     target = directory / f"listing-{key[:40]}.bin"
     try:
         directory.mkdir(parents=True, exist_ok=True)
         lock = open(directory / f"listing-{key[:40]}.lock", "ab")  # noqa: SIM115 - held across the work
     except OSError:
         return _compute(root, selection, exact_renames, parts, stored)
-    with lock, _locked(lock):
+    with lock, locked(lock):
         loaded = _load(target, key, want_order=stored is not None and not exact_renames)
         if loaded is not None:
             return loaded
@@ -114,27 +115,15 @@ class StoredOrder:
         """The file is the commit index's: it closes it."""
 
 
-@contextlib.contextmanager
-def _locked(handle: IO[bytes]) -> Iterator[None]:
-    try:
-        import fcntl
-    except ImportError:  # not a POSIX system: each shard lists for itself (the file is written atomically)
-        yield
-        return
-    fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-    try:
-        yield
-    finally:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def _key(root: str, selection: Selection, exact_renames: bool) -> str:
-    git_dir, common = run_git(root, "rev-parse", "--absolute-git-dir", "--git-common-dir").decode().splitlines()[:2]
-    common = os.path.realpath(os.path.join(git_dir, common))
+def listing_key(repo: Repo, selection: Selection) -> str:
+    """What names one listing: the repository, the revisions, every ref and HEAD, the shallow and
+    graft files, the rename mode (a partial clone's) and the scanner's own code (also what names one
+    sharded scan on a machine, scanner.shard_host)."""
+    common = os.path.realpath(repo.common_dir or repo.root)
     digest = hashlib.sha256(FORMAT + b"\0" + loader._code_fingerprint())
-    digest.update("\0".join([common, selection.source, *selection.revs, str(exact_renames)]).encode("utf-8", "surrogateescape"))
-    digest.update(run_git(root, "for-each-ref", "--format=%(objectname) %(refname)"))
-    digest.update(run_git(root, "rev-parse", "--verify", "-q", "HEAD", check=False))
+    digest.update("\0".join([common, selection.source, *selection.revs, str(repo.partial)]).encode("utf-8", "surrogateescape"))
+    digest.update(run_git(repo.root, "for-each-ref", "--format=%(objectname) %(refname)"))
+    digest.update(f"\0HEAD {repo.head}\n".encode())
     for extra in (os.path.join(common, "shallow"), os.path.join(common, "info", "grafts")):
         with contextlib.suppress(OSError):
             digest.update(Path(extra).read_bytes())
@@ -155,16 +144,13 @@ def _load(target: Path, key: str, want_order: bool) -> tuple[Listing, CommitInde
         if want_order and ordered < 0:  # saved without its stored objects
             handle.close()
             return None
-        listing = Listing()
         names = handle.read(path_bytes).split(b"\0") if path_bytes else []
-        for name in names:
-            listing._path_ids[name] = len(listing._paths)
-            listing._paths.append(name.decode("utf-8", "surrogateescape"))
         body = handle.read(blobs * RECORD.size)
         if len(names) != int(head[2]) or len(body) != blobs * RECORD.size:
             handle.close()
             return None
-        listing._blobs = dict(RECORD.iter_unpack(body))
+        listing = Listing.from_table([name.decode("utf-8", "surrogateescape") for name in names],
+                                     dict(RECORD.iter_unpack(body)))  # fmt: skip
         del body
         start = handle.tell()
         lines = start + max(ordered, 0) * ORDER.size
@@ -181,38 +167,32 @@ def _load(target: Path, key: str, want_order: bool) -> tuple[Listing, CommitInde
 def _save(
     directory: Path, target: Path, key: str, listing: Listing, index: CommitIndex, objects: Stored | None
 ) -> None:
-    """Write the listing atomically (a reader never sees half a file); a cache that cannot be written
-    is only a slower shard."""
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".listing-", suffix=".tmp", dir=directory)
-        with os.fdopen(fd, "wb") as out:
-            names = b"\0".join(p.encode("utf-8", "surrogateescape") for p in listing._paths)
-            head = b"%s %s %d %d %d %d " % (FORMAT, key.encode(), len(listing._paths), len(names), len(listing),
-                                           index.commits)  # fmt: skip
-            out.write(head + b"-0000000001\n")  # the count of stored objects, written at the end
-            out.write(names)
-            items = iter(listing._blobs.items())
-            while batch := b"".join(RECORD.pack(blob, pid) for blob, pid in itertools.islice(items, 1 << 14)):
-                out.write(batch)
-            ordered = -1
-            if objects is not None:
-                ordered = 0
-                listed = listing._blobs
-                mine = ((blob, size) for blob, size in objects.read_ids() if blob in listed)
-                while batch := list(itertools.islice(mine, 1 << 14)):
-                    out.write(b"".join(ORDER.pack(blob, size) for blob, size in batch))
-                    ordered += len(batch)
-            index.copy_to(out)
-            out.seek(len(head))
-            out.write(b"%011d" % ordered if ordered >= 0 else b"-0000000001")
-        os.replace(tmp, target)
-        tmp = None
-        for old in loader.prune_cache(directory, "listing-*.bin", LISTINGS_KEPT):
-            old.with_suffix(".lock").unlink(missing_ok=True)
-    except OSError:
-        pass
-    finally:
-        if tmp is not None:
+    """Write the listing (loader.write_cache_file: atomically, a reader never sees half a file); a
+    cache that cannot be written is only a slower shard. Older listings go with their lock and turn
+    files."""
+
+    def write(out: IO[bytes]) -> None:
+        paths = listing.paths()
+        names = b"\0".join(p.encode("utf-8", "surrogateescape") for p in paths)
+        head = b"%s %s %d %d %d %d " % (FORMAT, key.encode(), len(paths), len(names), len(listing), index.commits)
+        out.write(head + b"-0000000001\n")  # the count of stored objects, written at the end
+        out.write(names)
+        items = listing.records()
+        while batch := b"".join(RECORD.pack(blob, pid) for blob, pid in itertools.islice(items, 1 << 14)):
+            out.write(batch)
+        ordered = -1
+        if objects is not None:
+            ordered = 0
+            listed = listing.keys()
+            mine = ((blob, size) for blob, size in objects.read_ids() if blob in listed)
+            while batch := list(itertools.islice(mine, 1 << 14)):
+                out.write(b"".join(ORDER.pack(blob, size) for blob, size in batch))
+                ordered += len(batch)
+        index.copy_to(out)
+        out.seek(len(head))
+        out.write(b"%011d" % ordered if ordered >= 0 else b"-0000000001")
+
+    for old in loader.write_cache_file(target, write, "listing-*.bin", LISTINGS_KEPT) or ():
+        for extra in directory.glob(f"{old.stem}.*"):  # its lock, turn and run files
             with contextlib.suppress(OSError):
-                os.unlink(tmp)
+                extra.unlink()

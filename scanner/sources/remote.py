@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from scanner.sources.git import SAFE_CONFIG, GitError, git_env, run_git
+from scanner.sources.git import SAFE_CONFIG, GitError, Repo, git_env, run_git
 
 DEFAULT_PROTOCOLS = ("https", "ssh", "file")
 _SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9._-]+:(?!//)")  # git@host:owner/repo.git
@@ -135,6 +135,13 @@ def label(target: str) -> str:
     if origin:
         return redact(origin)
     return top or gitdir or str(folder.resolve())
+
+
+def label_of(repo: Repo) -> str:
+    """`label` of a repository open_repo described (no git process)."""
+    if repo.origin:
+        return redact(repo.origin)
+    return repo.top or repo.git_dir or str(Path(repo.root).resolve())
 
 
 def revision(target: str) -> str:

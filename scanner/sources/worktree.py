@@ -12,13 +12,14 @@ import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, NamedTuple
-
-import pathspec
+from typing import IO, TYPE_CHECKING, NamedTuple
 
 from scanner.model import Item, Problem
 from scanner.sources import text
 from scanner.sources.git import git_command, git_env
+
+if TYPE_CHECKING:
+    import pathspec
 
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
 BINARY_SNIFF = text.SNIFF
@@ -119,6 +120,8 @@ def _ignored(specs: tuple[tuple[str, pathspec.PathSpec], ...], rel: str, is_dir:
 def ignore_spec(lines: Iterable[str], name: str, problems: list[Problem] | None = None) -> pathspec.PathSpec:
     """A .gitignore's patterns. An invalid line (a lone `\\`) is one warning naming the file and the
     line, and the other lines still apply (git, too, skips what it cannot read)."""
+    import pathspec  # when a tree is walked, not at import (a history scan needs none)
+
     lines = list(lines)
     try:
         return pathspec.GitIgnoreSpec.from_lines(lines)
@@ -257,12 +260,16 @@ class PatternError(ValueError):
 def exclude_spec(excludes: Iterable[str]) -> pathspec.PathSpec | None:
     """--exclude / config `exclude` globs (gitignore syntax, relative to the reported paths' base)."""
     excludes = [e for e in excludes if e]
+    if not excludes:
+        return None
+    import pathspec
+
     for exclude in excludes:
         try:
             pathspec.GitIgnoreSpec.from_lines([exclude])
         except ValueError:
             raise PatternError(f"--exclude {exclude!r}: not a valid gitignore pattern") from None
-    return pathspec.GitIgnoreSpec.from_lines(excludes) if excludes else None
+    return pathspec.GitIgnoreSpec.from_lines(excludes)
 
 
 def list_files(targets: Iterable[str], excludes: Iterable[str] = ()) -> tuple[list[Entry], list[Problem], Path]:
