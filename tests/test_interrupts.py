@@ -98,9 +98,17 @@ def _report_findings(out: bytes) -> int:
         return -1
 
 
+# `python -m scanner`, with the history's blobs read and scanned in forked workers as a history over
+# PARALLEL_MIN_BYTES is (a few thousand commits are scanned in-process otherwise): the workers, their
+# own git readers and the pool's shutdown are what a signal must find and end.
+FORKED_WORKERS = (
+    "import runpy, scanner.scan_history as h; h.PARALLEL_MIN_BYTES = 0; runpy.run_module('scanner', run_name='__main__')"
+)
+
+
 def _start(repo: Path, env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "scanner", "scan", ".", "--history", "--jobs", "2", "--format", "json"],
+        [sys.executable, "-c", FORKED_WORKERS, "scan", ".", "--history", "--jobs", "2", "--format", "json"],
         cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
     )  # fmt: skip
 
