@@ -217,12 +217,18 @@ def scan_history(
         with shard_host.joined(directory, key) as here:
             listed, index, stored = listing_cache.listing(
                 root, selection, exact_renames=repo.partial, parts=jobs or workers.cores(), shared=shard is not None,
-                stored=start_stored, key=key,
+                stored=start_stored, key=key, shards=shard.count if shard is not None else 0,
             )  # fmt: skip
-            mine = listed.select_runs(shard.owns_run, HISTORY_RUN) if shard is not None else None
-            if stored is not None:
-                progress.phase("listing stored blobs")
-            order, gaps, big = read_order(listed, stored, max_size, storage_order, mine)
+            # this shard's part as the shard that listed saved it, else picked out of the whole listing
+            saved = listing_cache.part(key, shard) if shard is not None and storage_order and not repo.partial else None
+            if saved is not None:
+                mine, own_order = saved
+                order, gaps, big = read_order(listed, own_order, max_size, storage_order, mine)
+            else:
+                mine = listed.select_runs(shard.owns_run, HISTORY_RUN) if shard is not None else None
+                if stored is not None:
+                    progress.phase("listing stored blobs")
+                order, gaps, big = read_order(listed, stored, max_size, storage_order, mine)
             if stored is not None:
                 stored.close()
             # the default --jobs: this machine's cores shared with the other shards of the scan on it

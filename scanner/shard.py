@@ -74,7 +74,7 @@ class Shard(NamedTuple):
     def owns_run(self, path: str, run: int) -> bool:
         """History: whether run number `run` (HISTORY_RUN versions) of the blobs that came in at
         `path` is this shard's (the module docstring says how and why)."""
-        return self.owns_path(f"{path}\0{run}")
+        return run_owner(path, run, self.count) == self.index - 1
 
     def history_part(self) -> Callable[[str, str], bool]:
         """keep(blob id, path it came in with), called in listing order: whether the blob is this
@@ -94,6 +94,12 @@ class Shard(NamedTuple):
         if self.owns_path(path):
             return FULL if self.owns_policy else OWN
         return POLICY if self.owns_policy else SKIP
+
+
+def run_owner(path: str, run: int, count: int) -> int:
+    """The 0-based shard of `count` that history run number `run` of `path` belongs to (owns_run)."""
+    digest = hashlib.blake2b(utf8(f"{path}\0{run}"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % count
 
 
 def parse(text: str, what: str = "--shard") -> Shard:

@@ -127,3 +127,41 @@ def test_only_the_newest_listings_are_kept_with_their_locks(cli, tmp_path, cache
     listings = {p.stem for p in cache.glob("listing-*.bin")}
     assert len(listings) == listing_cache.LISTINGS_KEPT
     assert {p.stem for p in cache.glob("listing-*.lock")} == listings
+
+
+def _counting_picks(monkeypatch) -> list[int]:
+    picks: list[int] = []
+    real = history.Listing.select_runs
+
+    def counting(self, *args, **kw):
+        picks.append(1)
+        return real(self, *args, **kw)
+
+    monkeypatch.setattr(history.Listing, "select_runs", counting)
+    return picks
+
+
+def test_the_shard_that_lists_saves_every_shards_part_and_the_others_read_theirs(cli, tmp_path, cache, monkeypatch):
+    repo = tmp_path / "repo"
+    build(repo, commits=300, files=20, seed=9)
+    expected = _whole(cli, tmp_path, repo, "whole")
+    picks = _counting_picks(monkeypatch)
+    assert _merge(cli, tmp_path, repo, 3, "three") == expected
+    assert len(list(cache.glob("listing-*.parts-3"))) == 1
+    assert picks == []  # no shard picked its part out of the whole listing: each read its saved one
+
+
+def test_a_damaged_or_foreign_part_file_is_ignored(cli, tmp_path, cache, monkeypatch):
+    repo = tmp_path / "repo"
+    build(repo, commits=300, files=20, seed=10)
+    expected = _whole(cli, tmp_path, repo, "whole")
+    assert _merge(cli, tmp_path, repo, 3, "first") == expected
+    [parts] = cache.glob("listing-*.parts-3")
+    whole = parts.read_bytes()
+    picks = _counting_picks(monkeypatch)
+    parts.write_bytes(whole[:-7])  # cut short
+    assert _merge(cli, tmp_path, repo, 3, "cut") == expected
+    assert len(picks) == 3  # each shard picked its part itself
+    parts.write_bytes(whole.replace(b" 3 ", b" 2 ", 1))  # another N in the header
+    assert _merge(cli, tmp_path, repo, 3, "foreign") == expected
+    assert len(picks) == 6

@@ -14,6 +14,13 @@ A shard also saves what read_order needs of the stored objects (`git cat-file --
 the other cost every shard repeats): the listed blobs in the order git stores them, with their sizes.
 Not for a partial clone, whose blobs come and go: there each shard asks git.
 
+Its parts: the shard that lists also saves, beside the listing, each of the N shards' part (the
+blobs of its runs, Shard.owns_run) as read_order needs it: its stored blobs in storage order with
+their sizes, then its blobs that are not stored. The others load their part instead of picking it
+out of the whole listing and the whole stored order (`part`): the same blobs, the same order. A
+part file that does not match (another N, another listing, cut short) is ignored: the shard picks
+its part as a shard on its own machine does.
+
 The file: a header line, the paths (NUL-separated), then per blob its 20-byte id and the index of
 its path, in listing order, then the stored blobs (20-byte id, size), then the CommitIndex lines.
 """
@@ -31,12 +38,14 @@ from typing import IO
 
 from scanner import progress
 from scanner.rules import loader
+from scanner.shard import HISTORY_RUN, Shard, run_owner
 from scanner.shard_host import locked
 from scanner.sources.git import Repo, open_repo, run_git
 from scanner.sources.history import Listing, Selection, Stored, list_blobs
 from scanner.sources.provenance import CommitIndex
 
 FORMAT = b"scanner-listing-2"
+PARTS_FORMAT = b"scanner-parts-1"
 LISTINGS_KEPT = 4
 RECORD = struct.Struct(">20sI")  # a listed blob: id, index of its path
 ORDER = struct.Struct(">20sQ")  # a stored blob: id, size
@@ -44,14 +53,15 @@ ORDER = struct.Struct(">20sQ")  # a stored blob: id, size
 
 def listing(
     root: str, selection: Selection, *, exact_renames: bool, parts: int, shared: bool,
-    stored: Callable[[], Stored] | None, key: str | None = None,
+    stored: Callable[[], Stored] | None, key: str | None = None, shards: int = 0,
 ) -> tuple[Listing, CommitIndex, Stored | None]:
     """The listing and commit index of `selection` (history.list_blobs), and the stored objects
     (`stored()` starts listing them, beside the walk; None: not needed). `shared` (a shard): from
     the cache when another shard made them (waiting for one that is making them), else computed
     here and saved for the others. The saved stored objects are the listed blobs in the order git
     stores them, with their sizes (a partial clone's, whose blobs come and go, are not saved).
-    `key`: listing_key(...) when the caller has it already."""
+    `key`: listing_key(...) when the caller has it already. `shards`: the N of the shards (their
+    parts are saved beside a listing made here, see `part`)."""
     directory = loader.cache_dir() if shared else None
     if directory is None:
         return _compute(root, selection, exact_renames, parts, stored)
@@ -76,6 +86,8 @@ def listing(
             return listing, index, objects
         index.close()
         objects.close()
+        if shards > 1 and saved[2] is not None:
+            _save_parts(directory, key, saved[0], saved[2], shards)
         return saved  # the same listing; the stored objects now only those listed
 
 
@@ -196,3 +208,75 @@ def _save(
         for extra in directory.glob(f"{old.stem}.*"):  # its lock, turn and run files
             with contextlib.suppress(OSError):
                 extra.unlink()
+
+
+class PartOrder:
+    """A shard's saved part (`part`): its stored blobs as (id, size), in storage order."""
+
+    def __init__(self, ordered: list[tuple[bytes, int]]) -> None:
+        self._ordered = ordered
+
+    def read_ids(self) -> Iterator[tuple[bytes, int]]:
+        return iter(self._ordered)
+
+    def close(self) -> None:
+        """Nothing to close: it is in memory."""
+
+
+def _parts_file(directory: Path, key: str, shards: int) -> Path:
+    return directory / f"listing-{key[:40]}.parts-{shards}"
+
+
+def _save_parts(directory: Path, key: str, listing: Listing, objects: Stored, shards: int) -> None:
+    """Every shard's part (the module docstring), in one file beside the listing: one pass over the
+    listing and one over the stored order for all N, instead of one of each per shard."""
+    owner: dict[bytes, int] = {}
+    by_path: list[list[bytes]] = [[] for _ in listing.paths()]
+    for blob, pid in listing.records():
+        by_path[pid].append(blob)
+    for path, blobs in zip(listing.paths(), by_path, strict=True):
+        for number, start in enumerate(range(0, len(blobs), HISTORY_RUN)):
+            k = run_owner(path, number, shards)
+            for blob in blobs[start : start + HISTORY_RUN]:
+                owner[blob] = k
+    del by_path
+    ordered: list[list[bytes]] = [[] for _ in range(shards)]
+    for blob, size in objects.read_ids():
+        k = owner.pop(blob, None)
+        if k is not None:
+            ordered[k].append(ORDER.pack(blob, size))
+    missing: list[list[bytes]] = [[] for _ in range(shards)]
+    for blob, k in owner.items():  # listed, not stored
+        missing[k].append(blob)
+    counts = b" ".join(b"%d %d" % (len(ordered[k]), len(missing[k])) for k in range(shards))
+    blob = b"%s %s %d %s\n" % (PARTS_FORMAT, key.encode(), shards, counts)
+    blob += b"".join(b"".join(ordered[k]) + b"".join(missing[k]) for k in range(shards))
+    loader.write_cache_file(_parts_file(directory, key, shards), blob, f"listing-{key[:40]}.parts-*", 2)
+
+
+def part(key: str | None, shard: Shard) -> tuple[set[bytes], PartOrder] | None:
+    """Shard `shard`'s saved part of the listing named `key`: (its blobs' ids, its stored blobs in
+    storage order with their sizes); None when none is saved or the file does not match."""
+    directory = loader.cache_dir()
+    if key is None or directory is None or shard.count < 2:
+        return None
+    try:
+        with open(_parts_file(directory, key, shard.count), "rb") as handle:
+            head = handle.readline().split()
+            if len(head) != 3 + 2 * shard.count or head[0] != PARTS_FORMAT or head[1] != key.encode():
+                return None
+            if int(head[2]) != shard.count:
+                return None
+            sizes = [int(n) * ORDER.size + int(m) * 20 for n, m in zip(head[3::2], head[4::2], strict=True)]
+            k = shard.index - 1
+            if os.fstat(handle.fileno()).st_size != handle.tell() + sum(sizes):
+                return None
+            handle.seek(sum(sizes[:k]), os.SEEK_CUR)
+            stored, missing = int(head[3 + 2 * k]), int(head[4 + 2 * k])
+            ordered = list(ORDER.iter_unpack(handle.read(stored * ORDER.size)))
+            body = handle.read(missing * 20)
+    except (OSError, ValueError):
+        return None
+    mine = {blob for blob, _ in ordered}
+    mine.update(body[i : i + 20] for i in range(0, len(body), 20))
+    return mine, PartOrder(ordered)
