@@ -264,8 +264,6 @@ def _process_entries(
     return out
 
 
-jobs_for = workers.jobs_for
-
 
 def map_items(
     work: Callable[..., list[ItemResult]], batches: Iterable[Sequence[Any]], extra: tuple, options: ScanOptions, parallel: bool
@@ -289,7 +287,7 @@ def map_items(
     _STATE["compiled"].rules.warm()
     context = multiprocessing.get_context("fork") if workers.can_fork() else None
     pool = ProcessPoolExecutor(
-        max_workers=jobs_for(options.jobs), initializer=workers.child_init, initargs=(_init_worker, *init),
+        max_workers=workers.jobs_for(options.jobs), initializer=workers.child_init, initargs=(_init_worker, *init),
         mp_context=context,
     )
     try:
@@ -353,7 +351,7 @@ def finish(
         whole_scan_rules = [r for r in options.rules if r.id not in local]
         from scanner.engines import policy
 
-        policy_findings = policy.run(whole_scan_rules, docs, dict(options.policy_options), problems, jobs_for(options.jobs))
+        policy_findings = policy.run(whole_scan_rules, docs, dict(options.policy_options), problems, workers.jobs_for(options.jobs))
         if options.inline_ignores and policy_findings:
             by_path: dict[str, list[Finding]] = {}
             for finding in policy_findings:
@@ -435,7 +433,7 @@ def scan_worktree(options: ScanOptions) -> ScanResult:
     if options.shard is not None:  # the files this shard has a role for (scanner.shard)
         part = options.shard
         listing = (entry for entry in listing if part.role(entry.path) != shard.SKIP)
-    jobs = jobs_for(options.jobs)
+    jobs = workers.jobs_for(options.jobs)
     head, parallel = _enough_for_workers(listing, options.max_file_size) if jobs > 1 else ([], False)
     # in parallel, batches go to the workers while the rest of the tree is still being listed
     rest = itertools.chain(head, listing)

@@ -129,7 +129,7 @@ def scan_blobs(
     under PARALLEL_MIN_BYTES (or of unknown size, under 2 chunks) is scanned in this process; a
     bigger one on `workers_for(jobs, total)` processes. `shared`: how this shard shares the machine
     (shown with the progress)."""
-    jobs = jobs or workers.jobs_for(0)
+    jobs = workers.jobs_for(jobs or 0)
     _WORKER.update(root=root, compiled=compiled, show_secrets=show_secrets, source=source, inline=inline_ignores,
                    max_size=max_size)  # fmt: skip
     total = blobs.total if isinstance(blobs, ReadOrder) else sum(size for _, _, size in blobs)
