@@ -170,12 +170,12 @@ def build(
     site = os.path.dirname(os.path.dirname(os.path.abspath(hs.__file__)))
     anchors = {r: tuple(anchors[r]) for r, _ in patterns if anchors and anchors.get(r)}
     # the key is of what goes in (cutting the patterns costs ~0.1 s: only a compile does it), and of
-    # the code that cuts them
+    # the scanner's code, pattern_core's among it
     inputs = json.dumps(
         {"keywords": list(keywords), "patterns": [[r, p] for r, p in patterns], "anchors": sorted(anchors.items()), "site": site},
         sort_keys=True,
     )
-    key = hashlib.sha256(f"{_FORMAT}\0{hs.__version__}\0{_cutter()}\0{inputs}".encode()).hexdigest()[:40]
+    key = hashlib.sha256(f"{_FORMAT}\0{hs.__version__}\0{inputs}".encode() + loader.code_fingerprint()).hexdigest()[:40]
     if key in _MEMO:  # compiled (or failed to) in this process already
         db = _load(hs, _MEMO[key])
     else:
@@ -212,18 +212,6 @@ def _job(hs: Any, keywords: Sequence[str], patterns: Sequence[tuple[int, str]], 
         hs.HS_FLAG_SINGLEMATCH | hs.HS_FLAG_PREFILTER | hs.HS_FLAG_ALLOWEMPTY
     ] * len(patterns)
     return json.dumps({"expressions": expressions, "flags": flags, "site": site}, sort_keys=True)
-
-
-_CUTTER: list[str] = []
-
-
-def _cutter() -> str:
-    """A digest of pattern_core's source: a change to how patterns are cut compiles a new database."""
-    if not _CUTTER:
-        from scanner.engines import pattern_core
-
-        _CUTTER.append(hashlib.sha256(Path(pattern_core.__file__).read_bytes()).hexdigest()[:16])
-    return _CUTTER[0]
 
 
 def _literal(keyword: str) -> str:

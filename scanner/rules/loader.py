@@ -175,8 +175,10 @@ def cache_dir() -> Path | None:
 
 
 @lru_cache(maxsize=1)
-def _code_fingerprint() -> bytes:
-    """Names, sizes and mtimes of the scanner's own .py/.json files (stat only: ~1 ms)."""
+def code_fingerprint() -> bytes:
+    """Names, sizes and mtimes of the scanner's own .py/.json files (stat only: ~1 ms): part of the key of
+    everything the cache folder holds (packs, Hyperscan databases, history listings), so a changed
+    scanner never reads what an older one wrote."""
     package = Path(__file__).resolve().parent.parent
     digest = hashlib.sha256(_CACHE_FORMAT)
     for folder, dirs, files in os.walk(package):
@@ -193,7 +195,7 @@ def _code_fingerprint() -> bytes:
 
 
 def _cache_key(path: Path, text: bytes, check: Callable | None) -> str:
-    digest = hashlib.sha256(_code_fingerprint())
+    digest = hashlib.sha256(code_fingerprint())
     where = f"{getattr(check, '__module__', '')}.{getattr(check, '__qualname__', '')}\0{path}\0{path.resolve()}"
     digest.update(where.encode("utf-8", "surrogateescape"))
     digest.update(text)

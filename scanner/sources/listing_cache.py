@@ -132,7 +132,7 @@ def listing_key(repo: Repo, selection: Selection) -> str:
     graft files, the rename mode (a partial clone's) and the scanner's own code (also what names one
     sharded scan on a machine, scanner.shard_host)."""
     common = os.path.realpath(repo.common_dir or repo.root)
-    digest = hashlib.sha256(FORMAT + b"\0" + loader._code_fingerprint())
+    digest = hashlib.sha256(FORMAT + b"\0" + loader.code_fingerprint())
     digest.update("\0".join([common, selection.source, *selection.revs, str(repo.partial)]).encode("utf-8", "surrogateescape"))
     digest.update(run_git(repo.root, "for-each-ref", "--format=%(objectname) %(refname)"))
     digest.update(f"\0HEAD {repo.head}\n".encode())
