@@ -186,15 +186,21 @@ class Listing:
         """The binary ids of the blobs in the runs `keep_run(path, run number)` accepts: in listing
         order, the blobs that came in at one path cut into runs of `run` (asked once per run, not
         once per blob)."""
+        chosen: set[bytes] = set()
+        for path, number, keys in self.runs(run):
+            if keep_run(path, number):
+                chosen.update(keys)
+        return chosen
+
+    def runs(self, run: int) -> Iterator[tuple[str, int, list[bytes]]]:
+        """(path, run number, binary ids): the blobs that came in at each path, in listing order, cut
+        into runs of `run` (what a shard owns, scanner.shard)."""
         by_path: list[list[bytes]] = [[] for _ in self._paths]
         for key, pid in self._blobs.items():
             by_path[pid].append(key)
-        chosen: set[bytes] = set()
         for path, keys in zip(self._paths, by_path, strict=True):
             for number, start in enumerate(range(0, len(keys), run)):
-                if keep_run(path, number):
-                    chosen.update(keys[start : start + run])
-        return chosen
+                yield path, number, keys[start : start + run]
 
     def blobs_at(self, is_path: Callable[[str], bool]) -> list[tuple[str, str]]:
         """(blob sha, path) of the blobs that came in at a path `is_path` accepts, in listing order."""

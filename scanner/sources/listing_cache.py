@@ -231,15 +231,10 @@ def _save_parts(directory: Path, key: str, listing: Listing, objects: Stored, sh
     """Every shard's part (the module docstring), in one file beside the listing: one pass over the
     listing and one over the stored order for all N, instead of one of each per shard."""
     owner: dict[bytes, int] = {}
-    by_path: list[list[bytes]] = [[] for _ in listing.paths()]
-    for blob, pid in listing.records():
-        by_path[pid].append(blob)
-    for path, blobs in zip(listing.paths(), by_path, strict=True):
-        for number, start in enumerate(range(0, len(blobs), HISTORY_RUN)):
-            k = run_owner(path, number, shards)
-            for blob in blobs[start : start + HISTORY_RUN]:
-                owner[blob] = k
-    del by_path
+    for path, number, blobs in listing.runs(HISTORY_RUN):
+        k = run_owner(path, number, shards)
+        for blob in blobs:
+            owner[blob] = k
     ordered: list[list[bytes]] = [[] for _ in range(shards)]
     for blob, size in objects.read_ids():
         k = owner.pop(blob, None)

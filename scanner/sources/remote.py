@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from scanner.sources.git import SAFE_CONFIG, GitError, Repo, git_env, run_git
+from scanner.sources.git import SAFE_CONFIG, GitError, Repo, git_env, open_repo, run_git
 
 DEFAULT_PROTOCOLS = ("https", "ssh", "file")
 _SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9._-]+:(?!//)")  # git@host:owner/repo.git
@@ -127,14 +127,9 @@ def label(target: str) -> str:
     path = Path(target)
     folder = path if path.is_dir() else path.parent
     try:
-        origin = run_git(folder, "config", "--get", "remote.origin.url", check=False).strip().decode("utf-8", "replace")
-        top = run_git(folder, "rev-parse", "--show-toplevel", check=False).strip().decode("utf-8", "surrogateescape")
-        gitdir = "" if top else run_git(folder, "rev-parse", "--absolute-git-dir", check=False).strip().decode()
-    except GitError:
-        origin = top = gitdir = ""
-    if origin:
-        return redact(origin)
-    return top or gitdir or str(folder.resolve())
+        return label_of(open_repo(folder))
+    except GitError:  # not a repository: the folder
+        return str(folder.resolve())
 
 
 def label_of(repo: Repo) -> str:
