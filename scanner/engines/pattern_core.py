@@ -170,10 +170,7 @@ def _literal_run(items: list[Item]) -> int:
             if not all(alternatives):
                 return run
             return run + min(_literal_run(a) for a in alternatives)
-        if atom.startswith("\\"):
-            if atom[1:2].isalnum():  # \b, \d, \w, \x41...: not a plain literal
-                return run
-        elif atom in ("^", "$", ".") or (atom.startswith("[") and not _case_pair(atom)):
+        if _literal_char(atom) is None:  # \b, \d, \x41, ^, ., a class: not a plain literal
             return run
         run += 1
         if quantifier:  # a+, a{2}: the first one is certain
