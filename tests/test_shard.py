@@ -207,6 +207,25 @@ def test_merge_refuses_a_missing_shard_other_rules_and_other_versions(cli, tmp_p
     assert run.code == 2 and "nope.json" in run.err
 
 
+def test_the_rules_digest_follows_what_decides_findings_only():
+    """Shards that loaded the same packs agree on the digest whatever the order; a title or an
+    example edited is the same rule set, a severity, a pattern or a policy option is not."""
+    from scanner.rules.digest import digest
+    from scanner.rules.loader import load_rules
+
+    rules = load_rules()
+    whole = digest(rules)
+    assert digest(list(reversed(rules))) == whole
+    assert digest([r._replace(title="Renamed", bad=()) if i == 7 else r for i, r in enumerate(rules)]) == whole
+    low = next(i for i, r in enumerate(rules) if r.severity != "low")
+    assert digest([r._replace(severity="low") if i == low else r for i, r in enumerate(rules)]) != whole
+    secret = next(i for i, r in enumerate(rules) if r.pattern)
+    edited = [r._replace(pattern=r.pattern + "x") if i == secret else r for i, r in enumerate(rules)]
+    assert digest(edited) != whole
+    assert digest(rules, [("kubernetes_version", "1.29")]) != whole
+    assert digest(rules[1:]) != whole
+
+
 def test_shards_of_different_commits_are_refused(cli, tmp_path):
     from tests.conftest import git
 

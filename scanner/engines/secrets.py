@@ -51,7 +51,6 @@ class CompiledRule(NamedTuple):
 
 
 class Compiled(NamedTuple):
-    keyword_set: object | None
     keyword_owner: tuple[tuple[int, ...], ...]  # keyword index -> compiled rule indexes
     always: tuple[int, ...]  # rules without keywords
     rules: _LazyRules  # compiled on first use
@@ -124,6 +123,7 @@ class _LazyRules(Sequence):
         self._done: list[CompiledRule | None] = [None] * len(self._rules)
         self._patterned: frozenset[int] | None = None
         self._set: object = False  # False: not built yet
+        self._kw_set: object = False  # False: not built yet
         self._prefilter: object = False  # False: not built yet
         self._scanned = 0  # bytes this process scanned without the prefilter
         self._looked_in_cache = False
@@ -167,12 +167,13 @@ class _LazyRules(Sequence):
 
     def warm(self) -> None:
         """Before forking workers: the prefilter, loaded or compiled once here. Without one, every
-        rule and the RE2 pattern Set, compiled once here rather than in each worker; with one, each
+        rule and the RE2 keyword and pattern Sets, compiled once here rather than in each worker; with one, each
         worker compiles the few rules it confirms, side by side (~30 ms less before the first file)."""
         filters.compile_all()
         if self.prefilter() is None:
             for index in range(len(self)):
                 self[index]
+            self.keyword_set()
             self.pattern_set()
 
     def prefilter(self, more: int = PREFILTER_AFTER) -> prefilter.Prefilter | None:
@@ -224,6 +225,20 @@ class _LazyRules(Sequence):
             )
         return self._patterned
 
+    def keyword_set(self) -> object | None:
+        """One RE2 Set of the keywords (in keyword order: Compiled.keyword_owner), for the scans
+        without the Hyperscan prefilter; built when first needed (~4 ms, which a scan with the
+        prefilter, a history shard's, never spends). None without keywords."""
+        if self._kw_set is False:
+            built = None
+            if self._keywords:
+                built = re2.Set.SearchSet(_options(case_sensitive=False, latin1=True))
+                for kw in self._keywords:
+                    built.Add(re2.escape(kw.encode()))
+                built.Compile()
+            self._kw_set = built
+        return self._kw_set
+
     def pattern_set(self) -> tuple[object, tuple[int, ...]] | None:
         """One RE2 Set of every pattern rule: a single pass says which of them match anywhere in a
         file, so a file whose keywords selected several rules (`password` occurs in half of all source
@@ -264,7 +279,8 @@ def check_rules(rules: Sequence[Rule]) -> None:
 
 
 def compile_rules(rules: Iterable[Rule]) -> Compiled:
-    """The keyword set now; each rule's own pattern, allow-list and path specs when first used."""
+    """Which rules each keyword selects now; the keyword and pattern passes, and each rule's own
+    pattern, allow-list and path specs, when first used (_LazyRules)."""
     chosen: list[Rule] = []
     keywords: dict[str, list[int]] = {}
     always: list[int] = []
@@ -278,15 +294,7 @@ def compile_rules(rules: Iterable[Rule]) -> Compiled:
                 keywords.setdefault(kw.lower(), []).append(index)
         else:
             always.append(index)
-    keyword_set = None
-    owners: list[tuple[int, ...]] = []
-    if keywords:
-        keyword_set = re2.Set.SearchSet(_options(case_sensitive=False, latin1=True))
-        for kw, idx in keywords.items():
-            keyword_set.Add(re2.escape(kw.encode()))
-            owners.append(tuple(idx))
-        keyword_set.Compile()
-    return Compiled(keyword_set, tuple(owners), tuple(always), _LazyRules(chosen, tuple(keywords)))
+    return Compiled(tuple(tuple(idx) for idx in keywords.values()), tuple(always), _LazyRules(chosen, tuple(keywords)))
 
 
 def shannon_entropy(text: str) -> float:
@@ -409,8 +417,8 @@ def scan_item(compiled: Compiled, item: Item, show_secrets: bool = False) -> lis
             selected -= (selected & rules.pattern_indexes()) - maybe  # small sets, not every pattern rule
             selected = rules.on_path(selected, item.path)
             return _confirm(compiled, item, selected, show_secrets) if selected else []
-    elif compiled.keyword_set is not None:
-        for kw_index in compiled.keyword_set.Match(data) or ():  # type: ignore[attr-defined]
+    elif (keyword_set := rules.keyword_set()) is not None:
+        for kw_index in keyword_set.Match(data) or ():  # type: ignore[attr-defined]
             selected.update(compiled.keyword_owner[kw_index])
     selected = rules.on_path(selected, item.path)
     if not selected:

@@ -12,13 +12,16 @@ from typing import Any
 from scanner.rules.loader import Rule
 
 _EXPLAINS = frozenset({"title", "description", "remediation", "references", "source", "source_line", "bad", "good"})
+_DECIDES = tuple(i for i, name in enumerate(Rule._fields) if name not in _EXPLAINS)
 
 
 def digest(rules: Sequence[Rule], policy_options: Iterable[tuple[str, Any]] = ()) -> str:
-    rows = sorted(
-        json.dumps({k: v for k, v in rule._asdict().items() if k not in _EXPLAINS}, sort_keys=True, default=repr)
-        for rule in rules
-    )
-    options = json.dumps(sorted(policy_options), sort_keys=True, default=repr)
-    text = "\n".join([*rows, options])
+    """sha256 of one JSON text: the deciding fields' names, then each rule's values in rule-id order
+    (ids are unique in a rule set), then the policy options. One json.dumps for the whole set: a
+    dumps per rule cost every process that writes a report (each shard) ~8 ms for 569 rules."""
+    rows = [[rule[i] for i in _DECIDES] for rule in sorted(rules, key=lambda rule: rule.id)]
+    text = json.dumps(
+        [[Rule._fields[i] for i in _DECIDES], rows, sorted(policy_options)],
+        sort_keys=True, default=repr, separators=(",", ":"),
+    )  # fmt: skip
     return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
