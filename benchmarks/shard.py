@@ -14,6 +14,10 @@ and the Hyperscan database are cached, as on any machine after its first scan. E
 starts without a saved listing (scanner/sources/listing_cache.py), as the first sharded scan of a
 history does: of N shards side by side, one lists the history and the others read its listing.
 
+Then a shard of a 1/1000 part (the listing and the parts saved by a first one), best of 5 or
+--repeat: what one more shard costs whatever its part (start-up, the packs, reading the saved
+listing and its part, its git processes), and so the least N shards can cost.
+
 Per run: wall time, CPU time (user+sys of the whole process tree: the scanner, its workers, git),
 the peak RSS of the largest process of the tree (wait4), and the peak RSS of the tree summed
 (sampled every 50 ms from /proc). Each figure is the best of --repeat runs (CPU: the run with the
@@ -153,6 +157,14 @@ def measure(repo: Path, shard_counts: list[int], jobs: int, repeat: int, work: P
             "merge_rss_mb": merge.rss_max_mb,
             "merged_equal": findings(merged) == expected,
         }
+    # what one more shard costs whatever its part: a 1/1000 part, with the listing and the parts
+    # saved by a first such shard (start-up, the packs, reading the listing and its part, its git
+    # processes): N shards of this history cannot take less than one scan plus N - 1 times this
+    tiny = [*scanner, "--shard", "1/1000", "-o", str(work / "part-1-of-1000.json")]
+    forget_listings(cache)
+    run_all([tiny], env)
+    start = min((run_all([tiny], env)[0] for _ in range(max(repeat, 5))), key=lambda u: u.cpu)
+    row["shard_start_cpu"] = start.cpu
     return row
 
 
@@ -206,6 +218,10 @@ def main() -> None:
             label = f"{count} shards"
             print(f"{'':<16} {'':>8} {'':>7}  {label:<12} {s['wall']:>7.1f} {s['cpu']:>7.1f} {s['cpu_ratio']:>6.2f} "
                   f"{s['rss_max_mb']:>16.0f} {s['rss_tree_mb']:>13.0f}  {s['merged_equal']}")  # fmt: skip
+        fixed = row["shard_start_cpu"] / one["cpu"]
+        floors = " / ".join(f"{1 + (count - 1) * fixed:.2f}" for count in row["shards"])
+        print(f"{'':<16} {'':>8} {'':>7}  one more shard: {row['shard_start_cpu']:.2f} s of CPU whatever its part "
+              f"({fixed:.1%} of one scan): N = {' / '.join(map(str, row['shards']))} cannot go under {floors}")  # fmt: skip
     load = os.getloadavg()
     print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} cores; best of {args.repeat})")
     if args.json:
