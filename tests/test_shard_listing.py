@@ -165,3 +165,20 @@ def test_a_damaged_or_foreign_part_file_is_ignored(cli, tmp_path, cache, monkeyp
     parts.write_bytes(whole.replace(b" 3 ", b" 2 ", 1))  # another N in the header
     assert _merge(cli, tmp_path, repo, 3, "foreign") == expected
     assert len(picks) == 6
+
+
+def test_a_commit_on_another_worktrees_detached_head_is_a_new_listing(cli, tmp_path, cache):
+    """`--all` walks every worktree's HEAD: a secret committed on a detached HEAD in a linked
+    worktree is in the history, and a listing saved before it must not be reused."""
+    repo = tmp_path / "repo"
+    build(repo, commits=60, files=8, seed=9)
+    other = tmp_path / "other"
+    git(repo, "worktree", "add", "-q", "--detach", str(other))
+    before = _merge(cli, tmp_path, repo, 2, "before")
+    body = "EXAMPLExxNOTxxLIVExxTOKENxx077"  # a fake with the checksum the scanner verifies
+    (other / "detached.env").write_text(f"TOKEN=ghp_{body}{_crc_base62(body)}\n")
+    git(other, "add", "detached.env")
+    git(other, "commit", "-q", "-m", "a token on a detached HEAD")
+    after = _merge(cli, tmp_path, repo, 2, "after")
+    assert after == _whole(cli, tmp_path, repo, "whole")
+    assert {f["path"] for f in after} - {f["path"] for f in before} == {"detached.env"}

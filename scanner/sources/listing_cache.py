@@ -28,6 +28,7 @@ its path, in listing order, then the stored blobs (20-byte id, size), then the C
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import itertools
 import os
@@ -128,14 +129,20 @@ class StoredOrder:
 
 
 def listing_key(repo: Repo, selection: Selection) -> str:
-    """What names one listing: the repository, the revisions, every ref and HEAD, the shallow and
-    graft files, the rename mode (a partial clone's) and the scanner's own code (also what names one
+    """What names one listing: the repository, the revisions, every ref and every worktree's HEAD,
+    this worktree's HEAD, the shallow and graft files, the rename mode (a partial clone's) and the scanner's own code (also what names one
     sharded scan on a machine, scanner.shard_host)."""
     common = os.path.realpath(repo.common_dir or repo.root)
     digest = hashlib.sha256(FORMAT + b"\0" + loader.code_fingerprint())
     digest.update("\0".join([common, selection.source, *selection.revs, str(repo.partial)]).encode("utf-8", "surrogateescape"))
     digest.update(run_git(repo.root, "for-each-ref", "--format=%(objectname) %(refname)"))
     digest.update(f"\0HEAD {repo.head}\n".encode())
+    # `--all` also walks every worktree's HEAD: a commit on another worktree's detached HEAD is in the
+    # history, and neither for-each-ref nor this worktree's HEAD sees it (their HEAD files do)
+    heads = [os.path.join(common, "HEAD"), *sorted(glob.glob(os.path.join(glob.escape(common), "worktrees", "*", "HEAD")))]
+    for head in heads:
+        with contextlib.suppress(OSError):
+            digest.update(f"\0{head}\0".encode("utf-8", "surrogateescape") + Path(head).read_bytes())
     for extra in (os.path.join(common, "shallow"), os.path.join(common, "info", "grafts")):
         with contextlib.suppress(OSError):
             digest.update(Path(extra).read_bytes())
