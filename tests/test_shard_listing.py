@@ -182,3 +182,21 @@ def test_a_commit_on_another_worktrees_detached_head_is_a_new_listing(cli, tmp_p
     after = _merge(cli, tmp_path, repo, 2, "after")
     assert after == _whole(cli, tmp_path, repo, "whole")
     assert {f["path"] for f in after} - {f["path"] for f in before} == {"detached.env"}
+
+
+@pytest.mark.parametrize("cut", [0, 7])
+def test_a_listing_cut_short_in_its_commit_index_is_not_used(cli, tmp_path, cache, cut):
+    """A saved listing whose commit index lost its end (at a line's end, or in a line) is listed
+    again: the shards' findings and provenance stay the unsharded scan's, and no shard fails."""
+    repo = tmp_path / "repo"
+    build(repo, commits=120, files=10, seed=11)
+    expected = _whole(cli, tmp_path, repo, "whole")
+    assert _merge(cli, tmp_path, repo, 2, "first") == expected
+    [saved] = cache.glob("listing-*.bin")
+    data = saved.read_bytes()
+    head = data.split(b"\n", 1)[0].split()
+    path_bytes, blobs, ordered = int(head[3]), int(head[4]), int(head[6])
+    lines = len(data.split(b"\n", 1)[0]) + 1 + path_bytes + blobs * listing_cache.RECORD.size + ordered * listing_cache.ORDER.size
+    middle = data.index(b"\n", lines + (len(data) - lines) // 3) + 1  # a line's end in the first half of the index
+    saved.write_bytes(data[: middle + cut])
+    assert _merge(cli, tmp_path, repo, 2, "again") == expected

@@ -23,6 +23,8 @@ its part as a shard on its own machine does.
 
 The file: a header line, the paths (NUL-separated), then per blob its 20-byte id and the index of
 its path, in listing order, then the stored blobs (20-byte id, size), then the CommitIndex lines.
+The header gives every part's size, the CommitIndex lines' in bytes: a file of another size (cut
+short by a full disk or a damaged cache) is not used.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from scanner.sources.git import Repo, open_repo, run_git
 from scanner.sources.history import Listing, Selection, Stored, list_blobs
 from scanner.sources.provenance import CommitIndex
 
-FORMAT = b"scanner-listing-2"
+FORMAT = b"scanner-listing-3"
 PARTS_FORMAT = b"scanner-parts-1"
 LISTINGS_KEPT = 4
 RECORD = struct.Struct(">20sI")  # a listed blob: id, index of its path
@@ -156,7 +158,7 @@ def _load(target: Path, key: str, want_order: bool) -> tuple[Listing, CommitInde
         return None
     try:
         head = handle.readline().split()
-        if len(head) != 7 or head[0] != FORMAT or head[1] != key.encode():
+        if len(head) != 8 or head[0] != FORMAT or head[1] != key.encode():
             handle.close()
             return None
         path_bytes, blobs, commits, ordered = int(head[3]), int(head[4]), int(head[5]), int(head[6])
@@ -173,7 +175,7 @@ def _load(target: Path, key: str, want_order: bool) -> tuple[Listing, CommitInde
         del body
         start = handle.tell()
         lines = start + max(ordered, 0) * ORDER.size
-        if os.fstat(handle.fileno()).st_size < lines:
+        if os.fstat(handle.fileno()).st_size != lines + int(head[7]):  # cut short, or more than written
             handle.close()
             return None
         objects = StoredOrder(handle, start, ordered) if want_order else None
@@ -194,7 +196,7 @@ def _save(
         paths = listing.paths()
         names = b"\0".join(p.encode("utf-8", "surrogateescape") for p in paths)
         head = b"%s %s %d %d %d %d " % (FORMAT, key.encode(), len(paths), len(names), len(listing), index.commits)
-        out.write(head + b"-0000000001\n")  # the count of stored objects, written at the end
+        out.write(head + b"-0000000001 -0000000001\n")  # stored objects, index bytes: written at the end
         out.write(names)
         items = listing.records()
         while batch := b"".join(RECORD.pack(blob, pid) for blob, pid in itertools.islice(items, 1 << 14)):
@@ -207,9 +209,11 @@ def _save(
             while batch := list(itertools.islice(mine, 1 << 14)):
                 out.write(b"".join(ORDER.pack(blob, size) for blob, size in batch))
                 ordered += len(batch)
+        lines = out.tell()
         index.copy_to(out)
+        size = out.tell() - lines
         out.seek(len(head))
-        out.write(b"%011d" % ordered if ordered >= 0 else b"-0000000001")
+        out.write((b"%011d" % ordered if ordered >= 0 else b"-0000000001") + b" %011d" % size)
 
     for old in loader.write_cache_file(target, write, "listing-*.bin", LISTINGS_KEPT) or ():
         for extra in directory.glob(f"{old.stem}.*"):  # its lock, turn and run files
