@@ -200,3 +200,22 @@ def test_a_listing_cut_short_in_its_commit_index_is_not_used(cli, tmp_path, cach
     middle = data.index(b"\n", lines + (len(data) - lines) // 3) + 1  # a line's end in the first half of the index
     saved.write_bytes(data[: middle + cut])
     assert _merge(cli, tmp_path, repo, 2, "again") == expected
+
+
+def test_shards_of_a_partial_clone_that_read_a_saved_listing_skip_the_blobs_that_are_not_here(cli, tmp_path, cache):
+    """A partial clone's saved listing has no stored order (its blobs come and go): a shard that
+    reads it asks git which blobs are here, as the shard that listed did, and never asks cat-file
+    for a missing one (which would try the remote, here unreachable, and lose the rest of its
+    chunk). Merged, the shards give the unsharded findings."""
+    src = tmp_path / "src"
+    build(src, commits=80, files=10, seed=12)
+    git(src, "config", "uploadpack.allowFilter", "true")
+    clone = tmp_path / "clone"
+    subprocess.run(
+        ["git", "-c", "protocol.file.allow=always", "clone", "-q", "--filter=blob:none", src.as_uri(), str(clone)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    git(clone, "remote", "set-url", "origin", "https://127.0.0.1:9/none.git")
+    expected = _whole(cli, tmp_path, clone, "whole")
+    assert expected  # the secrets of the blobs the checkout fetched
+    assert _merge(cli, tmp_path, clone, 3, "three") == expected

@@ -78,6 +78,8 @@ def listing(
     with lock, locked(lock):
         loaded = _load(target, key, want_order=stored is not None and not exact_renames)
         if loaded is not None:
+            if exact_renames and stored is not None:  # a partial clone: which blobs are here, asked of git
+                return loaded[0], loaded[1], stored()
             return loaded
         listing, index, objects = _compute(root, selection, exact_renames, parts, stored)
         if exact_renames:  # a partial clone: its stored objects are not saved
