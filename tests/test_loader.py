@@ -79,3 +79,25 @@ def test_select_only_skip_and_opt_in(tmp_path):
 def test_builtin_packs_are_valid():
     rules = load_rules()
     assert len({r.id for r in rules}) == len(rules)
+
+
+def test_a_cache_write_removes_the_temporary_files_killed_writers_left(tmp_path, monkeypatch):
+    """A writer killed mid-write (SIGKILL, out of memory) leaves its `.XXXX.tmp` (a listing's can be
+    tens of MB); the next cache write removes the ones an hour old, and leaves a live writer's."""
+    import os
+    import time
+
+    from scanner.rules import loader
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    abandoned, live = cache / ".k1ll3d.tmp", cache / ".wr1t1ng.tmp"
+    abandoned.write_bytes(b"x" * 4096)
+    live.write_bytes(b"y")
+    hours_ago = time.time() - 2 * 3600
+    os.utime(abandoned, (hours_ago, hours_ago))
+    monkeypatch.setenv("SCANNER_CACHE_DIR", str(cache))
+    monkeypatch.delenv("SCANNER_NO_CACHE", raising=False)
+    loader.load_rules()  # the packs are cached: cache writes
+    assert any(cache.glob("pack-*.pickle"))
+    assert not abandoned.exists() and live.exists()

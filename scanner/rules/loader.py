@@ -8,6 +8,7 @@ import json
 import os
 import pickle
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -262,6 +263,7 @@ def write_cache_file(
                 handle.write(blob)
         os.replace(tmp, target)
         tmp = None
+        _drop_abandoned(target.parent)
         return prune_cache(target.parent, family, keep)
     except OSError:
         return None
@@ -271,6 +273,21 @@ def write_cache_file(
                 os.unlink(tmp)
             except OSError:
                 pass
+
+
+ABANDONED_AFTER = 3600.0  # seconds: a temporary file nobody wrote to for this long was left by a killed writer
+
+
+def _drop_abandoned(directory: Path) -> None:
+    """Remove the temporary files of writers that were killed mid-write (SIGKILL, out of memory:
+    their `finally` never ran), which no pruning family matches: a listing's can be tens of MB."""
+    now = time.time()
+    for entry in directory.glob(".*.tmp"):
+        try:
+            if now - entry.stat().st_mtime > ABANDONED_AFTER:
+                entry.unlink()
+        except OSError:
+            pass
 
 
 def prune_cache(directory: Path, family: str, keep: int) -> list[Path]:

@@ -133,9 +133,9 @@ class StoredOrder:
 
 
 def listing_key(repo: Repo, selection: Selection) -> str:
-    """What names one listing: the repository, the revisions, every ref and every worktree's HEAD,
-    this worktree's HEAD, the shallow and graft files, the rename mode (a partial clone's) and the scanner's own code (also what names one
-    sharded scan on a machine, scanner.shard_host)."""
+    """What names one listing: the repository, the revisions, every ref, every worktree's HEAD, the
+    shallow and graft files, the rename mode (a partial clone's) and the scanner's own code (also
+    what names one sharded scan on a machine, scanner.shard_host)."""
     common = os.path.realpath(repo.common_dir or repo.root)
     digest = hashlib.sha256(FORMAT + b"\0" + loader.code_fingerprint())
     digest.update("\0".join([common, selection.source, *selection.revs, str(repo.partial)]).encode("utf-8", "surrogateescape"))
