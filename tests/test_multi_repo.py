@@ -139,6 +139,13 @@ def test_protocols_outside_the_allowlist_and_credentials_in_urls(cli, tmp_path):
     run = cli("scan", "--history", "https://scanner-user:s3cr3t-PASS@127.0.0.1:9/x.git")
     assert run.code == 2 and "s3cr3t-PASS" not in run.err and "https://127.0.0.1:9/x.git" in run.err
     assert len(run.err.strip().splitlines()) == 1
+    assert "clone failed: '" not in run.err  # git's message, not GitPython's quoting of it
+    # URLs urllib cannot take apart (a port that is not a number, an unclosed IPv6 bracket): still
+    # one line, exit 2, and the user info never shown
+    for bad in ("https://tok:s3cr3t-PASS@127.0.0.1:abc/x.git", "https://tok:s3cr3t-PASS@[::1/x.git"):
+        run = cli("scan", "--history", bad, "-f", "json")
+        assert run.code == 2 and "s3cr3t-PASS" not in run.err + run.out and "internal error" not in run.err
+        assert "https://127.0.0.1:abc/x.git" in run.err or "https://[::1/x.git" in run.err
 
 
 def test_a_repository_with_submodules_is_cloned_without_them(cli, tmp_path, two_repos):

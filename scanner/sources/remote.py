@@ -31,19 +31,22 @@ def is_url(target: str) -> bool:
     return bool(re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", target)) or bool(_SCP_LIKE.match(target))
 
 
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")  # scheme://user:password@
+
+
 def redact(url: str) -> str:
-    """The URL without user name and password (reports, messages, SARIF)."""
+    """The URL without user name and password (reports, messages, SARIF), malformed or not."""
     if _SCP_LIKE.match(url):
         return url.split("@", 1)[1]
     try:
         parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
+        if parts.username is None and parts.password is None:
+            return url
+        host = parts.hostname or ""
+        if parts.port:  # ValueError for a port that is not a number
+            host += f":{parts.port}"
+    except ValueError:  # not a URL urllib can take apart (a bad port, an unclosed [IPv6): cut its user info
+        return _USERINFO.sub(r"\1", url)
     return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
@@ -111,8 +114,7 @@ def cloned(url: str) -> Iterator[str]:
 def _first_error(exc: object, url: str, shown: str) -> str:
     stderr = str(getattr(exc, "stderr", "") or "")
     for line in stderr.replace("\\n", "\n").splitlines():
-        line = line.strip().strip("'").strip()
-        line = re.sub(r"^stderr:\s*", "", line)
+        line = re.sub(r"^stderr:\s*", "", line.strip()).strip("'").strip()  # GitPython's "stderr: '...'"
         if line and not line.startswith("hint:"):
             return line.removeprefix("fatal: ").removeprefix("error: ").replace(url, shown)
     return f"git exited with {getattr(exc, 'status', '?')}"
