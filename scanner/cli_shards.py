@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -93,6 +94,7 @@ def scan_repositories(args: argparse.Namespace, options):  # noqa: ANN001, ANN20
 
     results = []
     failed: list[Problem] = []
+    several = len(args.paths) > 1
     # a repository that cannot be scanned is reported; the others still are
     for number, target in enumerate(args.paths, 1):
         if len(args.paths) > 1:
@@ -101,12 +103,15 @@ def scan_repositories(args: argparse.Namespace, options):  # noqa: ANN001, ANN20
             if remote.is_url(target):
                 progress.phase("cloning")
                 with remote.cloned(target) as path:
-                    one = _scan_git(args, options._replace(paths=(path,)), path)
+                    one = _scan_git(args, options._replace(paths=(path,), base=path), path)
                     one = described(one, options._replace(paths=(path,)), path, True)
                 one = one._replace(meta=dict(one.meta or {}, repository=remote.redact(target)), root=Path("."))
             else:
-                one = _scan_git(args, options._replace(paths=(target,)), target)
-                one = described(one, options._replace(paths=(target,)), target, True)
+                # of several repositories, each one's paths are relative to it (as its own job's are,
+                # run in its checkout, and as its SARIF run's %SRCROOT% says), not to this folder
+                alone = options._replace(paths=(target,), base=os.path.abspath(target) if several else "")
+                one = _scan_git(args, alone, target)
+                one = described(one, alone, target, True)
         except (GitError, UsageError) as exc:
             if len(args.paths) == 1:
                 raise UsageError(str(exc)) from None

@@ -46,6 +46,7 @@ class ScanOptions(NamedTuple):
     policy_options: tuple[tuple[str, Any], ...] = ()
     timeout: float = DEFAULT_TIMEOUT
     shard: Any = None  # scanner.shard.Shard: this process does one part of the scan (--shard K/N)
+    base: str = ""  # the folder reported paths are relative to ("": worktree.display_base of the first path)
 
 
 class ScanResult(NamedTuple):
@@ -427,7 +428,7 @@ def scan_worktree(options: ScanOptions) -> ScanResult:
     started = time.monotonic()
     tune_gc()
     problems: list[Problem] = []
-    listing, root = worktree.iter_files(options.paths, options.excludes, problems)
+    listing, root = worktree.iter_files(options.paths, options.excludes, problems, base=options.base)
     targets = [Path(p).resolve() for p in options.paths]
     scan_root = os.path.commonpath([str(t if t.is_dir() else t.parent) for t in targets]) if targets else str(root)
     if options.shard is not None:  # the files this shard has a role for (scanner.shard)
@@ -510,7 +511,10 @@ def scan_git(
     target = options.paths[0] if options.paths else "."
     repo = gitsrc.open_repo(target)
     top = repo.top
-    base = worktree.display_base(Path(target)) if top else Path(target).resolve()
+    if options.base:
+        base = Path(options.base).resolve()
+    else:
+        base = worktree.display_base(Path(target)) if top else Path(target).resolve()
 
     prefix = os.path.relpath(top, base).replace(os.sep, "/") if top else "."
     shown = shown_paths(prefix)  # repo-relative -> relative to the base the work tree scan reports

@@ -91,6 +91,31 @@ def test_one_job_per_repository_then_merge_is_the_same(cli, tmp_path, two_repos)
     assert len({r["automationDetails"]["id"] for r in sarif["runs"]}) == 2
 
 
+def test_several_repositories_named_from_their_parent_folder_report_paths_inside_each(cli, tmp_path, two_repos):
+    """`scan --history alpha beta` run from the folder above them: each finding's path is inside its
+    repository (as the SARIF run's %SRCROOT% says), and findings, fingerprints included, are those
+    of one job per repository run in its own checkout, merged."""
+    a, b = two_repos
+    together = cli("scan", "--history", a.name, b.name, "-f", "sarif", *RULES, cwd=tmp_path)
+    assert together.code == 1, together.err
+    sarif = json.loads(together.out)
+    _validate(sarif)
+    for run in sarif["runs"]:
+        root = run["originalUriBaseIds"]["%SRCROOT%"]["uri"]
+        assert root in (a.as_uri() + "/", b.as_uri() + "/")
+        uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in run["results"]}
+        assert uris == ({"app.env"} if root.startswith(a.as_uri()) else {"ci.env"})
+    doc = json.loads(cli("scan", "--history", a.name, b.name, "-f", "json", *RULES, cwd=tmp_path).out)
+    parts = []
+    for repo in (a, b):
+        out = tmp_path / f"{repo.name}-own.json"
+        cli("scan", "--history", ".", "-f", "json", "-o", str(out), *RULES, cwd=repo)
+        parts.append(str(out))
+    merged = json.loads(cli("merge", *parts, "-f", "json").out)
+    assert doc["findings"] == merged["findings"]
+    assert {f["path"] for f in doc["findings"]} == {"app.env", "ci.env"}
+
+
 def _validate(doc: dict) -> None:
     from tests.test_sarif import jsonschema, official_schema
 

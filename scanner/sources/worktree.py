@@ -280,20 +280,23 @@ def list_files(targets: Iterable[str], excludes: Iterable[str] = ()) -> tuple[li
 
 
 def iter_files(
-    targets: Iterable[str], excludes: Iterable[str] = (), problems: list[Problem] | None = None
+    targets: Iterable[str], excludes: Iterable[str] = (), problems: list[Problem] | None = None, base: str = ""
 ) -> tuple[Iterator[Entry], Path]:
     """The files to scan under the targets, as they are listed (a walk yields folder by folder, so a
     scan can start before the listing ends), each once; and the base reported paths are relative
-    to. Listing problems are appended to `problems` as the iterator runs. A missing target raises
-    FileNotFoundError here, before anything is listed."""
+    to (`base`, else display_base of the first target). Listing problems are appended to `problems`
+    as the iterator runs. A missing target raises FileNotFoundError here, before anything is listed."""
     resolved = []
     for raw in targets:
         target = Path(raw)
         if not target.exists() and not target.is_symlink():
             raise FileNotFoundError(f"{raw}: no such file or directory")
         resolved.append(target.resolve())
-    base = display_base(resolved[0]) if resolved else Path.cwd().resolve()
-    return _entries(resolved, base, exclude_spec(excludes), problems if problems is not None else []), base
+    if base:
+        shown = Path(base).resolve()
+    else:
+        shown = display_base(resolved[0]) if resolved else Path.cwd().resolve()
+    return _entries(resolved, shown, exclude_spec(excludes), problems if problems is not None else []), shown
 
 
 def _entries(targets: list[Path], base: Path, exclude: pathspec.PathSpec | None, problems: list[Problem]) -> Iterator[Entry]:
