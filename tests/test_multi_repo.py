@@ -116,6 +116,20 @@ def test_several_repositories_named_from_their_parent_folder_report_paths_inside
     assert {f["path"] for f in doc["findings"]} == {"app.env", "ci.env"}
 
 
+def test_gitlab_report_of_a_repository_and_its_fork_keeps_every_finding(cli, tmp_path, two_repos):
+    """A fork has the same commits, so the same fingerprints and commit ids: its vulnerabilities
+    still get their own ids (GitLab folds equal ids into one) and name their repository."""
+    a, _ = two_repos
+    fork = tmp_path / "fork"
+    subprocess.run(["git", "clone", "-q", str(a), str(fork)], check=True, capture_output=True)
+    git(fork, "remote", "set-url", "origin", "https://git.example.com/someone/alpha-fork.git")
+    run = cli("scan", "--history", str(a), str(fork), "-f", "gitlab", *RULES)
+    assert run.code == 1, run.err
+    found = json.loads(run.out)["vulnerabilities"]
+    assert len(found) == 2 and len({v["id"] for v in found}) == 2
+    assert any("https://git.example.com/someone/alpha-fork.git: app.env" in v["message"] for v in found)
+
+
 def _validate(doc: dict) -> None:
     from tests.test_sarif import jsonschema, official_schema
 
