@@ -8,12 +8,14 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from scanner import __version__
+from scanner import __version__, plural
 from scanner.cli import (
+    EXIT_ERROR,
     UsageError,
     _report_and_verdict,
     _report_rules,
     _scan_git,
+    _warn,
     _warn_problems,
     _with_baseline,
     _with_reuse,
@@ -90,6 +92,7 @@ def scan_repositories(args: argparse.Namespace, options):  # noqa: ANN001, ANN20
     from scanner import progress
     from scanner.model import Problem
     from scanner.reporters.terminal import printable
+    from scanner.scan import ScanResult
     from scanner.sources.git import GitError
 
     results = []
@@ -115,18 +118,24 @@ def scan_repositories(args: argparse.Namespace, options):  # noqa: ANN001, ANN20
         except (GitError, UsageError) as exc:
             if len(args.paths) == 1:
                 raise UsageError(str(exc)) from None
-            failed.append(Problem(remote.redact(target), f"repository not scanned: {exc}", kind="error"))
+            shown = remote.redact(target)
+            reason = str(exc).removeprefix(f"{target}: ").removeprefix(f"{shown}: ")
+            failed.append(Problem(shown, f"repository not scanned: {reason}", kind="error"))
             continue
         results.append((target, one))
     if not results:
         raise UsageError(f"no repository could be scanned ({failed[0].path}: {failed[0].message})")
+    # each repository that could not be scanned is a repository of the report with its error and no
+    # findings (its own SARIF run, its own entry in a merge), and the run exits 2 (cmd_scan)
+    first = results[0][1].meta or {}
+    for problem in failed:
+        meta = {"version": first.get("version"), "rules_digest": first.get("rules_digest"), "repository": problem.path,
+                "failed": [problem.path]}  # fmt: skip
+        results.append((problem.path, ScanResult([], [problem], 0, 0, 0.0, Path("."), meta=meta)))
     try:
         result = results[0][1] if len(args.paths) == 1 else merge.merge(results, several=True)
     except merge.MergeError as exc:
         raise UsageError(str(exc)) from None
-    if failed:  # in the report as files not fully scanned, and exit 2 (cmd_scan)
-        meta = dict(result.meta or {}, failed=[p.path for p in failed])
-        result = result._replace(problems=sorted([*result.problems, *failed], key=lambda p: (p.path, p.message)), meta=meta)
     return result
 
 
@@ -146,4 +155,9 @@ def cmd_merge(args: argparse.Namespace) -> int:
         result, _ = _with_baseline(result, args.baseline)
     if not args.quiet:
         _warn_problems(result.problems, args.verbose)
-    return _report_and_verdict(args, result, rules)
+    code = _report_and_verdict(args, result, rules)
+    failed = (result.meta or {}).get("failed")
+    if failed:  # a merged scan of several repositories, some of which could not be scanned
+        _warn(f"error: {plural.count(len(failed), 'repository', 'repositories')} could not be scanned: {', '.join(failed)}")
+        return EXIT_ERROR
+    return code

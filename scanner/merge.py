@@ -40,6 +40,13 @@ def label(finding: Finding, repository: str) -> Finding:
     return finding._replace(properties=tuple(sorted(props.items())))
 
 
+def about(problem: Problem, repository: str) -> bool:
+    """Whether a problem of a report of several repositories is this repository's: named with it
+    (`REPOSITORY: message`), or about the repository as a whole (its path is the repository: it
+    could not be scanned)."""
+    return problem.path == repository or problem.message.startswith(f"{repository}: ")
+
+
 def merge(reports: Sequence[tuple[str, ScanResult]], several: bool = False) -> ScanResult:
     """`reports`: (file name, loaded report) pairs, in the order given. `several`: label findings with
     their repository even when the reports are of one (`scan --history A B` where B failed)."""
@@ -75,9 +82,13 @@ def merge(reports: Sequence[tuple[str, ScanResult]], several: bool = False) -> S
         findings.extend(found)
         for _, result in members:  # with several repositories, each problem names its own
             problems.update(result.problems if len(groups) == 1 and not several else
-                            (p._replace(message=f"{repository}: {p.message}") for p in result.problems))
+                            (p if p.path == repository else p._replace(message=f"{repository}: {p.message}")
+                             for p in result.problems))  # fmt: skip
     findings.sort(key=lambda f: (dict(f.properties).get("repository", ""), *f.sort_key()))
     meta: dict[str, Any] = {"version": version, "rules_digest": digest}
+    failed = sorted({name for _, result in reports for name in _meta(result).get("failed") or ()})
+    if failed:  # repositories that could not be scanned: the merged verdict is an error too
+        meta["failed"] = failed
     if len(groups) == 1 and not several:
         meta.update({k: v for k, v in _meta(first).items() if k in ("repository", "revision")})
     else:
@@ -110,8 +121,7 @@ def _per_repository(name: str, result: ScanResult) -> list[tuple[str, ScanResult
         meta.pop("repositories")
         out.append((f"{name} ({repo})", result._replace(
             findings=[f for f in result.findings if dict(f.properties).get("repository") == repo],
-            problems=[p._replace(message=p.message.removeprefix(prefix)) for p in result.problems
-                      if p.message.startswith(prefix)],
+            problems=[p._replace(message=p.message.removeprefix(prefix)) for p in result.problems if about(p, repo)],
             files=result.files if i == 0 else 0, bytes=result.bytes if i == 0 else 0, meta=meta,
         )))  # fmt: skip
     return out

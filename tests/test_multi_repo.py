@@ -130,6 +130,30 @@ def test_gitlab_report_of_a_repository_and_its_fork_keeps_every_finding(cli, tmp
     assert any("https://git.example.com/someone/alpha-fork.git: app.env" in v["message"] for v in found)
 
 
+def test_a_repository_that_could_not_be_scanned_stays_in_the_sarif_and_in_a_merge(cli, tmp_path, two_repos):
+    """`scan --history A MISSING -f sarif`: MISSING has its own run, unsuccessful, saying why; the
+    JSON report keeps it, so that `scanner merge` of that report fails (exit 2) too."""
+    a, _ = two_repos
+    missing = tmp_path / "missing"
+    run = cli("scan", "--history", str(a), str(missing), "-f", "sarif", *RULES)
+    assert run.code == 2
+    sarif = json.loads(run.out)
+    _validate(sarif)
+    runs = {r["versionControlProvenance"][0]["repositoryUri"]: r for r in sarif["runs"]}
+    assert set(runs) == {a.as_uri(), missing.as_uri()}
+    assert runs[a.as_uri()]["invocations"][0]["executionSuccessful"] is True and runs[a.as_uri()]["results"]
+    [why] = runs[missing.as_uri()]["invocations"][0]["toolExecutionNotifications"]
+    assert runs[missing.as_uri()]["invocations"][0]["executionSuccessful"] is False
+    assert why["message"]["text"] == "repository not scanned: no such directory"
+    report = tmp_path / "both.json"
+    assert cli("scan", "--history", str(a), str(missing), "-f", "json", "-o", str(report), *RULES).code == 2
+    run = cli("merge", str(report), "-f", "json")
+    assert run.code == 2 and f"1 repository could not be scanned: {missing}" in run.err
+    merged = json.loads(run.out)
+    assert merged["failed"] == [str(missing)] and [p["path"] for p in merged["problems"]] == [str(missing)]
+    assert {f["repository"] for f in merged["findings"]} == {str(a)}
+
+
 def _validate(doc: dict) -> None:
     from tests.test_sarif import jsonschema, official_schema
 

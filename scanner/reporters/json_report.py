@@ -71,7 +71,7 @@ def render(result: ScanResult, rules: Sequence[Rule], color: bool = False) -> st
         "root": str(result.root.resolve()),
         "show_secrets": result.show_secrets,
     }
-    doc.update({key: meta[key] for key in ("repository", "revision", "repositories") if meta.get(key)})
+    doc.update({key: meta[key] for key in ("repository", "revision", "repositories", "failed") if meta.get(key)})
     doc.update({
         "summary": summary(result),
         # a shard's report keeps the secrets' hashes: the merge groups one value found in several shards
@@ -197,6 +197,9 @@ def _meta(doc: dict[str, Any]) -> dict[str, Any]:
     repository, a shard's record), as ScanResult.meta."""
     meta: dict[str, Any] = {key: doc[key] for key in ("version", "rules_digest", "repository", "revision", "repositories")
                             if doc.get(key)}  # fmt: skip
+    failed = doc.get("failed")  # scan --history REPO...: the repositories that could not be scanned
+    if isinstance(failed, list) and all(isinstance(name, str) for name in failed) and failed:
+        meta["failed"] = failed
     if isinstance(doc.get("rules"), dict):
         meta["rules"] = doc["rules"]
     shard = doc.get("shard")

@@ -137,14 +137,17 @@ def build(result: ScanResult, rules: Sequence[Rule], limit: int = MAX_RESULTS) -
     if not repositories:
         described = {"repository": meta.get("repository", ""), "revision": meta.get("revision", "")}
         return _document([_run(result, rules, limit, described if meta.get("revision") else None)])
+    from scanner.merge import about
+
+    failed = set(meta.get("failed") or ())  # repositories that could not be scanned: their runs say so
     runs = []
     for repo in repositories:
         name = str(repo["repository"])
         part = result._replace(
             findings=[f for f in result.findings if dict(f.properties).get("repository") == name],
-            problems=[p for p in result.problems if p.message.startswith(f"{name}: ")],
+            problems=[p for p in result.problems if about(p, name)],
         )
-        runs.append(_run(part, rules, limit, repo, category=f"scanner/{name}/"))
+        runs.append(_run(part, rules, limit, repo, category=f"scanner/{name}/", successful=name not in failed))
     return _document(runs)
 
 
@@ -166,7 +169,7 @@ def repository_uri(label: str) -> str:
 
 def _run(
     result: ScanResult, rules: Sequence[Rule], limit: int, repository: dict[str, Any] | None,
-    category: str = "scanner/",
+    category: str = "scanner/", successful: bool = True,
 ) -> dict[str, Any]:  # fmt: skip
     by_id = {r.id: r for r in rules}
     used = sorted({f.rule_id for f in result.findings})
@@ -195,7 +198,7 @@ def _run(
         "tool": {"driver": driver},
         "automationDetails": {"id": category},
         "originalUriBaseIds": {"%SRCROOT%": {"uri": root_uri}},
-        "invocations": [{"executionSuccessful": True, "toolExecutionNotifications": notifications}],
+        "invocations": [{"executionSuccessful": successful, "toolExecutionNotifications": notifications}],
         "results": [_result(f, index[f.rule_id]) for f in kept if f.rule_id in index],
     }
     if repository is not None:  # the repository (and commit) the run's %SRCROOT% paths are in
