@@ -367,13 +367,24 @@ def _run_scan(args: argparse.Namespace, use_baseline: bool = True):  # noqa: ANN
 
 
 def _with_reuse(result, rules):  # noqa: ANN001, ANN202 - ScanResult, rules -> ScanResult
-    """The whole-scan rules over every finding: one secret in two environments (engines/reuse.py)."""
+    """The whole-scan rules over every finding: one secret in two environments (engines/reuse.py);
+    of several repositories, over each one's findings, labelled with it (one job per repository,
+    merged, finds the same)."""
     from scanner.engines import reuse
+    from scanner.merge import label
 
-    reused = reuse.run(rules, result.findings, _reader(result.root))
+    read = _reader(result.root)
+    by_repository: dict[str, list] = {}
+    for finding in result.findings:
+        by_repository.setdefault(str(dict(finding.properties).get("repository", "")), []).append(finding)
+    reused = []
+    for repository, findings in by_repository.items():
+        found = reuse.run(rules, findings, read)
+        reused += [label(f, repository) for f in found] if repository else found
     if not reused:
         return result
-    return result._replace(findings=sorted(result.findings + reused, key=lambda f: f.sort_key()))
+    order = lambda f: (str(dict(f.properties).get("repository", "")), *f.sort_key())  # noqa: E731 - as merge sorts
+    return result._replace(findings=sorted(result.findings + reused, key=order))
 
 
 def _reader(root: Path):  # noqa: ANN202 - path -> bytes | None

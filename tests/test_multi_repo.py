@@ -154,6 +154,22 @@ def test_a_repository_that_could_not_be_scanned_stays_in_the_sarif_and_in_a_merg
     assert {f["repository"] for f in merged["findings"]} == {str(a)}
 
 
+def test_a_secret_reused_across_environments_is_found_per_repository_and_labelled(cli, tmp_path):
+    """The reuse rule runs over each repository's findings: the same token in two environments of
+    one repository is a finding of that repository (in its SARIF run); the same token in two
+    repositories is not reuse (one job per repository, merged, would not report it either)."""
+    both = _repo(tmp_path / "both", {".env.development": f"GITHUB_TOKEN={GH}\n", ".env.production": f"GITHUB_TOKEN={GH}\n"})
+    prod = _repo(tmp_path / "prod", {".env.production": f"GITHUB_TOKEN={GH}\n"})
+    run = cli("scan", "--history", str(both), str(prod), "-f", "json")
+    assert run.code == 1, run.err
+    reused = [f for f in json.loads(run.out)["findings"] if f["rule"] == "secret-reused-across-environments"]
+    assert [f["repository"] for f in reused] == [str(both)]
+    sarif = json.loads(cli("scan", "--history", str(both), str(prod), "-f", "sarif").out)
+    rules_of = {r["versionControlProvenance"][0]["repositoryUri"]: {x["ruleId"] for x in r["results"]} for r in sarif["runs"]}
+    assert "secret-reused-across-environments" in rules_of[both.as_uri()]
+    assert "secret-reused-across-environments" not in rules_of[prod.as_uri()]
+
+
 def _validate(doc: dict) -> None:
     from tests.test_sarif import jsonschema, official_schema
 
