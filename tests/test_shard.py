@@ -207,6 +207,41 @@ def test_merge_refuses_a_missing_shard_other_rules_and_other_versions(cli, tmp_p
     assert run.code == 2 and "nope.json" in run.err
 
 
+def test_a_head_blob_at_two_paths_is_present_where_its_path_lets_the_rule_match(cli, tmp_path):
+    """One blob at HEAD under two paths, a rule that excludes one of them (`*.py`): the secret is
+    present at HEAD through the other path, whichever path is looked at first (the blob's rescan at
+    one path was reused for the other), unsharded and merged from shards alike."""
+    from tests.conftest import git
+
+    repo = tmp_path / "r"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "README").write_text("base\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "base")
+    git(repo, "checkout", "-q", "-b", "feature")
+    (repo / "q.env").write_text("DB_PASSWORD=Zq8wPm3Rt7Lk2Vn9\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "an env file")
+    (repo / "p.py").write_text("DB_PASSWORD=Zq8wPm3Rt7Lk2Vn9\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "the same text in a .py file")
+    git(repo, "checkout", "-q", "main")
+    for name in ("q.env", "p.py"):  # HEAD: one blob at both paths, not the branch's
+        (repo / name).write_text("DB_PASSWORD=Zq8wPm3Rt7Lk2Vn9\n# main\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "on main")
+    whole = tmp_path / "whole.json"
+    cli("scan", ".", "--history", "--branch", "feature", "-f", "json", "-o", str(whole), "-q", cwd=repo)
+    expected = _report(whole)
+    env = [f for f in expected["findings"] if f["path"] == "q.env" and f["rule"] == "generic-secret-config"]
+    assert env and all(f["provenance"]["present_at_head"] for f in env)
+    parts = _sharded(cli, tmp_path, 2, ".", "--history", "--branch", "feature", cwd=repo)
+    merged = tmp_path / "merged.json"
+    cli("merge", *parts, "-f", "json", "-o", str(merged))
+    _same(expected, _report(merged))
+
+
 def test_the_rules_digest_follows_what_decides_findings_only():
     """Shards that loaded the same packs agree on the digest whatever the order; a title or an
     example edited is the same rule set, a severity, a pattern or a policy option is not."""

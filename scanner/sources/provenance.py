@@ -304,7 +304,9 @@ def attach_provenance(
     for sha in set(tree.values()) & set(by_blob):
         at_head.update((f.rule_id, secret_id(f)) for f in by_blob[sha])
 
-    rescanned: dict[str, set[tuple[str, str]]] = {}
+    # per (blob, path): what a blob holds depends on its path too (rules' `paths` / `exclude_paths`),
+    # and one HEAD blob can sit at two paths
+    rescanned: dict[tuple[str, str], set[tuple[str, str]]] = {}
 
     def present(rule_id: str, secret: str, paths: Iterable[str]) -> bool:
         if (rule_id, secret) in at_head:
@@ -312,9 +314,9 @@ def attach_provenance(
         for path in paths:
             sha = tree.get(path)
             if sha and sha not in scanned:
-                if sha not in rescanned:
-                    rescanned[sha] = {(f.rule_id, secret_id(f)) for f in rescan(sha, path)}
-                if (rule_id, secret) in rescanned[sha]:
+                if (sha, path) not in rescanned:
+                    rescanned[sha, path] = {(f.rule_id, secret_id(f)) for f in rescan(sha, path)}
+                if (rule_id, secret) in rescanned[sha, path]:
                     return True
         return False
 
