@@ -140,3 +140,34 @@ def test_a_named_path_is_scanned_even_if_an_exclude_covers_it(cli, tmp_path):
     assert _paths(cli(*ARGS, "--exclude", "/fixtures/", cwd=tmp_path)) == ["app.env"]
     assert _paths(cli(*ARGS, "fixtures", "--exclude", "/fixtures/", cwd=tmp_path)) == ["fixtures/leak.env"]
     assert _paths(cli(*ARGS, "fixtures/leak.env", "--exclude", "/fixtures/", cwd=tmp_path)) == ["fixtures/leak.env"]
+
+
+def test_exclude_and_gitignore_patterns_match_file_names_that_are_not_utf8(cli, tmp_path):
+    """A file name that is not UTF-8 (Latin-1 `\\xff`): --exclude and .gitignore patterns are
+    matched against it (its undecodable byte as U+FFFD) instead of stopping the scan with an
+    internal error, in the work tree and in the history."""
+    repo = tmp_path / "r"
+    (repo / "conf").mkdir(parents=True)
+    git(repo, "init", "-q")
+    odd = os.fsencode(repo / "conf") + b"/ren\xff.env"
+    with open(odd, "wb") as handle:
+        handle.write(f"TOKEN={FAKE_GH}\n".encode())
+    (repo / "conf" / "kept.env").write_text(f"TOKEN={FAKE_GH}\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "two env files")
+    for history in ((), ("--history",)):
+        run = cli("scan", ".", *history, "-f", "json", cwd=repo)
+        assert run.code == 1, run.err
+        assert len(set(_paths(run))) == 2
+        run = cli("scan", ".", *history, "--exclude", "conf/ren*.env", "-f", "json", cwd=repo)
+        assert run.code == 1 and "internal error" not in run.err, run.err
+        assert set(_paths(run)) == {"conf/kept.env"}
+    plain = tmp_path / "plain"  # not a repository: its .gitignore is read by the scanner
+    (plain / "conf").mkdir(parents=True)
+    with open(os.fsencode(plain / "conf") + b"/ren\xff.env", "wb") as handle:
+        handle.write(f"TOKEN={FAKE_GH}\n".encode())
+    (plain / "conf" / "kept.env").write_text(f"TOKEN={FAKE_GH}\n")
+    (plain / ".gitignore").write_text("conf/ren*.env\n")
+    run = cli("scan", ".", "-f", "json", cwd=plain)
+    assert run.code == 1 and "internal error" not in run.err, run.err
+    assert set(_paths(run)) == {"conf/kept.env"}

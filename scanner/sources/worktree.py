@@ -110,21 +110,36 @@ def _ignored_by_git(directory: Path) -> bool:
     return proc.returncode == 0
 
 
-def _ignored(specs: tuple[tuple[str, pathspec.PathSpec], ...], rel: str, is_dir: bool) -> bool:
+def _ignored(specs: tuple[tuple[str, Patterns], ...], rel: str, is_dir: bool) -> bool:
     for base, spec in specs:
         if spec.match_file(rel[len(base) :] + ("/" if is_dir else "")):
             return True
     return False
 
 
-def ignore_spec(lines: Iterable[str], name: str, problems: list[Problem] | None = None) -> pathspec.PathSpec:
+class Patterns:
+    """Gitignore patterns (pathspec) for paths that may hold surrogate escapes (a file name that is
+    not UTF-8, kept as os.fsdecode gives it), which pathspec's RE2 backend cannot encode: such a
+    path is matched with U+FFFD for its undecodable bytes."""
+
+    def __init__(self, spec: pathspec.PathSpec) -> None:
+        self._spec = spec
+
+    def match_file(self, path: str) -> bool:
+        try:
+            return self._spec.match_file(path)
+        except UnicodeEncodeError:
+            return self._spec.match_file(path.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
+
+
+def ignore_spec(lines: Iterable[str], name: str, problems: list[Problem] | None = None) -> Patterns:
     """A .gitignore's patterns. An invalid line (a lone `\\`) is one warning naming the file and the
     line, and the other lines still apply (git, too, skips what it cannot read)."""
     import pathspec  # when a tree is walked, not at import (a history scan needs none)
 
     lines = list(lines)
     try:
-        return pathspec.GitIgnoreSpec.from_lines(lines)
+        return Patterns(pathspec.GitIgnoreSpec.from_lines(lines))
     except ValueError:  # pathspec's GitIgnorePatternError: find the lines, keep the rest
         pass
     valid = []
@@ -137,7 +152,7 @@ def ignore_spec(lines: Iterable[str], name: str, problems: list[Problem] | None 
                                         "lines apply", line=number, kind="notice"))  # fmt: skip
             line = ""
         valid.append(line)
-    return pathspec.GitIgnoreSpec.from_lines(valid)
+    return Patterns(pathspec.GitIgnoreSpec.from_lines(valid))
 
 
 def _walk(directory: Path, problems: list[Problem] | None = None, shown: str = "") -> Iterator[str]:
@@ -146,7 +161,7 @@ def _walk(directory: Path, problems: list[Problem] | None = None, shown: str = "
     that cannot be listed becomes a Problem in `problems` (paths in problems start with `shown`)."""
     top = os.fspath(directory)
     # (absolute folder, its path relative to `directory` with a trailing "/", the ignore specs in force)
-    stack: list[tuple[str, str, tuple[tuple[str, pathspec.PathSpec], ...]]] = [(top, "", ())]
+    stack: list[tuple[str, str, tuple[tuple[str, Patterns], ...]]] = [(top, "", ())]
     while stack:
         current, rel_dir, specs = stack.pop()
         dirs: list[str] = []
@@ -257,7 +272,7 @@ class PatternError(ValueError):
     """An --exclude (or configuration `exclude`) glob that is not valid gitignore syntax."""
 
 
-def exclude_spec(excludes: Iterable[str]) -> pathspec.PathSpec | None:
+def exclude_spec(excludes: Iterable[str]) -> Patterns | None:
     """--exclude / config `exclude` globs (gitignore syntax, relative to the reported paths' base)."""
     excludes = [e for e in excludes if e]
     if not excludes:
@@ -269,7 +284,7 @@ def exclude_spec(excludes: Iterable[str]) -> pathspec.PathSpec | None:
             pathspec.GitIgnoreSpec.from_lines([exclude])
         except ValueError:
             raise PatternError(f"--exclude {exclude!r}: not a valid gitignore pattern") from None
-    return pathspec.GitIgnoreSpec.from_lines(excludes)
+    return Patterns(pathspec.GitIgnoreSpec.from_lines(excludes))
 
 
 def list_files(targets: Iterable[str], excludes: Iterable[str] = ()) -> tuple[list[Entry], list[Problem], Path]:
@@ -299,7 +314,7 @@ def iter_files(
     return _entries(resolved, shown, exclude_spec(excludes), problems if problems is not None else []), shown
 
 
-def _entries(targets: list[Path], base: Path, exclude: pathspec.PathSpec | None, problems: list[Problem]) -> Iterator[Entry]:
+def _entries(targets: list[Path], base: Path, exclude: Patterns | None, problems: list[Problem]) -> Iterator[Entry]:
     seen: set[str] = set()
     for target in targets:
         target_rel = os.path.relpath(target, base).replace(os.sep, "/")
