@@ -26,7 +26,6 @@ from typing import Any
 from scanner import __version__, plural
 from scanner.model import Finding, Problem
 from scanner.scan import ScanResult, history_findings, problem_order
-from scanner.sources.provenance import secret_id
 from scanner.sources.shard_record import fold_records
 
 
@@ -165,12 +164,14 @@ def _history(finding: Finding) -> bool:
 
 
 def dedupe(findings: list[Finding]) -> list[Finding]:
-    """One finding per identity: (rule, location, fingerprint) for the work tree; (rule, secret,
-    fingerprint) for history, where the oldest introduction wins and the commit lists are united."""
+    """One finding per identity: (rule, location, fingerprint) for the work tree; (rule, fingerprint)
+    for history (the fingerprint is of the secret and its lineage's path: the same in a shard's
+    report, which also keeps the secret's hash, and in a whole scan's, which does not), where the
+    oldest introduction wins and the commit lists are united."""
     out: dict[tuple, Finding] = {}
     for finding in findings:
         if _history(finding):
-            key: tuple = ("history", finding.rule_id, secret_id(finding), finding.fingerprint)
+            key: tuple = ("history", finding.rule_id, finding.fingerprint)
         else:
             loc = finding.location
             key = ("tree", finding.rule_id, loc.path, loc.line, loc.column, finding.fingerprint)

@@ -242,6 +242,17 @@ def test_a_head_blob_at_two_paths_is_present_where_its_path_lets_the_rule_match(
     _same(expected, _report(merged))
 
 
+def test_a_whole_history_report_merged_with_the_shards_of_the_same_scan_is_each_finding_once(cli, tmp_path, history_repo):
+    """Reports of overlapping scans: the unsharded report and the shards of the same history (the
+    shards' findings keep the secret's hash, the whole report's do not) give each finding once."""
+    whole = tmp_path / "whole.json"
+    cli("scan", ".", "--history", "-f", "json", "-o", str(whole), "-q", *HISTORY_RULES, cwd=history_repo)
+    parts = _sharded(cli, tmp_path, 3, ".", "--history", *HISTORY_RULES, cwd=history_repo)
+    merged = tmp_path / "overlap.json"
+    cli("merge", str(whole), *parts, "-f", "json", "-o", str(merged))
+    assert _report(merged)["findings"] == _report(whole)["findings"]
+
+
 def test_the_rules_digest_follows_what_decides_findings_only():
     """Shards that loaded the same packs agree on the digest whatever the order; a title or an
     example edited is the same rule set, a severity, a pattern or a policy option is not."""
