@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from scanner.scan import ScanResult
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+FAIL_ON = ("info", "low", "medium", "high", "critical")  # --fail-on of scan and merge
 
 
 class UsageError(Exception):
@@ -108,7 +109,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                       help="report format (default: text)")
     scan.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
     scan.add_argument(
-        "--fail-on", choices=("info", "low", "medium", "high", "critical"), default=None,
+        "--fail-on", choices=FAIL_ON, default=None,
         help="exit 1 only for findings at or above this severity (default: low, i.e. any finding)",
     )
     scan.add_argument("--config", metavar="FILE", help="configuration file (default: .scanner.yaml or [tool.scanner] "
@@ -326,6 +327,7 @@ def _run_scan(args: argparse.Namespace, use_baseline: bool = True):  # noqa: ANN
     from scanner.sources.worktree import PatternError
 
     cfg = configuration.discover(args.config, args.paths)
+    given_baseline = args.baseline
     configuration.merge_args(cfg, args)
     rules = configuration.select(cfg, _load_rules(args.rules), _split(args.only), _split(args.skip))
     from scanner.suppressions import inline
@@ -361,7 +363,10 @@ def _run_scan(args: argparse.Namespace, use_baseline: bool = True):  # noqa: ANN
     if options.shard is None:  # a shard sees part of the findings: `scanner merge` runs it on them all
         result = _with_reuse(result, rules)
     stale: list = []
-    if use_baseline and args.baseline:
+    if options.shard is not None:  # the baseline applies after the reuse rule, so in the merge too
+        if given_baseline and not getattr(args, "quiet", False):
+            _warn("note: --baseline applies when the shards are merged: give it to 'scanner merge' (or the configuration)")
+    elif use_baseline and args.baseline:
         result, stale = _with_baseline(result, args.baseline)
     return result, rules, stale
 

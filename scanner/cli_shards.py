@@ -11,6 +11,7 @@ from pathlib import Path
 from scanner import __version__, plural
 from scanner.cli import (
     EXIT_ERROR,
+    FAIL_ON,
     UsageError,
     _report_and_verdict,
     _report_rules,
@@ -31,9 +32,14 @@ def merge_parser(sub) -> None:  # noqa: ANN001 - argparse's private subparsers t
     merge.add_argument("-f", "--format", "--output-format", dest="format", choices=FORMATS, default="text",
                        help="report format (default: text)")
     merge.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
-    merge.add_argument("--fail-on", choices=("low", "medium", "high", "critical"), default=None,
-                       help="exit 1 only for findings at or above this severity (default: low, i.e. any finding)")
-    merge.add_argument("--baseline", metavar="FILE", help="findings in this baseline are suppressed: only new ones fail")
+    merge.add_argument("--fail-on", choices=FAIL_ON, default=None,
+                       help="exit 1 only for findings at or above this severity (default: the configuration's "
+                       "fail-on, else low, i.e. any finding)")
+    merge.add_argument("--baseline", metavar="FILE", help="findings in this baseline are suppressed: only new ones "
+                       "fail (default: the configuration's baseline)")
+    merge.add_argument("--config", metavar="FILE", help="configuration file for fail-on and baseline (default: "
+                       ".scanner.yaml or [tool.scanner] in pyproject.toml, the first found from here up to the "
+                       "repository root)")
     merge.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings (errors still exit 2)")
     merge.add_argument("--fail-on-parse-error", action="store_true",
                        help="exit 1 also when a file could not be fully scanned in any report")
@@ -140,8 +146,15 @@ def scan_repositories(args: argparse.Namespace, options):  # noqa: ANN001, ANN20
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
+    from scanner import config as configuration
     from scanner import merge
     from scanner.reporters import json_report
+
+    cfg = configuration.discover(args.config)  # fail-on and baseline, as the unsharded scan reads them
+    if args.fail_on is None:
+        args.fail_on = cfg.get("fail-on", "low")
+    if not args.baseline and cfg.get("baseline"):
+        args.baseline = cfg.relative(cfg.get("baseline"))
 
     loaded = [(path, json_report.load(path)) for path in args.reports]
     try:

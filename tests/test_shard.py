@@ -185,6 +185,40 @@ def test_baseline_and_fail_on_apply_after_the_merge(cli, tmp_path, history_repo)
     assert run.code == 0 and json.loads(run.out)["summary"]["findings"] > 0
 
 
+def test_the_configurations_baseline_and_fail_on_give_the_merge_the_unsharded_verdict(cli, tmp_path):
+    """`.scanner.yaml` with `baseline:` and `fail-on:`: the shards leave the baseline to the merge,
+    which reads the configuration as the scan does, so the secret reused across environments (a
+    rule that runs on the merged findings, before the baseline) is found, suppressed and counted
+    alike, and the exit codes agree, `--fail-on info` included."""
+    tree = tmp_path / "tree"
+    for env in ("dev", "prod"):
+        (tree / "overlays" / env).mkdir(parents=True)
+        (tree / "overlays" / env / "secrets.env").write_text("DB_PASSWORD=Lq7vX2nR9wKt\n")
+    assert cli("baseline", "create", ".", "--output", ".scanner-baseline.json", cwd=tree).code == 0
+    baseline = json.loads((tree / ".scanner-baseline.json").read_text())
+    (tree / ".scanner.yaml").write_text("baseline: .scanner-baseline.json\nfail-on: low\n")
+    whole = tmp_path / "whole.json"
+    assert cli("scan", ".", "-f", "json", "-o", str(whole), cwd=tree).code == 0  # everything in the baseline
+    parts = _sharded(cli, tmp_path, 2, ".", cwd=tree)
+    merged = tmp_path / "merged.json"
+    assert cli("merge", *parts, "-f", "json", "-o", str(merged), cwd=tree).code == 0
+    expected = _report(whole)
+    assert any(f["rule"] == "secret-reused-across-environments" for f in expected["findings"])
+    _same(expected, _report(merged))
+    # the reuse finding leaves the baseline: the scan fails on it, and so does the merge
+    kept = [e for e in baseline["findings"] if e["rule"] != "secret-reused-across-environments"]
+    assert len(kept) == len(baseline["findings"]) - 1
+    (tree / ".scanner-baseline.json").write_text(json.dumps({**baseline, "findings": kept}))
+    assert cli("scan", ".", "-q", cwd=tree).code == 1
+    assert cli("merge", *parts, "-q", cwd=tree).code == 1
+    # the configuration's fail-on (the findings are high: under critical), and --fail-on info
+    (tree / ".scanner.yaml").write_text("fail-on: critical\n")
+    assert cli("scan", ".", "-q", cwd=tree).code == 0
+    assert cli("merge", *parts, "-q", cwd=tree).code == 0
+    assert cli("scan", ".", "-q", "--fail-on", "info", cwd=tree).code == 1
+    assert cli("merge", *parts, "-q", "--fail-on", "info", cwd=tree).code == 1
+
+
 def test_merge_refuses_a_missing_shard_other_rules_and_other_versions(cli, tmp_path):
     target = FIXTURES / "secrets"
     parts = _sharded(cli, tmp_path, 3, str(target))
