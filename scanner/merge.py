@@ -39,11 +39,25 @@ def label(finding: Finding, repository: str) -> Finding:
     return finding._replace(properties=tuple(sorted(props.items())))
 
 
-def about(problem: Problem, repository: str) -> bool:
-    """Whether a problem of a report of several repositories is this repository's: named with it
-    (`REPOSITORY: message`), or about the repository as a whole (its path is the repository: it
-    could not be scanned)."""
-    return problem.path == repository or problem.message.startswith(f"{repository}: ")
+def by_repository(result: ScanResult, names: Sequence[str]) -> tuple[dict[str, list[Finding]], dict[str, list[Problem]]]:
+    """The findings and problems of a report of several repositories, by repository, in one pass
+    each (a report of 1,000 repositories is 1,000 runs or parts). A problem is a repository's when
+    its path is the repository (it could not be scanned) or its message starts `REPOSITORY: `."""
+    known = set(names)
+    findings: dict[str, list[Finding]] = {}
+    for finding in result.findings:
+        findings.setdefault(str(dict(finding.properties).get("repository", "")), []).append(finding)
+    problems: dict[str, list[Problem]] = {}
+    for problem in result.problems:
+        owner = problem.path if problem.path in known else None
+        at = problem.message.find(": ")
+        while owner is None and at >= 0:  # a name may hold ": " itself (a URL's scheme does not)
+            if problem.message[:at] in known:
+                owner = problem.message[:at]
+            at = problem.message.find(": ", at + 1)
+        if owner is not None:
+            problems.setdefault(owner, []).append(problem)
+    return findings, problems
 
 
 def merge(reports: Sequence[tuple[str, ScanResult]], several: bool = False) -> ScanResult:
@@ -113,14 +127,15 @@ def _per_repository(name: str, result: ScanResult) -> list[tuple[str, ScanResult
     if not repositories:
         return [(name, result)]
     out = []
+    findings, problems = by_repository(result, [str(entry["repository"]) for entry in repositories])
     for i, entry in enumerate(repositories):
         repo = str(entry["repository"])
         prefix = f"{repo}: "
         meta = {**_meta(result), "repository": repo, "revision": entry.get("revision", "")}
         meta.pop("repositories")
         out.append((f"{name} ({repo})", result._replace(
-            findings=[f for f in result.findings if dict(f.properties).get("repository") == repo],
-            problems=[p._replace(message=p.message.removeprefix(prefix)) for p in result.problems if about(p, repo)],
+            findings=findings.get(repo, []),
+            problems=[p._replace(message=p.message.removeprefix(prefix)) for p in problems.get(repo, [])],
             files=result.files if i == 0 else 0, bytes=result.bytes if i == 0 else 0, meta=meta,
         )))  # fmt: skip
     return out

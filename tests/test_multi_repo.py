@@ -170,6 +170,25 @@ def test_a_secret_reused_across_environments_is_found_per_repository_and_labelle
     assert "secret-reused-across-environments" not in rules_of[prod.as_uri()]
 
 
+def test_sarif_of_more_repositories_than_github_takes_in_one_file_says_so(cli, tmp_path, two_repos):
+    """One run per repository; GitHub code scanning rejects a file of more than 20 runs: the report
+    is still written (other SARIF readers take it) and a warning says how to upload it."""
+    a, _ = two_repos
+    one = json.loads(cli("scan", "--history", str(a), "-f", "json", *RULES).out)
+    reports = []
+    for number in range(21):
+        path = tmp_path / f"repo-{number}.json"
+        path.write_text(json.dumps({**one, "repository": f"https://git.example.com/team/repo-{number}.git"}))
+        reports.append(str(path))
+    run = cli("merge", *reports[:20], "-f", "sarif", "--rules", str(PACK))
+    assert len(json.loads(run.out)["runs"]) == 20 and "runs" not in run.err
+    run = cli("merge", *reports, "-f", "sarif", "--rules", str(PACK))
+    sarif = json.loads(run.out)
+    _validate(sarif)
+    assert len(sarif["runs"]) == 21 and all(len(r["results"]) == 1 for r in sarif["runs"])
+    assert "21 runs, one per repository: GitHub code scanning rejects a file of more than 20 runs" in run.err
+
+
 def _validate(doc: dict) -> None:
     from tests.test_sarif import jsonschema, official_schema
 

@@ -27,6 +27,7 @@ LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note
 MAX_RESULTS = 25_000
 MAX_GZIP_BYTES = 10 * 1024 * 1024
 MAX_TAGS = 20
+MAX_RUNS = 20  # per file: a report of more repositories has more runs, and GitHub rejects it
 
 
 def uri(path: str) -> str:
@@ -137,16 +138,14 @@ def build(result: ScanResult, rules: Sequence[Rule], limit: int = MAX_RESULTS) -
     if not repositories:
         described = {"repository": meta.get("repository", ""), "revision": meta.get("revision", "")}
         return _document([_run(result, rules, limit, described if meta.get("revision") else None)])
-    from scanner.merge import about
+    from scanner.merge import by_repository
 
     failed = set(meta.get("failed") or ())  # repositories that could not be scanned: their runs say so
+    names = [str(repo["repository"]) for repo in repositories]
+    findings, problems = by_repository(result, names)  # one pass each: a run per repository, not a pass
     runs = []
-    for repo in repositories:
-        name = str(repo["repository"])
-        part = result._replace(
-            findings=[f for f in result.findings if dict(f.properties).get("repository") == name],
-            problems=[p for p in result.problems if about(p, name)],
-        )
+    for name, repo in zip(names, repositories, strict=True):
+        part = result._replace(findings=findings.get(name, []), problems=problems.get(name, []))
         runs.append(_run(part, rules, limit, repo, category=f"scanner/{name}/", successful=name not in failed))
     return _document(runs)
 
@@ -229,6 +228,13 @@ def render(
         if size <= max_gzip_bytes or limit == 0:
             break
         limit = min(limit - 1, int(limit * max_gzip_bytes / size * 0.95))
+    if len(doc["runs"]) > MAX_RUNS:
+        print(
+            f"scanner: warning: SARIF: {len(doc['runs'])} runs, one per repository: GitHub code scanning rejects "
+            f"a file of more than {MAX_RUNS} runs (merge at most {MAX_RUNS} repositories per SARIF file, or upload "
+            "each repository's own)",
+            file=sys.stderr,
+        )
     cut = sum(run.get("properties", {}).get("scanner/resultsCut", 0) for run in doc["runs"])
     if cut:
         print(
