@@ -84,6 +84,8 @@ def test_github_actions_recipe(small_repo):
     assert any(step.get("uses", "").startswith("github/codeql-action/upload-sarif") for step in merge["steps"])
     checkout = next(s for s in scan["steps"] if s.get("uses", "").startswith("actions/checkout"))
     assert checkout["with"]["fetch-depth"] == 0  # the history scan needs every commit
+    # the merge reads the repository's .scanner.yaml (its baseline and fail-on): it checks out too
+    assert merge["steps"][0]["uses"].startswith("actions/checkout")
     [scan_cmd] = _scanner_lines([s.get("run", "") for s in scan["steps"]])
     merges = _scanner_lines([s.get("run", "") for s in merge["steps"]])
     assert f"--shard ${{{{ matrix.shard }}}}/{len(shards)}" in scan_cmd
@@ -113,8 +115,11 @@ def test_gitlab_ci_recipe(small_repo):
     shard_job, merge_job = doc["scanner-shard"], doc["scanner-merge"]
     count = shard_job["parallel"]
     assert shard_job["variables"]["SCANNER_SHARD_COUNT"] == str(count)
-    assert merge_job["needs"][0]["job"] == "scanner-shard" and doc["variables"]["GIT_DEPTH"] == "0"
-    assert shard_job["stage"] in doc["stages"] and merge_job["stage"] in doc["stages"]
+    assert merge_job["needs"][0]["job"] == "scanner-shard" and shard_job["variables"]["GIT_DEPTH"] == "0"
+    # included into the user's pipeline: nothing at the top level that would replace or change theirs
+    # (an included `stages:` replaces the pipeline's, `variables:` apply to every job), the default stage
+    assert not {"stages", "variables", "default"} & set(doc)
+    assert doc[".scanner"]["stage"] == "test" and {"stage"}.isdisjoint(shard_job) and {"stage"}.isdisjoint(merge_job)
     [scan_cmd] = _scanner_lines(shard_job["script"])
     for index in range(1, count + 1):  # GitLab sets CI_NODE_INDEX 1..N in each parallel job
         env = {"CI_NODE_INDEX": str(index), "CI_NODE_TOTAL": str(count), **shard_job["variables"]}
@@ -183,3 +188,13 @@ def test_kubernetes_indexed_job_and_merge_job_run_the_commands_they_name(small_r
     merged = json.loads((reports / "merged.json").read_text())
     assert sorted((f["rule"], f["path"]) for f in merged["findings"]) == _unsharded(served)
     assert merged["repository"] == served.as_uri()
+
+
+def test_recipes_install_this_project_not_the_pypi_package_of_the_same_name():
+    """`pip install scanner` gets another project from PyPI (a C string scanner): every recipe
+    installs this one the way the README does."""
+    readme = (REPO / "README.md").read_text()
+    source = re.search(r'pip install "(scanner @ git\+https://[^"]+)"', readme).group(1)
+    files = [GITHUB, GITLAB, RECIPES / "kubernetes" / "Containerfile"]
+    installs = [line for path in files for line in path.read_text().splitlines() if "pip install" in line]
+    assert len(installs) == 4 and all(f'"{source}"' in line for line in installs), installs
