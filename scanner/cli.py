@@ -279,6 +279,10 @@ def _report_rules(extra: Sequence[str], reports: Sequence[ScanResult], warn: boo
     # still listed in every format (SARIF needs a rule per result), under their id alone
     rules += [described_rule(rid, {"severity": f.severity, "pack": f.pack, "description": f"Rule {rid} (not loaded)."})
               for rid, f in sorted(unknown.items())]
+    ran = [set(report.meta["rules_run"]) for report in reports if (report.meta or {}).get("rules_run") is not None]
+    if ran and len(ran) == len(reports):  # the rules the scans ran, not every rule loaded (--skip, opt-in rules)
+        keep = set().union(*ran) | {f.rule_id for report in reports for f in report.findings}
+        rules = [r for r in rules if r.id in keep]
     return rules
 
 

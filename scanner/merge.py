@@ -99,6 +99,8 @@ def merge(reports: Sequence[tuple[str, ScanResult]], several: bool = False) -> S
                              for p in result.problems))  # fmt: skip
     findings.sort(key=lambda f: (dict(f.properties).get("repository", ""), *f.sort_key()))
     meta: dict[str, Any] = {"version": version, "rules_digest": digest}
+    if all(_meta(result).get("rules_run") is not None for _, result in reports):  # one rule set: the same
+        meta["rules_run"] = _meta(first)["rules_run"]
     failed = sorted({name for _, result in reports for name in _meta(result).get("failed") or ()})
     if failed:  # repositories that could not be scanned: the merged verdict is an error too
         meta["failed"] = failed

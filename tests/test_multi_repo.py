@@ -189,6 +189,48 @@ def test_sarif_of_more_repositories_than_github_takes_in_one_file_says_so(cli, t
     assert "21 runs, one per repository: GitHub code scanning rejects a file of more than 20 runs" in run.err
 
 
+def test_junit_text_and_gitlab_reports_of_a_repository_and_its_fork(cli, tmp_path, two_repos):
+    """A repository and its fork hold the same finding at the same path: JUnit keeps two testcases
+    (named with their repository), the text summary counts two files, and a GitLab report of a scan
+    where a repository could not be scanned says it failed, naming it."""
+    from xml.etree import ElementTree as ET
+
+    a, _ = two_repos
+    fork = tmp_path / "fork"
+    subprocess.run(["git", "clone", "-q", str(a), str(fork)], check=True, capture_output=True)
+    git(fork, "remote", "set-url", "origin", "https://git.example.com/someone/alpha-fork.git")
+    junit = ET.fromstring(cli("scan", "--history", str(a), str(fork), "-f", "junit", *RULES).out)
+    failing = [c for c in junit.iter("testcase") if c.find("failure") is not None]
+    names = [(c.get("classname"), c.get("name")) for c in failing]
+    assert len(names) == 2 and len(set(names)) == 2
+    assert any("https://git.example.com/someone/alpha-fork.git: app.env" in name for _, name in names)
+    text = cli("scan", "--history", str(a), str(fork), *RULES).out
+    assert "in 2 files" in text.splitlines()[-1], text.splitlines()[-1]
+    run = cli("scan", "--history", str(a), str(tmp_path / "missing"), "-f", "gitlab", *RULES)
+    scan = json.loads(run.out)["scan"]
+    assert run.code == 2 and scan["status"] == "failure"
+    assert scan["messages"] == [{"level": "fatal", "value": f"{tmp_path / 'missing'}: repository not scanned: no such directory"}]
+
+
+def test_merge_lists_the_rules_the_scans_ran_not_every_rule_loaded(cli, tmp_path, two_repos):
+    """JUnit lists each rule run as a test (passing without findings), GitLab SAST names the rules it
+    ran (GitLab resolves what they no longer find): after a merge, the rules the scans ran, not every
+    rule the merge could load (a --skip'ped rule, the opt-in rules)."""
+    from xml.etree import ElementTree as ET
+
+    a, _ = two_repos
+    (a / "k8s.yaml").write_text("apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: c\n    image: nginx:1.25\n")
+    args = ("scan", str(a), "--skip", "k8s-seccomp")
+    report = tmp_path / "skip.json"
+    assert cli(*args, "-f", "json", "-o", str(report)).code == 1
+    direct = ET.fromstring(cli(*args, "-f", "junit").out)
+    merged = ET.fromstring(cli("merge", str(report), "-f", "junit").out)
+    tests = lambda doc: sorted((c.get("classname"), c.get("name")) for c in doc.iter("testcase"))  # noqa: E731
+    assert tests(merged) == tests(direct) and not any(name == "k8s-seccomp" for _, name in tests(merged))
+    sast = json.loads(cli("merge", str(report), "-f", "gitlab-sast").out)["scan"]["primary_identifiers"]
+    assert "k8s-seccomp" not in {i["value"] for i in sast}
+
+
 def _validate(doc: dict) -> None:
     from tests.test_sarif import jsonschema, official_schema
 

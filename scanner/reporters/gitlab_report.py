@@ -102,14 +102,19 @@ def build(
     end = now or _dt.datetime.now(_dt.timezone.utc)
     start = end - _dt.timedelta(seconds=result.seconds)
     wanted = kind == SECRET_DETECTION
+    failed = list((result.meta or {}).get("failed") or ())  # repositories that could not be scanned
     scan: dict[str, Any] = {
         "analyzer": TOOL,
         "scanner": TOOL,
         "type": kind,
-        "status": "success",
+        "status": "failure" if failed else "success",
         "start_time": _time(start),
         "end_time": _time(end),
     }
+    if failed:
+        reasons = {p.path: p.message for p in result.problems if p.path in failed}
+        scan["messages"] = [{"level": "fatal", "value": f"{name}: {reasons.get(name, 'repository not scanned')}"}
+                            for name in failed]  # fmt: skip
     if kind == SAST:  # what this scan could have found: GitLab resolves what it no longer reports
         scan["primary_identifiers"] = [_identifier(r.id, r) for r in sorted(rules, key=lambda r: r.id) if r.engine != "secrets"]
     return {

@@ -79,6 +79,8 @@ def render(result: ScanResult, rules: Sequence[Rule], color: bool = False) -> st
         "problems": [p._asdict() for p in result.problems],
         # what a later `scanner report` or `scanner merge` shows for each rule without its pack at hand
         "rules": {r.id: rule_dict(r) for r in rules if r.id in used},
+        # which rules ran (JUnit lists each as a test, GitLab SAST resolves what they no longer find)
+        "rules_run": sorted({r.id for r in rules}),
     })  # fmt: skip
     if meta.get("shard"):  # what `scanner merge` needs besides the findings (scanner.shard)
         doc["shard"] = meta["shard"]
@@ -197,6 +199,9 @@ def _meta(doc: dict[str, Any]) -> dict[str, Any]:
     repository, a shard's record), as ScanResult.meta."""
     meta: dict[str, Any] = {key: doc[key] for key in ("version", "rules_digest", "repository", "revision", "repositories")
                             if doc.get(key)}  # fmt: skip
+    ran = doc.get("rules_run")
+    if isinstance(ran, list) and all(isinstance(rule_id, str) for rule_id in ran):
+        meta["rules_run"] = ran
     failed = doc.get("failed")  # scan --history REPO...: the repositories that could not be scanned
     if isinstance(failed, list) and all(isinstance(name, str) for name in failed) and failed:
         meta["failed"] = failed

@@ -236,7 +236,7 @@ def _summary(result: ScanResult, active: list[Finding]) -> str:
     located = [f for f in active if f.severity != "info"]
     shown = _shown(located)  # one value in many places is one finding
     counts = {s: sum(1 for f in shown if f.severity == s) for s in reversed(SEVERITIES)}
-    files_with = len({f.path for f in located})
+    files_with = len({(dict(f.properties).get("repository", ""), f.path) for f in located})  # per repository
     breakdown = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     suppressed = len(result.findings) - len(active)
     from scanner.documents.kubernetes import unrendered
