@@ -189,9 +189,10 @@ def test_sarif_of_more_repositories_than_github_takes_in_one_file_says_so(cli, t
     assert "21 runs, one per repository: GitHub code scanning rejects a file of more than 20 runs" in run.err
 
 
-def test_junit_text_and_gitlab_reports_of_a_repository_and_its_fork(cli, tmp_path, two_repos):
+def test_junit_text_html_and_gitlab_reports_of_a_repository_and_its_fork(cli, tmp_path, two_repos):
     """A repository and its fork hold the same finding at the same path: JUnit keeps two testcases
-    (named with their repository), the text summary counts two files, and a GitLab report of a scan
+    (named with their repository), the text summary counts two files, the HTML report names each
+    finding's repository and lists the repositories scanned, and a GitLab report of a scan
     where a repository could not be scanned says it failed, naming it."""
     from xml.etree import ElementTree as ET
 
@@ -206,6 +207,10 @@ def test_junit_text_and_gitlab_reports_of_a_repository_and_its_fork(cli, tmp_pat
     assert any("https://git.example.com/someone/alpha-fork.git: app.env" in name for _, name in names)
     text = cli("scan", "--history", str(a), str(fork), *RULES).out
     assert "in 2 files" in text.splitlines()[-1], text.splitlines()[-1]
+    html = cli("scan", "--history", str(a), str(fork), "-f", "html", *RULES).out
+    assert "<code>https://git.example.com/someone/alpha-fork.git: app.env:1</code>" in html
+    assert f"<code>{a}: app.env:1</code>" in html
+    assert f"Security scan of <code>{a}, https://git.example.com/someone/alpha-fork.git</code>" in html
     run = cli("scan", "--history", str(a), str(tmp_path / "missing"), "-f", "gitlab", *RULES)
     scan = json.loads(run.out)["scan"]
     assert run.code == 2 and scan["status"] == "failure"

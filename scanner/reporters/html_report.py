@@ -97,12 +97,19 @@ def _timeline(findings: Sequence[Finding], width: int = 860) -> Markup:
         fill = colour if present else "none"
         state = "still present at HEAD" if present else "removed at HEAD, still in history: rotate it"
         parts.append(f'<circle cx="{x}" cy="{y}" r="4" stroke="{colour}" stroke-width="2" fill="{fill}"><title>'
-                     f'{escape(day)} {escape(f.rule_id)} {escape(f.path)}: {state}</title></circle>')
+                     f'{escape(day)} {escape(f.rule_id)} {escape(_where(f))}: {state}</title></circle>')
     first = _dt.datetime.fromtimestamp(lo, _dt.timezone.utc).date().isoformat()
     last = _dt.datetime.fromtimestamp(hi, _dt.timezone.utc).date().isoformat()
     parts.append(f'<text x="{pad}" y="{height - 8}" class="lbl">{first}</text>'
                  f'<text x="{width - pad}" y="{height - 8}" text-anchor="end" class="lbl">{last}</text></svg>')
     return Markup("".join(parts))
+
+
+def _where(finding: Finding, path: str | None = None) -> str:
+    """The finding's path (or `path`), after `REPOSITORY: ` in a report of several repositories."""
+    repository = dict(finding.properties).get("repository")
+    shown = finding.path if path is None else path
+    return f"{repository}: {shown}" if repository else shown
 
 
 def _folder(path: str) -> str:
@@ -155,20 +162,22 @@ def context(result: ScanResult, rules: Sequence[Rule]) -> dict[str, Any]:
     for f in result.findings:
         rule = by_id.get(f.rule_id)
         rows.append({
-            "f": f, "anchor": _anchor(f, seen), "state": _state(f), "cls": classes.get(f.rule_id, "other"),
+            "f": f, "where": _where(f), "anchor": _anchor(f, seen), "state": _state(f), "cls": classes.get(f.rule_id, "other"),
             "title": rule.title if rule else f.rule_id, "provenance": _provenance(f),
             "fixable": edits(f, rule), "rank": SEVERITIES.index(f.severity) if f.severity in SEVERITIES else -1,
         })
     active = [r for r in rows if r["state"] == "open"]
     sev_counts = Counter(r["f"].severity for r in active)
     cls_counts = Counter(r["cls"] for r in active)
-    folders = Counter(_folder(r["f"].path) for r in active)
-    files = Counter(r["f"].path for r in active)
+    folders = Counter(_where(r["f"], _folder(r["f"].path)) for r in active)  # per repository, of several
+    files = Counter(r["where"] for r in active)
+    repositories = [str(r["repository"]) for r in (result.meta or {}).get("repositories") or () if isinstance(r, dict)]
     severities = [s for s in ("critical", "high", "medium", "low", "info") if s in sev_counts or s in SEVERITIES]
     problems = [p for p in result.problems if p.level != "info"]
     return {
         "version": __version__,
-        "root": str(result.root if str(result.root) not in ("", ".") else result.root.resolve()),
+        "root": ", ".join(repositories) if repositories else
+                str(result.root if str(result.root) not in ("", ".") else result.root.resolve()),
         "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "show_secrets": getattr(result, "show_secrets", False),
         "rows": rows,
