@@ -332,6 +332,7 @@ def _run_scan(args: argparse.Namespace, use_baseline: bool = True):  # noqa: ANN
 
     cfg = configuration.discover(args.config, args.paths)
     given_baseline = args.baseline
+    args.given_exclude = list(getattr(args, "exclude", None) or ())  # of several repositories: rebased for each
     configuration.merge_args(cfg, args)
     rules = configuration.select(cfg, _load_rules(args.rules), _split(args.only), _split(args.skip))
     from scanner.suppressions import inline
@@ -382,13 +383,13 @@ def _with_reuse(result, rules):  # noqa: ANN001, ANN202 - ScanResult, rules -> S
     from scanner.engines import reuse
     from scanner.merge import label
 
-    read = _reader(result.root)
+    roots = (result.meta or {}).get("roots") or {}  # of several repositories, each one's own folder
     by_repository: dict[str, list] = {}
     for finding in result.findings:
         by_repository.setdefault(str(dict(finding.properties).get("repository", "")), []).append(finding)
     reused = []
     for repository, findings in by_repository.items():
-        found = reuse.run(rules, findings, read)
+        found = reuse.run(rules, findings, _reader(Path(roots[repository]) if repository in roots else result.root))
         reused += [label(f, repository) for f in found] if repository else found
     if not reused:
         return result

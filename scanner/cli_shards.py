@@ -95,11 +95,14 @@ def scan_repositories(args: argparse.Namespace, options):  # noqa: ANN001, ANN20
     if options.shard is not None and len(args.paths) > 1:
         raise UsageError("--shard splits the scan of one repository: run one sharded scan per repository "
                          "and merge them all with 'scanner merge'")
+    from scanner import config as configuration
     from scanner import progress
     from scanner.model import Problem
     from scanner.reporters.terminal import printable
     from scanner.scan import ScanResult
-    from scanner.sources.git import GitError
+    from scanner.sources.git import GitError, open_repo
+
+    cfg = configuration.discover(args.config, args.paths) if len(args.paths) > 1 else None
 
     results = []
     failed: list[Problem] = []
@@ -115,12 +118,18 @@ def scan_repositories(args: argparse.Namespace, options):  # noqa: ANN001, ANN20
                     one = _scan_git(args, options._replace(paths=(path,), base=path), path)
                     one = described(one, options._replace(paths=(path,)), path, True)
                 one = one._replace(meta=dict(one.meta or {}, repository=remote.redact(target)), root=Path("."))
-            else:
-                # of several repositories, each one's paths are relative to it (as its own job's are,
-                # run in its checkout, and as its SARIF run's %SRCROOT% says), not to this folder
-                alone = options._replace(paths=(target,), base=os.path.abspath(target) if several else "")
+            elif several:
+                # each one's paths are relative to its top folder (as its own job's are, run in its
+                # checkout, and as its SARIF run's %SRCROOT% says), not to this folder; the
+                # configuration's excludes rebased for it
+                top = open_repo(target).top or os.path.abspath(target)  # a bare repository: itself
+                excludes = configuration.excludes_for(cfg, args.given_exclude, Path(top))
+                alone = options._replace(paths=(target,), base=top, excludes=tuple(excludes))
                 one = _scan_git(args, alone, target)
                 one = described(one, alone, target, True)
+            else:
+                one = _scan_git(args, options._replace(paths=(target,)), target)
+                one = described(one, options._replace(paths=(target,)), target, True)
         except (GitError, UsageError) as exc:
             if len(args.paths) == 1:
                 raise UsageError(str(exc)) from None

@@ -214,12 +214,17 @@ def merge_args(config: Config, args: Any) -> None:
         args.skip = config.names("skip")
     if args.fail_on is None:
         args.fail_on = config.get("fail-on", "low")
-    base = display_base(Path((args.paths or ["."])[0]))
-    rebased = [_rebase(p, config.base.resolve(), base) for p in config.get("exclude", ())]
-    args.exclude = [*(p for p in rebased if p), *args.exclude]
+    args.exclude = excludes_for(config, args.exclude, display_base(Path((args.paths or ["."])[0])))
     args.rules = [config.relative(r) for r in config.get("rules", ())] + list(args.rules)
     if not args.baseline and config.get("baseline"):
         args.baseline = config.relative(config.get("baseline"))
+
+
+def excludes_for(config: Config, given: Sequence[str], base: Path) -> list[str]:
+    """The configuration's excludes made relative to `base` (the folder reported paths are relative
+    to), then the command line's."""
+    rebased = [_rebase(p, config.base.resolve(), base.resolve()) for p in config.get("exclude", ())]
+    return [*(p for p in rebased if p), *given]
 
 
 def select(config: Config, rules: list[Rule], only: Sequence[str], skip: Sequence[str]) -> list[Rule]:

@@ -109,6 +109,9 @@ def merge(reports: Sequence[tuple[str, ScanResult]], several: bool = False) -> S
     else:
         meta["repositories"] = [{"repository": repo, "revision": _meta(members[0][1]).get("revision", "")}
                                 for repo, members in groups.items()]  # fmt: skip
+        roots = {repo: members[0][1].root for repo, members in groups.items() if str(members[0][1].root) != "."}
+        if roots:  # where each one's files are, for the rules that read them back (reuse: a manifest's namespace)
+            meta["roots"] = {repo: str(root) for repo, root in roots.items()}
     roots = {result.root for _, result in reports}
     return ScanResult(
         findings,

@@ -6,6 +6,7 @@ file:// and from a `git daemon` on 127.0.0.1; SARIF with one run per repository,
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import tempfile
@@ -234,6 +235,38 @@ def test_merge_lists_the_rules_the_scans_ran_not_every_rule_loaded(cli, tmp_path
     assert tests(merged) == tests(direct) and not any(name == "k8s-seccomp" for _, name in tests(merged))
     sast = json.loads(cli("merge", str(report), "-f", "gitlab-sast").out)["scan"]["primary_identifiers"]
     assert "k8s-seccomp" not in {i["value"] for i in sast}
+
+
+def test_several_repositories_from_a_subfolder_with_excludes_and_manifests_read_back(cli, tmp_path):
+    """Each repository's paths are relative to its top folder: a subfolder named on the command line
+    gives no `../` paths and no finding twice; the configuration's anchored excludes still apply
+    to the repository they were written for; and the reuse rule still reads each repository's
+    Kubernetes manifests back (a Secret's namespace is its environment)."""
+    import shutil
+
+    from tests.conftest import FIXTURES
+
+    a = _repo(tmp_path / "a", {"top.env": f"GITHUB_TOKEN={GH}\n"})
+    (a / "sub").mkdir()
+    (a / "sub" / "app.env").write_text(f"AWS_ACCESS_KEY_ID={AWS}\n")
+    git(a, "add", "-A")
+    git(a, "commit", "-qm", "sub")
+    b = _repo(tmp_path / "b", {"ci.env": f"GITHUB_TOKEN={GH}\n"})
+    doc = json.loads(cli("scan", "--history", "a/sub", "b", "-f", "json", *RULES, cwd=tmp_path).out)
+    paths = sorted((Path(f["repository"]).name, f["path"]) for f in doc["findings"])
+    assert paths == [("a", "sub/app.env"), ("a", "top.env"), ("b", "ci.env")]
+    (a / ".scanner.yaml").write_text("exclude:\n  - /sub/\n")
+    doc = json.loads(cli("scan", "--history", "a", "b", "-f", "json", *RULES, cwd=tmp_path).out)
+    assert sorted((Path(f["repository"]).name, f["path"]) for f in doc["findings"]) == [("a", "top.env"), ("b", "ci.env")]
+    (a / ".scanner.yaml").unlink()
+    for repo in (a, b):
+        shutil.copytree(FIXTURES / "secrets" / "environments" / "k8s", repo / "k8s")
+    only = ["--config", os.devnull, "--only", "secrets,secret-reuse"]
+    alone = json.loads(cli("scan", "--history", "a", "-f", "json", *only, cwd=tmp_path).out)
+    assert any(f["rule"] == "secret-reused-across-environments" for f in alone["findings"])
+    doc = json.loads(cli("scan", "--history", "a", "b", "-f", "json", *only, cwd=tmp_path).out)
+    reused = [Path(f["repository"]).name for f in doc["findings"] if f["rule"] == "secret-reused-across-environments"]
+    assert reused == ["a", "b"]
 
 
 def _validate(doc: dict) -> None:
