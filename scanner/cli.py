@@ -381,20 +381,16 @@ def _with_reuse(result, rules):  # noqa: ANN001, ANN202 - ScanResult, rules -> S
     of several repositories, over each one's findings, labelled with it (one job per repository,
     merged, finds the same)."""
     from scanner.engines import reuse
-    from scanner.merge import label
+    from scanner.merge import by_repository, label, report_order
 
     roots = (result.meta or {}).get("roots") or {}  # of several repositories, each one's own folder
-    by_repository: dict[str, list] = {}
-    for finding in result.findings:
-        by_repository.setdefault(str(dict(finding.properties).get("repository", "")), []).append(finding)
     reused = []
-    for repository, findings in by_repository.items():
+    for repository, findings in by_repository(result.findings).items():
         found = reuse.run(rules, findings, _reader(Path(roots[repository]) if repository in roots else result.root))
         reused += [label(f, repository) for f in found] if repository else found
     if not reused:
         return result
-    order = lambda f: (str(dict(f.properties).get("repository", "")), *f.sort_key())  # noqa: E731 - as merge sorts
-    return result._replace(findings=sorted(result.findings + reused, key=order))
+    return result._replace(findings=sorted(result.findings + reused, key=report_order))
 
 
 def _reader(root: Path):  # noqa: ANN202 - path -> bytes | None

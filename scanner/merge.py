@@ -19,7 +19,7 @@ Baselines and --fail-on apply to the merged result (scanner.cli), as they do to 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,16 +39,22 @@ def label(finding: Finding, repository: str) -> Finding:
     return finding._replace(properties=tuple(sorted(props.items())))
 
 
-def by_repository(result: ScanResult, names: Sequence[str]) -> tuple[dict[str, list[Finding]], dict[str, list[Problem]]]:
-    """The findings and problems of a report of several repositories, by repository, in one pass
-    each (a report of 1,000 repositories is 1,000 runs or parts). A problem is a repository's when
-    its path is the repository (it could not be scanned) or its message starts `REPOSITORY: `."""
+def by_repository(findings: Iterable[Finding]) -> dict[str, list[Finding]]:
+    """Findings by repository ("" for none), in one pass (a report of 1,000 repositories is 1,000
+    runs or parts, and the reuse rule runs within each)."""
+    out: dict[str, list[Finding]] = {}
+    for finding in findings:
+        out.setdefault(finding.repository, []).append(finding)
+    return out
+
+
+def problems_by_repository(problems: Iterable[Problem], names: Sequence[str]) -> dict[str, list[Problem]]:
+    """The problems of a report of several repositories, by repository, in one pass: a problem is a
+    repository's when its path is the repository (it could not be scanned) or its message starts
+    `REPOSITORY: `."""
     known = set(names)
-    findings: dict[str, list[Finding]] = {}
-    for finding in result.findings:
-        findings.setdefault(str(dict(finding.properties).get("repository", "")), []).append(finding)
-    problems: dict[str, list[Problem]] = {}
-    for problem in result.problems:
+    out: dict[str, list[Problem]] = {}
+    for problem in problems:
         owner = problem.path if problem.path in known else None
         at = problem.message.find(": ")
         while owner is None and at >= 0:  # a name may hold ": " itself (a URL's scheme does not)
@@ -56,8 +62,13 @@ def by_repository(result: ScanResult, names: Sequence[str]) -> tuple[dict[str, l
                 owner = problem.message[:at]
             at = problem.message.find(": ", at + 1)
         if owner is not None:
-            problems.setdefault(owner, []).append(problem)
-    return findings, problems
+            out.setdefault(owner, []).append(problem)
+    return out
+
+
+def report_order(finding: Finding) -> tuple:
+    """The order of a report's findings: by repository (of several), then by place."""
+    return (finding.repository, *finding.sort_key())
 
 
 def merge(reports: Sequence[tuple[str, ScanResult]], several: bool = False) -> ScanResult:
@@ -97,7 +108,7 @@ def merge(reports: Sequence[tuple[str, ScanResult]], several: bool = False) -> S
             problems.update(result.problems if len(groups) == 1 and not several else
                             (p if p.path == repository else p._replace(message=f"{repository}: {p.message}")
                              for p in result.problems))  # fmt: skip
-    findings.sort(key=lambda f: (dict(f.properties).get("repository", ""), *f.sort_key()))
+    findings.sort(key=report_order)
     meta: dict[str, Any] = {"version": version, "rules_digest": digest}
     if all(_meta(result).get("rules_run") is not None for _, result in reports):  # one rule set: the same
         meta["rules_run"] = _meta(first)["rules_run"]
@@ -132,7 +143,8 @@ def _per_repository(name: str, result: ScanResult) -> list[tuple[str, ScanResult
     if not repositories:
         return [(name, result)]
     out = []
-    findings, problems = by_repository(result, [str(entry["repository"]) for entry in repositories])
+    findings = by_repository(result.findings)
+    problems = problems_by_repository(result.problems, [str(entry["repository"]) for entry in repositories])
     for i, entry in enumerate(repositories):
         repo = str(entry["repository"])
         prefix = f"{repo}: "

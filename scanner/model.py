@@ -68,6 +68,16 @@ class Finding(NamedTuple):
     def line(self) -> int:
         return self.location.line
 
+    @property
+    def repository(self) -> str:
+        """The repository the finding is in, in a scan or merge of several ("" otherwise)."""
+        return str(dict(self.properties).get("repository", ""))
+
+    @property
+    def shown_path(self) -> str:
+        """Its path as reports name it: after `REPOSITORY: ` in a report of several repositories."""
+        return in_repository(self.repository, self.location.path)
+
     def sort_key(self) -> tuple:
         return (self.location.path, self.location.line, self.location.column, self.rule_id, self.fingerprint)
 
@@ -94,6 +104,11 @@ class Problem(NamedTuple):
     def incomplete(self) -> bool:
         """The unit was not fully scanned (what the summary counts and --fail-on-parse-error fails on)."""
         return self.level != "info" and self.kind not in COVERED_KINDS and not self.message.startswith("symlink")
+
+
+def in_repository(repository: str, path: str) -> str:
+    """`path`, after `REPOSITORY: ` when there is one (reports of several repositories)."""
+    return f"{repository}: {path}" if repository else path
 
 
 def fingerprint(rule_id: str, path: str, content: str | bytes) -> str:

@@ -72,13 +72,12 @@ def vulnerability(finding: Finding, rule: Rule | None, kind: str = SECRET_DETECT
         description += f"\n\nRemediation: {rule.remediation}"
     seed = f"{finding.fingerprint}:{commit_sha}" if commit_sha else finding.fingerprint
     # of several repositories (scan --history REPO..., a merge): a fork's finding is its own
-    repository = str(dict(finding.properties).get("repository", ""))
-    where = f"{repository}: {finding.path}" if repository else finding.path
+    repository = finding.repository
     out: dict[str, Any] = {
         "id": str(uuid.uuid5(_NAMESPACE, f"{repository}\0{seed}" if repository else seed)),
         "category": kind,
         "name": title[:255],
-        "message": f"{finding.message} ({where}:{finding.line})" if finding.line else finding.message,
+        "message": f"{finding.message} ({finding.shown_path}:{finding.line})" if finding.line else finding.message,
         "description": description[:1_000_000],
         "severity": SEVERITY[finding.severity],
         "identifiers": [_identifier(finding.rule_id, rule)],

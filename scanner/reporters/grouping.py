@@ -39,7 +39,7 @@ def groups(findings: Sequence[Finding]) -> dict[str, list[Finding]]:
 
 def group_id(finding: Finding) -> str:
     """The key of this finding's group in `groups()`: its group key, in its repository."""
-    repository = str(dict(finding.properties).get("repository", ""))
+    repository = finding.repository
     key = group_key(finding)
     return f"{repository}\0{key}" if repository else key
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup, escape
 
 from scanner import __version__
-from scanner.model import SEVERITIES, Finding
+from scanner.model import SEVERITIES, Finding, in_repository
 from scanner.rules.classes import CLASSES, rule_class
 
 if TYPE_CHECKING:  # for the annotations only: a report needs neither module at run time
@@ -97,19 +97,12 @@ def _timeline(findings: Sequence[Finding], width: int = 860) -> Markup:
         fill = colour if present else "none"
         state = "still present at HEAD" if present else "removed at HEAD, still in history: rotate it"
         parts.append(f'<circle cx="{x}" cy="{y}" r="4" stroke="{colour}" stroke-width="2" fill="{fill}"><title>'
-                     f'{escape(day)} {escape(f.rule_id)} {escape(_where(f))}: {state}</title></circle>')
+                     f'{escape(day)} {escape(f.rule_id)} {escape(f.shown_path)}: {state}</title></circle>')
     first = _dt.datetime.fromtimestamp(lo, _dt.timezone.utc).date().isoformat()
     last = _dt.datetime.fromtimestamp(hi, _dt.timezone.utc).date().isoformat()
     parts.append(f'<text x="{pad}" y="{height - 8}" class="lbl">{first}</text>'
                  f'<text x="{width - pad}" y="{height - 8}" text-anchor="end" class="lbl">{last}</text></svg>')
     return Markup("".join(parts))
-
-
-def _where(finding: Finding, path: str | None = None) -> str:
-    """The finding's path (or `path`), after `REPOSITORY: ` in a report of several repositories."""
-    repository = dict(finding.properties).get("repository")
-    shown = finding.path if path is None else path
-    return f"{repository}: {shown}" if repository else shown
 
 
 def _folder(path: str) -> str:
@@ -162,14 +155,14 @@ def context(result: ScanResult, rules: Sequence[Rule]) -> dict[str, Any]:
     for f in result.findings:
         rule = by_id.get(f.rule_id)
         rows.append({
-            "f": f, "where": _where(f), "anchor": _anchor(f, seen), "state": _state(f), "cls": classes.get(f.rule_id, "other"),
+            "f": f, "where": f.shown_path, "anchor": _anchor(f, seen), "state": _state(f), "cls": classes.get(f.rule_id, "other"),
             "title": rule.title if rule else f.rule_id, "provenance": _provenance(f),
             "fixable": edits(f, rule), "rank": SEVERITIES.index(f.severity) if f.severity in SEVERITIES else -1,
         })
     active = [r for r in rows if r["state"] == "open"]
     sev_counts = Counter(r["f"].severity for r in active)
     cls_counts = Counter(r["cls"] for r in active)
-    folders = Counter(_where(r["f"], _folder(r["f"].path)) for r in active)  # per repository, of several
+    folders = Counter(in_repository(r["f"].repository, _folder(r["f"].path)) for r in active)  # per repository
     files = Counter(r["where"] for r in active)
     repositories = [str(r["repository"]) for r in (result.meta or {}).get("repositories") or () if isinstance(r, dict)]
     severities = [s for s in ("critical", "high", "medium", "low", "info") if s in sev_counts or s in SEVERITIES]

@@ -21,9 +21,7 @@ if TYPE_CHECKING:  # for the annotations only: a report needs neither module at 
 def _where(finding: Finding) -> str:
     """`path:line`, after `REPOSITORY: ` in a report of several repositories (a fork's findings
     would otherwise be testcases of the same name, which dashboards fold into one)."""
-    repository = dict(finding.properties).get("repository")
-    where = f"{finding.path}:{finding.line}" if finding.line else finding.path
-    return f"{repository}: {where}" if repository else where
+    return f"{finding.shown_path}:{finding.line}" if finding.line else finding.shown_path
 
 
 def _testcase(suite: ET.Element, pack: str, name: str, finding: Finding | None = None) -> ET.Element:

@@ -138,11 +138,12 @@ def build(result: ScanResult, rules: Sequence[Rule], limit: int = MAX_RESULTS) -
     if not repositories:
         described = {"repository": meta.get("repository", ""), "revision": meta.get("revision", "")}
         return _document([_run(result, rules, limit, described if meta.get("revision") else None)])
-    from scanner.merge import by_repository
+    from scanner.merge import by_repository, problems_by_repository
 
     failed = set(meta.get("failed") or ())  # repositories that could not be scanned: their runs say so
     names = [str(repo["repository"]) for repo in repositories]
-    findings, problems = by_repository(result, names)  # one pass each: a run per repository, not a pass
+    # one pass each, not one per repository's run
+    findings, problems = by_repository(result.findings), problems_by_repository(result.problems, names)
     runs = []
     for name, repo in zip(names, repositories, strict=True):
         part = result._replace(findings=findings.get(name, []), problems=problems.get(name, []))

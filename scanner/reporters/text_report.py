@@ -77,8 +77,7 @@ def _files(findings: Sequence[Finding]) -> Iterator[tuple[str, list[Finding]]]:
     """(heading, its findings) in report order: the file, after its repository in a multi-repository scan."""
     current, run = "", []
     for finding in findings:
-        repository = dict(finding.properties).get("repository")
-        heading = f"{repository}: {finding.path}" if repository else finding.path
+        heading = finding.shown_path
         if run and heading != current:
             yield current, run
             run = []
@@ -236,7 +235,7 @@ def _summary(result: ScanResult, active: list[Finding]) -> str:
     located = [f for f in active if f.severity != "info"]
     shown = _shown(located)  # one value in many places is one finding
     counts = {s: sum(1 for f in shown if f.severity == s) for s in reversed(SEVERITIES)}
-    files_with = len({(dict(f.properties).get("repository", ""), f.path) for f in located})  # per repository
+    files_with = len({f.shown_path for f in located})  # per repository, of several
     breakdown = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     suppressed = len(result.findings) - len(active)
     from scanner.documents.kubernetes import unrendered
