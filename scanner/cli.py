@@ -331,8 +331,7 @@ def _run_scan(args: argparse.Namespace, use_baseline: bool = True):  # noqa: ANN
     from scanner.sources.worktree import PatternError
 
     cfg = configuration.discover(args.config, args.paths)
-    given_baseline = args.baseline
-    args.given_exclude = list(getattr(args, "exclude", None) or ())  # of several repositories: rebased for each
+    given_baseline, given_excludes = args.baseline, list(args.exclude)
     configuration.merge_args(cfg, args)
     rules = configuration.select(cfg, _load_rules(args.rules), _split(args.only), _split(args.skip))
     from scanner.suppressions import inline
@@ -356,7 +355,7 @@ def _run_scan(args: argparse.Namespace, use_baseline: bool = True):  # noqa: ANN
     try:
         with progress.shown(progress.wanted(getattr(args, "quiet", False)), getattr(args, "no_color", False)):
             if args.history and (len(args.paths) > 1 or cli_shards.any_url(args.paths)):
-                result = cli_shards.scan_repositories(args, options)
+                result = cli_shards.scan_repositories(args, options, cfg, given_excludes)
             else:
                 result = _scan_git(args, options) if _git_mode(args) else scan_worktree(options)
                 result = cli_shards.described(result, options, args.paths[0] if args.paths else ".", _git_mode(args))

@@ -86,13 +86,16 @@ def described(result, options, target: str, git: bool = False):  # noqa: ANN001,
     return result._replace(meta=meta)
 
 
-def scan_repositories(args: argparse.Namespace, options):  # noqa: ANN001, ANN202 - ScanOptions -> ScanResult
+def scan_repositories(args: argparse.Namespace, options, cfg, given_excludes: Sequence[str]):  # noqa: ANN001, ANN202
     """`scan --history REPO...`: each repository (a path or a URL, cloned for the scan) in turn, with
-    its own provenance; findings labelled with their repository (scanner.merge)."""
+    its own provenance; findings labelled with their repository (scanner.merge). `cfg`: the
+    configuration; `given_excludes`: the command line's --exclude (of several repositories, each
+    one's excludes are made for it)."""
     from scanner import merge
     from scanner.sources import remote
 
-    if options.shard is not None and len(args.paths) > 1:
+    several = len(args.paths) > 1
+    if options.shard is not None and several:
         raise UsageError("--shard splits the scan of one repository: run one sharded scan per repository "
                          "and merge them all with 'scanner merge'")
     from scanner import config as configuration
@@ -102,14 +105,11 @@ def scan_repositories(args: argparse.Namespace, options):  # noqa: ANN001, ANN20
     from scanner.scan import ScanResult
     from scanner.sources.git import GitError, open_repo
 
-    cfg = configuration.discover(args.config, args.paths) if len(args.paths) > 1 else None
-
     results = []
     failed: list[Problem] = []
-    several = len(args.paths) > 1
     # a repository that cannot be scanned is reported; the others still are
     for number, target in enumerate(args.paths, 1):
-        if len(args.paths) > 1:
+        if several:
             progress.section(f"repository {number}/{len(args.paths)}: {printable(remote.redact(target))}")
         try:
             if remote.is_url(target):
@@ -123,7 +123,7 @@ def scan_repositories(args: argparse.Namespace, options):  # noqa: ANN001, ANN20
                 # checkout, and as its SARIF run's %SRCROOT% says), not to this folder; the
                 # configuration's excludes rebased for it
                 top = open_repo(target).top or os.path.abspath(target)  # a bare repository: itself
-                excludes = configuration.excludes_for(cfg, args.given_exclude, Path(top))
+                excludes = configuration.excludes_for(cfg, given_excludes, Path(top))
                 alone = options._replace(paths=(target,), base=top, excludes=tuple(excludes))
                 one = _scan_git(args, alone, target)
                 one = described(one, alone, target, True)
@@ -131,7 +131,7 @@ def scan_repositories(args: argparse.Namespace, options):  # noqa: ANN001, ANN20
                 one = _scan_git(args, options._replace(paths=(target,)), target)
                 one = described(one, options._replace(paths=(target,)), target, True)
         except (GitError, UsageError) as exc:
-            if len(args.paths) == 1:
+            if not several:
                 raise UsageError(str(exc)) from None
             shown = remote.redact(target)
             reason = str(exc).removeprefix(f"{target}: ").removeprefix(f"{shown}: ")
@@ -148,7 +148,7 @@ def scan_repositories(args: argparse.Namespace, options):  # noqa: ANN001, ANN20
                 "failed": [problem.path]}  # fmt: skip
         results.append((problem.path, ScanResult([], [problem], 0, 0, 0.0, Path("."), meta=meta)))
     try:
-        result = results[0][1] if len(args.paths) == 1 else merge.merge(results, several=True)
+        result = merge.merge(results, several=True) if several else results[0][1]
     except merge.MergeError as exc:
         raise UsageError(str(exc)) from None
     return result
@@ -159,11 +159,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
     from scanner import merge
     from scanner.reporters import json_report
 
-    cfg = configuration.discover(args.config)  # fail-on and baseline, as the unsharded scan reads them
-    if args.fail_on is None:
-        args.fail_on = cfg.get("fail-on", "low")
-    if not args.baseline and cfg.get("baseline"):
-        args.baseline = cfg.relative(cfg.get("baseline"))
+    configuration.verdict_args(configuration.discover(args.config), args)  # as the unsharded scan decides
 
     loaded = [(path, json_report.load(path)) for path in args.reports]
     try:

@@ -212,10 +212,16 @@ def merge_args(config: Config, args: Any) -> None:
         args.only = config.names("only")
     if not args.skip and config.get("skip") is not None:
         args.skip = config.names("skip")
-    if args.fail_on is None:
-        args.fail_on = config.get("fail-on", "low")
+    verdict_args(config, args)
     args.exclude = excludes_for(config, args.exclude, display_base(Path((args.paths or ["."])[0])))
     args.rules = [config.relative(r) for r in config.get("rules", ())] + list(args.rules)
+
+
+def verdict_args(config: Config, args: Any) -> None:
+    """`fail-on` and `baseline` the command line left unset, from the configuration (in place): what
+    `scanner scan` and `scanner merge` both decide their verdict with."""
+    if args.fail_on is None:
+        args.fail_on = config.get("fail-on", "low")
     if not args.baseline and config.get("baseline"):
         args.baseline = config.relative(config.get("baseline"))
 
