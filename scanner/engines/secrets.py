@@ -22,7 +22,7 @@ from scanner.rules import messages
 from scanner.rules.loader import PackError, Rule, quiet_re2_options
 
 if TYPE_CHECKING:
-    import pathspec
+    from scanner.sources.worktree import Patterns
 
 MAX_EVIDENCE = 160
 DOCUMENTED = "documented example value"  # the reason an `info` finding gives
@@ -65,7 +65,7 @@ def _options(case_sensitive: bool = True, latin1: bool = False) -> re2.Options:
     return opts
 
 
-def _spec(globs: Iterable[str]) -> pathspec.PathSpec | _Names | None:
+def _spec(globs: Iterable[str]) -> Patterns | _Names | None:
     globs = list(globs)
     if not globs:
         return None
@@ -73,7 +73,9 @@ def _spec(globs: Iterable[str]) -> pathspec.PathSpec | _Names | None:
         return _Names(globs)
     import pathspec  # only for rules whose paths are more than names, when first used
 
-    return pathspec.GitIgnoreSpec.from_lines(globs)
+    from scanner.sources.worktree import Patterns  # a file name that is not UTF-8 matched as --exclude does
+
+    return Patterns(pathspec.GitIgnoreSpec.from_lines(globs))
 
 
 # a gitignore pattern that is a name with `*` wildcards at most (`*.properties`, `Dockerfile.*`,
@@ -127,7 +129,7 @@ class _LazyRules(Sequence):
         self._prefilter: object = False  # False: not built yet
         self._scanned = 0  # bytes this process scanned without the prefilter
         self._looked_in_cache = False
-        self._specs: dict[int, tuple[pathspec.PathSpec | None, pathspec.PathSpec | None]] = {}
+        self._specs: dict[int, tuple[Patterns | _Names | None, Patterns | _Names | None]] = {}
         self._limited = frozenset(i for i, r in enumerate(self._rules) if r.paths or r.exclude_paths)
         self._barred: dict[str, frozenset[int]] = {}  # path -> the limited rules it does not allow
 
@@ -152,9 +154,7 @@ class _LazyRules(Sequence):
         if barred is None:
             if len(self._barred) >= PATHS_KEPT:
                 self._barred.clear()
-            # a non-UTF-8 file name is kept as surrogate escapes, which RE2 (pathspec's backend) cannot encode
-            name = path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-            barred = self._barred[path] = frozenset(i for i in self._limited if not self._path_allows(i, name))
+            barred = self._barred[path] = frozenset(i for i in self._limited if not self._path_allows(i, path))
         return selected - barred if barred else selected
 
     def _path_allows(self, index: int, path: str) -> bool:
