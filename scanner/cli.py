@@ -432,8 +432,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
                 _warn(f"note: stale baseline entry: {entry.describe()}")
     code = _report_and_verdict(args, result, rules)
     failed = (result.meta or {}).get("failed")
-    if failed:  # scan --history REPO...: some repositories could not be scanned (each named above)
-        _warn(f"error: {len(failed)} of {len(args.paths)} repositories could not be scanned")
+    if failed:  # scan --history REPO...: some repositories could not be scanned (named: -q hides the warnings)
+        _warn(f"error: {len(failed)} of {len(args.paths)} repositories could not be scanned: {', '.join(failed)}")
         return EXIT_ERROR
     return code
 
