@@ -151,11 +151,18 @@ def test_the_shard_that_lists_saves_every_shards_part_and_the_others_read_theirs
     assert picks == []  # no shard picked its part out of the whole listing: each read its saved one
 
 
-def test_a_damaged_or_foreign_part_file_is_ignored(cli, tmp_path, cache, monkeypatch):
+def _saved_by_a_first_merge(cli, tmp_path: Path, count: int, **history) -> tuple[Path, list[dict]]:
+    """A generated history (tests.shard_repos.build), its unsharded findings, and a first sharded
+    scan in `count` shards, merged, equal to them: its listing and parts are saved in the cache."""
     repo = tmp_path / "repo"
-    build(repo, commits=300, files=20, seed=10)
+    build(repo, **history)
     expected = _whole(cli, tmp_path, repo, "whole")
-    assert _merge(cli, tmp_path, repo, 3, "first") == expected
+    assert _merge(cli, tmp_path, repo, count, "first") == expected
+    return repo, expected
+
+
+def test_a_damaged_or_foreign_part_file_is_ignored(cli, tmp_path, cache, monkeypatch):
+    repo, expected = _saved_by_a_first_merge(cli, tmp_path, 3, commits=300, files=20, seed=10)
     [parts] = cache.glob("listing-*.parts-3")
     whole = parts.read_bytes()
     picks = _counting_picks(monkeypatch)
@@ -188,10 +195,7 @@ def test_a_commit_on_another_worktrees_detached_head_is_a_new_listing(cli, tmp_p
 def test_a_listing_cut_short_in_its_commit_index_is_not_used(cli, tmp_path, cache, cut):
     """A saved listing whose commit index lost its end (at a line's end, or in a line) is listed
     again: the shards' findings and provenance stay the unsharded scan's, and no shard fails."""
-    repo = tmp_path / "repo"
-    build(repo, commits=120, files=10, seed=11)
-    expected = _whole(cli, tmp_path, repo, "whole")
-    assert _merge(cli, tmp_path, repo, 2, "first") == expected
+    repo, expected = _saved_by_a_first_merge(cli, tmp_path, 2, commits=120, files=10, seed=11)
     [saved] = cache.glob("listing-*.bin")
     data = saved.read_bytes()
     head = data.split(b"\n", 1)[0].split()
