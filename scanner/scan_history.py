@@ -234,7 +234,7 @@ def scan_history(
             # the default --jobs: this machine's cores shared with the other shards of the scan on it
             share = shard_host.share(here.shards(), workers.cores()) if here is not None and not jobs else None
             taking_turns = share is not None and share.at_once < share.shards
-            with here.turn(shard.index, share.at_once) if taking_turns else contextlib.nullcontext():  # type: ignore[union-attr]
+            with here.turn(share.at_once) if taking_turns else contextlib.nullcontext():  # type: ignore[union-attr]
                 results = scan_blobs(
                     root, order, compiled, source=selection.source, show_secrets=show_secrets,
                     jobs=share.workers if share is not None else jobs, inline_ignores=inline_ignores,

@@ -9,7 +9,7 @@ shards of the same scan (same listing KEY) on the same HOST are counted, and wit
 --jobs each gets `cores // shards` worker processes (at least one: itself). When the shards
 outnumber the cores, `cores` of them scan at a time and the others wait for a turn: a turn is an
 exclusive lock on one of `cores` turn files (`listing-KEY.HOST.turn-I`), which the system releases
-when its holder ends, however it ends. An explicit --jobs is used as given, and takes no turn.
+when its holder ends, however it ends; a waiting shard takes whichever turn comes free first. An explicit --jobs is used as given, and takes no turn.
 
 Without a cache folder (SCANNER_NO_CACHE=1) or without POSIX locks, a shard is on its own, as before.
 """
@@ -112,9 +112,9 @@ class Here:
             return 1
 
     @contextlib.contextmanager
-    def turn(self, index: int, at_once: int) -> Iterator[float]:
-        """Hold one of `at_once` turn files while the block runs (waiting for one, shard `index`
-        on the turn file index mod at_once, when all are taken); yields the seconds waited."""
+    def turn(self, at_once: int) -> Iterator[float]:
+        """Hold one of `at_once` turn files while the block runs, waiting for the first to come free
+        when all are taken; yields the seconds waited."""
         handles: list[IO[bytes]] = []
         try:
             for i in range(at_once):
@@ -126,22 +126,20 @@ class Here:
             return
         started = time.monotonic()
         try:
-            held = _take_any(handles)
-            if held is None:
+            if _take_any(handles) is None:
                 progress.phase("waiting for a turn", detail=lambda: f"{at_once} shards here scan at a time")
-                held = handles[(index - 1) % at_once]
-                _flock(held, blocking=True)
+                _wait_any(handles)
             yield time.monotonic() - started
         finally:
             for handle in handles:
                 handle.close()  # closing releases the lock
 
 
-def _flock(handle: IO[bytes], blocking: bool) -> bool:
+def _try_lock(handle: IO[bytes]) -> bool:
     import fcntl
 
     try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return False
     return True
@@ -149,9 +147,20 @@ def _flock(handle: IO[bytes], blocking: bool) -> bool:
 
 def _take_any(handles: list[IO[bytes]]) -> IO[bytes] | None:
     for handle in handles:
-        if _flock(handle, blocking=False):
+        if _try_lock(handle):
             return handle
     return None
+
+
+def _wait_any(handles: list[IO[bytes]], first: float = 0.01, most: float = 0.2) -> IO[bytes]:
+    """The first of the turn files to come free. flock waits on one file only: waiting on a fixed one
+    left a shard idle behind a long turn while another turn was free, so all are tried, `first` to
+    `most` seconds apart (a few dozen system calls a second at most, while the shard has nothing to do)."""
+    delay = first
+    while (held := _take_any(handles)) is None:
+        time.sleep(delay)
+        delay = min(most, delay * 2)
+    return held
 
 
 @contextlib.contextmanager

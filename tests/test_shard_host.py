@@ -104,7 +104,7 @@ def test_shards_that_outnumber_the_cores_take_turns(scan, tmp_path):
     for _ in range(cores):  # every core already has a shard of this scan: no turn is free
         _peer(cache, key, peers)
     holders = [shard_host.Here(cache, key) for _ in range(cores)]
-    turns = [holder.turn(1, cores) for holder in holders]
+    turns = [holder.turn(cores) for holder in holders]
     for turn in turns:
         turn.__enter__()
     try:
@@ -121,6 +121,32 @@ def test_shards_that_outnumber_the_cores_take_turns(scan, tmp_path):
                     "--shard", "3/3", "--jobs", "1", *HISTORY_RULES], env=_env(cache), capture_output=True, check=False,
                    cwd=tmp_path)  # fmt: skip
     assert json.loads((tmp_path / "three.json").read_text())["findings"] == json.loads(whole.read_text())["findings"]
+
+
+@pytest.mark.skipif(len(_cores()) < 2, reason="needs two cores: two turns")
+def test_a_waiting_shard_takes_whichever_turn_comes_free(scan, tmp_path):
+    repo, cache, key, peers = scan
+    cores = len(_cores())
+    for _ in range(cores):
+        _peer(cache, key, peers)
+    holders = [shard_host.Here(cache, key) for _ in range(cores)]
+    turns = [holder.turn(cores) for holder in holders]
+    for turn in turns:
+        turn.__enter__()  # holder i holds turn file i
+    try:
+        waiting = _shard(repo, cache, "3/3", tmp_path / "three.json")
+        time.sleep(2)
+        assert waiting.poll() is None
+        # the turn that shard 3 would have queued on before ((3 - 1) mod cores) stays taken; another comes free
+        freed = (2 % cores + 1) % cores
+        turns[freed].__exit__(None, None, None)
+        shown = _finish(waiting)  # it scans now, while the other turns are still held
+        assert "waiting for a turn" in shown
+        assert json.loads((tmp_path / "three.json").read_text())["findings"]
+    finally:
+        for i, turn in enumerate(turns):
+            if i != freed:
+                turn.__exit__(None, None, None)
 
 
 def test_three_shards_side_by_side_merge_to_the_unsharded_findings(tmp_path):
