@@ -438,13 +438,20 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return code
 
 
+def _use_color() -> bool:
+    """Colour on standard output (a terminal, NO_COLOR unset...): asked only of the text format, whose
+    module the other formats do not import."""
+    from scanner.reporters.text_report import use_color
+
+    return use_color(sys.stdout.isatty())
+
+
 def _report_and_verdict(args: argparse.Namespace, result, rules) -> int:  # noqa: ANN001 - ScanResult, rules
     """Write the report; the exit code (what `scan` and `merge` share)."""
     from scanner.model import at_or_above
     from scanner.reporters import render
-    from scanner.reporters.text_report import use_color
 
-    color = args.format == "text" and not args.output and not args.no_color and use_color(sys.stdout.isatty())
+    color = args.format == "text" and not args.output and not args.no_color and _use_color()
     if args.quiet and args.format == "text":  # the findings only: no By rule table, no totals
         from scanner.reporters import text_report
 
@@ -492,10 +499,9 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from scanner.reporters import json_report, render
-    from scanner.reporters.text_report import use_color
 
     result = json_report.load(args.source)
-    color = args.format == "text" and not args.output and not args.no_color and use_color(sys.stdout.isatty())
+    color = args.format == "text" and not args.output and not args.no_color and _use_color()
     text = render(args.format, result, _report_rules(args.rules, [result]), color)
     if args.output:
         _write_atomically(args.output, text, private=result.show_secrets)

@@ -27,12 +27,14 @@ names the marker (they are counted as suppressed, never silently dropped):
 
 from __future__ import annotations
 
-import datetime as _dt
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import re2
 
 from scanner.model import Finding, Problem, Suppression
+
+if TYPE_CHECKING:
+    import datetime as _dt  # imported where a marker is read: every process that scans imports this module
 
 _MARKER = re2.compile(
     rb"scanner:ignore(?:=([A-Za-z0-9_.,-]+))?(?:[ \t]+until=([^ \t\r\n]*))?([^\r\n]*)"
@@ -109,6 +111,8 @@ def apply(
         findings = _apply_foreign(findings, _lines(data))
     if b"scanner:ignore" not in data and b"allowlist" not in data:
         return findings, []
+    import datetime as _dt
+
     today = today or _dt.date.today()
     lines = _lines(data)
     out: list[Finding] = []
