@@ -1,10 +1,11 @@
 """`scanner merge`: one report from the JSON reports of a scan split across jobs (`--shard K/N`), or
 from scans of many repositories.
 
-- Reports must come from the same scanner version and the same rule set (`rules_digest`): a merge of
+- Reports must come from this scanner's version and one rule set (`rules_digest`): a merge of
   anything else would mix verdicts that do not compare. Refused with one line (MergeError).
 - Reports are grouped by repository (the `repository` each names). The shards of one repository
-  must all be there (1..N of the same N, one scan of the same commit).
+  must all be there (1..N of the same N, one scan of the same commit, from the same folder with the
+  same excludes); a shard given twice counts once.
   - work tree shards: each file was reported by exactly one shard (scanner.shard): their findings
     are put together;
   - history shards: the shards' records are folded into the unsharded findings, provenance included
@@ -78,13 +79,13 @@ def merge(reports: Sequence[tuple[str, ScanResult]], several: bool = False) -> S
         raise MergeError("nothing to merge: give one or more JSON reports")
     started = time.monotonic()
     first_name, first = reports[0]
-    version = _meta(first).get("version", "")
+    version = __version__
     digest = _meta(first).get("rules_digest", "")
     for name, result in reports:
         meta = _meta(result)
-        if meta.get("version", "") != version:
-            raise MergeError(f"{name} was written by scanner {meta.get('version') or '(unknown)'} and {first_name} by "
-                             f"scanner {version or '(unknown)'}: merge reports of one version (re-run the older scans)")
+        if meta.get("version", "") != version:  # another version's shard records need not fold as this one's do
+            raise MergeError(f"{name} was written by scanner {meta.get('version') or '(unknown)'}, and this is scanner "
+                             f"{version}: merge reports with the version that made them (or re-run the scans with this one)")
         if not meta.get("rules_digest"):
             raise MergeError(f"{name}: the report names no rule set (rules_digest): re-run the scan with scanner {__version__}")
         if meta["rules_digest"] != digest:
@@ -95,11 +96,10 @@ def merge(reports: Sequence[tuple[str, ScanResult]], several: bool = False) -> S
         groups.setdefault(_meta(result).get("repository") or str(result.root), []).append((name, result))
     findings: list[Finding] = []
     problems: set[Problem] = set()
-    counted: dict[tuple, ScanResult] = {}  # a shard's report given twice is counted once
+    files = size = 0
     for repository, members in groups.items():
-        for name, result in members:
-            shard = _meta(result).get("shard")
-            counted.setdefault((repository, shard["index"]) if shard else (repository, name), result)
+        counts = _counted(members)
+        files, size = files + counts[0], size + counts[1]
         found = dedupe(_group_findings(repository, members))
         if len(groups) > 1 or several:
             found = [label(f, repository) for f in found]
@@ -127,8 +127,8 @@ def merge(reports: Sequence[tuple[str, ScanResult]], several: bool = False) -> S
     return ScanResult(
         findings,
         sorted(problems, key=problem_order),
-        sum(r.files for r in counted.values()),
-        sum(r.bytes for r in counted.values()),
+        files,
+        size,
         max((r.seconds for _, r in reports), default=0.0) + time.monotonic() - started,
         first.root if len(roots) == 1 else Path("."),
         any(r.show_secrets for _, r in reports),
@@ -162,6 +162,22 @@ def _meta(result: ScanResult) -> dict[str, Any]:
     return result.meta or {}
 
 
+def _counted(members: list[tuple[str, ScanResult]]) -> tuple[int, int]:
+    """Files and bytes scanned in one repository's reports: its shards summed (each index once: a
+    shard's report given twice is counted once), or its largest unsharded report when that is more
+    (the same report given twice, under two names or not, or the whole scan beside its shards)."""
+    shards: dict[int, ScanResult] = {}
+    whole = (0, 0)
+    for _, result in members:
+        shard = _meta(result).get("shard")
+        if shard:
+            shards.setdefault(shard["index"], result)
+        else:
+            whole = max(whole, (result.files, result.bytes))
+    parts = (sum(r.files for r in shards.values()), sum(r.bytes for r in shards.values()))
+    return max(parts, whole)
+
+
 def _group_findings(repository: str, members: list[tuple[str, ScanResult]]) -> list[Finding]:
     """The findings of one repository's reports: shards put back together, other reports as they are."""
     shards = [(name, r) for name, r in members if _meta(r).get("shard")]
@@ -175,8 +191,20 @@ def _group_findings(repository: str, members: list[tuple[str, ScanResult]]) -> l
     (kind, count), = kinds
     revisions = {_meta(r).get("revision", "") for _, r in shards}
     if len(revisions) > 1:
-        raise MergeError(f"{repository}: the shards scanned different commits ({', '.join(sorted(revisions))}): "
+        raise MergeError(f"{repository}: the shards scanned different commits ({', '.join(sorted(r or '(none)' for r in revisions))}): "
                          "run every shard on the same checkout")
+    prefixes = {_meta(r).get("path_prefix", ".") for _, r in shards}
+    if len(prefixes) > 1:  # their findings' paths would be relative to different folders
+        raise MergeError(f"{repository}: the shards were run from different folders (paths relative to "
+                         f"{', '.join(sorted(prefixes))}): run every shard with the same command from the same folder")
+    excludes = {tuple(_meta(r).get("excludes", ())) for _, r in shards}
+    if len(excludes) > 1:
+        raise MergeError(f"{repository}: the shards were run with different --exclude or configuration excludes: "
+                         "run every shard with the same options")
+    unique: dict[int, tuple[str, ScanResult]] = {}  # a shard's report given twice (a retried job) is one
+    for name, r in shards:
+        unique.setdefault(_meta(r)["shard"]["index"], (name, r))
+    shards = list(unique.values())
     have = {_meta(r)["shard"]["index"] for _, r in shards}
     lacking = [str(k) for k in range(1, count + 1) if k not in have]
     if lacking:

@@ -287,6 +287,72 @@ def test_a_whole_history_report_merged_with_the_shards_of_the_same_scan_is_each_
     assert _report(merged)["findings"] == _report(whole)["findings"]
 
 
+def test_a_shard_given_twice_and_a_report_given_under_two_names_count_once(cli, tmp_path, history_repo):
+    """A retried CI job leaves two reports of one shard, and `*/part-*.json` picks up both; a report
+    copied under another name is the same scan: findings and the files and bytes scanned once."""
+    whole = tmp_path / "whole.json"
+    cli("scan", ".", "--history", "-f", "json", "-o", str(whole), "-q", *HISTORY_RULES, cwd=history_repo)
+    parts = _sharded(cli, tmp_path, 3, ".", "--history", *HISTORY_RULES, cwd=history_repo)
+    merged = tmp_path / "twice.json"
+    assert cli("merge", *parts, parts[0], parts[2], "-f", "json", "-o", str(merged), cwd=history_repo).code == 1
+    _same(_report(whole), _report(merged))
+    copy = tmp_path / "copy.json"
+    copy.write_text(whole.read_text())
+    again = tmp_path / "again.json"
+    cli("merge", str(whole), str(copy), "-f", "json", "-o", str(again), cwd=history_repo)
+    _same(_report(whole), _report(again))
+    both = tmp_path / "both.json"  # the whole scan beside its own shards
+    cli("merge", str(whole), *parts, "-f", "json", "-o", str(both), cwd=history_repo)
+    assert _report(both)["summary"]["files_scanned"] == _report(whole)["summary"]["files_scanned"]
+
+
+def test_shards_run_from_other_folders_or_with_other_excludes_are_refused(cli, tmp_path, history_repo):
+    """Their findings' paths would be relative to different folders, or a file one shard excludes
+    would be reported by another: one line naming the repository, exit 2, whatever the order."""
+    first, second = _sharded(cli, tmp_path, 2, ".", "--history", *HISTORY_RULES, cwd=history_repo)
+    outside = tmp_path / "outside-2.json"
+    run = cli("scan", history_repo.name, "--history", "--shard", "2/2", "-f", "json", "-o", str(outside), "-q",
+              *HISTORY_RULES, cwd=history_repo.parent)  # fmt: skip
+    assert run.code in (0, 1), run.err
+    for reports in ([first, str(outside)], [str(outside), first]):
+        run = cli("merge", *reports)
+        assert run.code == 2 and "different folders" in run.err and len(run.err.strip().splitlines()) == 1
+    excluded = tmp_path / "excluded-1.json"
+    run = cli("scan", ".", "--history", "--shard", "1/2", "--exclude", "*.py", "-f", "json", "-o", str(excluded), "-q",
+              *HISTORY_RULES, cwd=history_repo)  # fmt: skip
+    assert run.code in (0, 1), run.err
+    for reports in ([str(excluded), second], [second, str(excluded)]):
+        run = cli("merge", *reports)
+        assert run.code == 2 and "different --exclude" in run.err and len(run.err.strip().splitlines()) == 1
+
+
+def _edited(source: str, target: Path, edit) -> str:  # noqa: ANN001 - a function of the document
+    doc = json.loads(Path(source).read_text())
+    edit(doc)
+    target.write_text(json.dumps(doc))
+    return str(target)
+
+
+def test_a_damaged_shard_record_or_another_version_is_one_line_naming_the_file(cli, tmp_path, history_repo):
+    """A report edited by a script (the big `history` field dropped, a row cut short) or written by
+    another scanner version: exit 2 and one line that names the file, no internal error."""
+    first, second = _sharded(cli, tmp_path, 2, ".", "--history", *HISTORY_RULES, cwd=history_repo)
+    damaged = [
+        _edited(second, tmp_path / "no-history.json", lambda d: d.pop("history")),
+        _edited(second, tmp_path / "no-changes.json", lambda d: d["history"]["record"].pop("changes")),
+        _edited(second, tmp_path / "short-row.json", lambda d: d["history"]["record"]["changes"].__setitem__(0, [1, ["c"]])),
+        _edited(second, tmp_path / "bad-key.json", lambda d: d["history"]["record"].__setitem__("at_head", [[1]])),
+    ]
+    for report in damaged:
+        run = cli("merge", first, report)
+        assert run.code == 2, run.err
+        assert "damaged report" in run.err and Path(report).name in run.err and "internal error" not in run.err
+        assert len(run.err.strip().splitlines()) == 1
+    older = [_edited(p, tmp_path / f"old-{k}.json", lambda d: d.__setitem__("version", "0.0.9")) for k, p in enumerate((first, second))]
+    run = cli("merge", *older)  # all of them from another version: not this scanner's records either
+    assert run.code == 2 and "scanner 0.0.9" in run.err and len(run.err.strip().splitlines()) == 1
+
+
 def test_the_rules_digest_follows_what_decides_findings_only():
     """Shards that loaded the same packs agree on the digest whatever the order; a title or an
     example edited is the same rule set, a severity, a pattern or a policy option is not."""

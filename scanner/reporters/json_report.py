@@ -191,7 +191,8 @@ def load(path: str) -> ScanResult:
                           float(summary.get("seconds", 0.0)), Path(str(doc.get("root", "."))),
                           bool(doc.get("show_secrets", False)), _meta(doc))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ReportError(f"{path}: a finding or problem has the wrong shape ({type(exc).__name__}: {exc})") from None
+        raise ReportError(f"{path}: damaged report: a finding, a problem or the shard's record has the wrong shape "
+                          f"({type(exc).__name__}: {exc})") from None
 
 
 def _meta(doc: dict[str, Any]) -> dict[str, Any]:
@@ -211,10 +212,12 @@ def _meta(doc: dict[str, Any]) -> dict[str, Any]:
     if isinstance(shard, dict):
         meta["shard"] = {"index": int(shard["index"]), "count": int(shard["count"]), "kind": str(shard["kind"])}
         history = doc.get("history")
+        if meta["shard"]["kind"] == "history" and not isinstance(history, dict):
+            raise ValueError("a history shard's report without its 'history' record, which merge folds")
         if isinstance(history, dict):
-            rec = dict(history["record"])
-            rec["blobs"] = {str(sha): [_finding(f) for f in found] for sha, found in rec["blobs"].items()}
-            meta["history_record"] = rec
+            from scanner.sources.shard_record import checked
+
+            meta["history_record"] = checked(history["record"], _finding)
             meta["path_prefix"] = str(history.get("path_prefix") or ".")
             meta["excludes"] = [str(e) for e in history.get("excludes") or ()]
             worktree = history.get("worktree_findings")

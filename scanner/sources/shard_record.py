@@ -73,6 +73,23 @@ def _change(row: Sequence[Any]) -> Change:
                             tuple(str(o) for o in olds), str(new))
 
 
+def checked(rec: Any, finding: Callable[[Any], Finding]) -> dict[str, Any]:
+    """A record read back from a shard's JSON report, its findings made by `finding`, every part of
+    the shape `record` writes; ValueError, TypeError or KeyError when a part is missing or is not
+    (a report edited by hand or by a script), before anything is folded."""
+    if not isinstance(rec, dict):
+        raise TypeError("the shard's history record is not an object")
+    pairs = lambda keys: [[str(r), str(s)] for r, s in keys]  # noqa: E731 - (rule, secret) keys
+    return {
+        "source": str(rec.get("source") or "history"),
+        "blobs": {str(sha): [finding(f) for f in found] for sha, found in dict(rec["blobs"]).items()},
+        "changes": [_change_row(_change(row)) for row in rec["changes"]],
+        "at_head": pairs(rec["at_head"]),
+        "head_extra": {str(path): pairs(keys) for path, keys in dict(rec["head_extra"]).items()},
+        "shallow": [str(commit) for commit in rec.get("shallow") or ()],
+    }
+
+
 def fold_records(records: Iterable[dict[str, Any]]) -> list[Finding]:
     """The unsharded history findings (paths relative to the repository) from every shard's record."""
     source = "history"
