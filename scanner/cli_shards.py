@@ -57,7 +57,7 @@ def shard_of(args: argparse.Namespace):  # noqa: ANN202 - Shard | None
     if getattr(args, "command", None) != "scan":
         return None
     try:
-        return shard.parse(args.shard) if args.shard else shard.from_env()
+        return shard.parse(args.shard) if args.shard is not None else shard.from_env()  # --shard "": an error, not unsharded
     except shard.ShardError as exc:
         raise UsageError(str(exc)) from None
 

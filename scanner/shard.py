@@ -103,15 +103,24 @@ def run_owner(path: str, run: int, count: int) -> int:
 
 
 def parse(text: str, what: str = "--shard") -> Shard:
-    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text or "")
+    m = re.fullmatch(r"\s*([0-9]+)\s*/\s*([0-9]+)\s*", text or "")  # ASCII digits: int() takes others, or refuses
     if not m:
         raise ShardError(f"{what}: expected K/N (e.g. 2/8: the second of eight parts), got {text!r}")
-    index, count = int(m.group(1)), int(m.group(2))
+    index, count = _number(m.group(1)), _number(m.group(2))
     if not 1 <= count <= MAX_SHARDS:
-        raise ShardError(f"{what}: the number of shards must be 1 to {MAX_SHARDS}, got {count}")
+        raise ShardError(f"{what}: the number of shards must be 1 to {MAX_SHARDS}, got {_shown(m.group(2))}")
     if not 1 <= index <= count:
-        raise ShardError(f"{what}: the shard number must be 1 to {count} (K is 1-based), got {index}")
+        raise ShardError(f"{what}: the shard number must be 1 to {count} (K is 1-based), got {_shown(m.group(1))}")
     return Shard(index, count)
+
+
+def _number(digits: str) -> int:
+    """The value of ASCII digits; past 9 of them, more than any shard number (int() refuses thousands)."""
+    return int(digits) if len(digits.lstrip("0")) <= 9 else MAX_SHARDS + 1
+
+
+def _shown(digits: str) -> str:
+    return digits if len(digits) <= 12 else f"{digits[:12]}... ({len(digits)} digits)"
 
 
 def from_env(env: Mapping[str, str] | None = None) -> Shard | None:
@@ -125,9 +134,9 @@ def from_env(env: Mapping[str, str] | None = None) -> Shard | None:
     for name, base in (("SCANNER_SHARD_INDEX", 0), ("JOB_COMPLETION_INDEX", 0), ("CI_NODE_INDEX", 1)):
         value = env.get(name, "").strip()
         if value:
-            if not value.isdigit():
-                raise ShardError(f"{name}: expected a number, got {value!r}")
-            return parse(f"{int(value) + 1 - base}/{count}", f"{name}={value} with SCANNER_SHARD_COUNT={count}")
+            if not re.fullmatch(r"[0-9]+", value):
+                raise ShardError(f"{name}: expected a number, got {value[:40]!r}")
+            return parse(f"{_number(value) + 1 - base}/{count}", f"{name}={_shown(value)} with SCANNER_SHARD_COUNT={count[:40]}")
     raise ShardError(
         "SCANNER_SHARD_COUNT is set but no shard index is: set SCANNER_SHARD_INDEX (0-based), or run as a "
         "Kubernetes Indexed Job (JOB_COMPLETION_INDEX) or a GitLab parallel job (CI_NODE_INDEX)"

@@ -419,7 +419,9 @@ def test_shard_from_the_environment(env, expected):
 
 @pytest.mark.parametrize(
     ("value", "message"),
-    [("3/2", "1 to 2"), ("0/4", "1 to 4"), ("2", "expected K/N"), ("a/b", "expected K/N"), ("1/0", "1 to 10000")],
+    [("3/2", "1 to 2"), ("0/4", "1 to 4"), ("2", "expected K/N"), ("a/b", "expected K/N"), ("1/0", "1 to 10000"),
+     ("", "expected K/N"),  # `--shard "$UNSET"` in a job spec: not the whole scan in every job
+     ("1/" + "9" * 5000, "1 to 10000"), ("\u00b2/3", "expected K/N"), ("\u0661/3", "expected K/N")],
 )
 def test_bad_shard_values_are_one_line_usage_errors(cli, tmp_path, value, message):
     run = cli("scan", str(tmp_path), "--shard", value)
@@ -431,6 +433,11 @@ def test_shard_from_the_environment_on_the_command_line(cli, tmp_path, monkeypat
     monkeypatch.setenv("JOB_COMPLETION_INDEX", "1")
     run = cli("scan", str(FIXTURES / "secrets"), "-f", "json", "-q")
     assert json.loads(run.out)["shard"] == {"index": 2, "count": 3, "kind": "worktree"}
+    for odd in ("\u00b2", "\u0661", "9" * 5000):  # a superscript, an Arabic-Indic digit, past int()'s limit
+        monkeypatch.setenv("JOB_COMPLETION_INDEX", odd)
+        run = cli("scan", str(tmp_path))
+        assert run.code == 2 and "JOB_COMPLETION_INDEX" in run.err and "internal error" not in run.err
+        assert len(run.err.strip().splitlines()) == 1
     monkeypatch.delenv("JOB_COMPLETION_INDEX")
     run = cli("scan", str(tmp_path))
     assert run.code == 2 and "SCANNER_SHARD_INDEX" in run.err
