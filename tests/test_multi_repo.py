@@ -324,6 +324,20 @@ def test_protocols_outside_the_allowlist_and_credentials_in_urls(cli, tmp_path):
         run = cli("scan", "--history", bad, "-f", "json")
         assert run.code == 2 and "s3cr3t-PASS" not in run.err + run.out and "internal error" not in run.err
         assert "https://127.0.0.1:abc/x.git" in run.err or "https://[::1/x.git" in run.err
+    # a password holding `/`, `#` or `?` (base64-style), where urllib finds no user info at all: in
+    # the error and in the report of the repositories scanned beside it
+    local = tmp_path / "local"
+    local.mkdir()
+    git(local, "init", "-q")
+    (local / "README.md").write_text("a repository scanned beside the URL\n")
+    git(local, "add", "README.md")
+    git(local, "commit", "-qm", "first")
+    for odd in ("s3cr3t/PASS", "s3cr3t#PASS", "s3cr3t?PASS"):
+        sarif = tmp_path / "odd.sarif"
+        run = cli("scan", "--history", f"https://scanner-user:{odd}@127.0.0.1:9/x.git", str(local), "-f", "sarif",
+                  "-o", str(sarif))  # fmt: skip
+        assert run.code == 2 and "https://127.0.0.1:9/x.git" in run.err
+        assert odd not in run.err + run.out + sarif.read_text() and "scanner-user" not in sarif.read_text()
 
 
 def test_a_repository_with_submodules_is_cloned_without_them(cli, tmp_path, two_repos):

@@ -32,6 +32,10 @@ def is_url(target: str) -> bool:
 
 
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")  # scheme://user:password@
+# scheme://user:pass/word@host: a password (or token) holding `/`, `?` or `#`, where urllib sees a
+# host "user", a port "pass" and no user info; whatever runs from the authority to the first `@`
+# after a `:` goes (a path holding `:` and `@`, file:///a:b@c, is no authority: kept)
+_USERINFO_CUT = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)(?![/\[])[^@/?#]*:[^@]*@")
 
 
 def redact(url: str) -> str:
@@ -41,12 +45,12 @@ def redact(url: str) -> str:
     try:
         parts = urlsplit(url)
         if parts.username is None and parts.password is None:
-            return url
+            return _USERINFO_CUT.sub(r"\1", url)
         host = parts.hostname or ""
         if parts.port:  # ValueError for a port that is not a number
             host += f":{parts.port}"
     except ValueError:  # not a URL urllib can take apart (a bad port, an unclosed [IPv6): cut its user info
-        return _USERINFO.sub(r"\1", url)
+        return _USERINFO_CUT.sub(r"\1", _USERINFO.sub(r"\1", url))
     return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
