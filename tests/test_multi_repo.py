@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -299,6 +301,47 @@ def test_a_file_url_is_cloned_to_a_temporary_bare_repository_and_removed(cli, tm
     [finding] = doc["findings"]
     assert finding["path"] == "app.env" and finding["provenance"]["present_at_head"] is False
     assert list(scratch.iterdir()) == []  # the clone is gone
+
+
+@pytest.mark.skipif(not hasattr(os, "killpg") or not os.path.isdir("/proc"), reason="POSIX sessions, /proc")
+def test_sigterm_during_a_clone_ends_the_transport_too_and_removes_the_clone(tmp_path):
+    """The clone's transport (ssh here: a stand-in that never answers) is git's child; a SIGTERM to the
+    scanner ends it with git, and the temporary clone goes: nothing keeps writing into a removed folder."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    started = tmp_path / "ssh.pid"
+    ssh = tmp_path / "fake-ssh"
+    ssh.write_text(f"#!/bin/sh\necho $$ > '{started}'\nexec sleep 60\n")
+    ssh.chmod(0o755)
+    env = dict(os.environ, GIT_SSH_COMMAND=str(ssh), TMPDIR=str(scratch), PYTHONPATH=str(Path(__file__).parent.parent))
+    proc = subprocess.Popen([sys.executable, "-m", "scanner", "scan", "--history", "ssh://git@127.0.0.1/x.git", "-q"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not (started.exists() and started.read_text().strip()) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        transport = int(started.read_text())
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err.decode()
+    assert "interrupted" in err.decode() and "Traceback" not in err.decode()
+    deadline = time.monotonic() + 5
+    while _running(transport) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(transport)  # the stand-in ssh was ended with git
+    assert list(scratch.iterdir()) == []  # the clone's folder is gone
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def test_url_and_local_repository_together(cli, tmp_path, two_repos):

@@ -15,11 +15,13 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from scanner import interrupts
 from scanner.sources.git import SAFE_CONFIG, GitError, Repo, git_env, open_repo, run_git
 
 DEFAULT_PROTOCOLS = ("https", "ssh", "file")
@@ -103,9 +105,7 @@ def cloned(url: str) -> Iterator[str]:
     target = os.path.join(folder, "repo.git")
     try:
         try:
-            git.Git(folder)(c=clone_options(allowed)).clone(
-                "--bare", "--quiet", "--no-recurse-submodules", "--", url, target, env=clone_env()
-            )
+            _clone(git, folder, allowed, url, target)
         except git.GitCommandError as exc:
             raise GitError(f"{shown}: clone failed: {_first_error(exc, url, shown)}", usage=True) from None
         except git.GitCommandNotFound:
@@ -113,6 +113,28 @@ def cloned(url: str) -> Iterator[str]:
         yield target
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _clone(git, folder: str, allowed: tuple[str, ...], url: str, target: str) -> None:  # noqa: ANN001 - the GitPython module
+    """`git clone --bare` through GitPython, in a session of its own: when the scan is interrupted
+    (or fails) the whole session ends, not git alone: `index-pack` and the transport (`ssh`, the local
+    `upload-pack`) are git's children and outlived it, writing into the folder being removed."""
+    command = [git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git"]
+    for option in clone_options(allowed):
+        command += ["-c", option]
+    command += ["clone", "--bare", "--quiet", "--no-recurse-submodules", "--", url, target]
+    handle = git.Git(folder).execute(command, env=clone_env(), as_process=True, start_new_session=True)
+    proc = interrupts.track(handle.proc)
+    try:
+        _, err = proc.communicate()
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the session's group: its id is git's pid
+        raise
+    finally:
+        interrupts.finish(proc)
+    if proc.returncode:
+        raise git.GitCommandError([redact(url) if arg == url else arg for arg in command], proc.returncode, err)
 
 
 def _first_error(exc: object, url: str, shown: str) -> str:
