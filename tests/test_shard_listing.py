@@ -151,6 +151,32 @@ def test_the_shard_that_lists_saves_every_shards_part_and_the_others_read_theirs
     assert picks == []  # no shard picked its part out of the whole listing: each read its saved one
 
 
+def test_shards_of_a_url_each_clone_it_and_share_one_listing(cli, tmp_path, cache, monkeypatch):
+    """Each shard of `scan --history URL` clones the URL to a temporary folder of its own: the
+    listing is named by the URL (and every ref), not by that folder, so one shard lists the history
+    and the others read it, as for a local repository."""
+    repo = tmp_path / "repo"
+    build(repo, commits=200, files=15, seed=4)
+    served = tmp_path / "served.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(repo), str(served)], check=True)
+    url = served.as_uri()
+    whole = tmp_path / "whole.json"
+    assert cli("scan", "--history", url, "-f", "json", "-o", str(whole), "-q", *HISTORY_RULES, cwd=tmp_path).code == 1
+    walks = []
+    real = listing_cache.list_blobs
+    monkeypatch.setattr(listing_cache, "list_blobs", lambda *a, **kw: walks.append(1) or real(*a, **kw))
+    parts = []
+    for k in range(1, 4):
+        out = tmp_path / f"url-{k}.json"
+        assert cli("scan", "--history", url, "--shard", f"{k}/3", "-f", "json", "-o", str(out), "-q", *HISTORY_RULES,
+                   cwd=tmp_path).code in (0, 1)  # fmt: skip
+        parts.append(str(out))
+    assert len(walks) == 1 and len(list(cache.glob("listing-*.bin"))) == 1  # listed once for the three clones
+    merged = tmp_path / "url-merged.json"
+    cli("merge", *parts, "-f", "json", "-o", str(merged), cwd=tmp_path)
+    assert _findings(merged) == _findings(whole) and _findings(whole)
+
+
 def _saved_by_a_first_merge(cli, tmp_path: Path, count: int, **history) -> tuple[Path, list[dict]]:
     """A generated history (tests.shard_repos.build), its unsharded findings, and a first sharded
     scan in `count` shards, merged, equal to them: its listing and parts are saved in the cache."""

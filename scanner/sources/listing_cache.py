@@ -136,9 +136,12 @@ def listing_key(repo: Repo, selection: Selection) -> str:
     """What names one listing: the repository, the revisions, every ref, every worktree's HEAD, the
     shallow and graft files, the rename mode (a partial clone's) and the scanner's own code (also
     what names one sharded scan on a machine, scanner.shard_host)."""
+    from scanner.sources.remote import cloned_from
+
     common = os.path.realpath(repo.common_dir or repo.root)
+    name = cloned_from(common) or common  # a URL's shards each clone it to a folder of their own: one history
     digest = hashlib.sha256(FORMAT + b"\0" + loader.code_fingerprint())
-    digest.update("\0".join([common, selection.source, *selection.revs, str(repo.partial)]).encode("utf-8", "surrogateescape"))
+    digest.update("\0".join([name, selection.source, *selection.revs, str(repo.partial)]).encode("utf-8", "surrogateescape"))
     digest.update(run_git(repo.root, "for-each-ref", "--format=%(objectname) %(refname)"))
     digest.update(f"\0HEAD {repo.head}\n".encode())
     # `--all` also walks every worktree's HEAD: a commit on another worktree's detached HEAD is in the
@@ -146,7 +149,7 @@ def listing_key(repo: Repo, selection: Selection) -> str:
     heads = [os.path.join(common, "HEAD"), *sorted(glob.glob(os.path.join(glob.escape(common), "worktrees", "*", "HEAD")))]
     for head in heads:
         with contextlib.suppress(OSError):
-            digest.update(f"\0{head}\0".encode("utf-8", "surrogateescape") + Path(head).read_bytes())
+            digest.update(f"\0{os.path.relpath(head, common)}\0".encode("utf-8", "surrogateescape") + Path(head).read_bytes())
     for extra in (os.path.join(common, "shallow"), os.path.join(common, "info", "grafts")):
         with contextlib.suppress(OSError):
             digest.update(Path(extra).read_bytes())

@@ -110,9 +110,21 @@ def cloned(url: str) -> Iterator[str]:
             raise GitError(f"{shown}: clone failed: {_first_error(exc, url, shown)}", usage=True) from None
         except git.GitCommandNotFound:
             raise GitError("git is not installed or not on PATH") from None
+        _CLONES[os.path.realpath(target)] = shown
         yield target
     finally:
+        _CLONES.pop(os.path.realpath(target), None)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+_CLONES: dict[str, str] = {}  # the real path of each clone `cloned` holds now -> its URL, without credentials
+
+
+def cloned_from(git_dir: str) -> str | None:
+    """The URL (without credentials) of a temporary clone `cloned` made and still holds, given its
+    real path; None for any other repository. What names it in the cache's keys: every shard's
+    clone of one URL is one history (listing_cache.listing_key), wherever its temporary folder is."""
+    return _CLONES.get(git_dir)
 
 
 def _clone(git, folder: str, allowed: tuple[str, ...], url: str, target: str) -> None:  # noqa: ANN001 - the GitPython module
