@@ -27,7 +27,7 @@ from typing import Any
 from scanner import __version__, plural
 from scanner.model import Finding, Problem
 from scanner.scan import ScanResult, history_findings, problem_order
-from scanner.sources.shard_record import fold_records
+from scanner.sources.shard_record import closing_notes, fold_records
 
 
 class MergeError(Exception):
@@ -104,10 +104,10 @@ def merge(reports: Sequence[tuple[str, ScanResult]], several: bool = False) -> S
         if len(groups) > 1 or several:
             found = [label(f, repository) for f in found]
         findings.extend(found)
-        for _, result in members:  # with several repositories, each problem names its own
-            problems.update(result.problems if len(groups) == 1 and not several else
-                            (p if p.path == repository else p._replace(message=f"{repository}: {p.message}")
-                             for p in result.problems))  # fmt: skip
+        shards_notes, whole_notes = _closing_notes(members)
+        kept = [p for _, result in members for p in result.problems if p not in shards_notes] + whole_notes
+        problems.update(kept if len(groups) == 1 and not several else  # of several, each problem names its own
+                        (p if p.path == repository else p._replace(message=f"{repository}: {p.message}") for p in kept))
     findings.sort(key=report_order)
     meta: dict[str, Any] = {"version": version, "rules_digest": digest}
     if all(_meta(result).get("rules_run") is not None for _, result in reports):  # one rule set: the same
@@ -217,6 +217,17 @@ def _group_findings(repository: str, members: list[tuple[str, ScanResult]]) -> l
     worktree = [m.get("worktree_findings") for m in metas]
     current = None if any(w is None for w in worktree) else [f for w in worktree for f in w or ()]
     return found + history_findings(folded, metas[0].get("path_prefix", "."), metas[0].get("excludes", ()), current)
+
+
+def _closing_notes(members: list[tuple[str, ScanResult]]) -> tuple[set[Problem], list[Problem]]:
+    """Of one repository's history shards (each index once), the notes each wrote of its part (blobs
+    over the size limit, a partial clone's blobs not here) and the whole history's in their place."""
+    records: dict[int, dict] = {}
+    for _, result in members:
+        meta = _meta(result)
+        if meta.get("history_record") is not None and meta.get("shard"):
+            records.setdefault(meta["shard"]["index"], meta["history_record"])
+    return closing_notes(records.values())
 
 
 def _history(finding: Finding) -> bool:

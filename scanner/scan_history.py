@@ -268,7 +268,8 @@ def scan_history(
         for sha, _ in listed.blobs_at(history.is_submodule_config)
     )
     problems = [*history.notes(repo), *(history.missing_blob(listed.path(sha), sha) for sha in gaps)]
-    problems += history.closing_notes(repo, len(gaps), submodules, [(s, listed.path(s), n) for s, n in big], max_size)
+    skipped = [(s, listed.path(s), n) for s, n in big]
+    problems += history.closing_notes(repo, len(gaps), submodules, skipped, max_size)
 
     def rescan(sha: str, path: str) -> list[Finding]:
         for _sha, data in read_blobs(root, [sha]):
@@ -281,6 +282,9 @@ def scan_history(
     shallow = history.shallow_roots(root) if repo.shallow else set()
     if shard is not None:  # the fold needs every shard's blobs: this shard records its part
         rec = record(root, repo.head, selection.source, by_blob, listed, changes, rescan, shallow, shard.owns_blob)
+        # what its closing notes counted, which `scanner merge` adds up into the whole history's
+        rec["notes"] = {"partial": repo.partial, "gaps": len(gaps), "big": len(skipped), "max_size": max_size,
+                        "largest": list(history.largest(skipped)) if skipped else None}  # fmt: skip
         findings = fold_records([rec])  # this shard's own view; `scanner merge` folds them all
         stats["findings"] = len(findings)
         return HistoryResult(findings, problems, stats, rec)

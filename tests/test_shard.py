@@ -287,6 +287,22 @@ def test_a_whole_history_report_merged_with_the_shards_of_the_same_scan_is_each_
     assert _report(merged)["findings"] == _report(whole)["findings"]
 
 
+def test_merged_notes_are_the_whole_historys_not_one_per_shard(cli, tmp_path, history_repo):
+    """Blobs over the size limit: the unsharded scan says how many and names the largest, once; each
+    shard says it of its part, and the merge says it of the whole history again, not N times."""
+    whole = tmp_path / "whole.json"
+    limit = ["--max-file-size", "500"]
+    cli("scan", ".", "--history", "-f", "json", "-o", str(whole), "-q", *limit, *HISTORY_RULES, cwd=history_repo)
+    expected = _report(whole)
+    [note] = [p for p in expected["problems"] if "larger than the size limit" in p["message"]]
+    assert int(note["message"].split()[0].replace(",", "")) > 3  # several blobs, spread over the shards
+    parts = _sharded(cli, tmp_path, 3, ".", "--history", *limit, *HISTORY_RULES, cwd=history_repo)
+    assert all(any("larger than the size limit" in p["message"] for p in _report(Path(part))["problems"]) for part in parts)
+    merged = tmp_path / "merged.json"
+    cli("merge", *parts, parts[1], "-f", "json", "-o", str(merged), cwd=history_repo)  # a shard twice, too
+    _same(expected, _report(merged))
+
+
 def test_a_shard_given_twice_and_a_report_given_under_two_names_count_once(cli, tmp_path, history_repo):
     """A retried CI job leaves two reports of one shard, and `*/part-*.json` picks up both; a report
     copied under another name is the same scan: findings and the files and bytes scanned once."""

@@ -249,3 +249,6 @@ def test_shards_of_a_partial_clone_that_read_a_saved_listing_skip_the_blobs_that
     expected = _whole(cli, tmp_path, clone, "whole")
     assert expected  # the secrets of the blobs the checkout fetched
     assert _merge(cli, tmp_path, clone, 3, "three") == expected
+    # the notes too: one "N blobs of the history are not here" for the whole history, not one per shard
+    notes = [json.loads((tmp_path / name).read_text())["problems"] for name in ("whole.json", "three-merged.json")]
+    assert notes[1] == notes[0] and sum("not here and not scanned" in p["message"] for p in notes[0]) == 1

@@ -537,14 +537,7 @@ def closing_notes(
     skipped for their size (big: (sha, path, size))."""
     problems: list[Problem] = []
     if repo.partial:
-        problems.append(
-            Problem(
-                ".",
-                f"partial clone: {plural.count(gaps, 'blob')} of the history {'is' if gaps == 1 else 'are'} not here and not scanned (never "
-                "fetched while scanning); renames are followed only where the content did not change",
-                "info",  # each missing blob is its own warning
-            )
-        )
+        problems.append(partial_note(gaps))
     if submodules:
         problems.append(
             Problem(
@@ -554,17 +547,34 @@ def closing_notes(
             )
         )
     if big:
-        sha, path, size = max(big, key=lambda b: (b[2], b[0]))
-        problems.append(
-            Problem(
-                path or sha,
-                f"{plural.count(len(big), 'blob')} in history larger than the size limit ({max_size} bytes) "
-                f"{'was' if len(big) == 1 else 'were'} skipped, "
-                f"the largest {size} bytes (blob {sha[:12]})",
-                "info",
-            )
-        )
+        problems.append(size_note(len(big), largest(big), max_size))
     return problems
+
+
+def largest(big: Iterable[tuple[str, str, int]]) -> tuple[str, str, int]:
+    """Of blobs over the size limit, (sha, path, size), the one the note names: the largest (then the sha)."""
+    return max(big, key=lambda b: (b[2], b[0]))
+
+
+def partial_note(gaps: int) -> Problem:
+    """A partial clone's note: `gaps` blobs of the history were not here (each also has its own warning)."""
+    return Problem(
+        ".",
+        f"partial clone: {plural.count(gaps, 'blob')} of the history {'is' if gaps == 1 else 'are'} not here and not scanned (never "
+        "fetched while scanning); renames are followed only where the content did not change",
+        "info",
+    )
+
+
+def size_note(count: int, biggest: tuple[str, str, int], max_size: int) -> Problem:
+    """`count` blobs over the size limit were skipped; `biggest`: (sha, path, size) of the largest."""
+    sha, path, size = biggest
+    return Problem(
+        path or sha,
+        f"{plural.count(count, 'blob')} in history larger than the size limit ({max_size} bytes) "
+        f"{'was' if count == 1 else 'were'} skipped, the largest {size} bytes (blob {sha[:12]})",
+        "info",
+    )
 
 
 class CatFile:

@@ -12,7 +12,9 @@ the inputs of the fold for its blobs, and the merge folds the union of the recor
 - `at_head`: the (rule, secret) keys of its blobs that are in HEAD's tree, and `head_extra`: the
   keys of HEAD files whose blob is outside the scanned history (a --branch scan), by path; together
   they say whether a secret is still present at HEAD;
-- `shallow`: the commits a shallow clone was cut at (among the commits of `changes`).
+- `shallow`: the commits a shallow clone was cut at (among the commits of `changes`);
+- `notes`: what its closing notes counted (a partial clone's blobs not here, blobs over the size
+  limit and the largest of them), which the merge adds up into the notes of the whole history.
 
 The fold runs on the records' union (`fold_records`) with provenance.fold, the function the unsharded
 scan runs too.
@@ -23,8 +25,9 @@ from __future__ import annotations
 from collections.abc import Callable, Container, Iterable, Sequence
 from typing import Any
 
-from scanner.model import Finding
+from scanner.model import Finding, Problem
 from scanner.sources.git import head_tree
+from scanner.sources.history import largest, partial_note, size_note
 from scanner.sources.provenance import Change, fold, relevant_changes, secret_id
 
 Key = tuple[str, str]
@@ -87,7 +90,41 @@ def checked(rec: Any, finding: Callable[[Any], Finding]) -> dict[str, Any]:
         "at_head": pairs(rec["at_head"]),
         "head_extra": {str(path): pairs(keys) for path, keys in dict(rec["head_extra"]).items()},
         "shallow": [str(commit) for commit in rec.get("shallow") or ()],
+        **({"notes": _checked_notes(rec["notes"])} if rec.get("notes") is not None else {}),
     }
+
+
+def _checked_notes(notes: Any) -> dict[str, Any]:
+    largest = notes["largest"]
+    if largest is not None:
+        sha, path, size = largest
+        largest = [str(sha), str(path), int(size)]
+    return {"partial": bool(notes["partial"]), "gaps": int(notes["gaps"]), "big": int(notes["big"]),
+            "max_size": int(notes["max_size"]), "largest": largest}  # fmt: skip
+
+
+def closing_notes(records: Iterable[dict[str, Any]]) -> tuple[set[Problem], list[Problem]]:
+    """The closing notes each shard wrote of its part (history.closing_notes: a partial clone's blobs
+    not here, blobs over the size limit), and the notes of the whole history that replace them."""
+    own: set[Problem] = set()
+    partial, gaps, big, max_size = False, 0, 0, 0
+    biggest: list[tuple[str, str, int]] = []
+    for rec in records:
+        notes = rec.get("notes")
+        if not notes:
+            continue
+        if notes["partial"]:
+            partial, gaps = True, gaps + notes["gaps"]
+            own.add(partial_note(notes["gaps"]))
+        if notes["big"] and notes["largest"]:
+            mine = tuple(notes["largest"])
+            own.add(size_note(notes["big"], mine, notes["max_size"]))  # type: ignore[arg-type]
+            big, max_size = big + notes["big"], notes["max_size"]
+            biggest.append(mine)  # type: ignore[arg-type]
+    whole = [partial_note(gaps)] if partial else []
+    if big:
+        whole.append(size_note(big, largest(biggest), max_size))
+    return own, whole
 
 
 def fold_records(records: Iterable[dict[str, Any]]) -> list[Finding]:
