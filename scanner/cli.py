@@ -152,7 +152,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     git.add_argument("--staged", action="store_true", help="scan the index (what is about to be committed), not the work tree")
     scan.add_argument("--shard", metavar="K/N", help="do part K of N of the scan (work tree by path, history by blob); "
                       "'scanner merge' joins the N JSON reports (also: SCANNER_SHARD=K/N, or SCANNER_SHARD_COUNT=N "
-                      "with SCANNER_SHARD_INDEX or JOB_COMPLETION_INDEX, 0-based)")
+                      "with SCANNER_SHARD_INDEX or JOB_COMPLETION_INDEX, 0-based, or GitLab's CI_NODE_INDEX, 1-based)")
     if only == "scan":
         return parser
 

@@ -82,7 +82,11 @@ def described(result, options, target: str, git: bool = False):  # noqa: ANN001,
     if (git or options.shard is not None) and "revision" not in meta:
         meta["revision"] = remote.revision(target if Path(target).is_dir() else str(Path(target).parent))
     if options.shard is not None and "shard" not in meta:
-        meta["shard"] = {"index": options.shard.index, "count": options.shard.count, "kind": "worktree"}
+        # the scanned path seen from the folder paths are reported from, the excludes and the size
+        # limit: every shard must have the same (scanner.merge), as history shards' records say
+        prefix = os.path.relpath(Path(target).resolve(), Path(result.root).resolve()).replace(os.sep, "/")
+        meta["shard"] = {"index": options.shard.index, "count": options.shard.count, "kind": "worktree", "prefix": prefix,
+                         "excludes": list(options.excludes), "max_file_size": options.max_file_size}  # fmt: skip
     return result._replace(meta=meta)
 
 

@@ -96,10 +96,9 @@ def merge(reports: Sequence[tuple[str, ScanResult]], several: bool = False) -> S
         groups.setdefault(_meta(result).get("repository") or str(result.root), []).append((name, result))
     findings: list[Finding] = []
     problems: set[Problem] = set()
-    files = size = 0
+    counts: dict[str, tuple[int, int]] = {}  # files and bytes scanned, by repository
     for repository, members in groups.items():
-        counts = _counted(members)
-        files, size = files + counts[0], size + counts[1]
+        counts[repository] = _counted(members)
         found = dedupe(_group_findings(repository, members))
         if len(groups) > 1 or several:
             found = [label(f, repository) for f in found]
@@ -118,7 +117,8 @@ def merge(reports: Sequence[tuple[str, ScanResult]], several: bool = False) -> S
     if len(groups) == 1 and not several:
         meta.update({k: v for k, v in _meta(first).items() if k in ("repository", "revision")})
     else:
-        meta["repositories"] = [{"repository": repo, "revision": _meta(members[0][1]).get("revision", "")}
+        meta["repositories"] = [{"repository": repo, "revision": _meta(members[0][1]).get("revision", ""),
+                                 "files": counts[repo][0], "bytes": counts[repo][1]}
                                 for repo, members in groups.items()]  # fmt: skip
         roots = {repo: members[0][1].root for repo, members in groups.items() if str(members[0][1].root) != "."}
         if roots:  # where each one's files are, for the rules that read them back (reuse: a manifest's namespace)
@@ -127,8 +127,8 @@ def merge(reports: Sequence[tuple[str, ScanResult]], several: bool = False) -> S
     return ScanResult(
         findings,
         sorted(problems, key=problem_order),
-        files,
-        size,
+        sum(files for files, _ in counts.values()),
+        sum(size for _, size in counts.values()),
         max((r.seconds for _, r in reports), default=0.0) + time.monotonic() - started,
         first.root if len(roots) == 1 else Path("."),
         any(r.show_secrets for _, r in reports),
@@ -153,9 +153,16 @@ def _per_repository(name: str, result: ScanResult) -> list[tuple[str, ScanResult
         out.append((f"{name} ({repo})", result._replace(
             findings=findings.get(repo, []),
             problems=[p._replace(message=p.message.removeprefix(prefix)) for p in problems.get(repo, [])],
-            files=result.files if i == 0 else 0, bytes=result.bytes if i == 0 else 0, meta=meta,
+            # each one's own counts (a report merged by an older scanner: all on the first)
+            files=_count(entry, "files", result.files if i == 0 else 0), bytes=_count(entry, "bytes", result.bytes if i == 0 else 0),
+            meta=meta,
         )))  # fmt: skip
     return out
+
+
+def _count(entry: dict[str, Any], key: str, default: int) -> int:
+    value = entry.get(key)
+    return value if isinstance(value, int) and value >= 0 else default
 
 
 def _meta(result: ScanResult) -> dict[str, Any]:
@@ -193,6 +200,10 @@ def _group_findings(repository: str, members: list[tuple[str, ScanResult]]) -> l
     if len(revisions) > 1:
         raise MergeError(f"{repository}: the shards scanned different commits ({', '.join(sorted(r or '(none)' for r in revisions))}): "
                          "run every shard on the same checkout")
+    listed = {(_meta(r).get("history_record") or {}).get("tips", "") for _, r in shards}
+    if len(listed) > 1:  # the same HEAD, not the same refs: one's findings on the other branch would be lost
+        raise MergeError(f"{repository}: the shards listed different histories (a branch or tag was pushed or moved "
+                         "between their fetches): run every shard on the same fetch of the repository")
     prefixes = {_meta(r).get("path_prefix", ".") for _, r in shards}
     if len(prefixes) > 1:  # their findings' paths would be relative to different folders
         raise MergeError(f"{repository}: the shards were run from different folders (paths relative to "
@@ -201,6 +212,10 @@ def _group_findings(repository: str, members: list[tuple[str, ScanResult]]) -> l
     if len(excludes) > 1:
         raise MergeError(f"{repository}: the shards were run with different --exclude or configuration excludes: "
                          "run every shard with the same options")
+    sizes = {_meta(r)["shard"].get("max_file_size") for _, r in shards}
+    if len(sizes) > 1:  # each skipped other files
+        raise MergeError(f"{repository}: the shards were run with different --max-file-size "
+                         f"({', '.join(sorted(str(n) for n in sizes if n is not None))}): run every shard with the same options")
     unique: dict[int, tuple[str, ScanResult]] = {}  # a shard's report given twice (a retried job) is one
     for name, r in shards:
         unique.setdefault(_meta(r)["shard"]["index"], (name, r))

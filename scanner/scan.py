@@ -545,7 +545,8 @@ def scan_git(
 
     meta = {"repository": remote.label_of(repo), "revision": repo.head}  # what the report says of the repository
     if options.shard is not None:  # what `scanner merge` needs to fold every shard's history
-        meta |= {"shard": {"index": options.shard.index, "count": options.shard.count, "kind": "history"},
+        meta |= {"shard": {"index": options.shard.index, "count": options.shard.count, "kind": "history",
+                           "max_file_size": options.max_file_size},
                 "history_record": hist.record, "path_prefix": prefix, "excludes": list(options.excludes),
                 "worktree_findings": worktree_found}  # fmt: skip
     return ScanResult(found, problems, files, total, time.monotonic() - started, base, meta=meta)

@@ -383,6 +383,26 @@ def test_protocols_outside_the_allowlist_and_credentials_in_urls(cli, tmp_path):
         assert odd not in run.err + run.out + sarif.read_text() and "scanner-user" not in sarif.read_text()
 
 
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://scanner-user:s3cr3t/PASS@127.0.0.1:9/x.git", "https://127.0.0.1:9/x.git"),
+        ("https://scanner-user:s3cr3t#PASS@host/x.git", "https://host/x.git"),
+        ("https://u:p@ss@host/x.git", "https://host/x.git"),
+        # no user info: a port is a port, and the path's `@` stays (two repositories, two names)
+        ("https://git.example.com:8443/team-a/api@v2.git", "https://git.example.com:8443/team-a/api@v2.git"),
+        ("https://git.example.com:8443/~user@example.com/repo.git", "https://git.example.com:8443/~user@example.com/repo.git"),
+        ("ssh://host:22/path/with:colon@at", "ssh://host:22/path/with:colon@at"),
+        ("file:///srv/a:b@c.git", "file:///srv/a:b@c.git"),
+        ("git@github.com:org/repo.git", "github.com:org/repo.git"),
+    ],
+)
+def test_redacted_urls_keep_the_repository_and_lose_the_credentials(url, shown):
+    from scanner.sources.remote import redact
+
+    assert redact(url) == shown
+
+
 def test_a_repository_with_submodules_is_cloned_without_them(cli, tmp_path, two_repos):
     a, b = two_repos
     parent = _repo(tmp_path / "parent", {"README": "parent\n"})
@@ -497,3 +517,11 @@ def test_a_merged_report_of_several_repositories_merges_again(cli, tmp_path, two
     direct = json.loads(cli("scan", "--history", str(a), str(b), str(c), "-f", "json", *RULES).out)
     assert merged["findings"] == direct["findings"]
     assert {k: len(v) for k, v in _by_repo(merged).items()} == {str(a): 1, str(b): 2, str(c): 1}
+    assert merged["summary"]["files_scanned"] == direct["summary"]["files_scanned"]
+    # the same repositories in two reports of several, in another order: counted once each
+    reversed_ = tmp_path / "ba.json"
+    cli("scan", "--history", str(b), str(a), "-f", "json", "-o", str(reversed_), *RULES)
+    again = json.loads(cli("merge", str(both), str(reversed_), "-f", "json").out)
+    assert again["summary"] == {**json.loads(both.read_text())["summary"], "seconds": again["summary"]["seconds"]}
+    assert [(r["repository"], r["files"]) for r in again["repositories"]] == [
+        (r["repository"], r["files"]) for r in json.loads(both.read_text())["repositories"]]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -340,6 +341,29 @@ def test_shards_run_from_other_folders_or_with_other_excludes_are_refused(cli, t
     for reports in ([str(excluded), second], [second, str(excluded)]):
         run = cli("merge", *reports)
         assert run.code == 2 and "different --exclude" in run.err and len(run.err.strip().splitlines()) == 1
+    smaller = tmp_path / "smaller-1.json"
+    run = cli("scan", ".", "--history", "--shard", "1/2", "--max-file-size", "500", "-f", "json", "-o", str(smaller),
+              "-q", *HISTORY_RULES, cwd=history_repo)  # fmt: skip
+    run = cli("merge", str(smaller), second)
+    assert run.code == 2 and "different --max-file-size" in run.err and len(run.err.strip().splitlines()) == 1
+
+
+def test_work_tree_shards_run_from_other_folders_or_with_other_options_are_refused(cli, tmp_path):
+    """The same for work-tree shards: their paths are relative to where each was run from."""
+    target = FIXTURES / "secrets"
+    first, second = _sharded(cli, tmp_path, 2, "secrets", cwd=FIXTURES)  # paths: secrets/...
+    inside = tmp_path / "inside-2.json"  # paths: ./...
+    run = cli("scan", ".", "--shard", "2/2", "-f", "json", "-o", str(inside), "-q", cwd=target)
+    assert run.code in (0, 1), run.err
+    for reports, message in (([first, str(inside)], "different folders"), ([str(inside), first], "different folders")):
+        run = cli("merge", *reports)
+        assert run.code == 2 and message in run.err and len(run.err.strip().splitlines()) == 1, run.err
+    for extra, message in ((["--exclude", "*.env"], "different --exclude"), (["--max-file-size", "100"], "different --max-file-size")):
+        other = tmp_path / "other-2.json"
+        cli("scan", "secrets", "--shard", "2/2", *extra, "-f", "json", "-o", str(other), "-q", cwd=FIXTURES)
+        run = cli("merge", first, str(other))
+        assert run.code == 2 and message in run.err and len(run.err.strip().splitlines()) == 1, run.err
+    assert cli("merge", first, second).code == 1  # the same command twice: merged
 
 
 def _edited(source: str, target: Path, edit) -> str:  # noqa: ANN001 - a function of the document
@@ -358,6 +382,7 @@ def test_a_damaged_shard_record_or_another_version_is_one_line_naming_the_file(c
         _edited(second, tmp_path / "no-changes.json", lambda d: d["history"]["record"].pop("changes")),
         _edited(second, tmp_path / "short-row.json", lambda d: d["history"]["record"]["changes"].__setitem__(0, [1, ["c"]])),
         _edited(second, tmp_path / "bad-key.json", lambda d: d["history"]["record"].__setitem__("at_head", [[1]])),
+        _edited(second, tmp_path / "huge.json", lambda d: d["shard"].__setitem__("index", 1e999)),  # int(inf)
     ]
     for report in damaged:
         run = cli("merge", first, report)
@@ -400,6 +425,28 @@ def test_shards_of_different_commits_are_refused(cli, tmp_path):
     second = _sharded(cli, tmp_path / "..", 2, ".", "--history", *HISTORY_RULES, cwd=repo)[1]
     run = cli("merge", first, second)
     assert run.code == 2 and "different commits" in run.err
+
+
+def test_shards_that_listed_different_refs_are_refused(cli, tmp_path):
+    """Two jobs fetch the same HEAD, but a branch was pushed between their fetches: the second's
+    history has commits the first never listed, and merging would drop their findings silently."""
+    from tests.conftest import git
+
+    origin = tmp_path / "origin"
+    build(origin, commits=40, files=5, seed=3)
+    first_clone, second_clone = tmp_path / "job1", tmp_path / "job2"
+    subprocess.run(["git", "clone", "-q", "--no-local", str(origin), str(first_clone)], check=True)
+    first = _sharded(cli, tmp_path / "..", 2, ".", "--history", *HISTORY_RULES, cwd=first_clone)[0]
+    git(origin, "checkout", "-qb", "feature")
+    (origin / "feature.env").write_text("aws_access_key_id = AKIAZ7QRB4TXKMV2LPDN\n")
+    git(origin, "add", "feature.env")
+    git(origin, "commit", "-qm", "feature")
+    git(origin, "checkout", "-q", "-")
+    subprocess.run(["git", "clone", "-q", "--no-local", str(origin), str(second_clone)], check=True)
+    subprocess.run(["git", "-C", str(second_clone), "fetch", "-q", "origin", "feature:feature"], check=True)
+    second = _sharded(cli, tmp_path, 2, ".", "--history", *HISTORY_RULES, cwd=second_clone)[1]
+    run = cli("merge", first, second)
+    assert run.code == 2 and "different histories" in run.err and len(run.err.strip().splitlines()) == 1
 
 
 # --- K/N ------------------------------------------------------------------------------------------
@@ -448,7 +495,8 @@ def test_shard_from_the_environment_on_the_command_line(cli, tmp_path, monkeypat
     monkeypatch.setenv("SCANNER_SHARD_COUNT", "3")
     monkeypatch.setenv("JOB_COMPLETION_INDEX", "1")
     run = cli("scan", str(FIXTURES / "secrets"), "-f", "json", "-q")
-    assert json.loads(run.out)["shard"] == {"index": 2, "count": 3, "kind": "worktree"}
+    assert {k: v for k, v in json.loads(run.out)["shard"].items() if k in ("index", "count", "kind")} == {
+        "index": 2, "count": 3, "kind": "worktree"}
     for odd in ("\u00b2", "\u0661", "9" * 5000):  # a superscript, an Arabic-Indic digit, past int()'s limit
         monkeypatch.setenv("JOB_COMPLETION_INDEX", odd)
         run = cli("scan", str(tmp_path))

@@ -190,7 +190,7 @@ def load(path: str) -> ScanResult:
         return ScanResult(findings, problems, int(summary.get("files_scanned", 0)), int(summary.get("bytes_scanned", 0)),
                           float(summary.get("seconds", 0.0)), Path(str(doc.get("root", "."))),
                           bool(doc.get("show_secrets", False)), _meta(doc))
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:  # OverflowError: int(1e999)
         raise ReportError(f"{path}: damaged report: a finding, a problem or the shard's record has the wrong shape "
                           f"({type(exc).__name__}: {exc})") from None
 
@@ -211,6 +211,12 @@ def _meta(doc: dict[str, Any]) -> dict[str, Any]:
     shard = doc.get("shard")
     if isinstance(shard, dict):
         meta["shard"] = {"index": int(shard["index"]), "count": int(shard["count"]), "kind": str(shard["kind"])}
+        if shard.get("max_file_size") is not None:
+            meta["shard"]["max_file_size"] = int(shard["max_file_size"])
+        if meta["shard"]["kind"] == "worktree" and "prefix" in shard:  # what merge checks the shards agree on
+            meta["path_prefix"] = str(shard["prefix"])
+            meta["excludes"] = [str(e) for e in shard["excludes"]]
+            meta["shard"].update(prefix=meta["path_prefix"], excludes=meta["excludes"])
         history = doc.get("history")
         if meta["shard"]["kind"] == "history" and not isinstance(history, dict):
             raise ValueError("a history shard's report without its 'history' record, which merge folds")

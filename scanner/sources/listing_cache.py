@@ -132,17 +132,18 @@ class StoredOrder:
         """The file is the commit index's: it closes it."""
 
 
-def listing_key(repo: Repo, selection: Selection) -> str:
+def listing_key(repo: Repo, selection: Selection, refs: bytes | None = None) -> str:
     """What names one listing: the repository, the revisions, every ref, every worktree's HEAD, the
     shallow and graft files, the rename mode (a partial clone's) and the scanner's own code (also
-    what names one sharded scan on a machine, scanner.shard_host)."""
+    what names one sharded scan on a machine, scanner.shard_host). `refs`: `git for-each-ref
+    --format='%(objectname) %(refname)'`, when the caller has it."""
     from scanner.sources.remote import cloned_from
 
     common = os.path.realpath(repo.common_dir or repo.root)
     name = cloned_from(common) or common  # a URL's shards each clone it to a folder of their own: one history
     digest = hashlib.sha256(FORMAT + b"\0" + loader.code_fingerprint())
     digest.update("\0".join([name, selection.source, *selection.revs, str(repo.partial)]).encode("utf-8", "surrogateescape"))
-    digest.update(run_git(repo.root, "for-each-ref", "--format=%(objectname) %(refname)"))
+    digest.update(refs if refs is not None else list_refs(repo.root))
     digest.update(f"\0HEAD {repo.head}\n".encode())
     # `--all` also walks every worktree's HEAD: a commit on another worktree's detached HEAD is in the
     # history, and neither for-each-ref nor this worktree's HEAD sees it (their HEAD files do)
@@ -154,6 +155,21 @@ def listing_key(repo: Repo, selection: Selection) -> str:
         with contextlib.suppress(OSError):
             digest.update(Path(extra).read_bytes())
     return digest.hexdigest()
+
+
+def list_refs(root: str) -> bytes:
+    """Every ref and the object it names, a line each (`for-each-ref`)."""
+    return run_git(root, "for-each-ref", "--format=%(objectname) %(refname)")
+
+
+def tips(refs: bytes, head: str, selection: Selection) -> str:
+    """What a sharded history's shards must agree on to be merged: the objects every ref names (not
+    the refs' names: a remote's HEAD is there on one machine and not on another), HEAD and the
+    selection. A branch pushed or moved between two shards' fetches is another history."""
+    objects = sorted({line.split(b" ", 1)[0] for line in refs.splitlines() if line})
+    digest = hashlib.sha256(b"\n".join([*objects, head.encode(), selection.source.encode(),
+                                         *(rev.encode("utf-8", "surrogateescape") for rev in selection.revs)]))  # fmt: skip
+    return "sha256:" + digest.hexdigest()
 
 
 def _load(target: Path, key: str, want_order: bool) -> tuple[Listing, CommitIndex, Stored | None] | None:

@@ -35,8 +35,8 @@ def is_url(target: str) -> bool:
 
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")  # scheme://user:password@
 # scheme://user:pass/word@host: a password (or token) holding `/`, `?` or `#`, where urllib sees a
-# host "user", a port "pass" and no user info; whatever runs from the authority to the first `@`
-# after a `:` goes (a path holding `:` and `@`, file:///a:b@c, is no authority: kept)
+# host "user", a port "pass" that is no number, and no user info: whatever runs from the authority to
+# the first `@` after the `:` goes. A port that is a number (host:8443/org/repo@v2.git) is a port.
 _USERINFO_CUT = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)(?![/\[])[^@/?#]*:[^@]*@")
 
 
@@ -47,7 +47,11 @@ def redact(url: str) -> str:
     try:
         parts = urlsplit(url)
         if parts.username is None and parts.password is None:
-            return _USERINFO_CUT.sub(r"\1", url)
+            try:
+                parts.port  # noqa: B018 - ValueError: "pass" of user:pass/word@ taken for a port
+            except ValueError:
+                return _USERINFO_CUT.sub(r"\1", url)
+            return url
         host = parts.hostname or ""
         if parts.port:  # ValueError for a port that is not a number
             host += f":{parts.port}"

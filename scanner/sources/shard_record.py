@@ -13,6 +13,9 @@ the inputs of the fold for its blobs, and the merge folds the union of the recor
   keys of HEAD files whose blob is outside the scanned history (a --branch scan), by path; together
   they say whether a secret is still present at HEAD;
 - `shallow`: the commits a shallow clone was cut at (among the commits of `changes`);
+- `tips`: a digest of the objects the refs name, HEAD and the selection: the history it listed,
+  which every shard of one scan must have listed alike (a branch pushed between two shards'
+  fetches would lose the other shards' findings of it);
 - `notes`: what its closing notes counted (a partial clone's blobs not here, blobs over the size
   limit and the largest of them), which the merge adds up into the notes of the whole history.
 
@@ -90,6 +93,7 @@ def checked(rec: Any, finding: Callable[[Any], Finding]) -> dict[str, Any]:
         "at_head": pairs(rec["at_head"]),
         "head_extra": {str(path): pairs(keys) for path, keys in dict(rec["head_extra"]).items()},
         "shallow": [str(commit) for commit in rec.get("shallow") or ()],
+        "tips": str(rec.get("tips") or ""),
         **({"notes": _checked_notes(rec["notes"])} if rec.get("notes") is not None else {}),
     }
 
