@@ -23,7 +23,7 @@ from scanner.model import Finding, Item, Problem, Provenance
 from scanner.rules import loader
 from scanner.shard import HISTORY_RUN, Shard
 from scanner.sources import history, listing_cache
-from scanner.sources.git import Repo, open_repo, read_blobs
+from scanner.sources.git import Repo, head_tree, open_repo, read_blobs
 from scanner.sources.history import CatFile, ReadOrder, Stored, StoredBlobs, is_binary, read_order, select
 from scanner.sources.provenance import CommitIndex, changes_of
 from scanner.sources.worktree import DEFAULT_MAX_FILE_SIZE
@@ -174,6 +174,36 @@ class HistoryResult(NamedTuple):
     problems: list[Problem]
     stats: dict[str, int]
     record: dict | None = None  # a shard's part of the provenance fold (scanner.sources.shard_record)
+    head: list[Finding] | None = None  # a bare repository's: its HEAD files' findings (at_head)
+
+
+def at_head(
+    root: str, head: str, by_blob: dict[str, list[Finding]], compiled: object, show_secrets: bool,
+    inline_ignores: bool, max_size: int,
+) -> list[Finding]:
+    """A bare repository's stand-in for a work tree (a URL is cloned bare): the files of HEAD whose
+    blobs have findings, scanned again at their path in HEAD, as a checkout's work tree scan finds
+    them: the same paths, lines and fingerprints (a secret renamed since it came in is where it is
+    now, and a baseline made in a checkout matches), merged with the history findings the same way.
+    Only the blobs with findings are read again; a shard has its own blobs' (by_blob), so the
+    shards' parts add up to the whole."""
+    from scanner.engines.secrets import scan_item
+    from scanner.suppressions import inline
+
+    paths: dict[str, list[str]] = {}
+    for path, sha in head_tree(root, head).items():
+        if sha in by_blob:
+            paths.setdefault(sha, []).append(path)
+    found: list[Finding] = []
+    for sha, data in read_blobs(root, sorted(paths)):
+        if len(data) > max_size or is_binary(data):
+            continue
+        for path in paths[sha]:
+            hits = scan_item(compiled, Item(path, data), show_secrets)  # type: ignore[arg-type]
+            if hits and inline_ignores:
+                hits, _expired = inline.apply(hits, data)
+            found.extend(hits)
+    return found
 
 
 def scan_history(
@@ -281,6 +311,8 @@ def scan_history(
         return []
 
     shallow = history.shallow_roots(root) if repo.shallow else set()
+    head = (at_head(root, repo.head, by_blob, compiled, show_secrets, inline_ignores, max_size)
+            if repo.bare and repo.head and selection.source == "history" else None)  # fmt: skip
     if shard is not None:  # the fold needs every shard's blobs: this shard records its part
         rec = record(root, repo.head, selection.source, by_blob, listed, changes, rescan, shallow, shard.owns_blob)
         rec["tips"] = listing_cache.tips(refs or b"", repo.head, selection)  # the history it listed (merge compares)
@@ -289,7 +321,7 @@ def scan_history(
                         "largest": list(history.largest(skipped)) if skipped else None}  # fmt: skip
         findings = fold_records([rec])  # this shard's own view; `scanner merge` folds them all
         stats["findings"] = len(findings)
-        return HistoryResult(findings, problems, stats, rec)
+        return HistoryResult(findings, problems, stats, rec, head)
     findings = attach_provenance(
         root,
         repo.head,
@@ -301,4 +333,4 @@ def scan_history(
         changes,
     )
     stats["findings"] = len(findings)
-    return HistoryResult(findings, problems, stats)
+    return HistoryResult(findings, problems, stats, head=head)

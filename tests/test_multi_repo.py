@@ -344,6 +344,32 @@ def _running(pid: int) -> bool:
         return False
 
 
+def test_a_url_scan_finds_what_is_at_head_where_a_checkout_does_and_a_checkouts_baseline_matches(cli, tmp_path):
+    """A URL is cloned bare: no work tree. Its HEAD files stand in for one, so a secret renamed since it
+    came in is reported where it is now, on the same line and with the same fingerprint as a scan of
+    a checkout, and a baseline made in a checkout serves the URL scan (the Kubernetes recipe's)."""
+    repo = _repo(tmp_path / "app", {"aws.env": f"# keys\nAWS_ACCESS_KEY_ID={AWS}\n", "old.env": f"GITHUB_TOKEN={GH}\n"})
+    (repo / "config").mkdir()
+    git(repo, "mv", "aws.env", "config/prod.env")
+    git(repo, "rm", "-q", "old.env")
+    git(repo, "commit", "-qm", "move the keys, drop the token")
+    served = _bare(tmp_path, repo, "app.git")
+    checkout = json.loads(cli("scan", "--history", ".", "-f", "json", *RULES, cwd=repo).out)["findings"]
+    cloned = json.loads(cli("scan", "--history", served.as_uri(), "-f", "json", *RULES, cwd=tmp_path).out)["findings"]
+
+    def seen(findings: list[dict]) -> list[tuple]:
+        return sorted((f["rule"], f["path"], f["line"], f["fingerprint"], f["provenance"]["commit"],
+                       f["provenance"]["present_at_head"]) for f in findings)  # fmt: skip
+
+    assert seen(cloned) == seen(checkout)
+    assert ("config/prod.env", 2, True) in {(f["path"], f["line"], f["provenance"]["present_at_head"]) for f in cloned}
+    assert any(not f["provenance"]["present_at_head"] for f in cloned)  # the dropped token: history only
+    baseline = tmp_path / "baseline.json"
+    assert cli("baseline", "create", "--history", ".", "-o", str(baseline), *RULES, cwd=repo).code == 0
+    run = cli("scan", "--history", served.as_uri(), "--baseline", str(baseline), *RULES, cwd=tmp_path)
+    assert run.code == 0, run.out + run.err
+
+
 def test_url_and_local_repository_together(cli, tmp_path, two_repos):
     a, b = two_repos
     url = _bare(tmp_path, a, "alpha.git").as_uri()
