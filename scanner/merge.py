@@ -201,6 +201,10 @@ def _group_findings(repository: str, members: list[tuple[str, ScanResult]]) -> l
         raise MergeError(f"{repository}: the shards scanned different commits ({', '.join(sorted(r or '(none)' for r in revisions))}): "
                          "run every shard on the same checkout")
     listed = {(_meta(r).get("history_record") or {}).get("tips", "") for _, r in shards}
+    if kind == "history" and "" in listed:  # no such record before 2026-12: not this build's shard report
+        lacking = next(name for name, r in shards if not (_meta(r).get("history_record") or {}).get("tips"))
+        raise MergeError(f"{lacking}: the shard report does not say which history it listed (an earlier build of "
+                         f"scanner {__version__} made it): re-run every shard with the same build")
     if len(listed) > 1:  # the same HEAD, not the same refs: one's findings on the other branch would be lost
         raise MergeError(f"{repository}: the shards listed different histories (a branch or tag was pushed or moved "
                          "between their fetches): run every shard on the same fetch of the repository")

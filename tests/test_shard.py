@@ -389,6 +389,10 @@ def test_a_damaged_shard_record_or_another_version_is_one_line_naming_the_file(c
         assert run.code == 2, run.err
         assert "damaged report" in run.err and Path(report).name in run.err and "internal error" not in run.err
         assert len(run.err.strip().splitlines()) == 1
+    earlier = _edited(second, tmp_path / "earlier-build.json", lambda d: d["history"]["record"].pop("tips"))
+    run = cli("merge", first, earlier)  # a report of this version made before shards said which history they listed
+    assert run.code == 2 and "earlier-build.json" in run.err and "earlier build" in run.err
+    assert len(run.err.strip().splitlines()) == 1
     older = [_edited(p, tmp_path / f"old-{k}.json", lambda d: d.__setitem__("version", "0.0.9")) for k, p in enumerate((first, second))]
     run = cli("merge", *older)  # all of them from another version: not this scanner's records either
     assert run.code == 2 and "scanner 0.0.9" in run.err and len(run.err.strip().splitlines()) == 1
