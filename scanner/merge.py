@@ -205,9 +205,9 @@ def _group_findings(repository: str, members: list[tuple[str, ScanResult]]) -> l
         lacking = next(name for name, r in shards if not (_meta(r).get("history_record") or {}).get("tips"))
         raise MergeError(f"{lacking}: the shard report does not say which history it listed (an earlier build of "
                          f"scanner {__version__} made it): re-run every shard with the same build")
-    if len(listed) > 1:  # the same HEAD, not the same refs: one's findings on the other branch would be lost
-        raise MergeError(f"{repository}: the shards listed different histories (a branch or tag was pushed or moved "
-                         "between their fetches): run every shard on the same fetch of the repository")
+    if len(listed) > 1:  # the same HEAD, not the same commits: one's findings of the others would be lost
+        raise MergeError(f"{repository}: the shards listed different sets of commits (a branch pushed between their fetches, "
+                         "or a shallow clone): run every shard on the same fetch of the repository, all of it")
     prefixes = {_meta(r).get("path_prefix", ".") for _, r in shards}
     if len(prefixes) > 1:  # their findings' paths would be relative to different folders
         raise MergeError(f"{repository}: the shards were run from different folders (paths relative to "

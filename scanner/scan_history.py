@@ -242,8 +242,7 @@ def scan_history(
     # --shard: the listing stays whole (shards side by side on one machine share it, and their cores:
     # scanner.shard_host), and this shard's blobs only are read and scanned
     directory = loader.cache_dir() if shard is not None else None
-    refs = listing_cache.list_refs(root) if shard is not None else None
-    key = listing_cache.listing_key(repo, selection, refs) if directory is not None else None
+    key = listing_cache.listing_key(repo, selection) if directory is not None else None
     try:
         with shard_host.joined(directory, key) as here:
             listed, index, stored = listing_cache.listing(
@@ -315,7 +314,7 @@ def scan_history(
             if repo.bare and repo.head and selection.source == "history" else None)  # fmt: skip
     if shard is not None:  # the fold needs every shard's blobs: this shard records its part
         rec = record(root, repo.head, selection.source, by_blob, listed, changes, rescan, shallow, shard.owns_blob)
-        rec["tips"] = listing_cache.tips(refs or b"", repo.head, selection)  # the history it listed (merge compares)
+        rec["tips"] = listing_cache.tips(index, repo.head, selection) if index is not None else ""  # what merge compares
         # what its closing notes counted, which `scanner merge` adds up into the whole history's
         rec["notes"] = {"partial": repo.partial, "gaps": len(gaps), "big": len(skipped), "max_size": max_size,
                         "largest": list(history.largest(skipped)) if skipped else None}  # fmt: skip

@@ -431,26 +431,44 @@ def test_shards_of_different_commits_are_refused(cli, tmp_path):
     assert run.code == 2 and "different commits" in run.err
 
 
-def test_shards_that_listed_different_refs_are_refused(cli, tmp_path):
+def test_shards_that_listed_different_histories_are_refused_and_the_same_history_merges(cli, tmp_path):
     """Two jobs fetch the same HEAD, but a branch was pushed between their fetches: the second's
-    history has commits the first never listed, and merging would drop their findings silently."""
+    history has commits the first never listed, and merging would drop their findings silently;
+    so would a shallow clone's. Refs that name the same commits (a clone without tags, a stale
+    remote-tracking ref at an old commit) are the same history, and merge."""
     from tests.conftest import git
 
     origin = tmp_path / "origin"
     build(origin, commits=40, files=5, seed=3)
-    first_clone, second_clone = tmp_path / "job1", tmp_path / "job2"
-    subprocess.run(["git", "clone", "-q", "--no-local", str(origin), str(first_clone)], check=True)
-    first = _sharded(cli, tmp_path / "..", 2, ".", "--history", *HISTORY_RULES, cwd=first_clone)[0]
+    git(origin, "tag", "v1", "HEAD~5")
+    def clone(name: str, *opts: str) -> None:
+        subprocess.run(["git", "clone", "-q", *opts, origin.as_uri(), str(tmp_path / name)], check=True)
+        (tmp_path / f"{name}-parts").mkdir()
+
+    clone("job1", "--no-local")
+    first = _sharded(cli, tmp_path / "job1-parts", 2, ".", "--history", *HISTORY_RULES, cwd=tmp_path / "job1")[0]
+    clone("same", "--no-local", "--no-tags")
+    git(tmp_path / "same", "update-ref", "refs/remotes/origin/old-feature", "HEAD~3")
+    same = _sharded(cli, tmp_path / "same-parts", 2, ".", "--history", *HISTORY_RULES, cwd=tmp_path / "same")[1]
+    merged = tmp_path / "merged.json"
+    assert cli("merge", first, same, "-f", "json", "-o", str(merged)).code == 1
+    whole = tmp_path / "whole.json"
+    cli("scan", ".", "--history", "-f", "json", "-o", str(whole), *HISTORY_RULES, cwd=tmp_path / "job1")
+    assert _report(merged)["findings"] == _report(whole)["findings"]
+    clone("shallow", "--depth", "5", "--no-single-branch")
+    shallow = _sharded(cli, tmp_path / "shallow-parts", 2, ".", "--history", *HISTORY_RULES, cwd=tmp_path / "shallow")[1]
+    run = cli("merge", first, shallow)
+    assert run.code == 2 and "different sets of commits" in run.err and len(run.err.strip().splitlines()) == 1
     git(origin, "checkout", "-qb", "feature")
     (origin / "feature.env").write_text("aws_access_key_id = AKIAZ7QRB4TXKMV2LPDN\n")
     git(origin, "add", "feature.env")
     git(origin, "commit", "-qm", "feature")
     git(origin, "checkout", "-q", "-")
-    subprocess.run(["git", "clone", "-q", "--no-local", str(origin), str(second_clone)], check=True)
-    subprocess.run(["git", "-C", str(second_clone), "fetch", "-q", "origin", "feature:feature"], check=True)
-    second = _sharded(cli, tmp_path, 2, ".", "--history", *HISTORY_RULES, cwd=second_clone)[1]
+    clone("job2", "--no-local", "--no-single-branch")
+    subprocess.run(["git", "-C", str(tmp_path / "job2"), "branch", "-q", "feature", "origin/feature"], check=True)
+    second = _sharded(cli, tmp_path / "job2-parts", 2, ".", "--history", *HISTORY_RULES, cwd=tmp_path / "job2")[1]
     run = cli("merge", first, second)
-    assert run.code == 2 and "different histories" in run.err and len(run.err.strip().splitlines()) == 1
+    assert run.code == 2 and "different sets of commits" in run.err and len(run.err.strip().splitlines()) == 1
 
 
 # --- K/N ------------------------------------------------------------------------------------------

@@ -225,7 +225,7 @@ def test_a_listing_cut_short_in_its_commit_index_is_not_used(cli, tmp_path, cach
     [saved] = cache.glob("listing-*.bin")
     data = saved.read_bytes()
     head = data.split(b"\n", 1)[0].split()
-    path_bytes, blobs, ordered = int(head[3]), int(head[4]), int(head[6])
+    path_bytes, blobs, ordered = int(head[3]), int(head[4]), int(head[7])
     lines = len(data.split(b"\n", 1)[0]) + 1 + path_bytes + blobs * listing_cache.RECORD.size + ordered * listing_cache.ORDER.size
     middle = data.index(b"\n", lines + (len(data) - lines) // 3) + 1  # a line's end in the first half of the index
     saved.write_bytes(data[: middle + cut])

@@ -47,7 +47,7 @@ from scanner.sources.git import Repo, open_repo, run_git
 from scanner.sources.history import Listing, Selection, Stored, list_blobs
 from scanner.sources.provenance import CommitIndex
 
-FORMAT = b"scanner-listing-3"
+FORMAT = b"scanner-listing-4"
 PARTS_FORMAT = b"scanner-parts-1"
 LISTINGS_KEPT = 4
 RECORD = struct.Struct(">20sI")  # a listed blob: id, index of its path
@@ -132,18 +132,17 @@ class StoredOrder:
         """The file is the commit index's: it closes it."""
 
 
-def listing_key(repo: Repo, selection: Selection, refs: bytes | None = None) -> str:
+def listing_key(repo: Repo, selection: Selection) -> str:
     """What names one listing: the repository, the revisions, every ref, every worktree's HEAD, the
     shallow and graft files, the rename mode (a partial clone's) and the scanner's own code (also
-    what names one sharded scan on a machine, scanner.shard_host). `refs`: `git for-each-ref
-    --format='%(objectname) %(refname)'`, when the caller has it."""
+    what names one sharded scan on a machine, scanner.shard_host)."""
     from scanner.sources.remote import cloned_from
 
     common = os.path.realpath(repo.common_dir or repo.root)
     name = cloned_from(common) or common  # a URL's shards each clone it to a folder of their own: one history
     digest = hashlib.sha256(FORMAT + b"\0" + loader.code_fingerprint())
     digest.update("\0".join([name, selection.source, *selection.revs, str(repo.partial)]).encode("utf-8", "surrogateescape"))
-    digest.update(refs if refs is not None else list_refs(repo.root))
+    digest.update(run_git(repo.root, "for-each-ref", "--format=%(objectname) %(refname)"))
     digest.update(f"\0HEAD {repo.head}\n".encode())
     # `--all` also walks every worktree's HEAD: a commit on another worktree's detached HEAD is in the
     # history, and neither for-each-ref nor this worktree's HEAD sees it (their HEAD files do)
@@ -157,19 +156,13 @@ def listing_key(repo: Repo, selection: Selection, refs: bytes | None = None) -> 
     return digest.hexdigest()
 
 
-def list_refs(root: str) -> bytes:
-    """Every ref and the object it names, a line each (`for-each-ref`)."""
-    return run_git(root, "for-each-ref", "--format=%(objectname) %(refname)")
-
-
-def tips(refs: bytes, head: str, selection: Selection) -> str:
-    """What a sharded history's shards must agree on to be merged: the objects every ref names (not
-    the refs' names: a remote's HEAD is there on one machine and not on another), HEAD and the
-    selection. A branch pushed or moved between two shards' fetches is another history."""
-    objects = sorted({line.split(b" ", 1)[0] for line in refs.splitlines() if line})
-    digest = hashlib.sha256(b"\n".join([*objects, head.encode(), selection.source.encode(),
-                                         *(rev.encode("utf-8", "surrogateescape") for rev in selection.revs)]))  # fmt: skip
-    return "sha256:" + digest.hexdigest()
+def tips(index: CommitIndex, head: str, selection: Selection) -> str:
+    """What a sharded history's shards must agree on to be merged: the commits listed (the set, in
+    any order: refs that name the same commits, or none of them new, are the same history), HEAD and
+    the kind of selection. A branch pushed between two shards' fetches, or a shallow clone beside a
+    full one, is another history."""
+    text = f"{index.commits} {index.commit_sum:016x} {head} {selection.source}"
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 def _load(target: Path, key: str, want_order: bool) -> tuple[Listing, CommitIndex, Stored | None] | None:
@@ -179,10 +172,10 @@ def _load(target: Path, key: str, want_order: bool) -> tuple[Listing, CommitInde
         return None
     try:
         head = handle.readline().split()
-        if len(head) != 8 or head[0] != FORMAT or head[1] != key.encode():
+        if len(head) != 9 or head[0] != FORMAT or head[1] != key.encode():
             handle.close()
             return None
-        path_bytes, blobs, commits, ordered = int(head[3]), int(head[4]), int(head[5]), int(head[6])
+        path_bytes, blobs, commits, commit_sum, ordered = int(head[3]), int(head[4]), int(head[5]), int(head[6]), int(head[7])
         if want_order and ordered < 0:  # saved without its stored objects
             handle.close()
             return None
@@ -196,11 +189,11 @@ def _load(target: Path, key: str, want_order: bool) -> tuple[Listing, CommitInde
         del body
         start = handle.tell()
         lines = start + max(ordered, 0) * ORDER.size
-        if os.fstat(handle.fileno()).st_size != lines + int(head[7]):  # cut short, or more than written
+        if os.fstat(handle.fileno()).st_size != lines + int(head[8]):  # cut short, or more than written
             handle.close()
             return None
         objects = StoredOrder(handle, start, ordered) if want_order else None
-        return listing, CommitIndex.reading(handle, lines, commits), objects
+        return listing, CommitIndex.reading(handle, lines, commits, commit_sum), objects
     except (ValueError, OSError):
         handle.close()
         return None
@@ -216,7 +209,8 @@ def _save(
     def write(out: IO[bytes]) -> None:
         paths = listing.paths()
         names = b"\0".join(p.encode("utf-8", "surrogateescape") for p in paths)
-        head = b"%s %s %d %d %d %d " % (FORMAT, key.encode(), len(paths), len(names), len(listing), index.commits)
+        head = b"%s %s %d %d %d %d %d " % (FORMAT, key.encode(), len(paths), len(names), len(listing), index.commits,
+                                            index.commit_sum)  # fmt: skip
         out.write(head + b"-0000000001 -0000000001\n")  # stored objects, index bytes: written at the end
         out.write(names)
         items = listing.records()

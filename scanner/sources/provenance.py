@@ -97,13 +97,15 @@ class CommitIndex:
         self._start = 0  # where the lines begin in _file
         self._lines: list[bytes] = []
         self.commits = 0
+        self.commit_sum = 0  # the listed commits' ids summed (first 64 bits, mod 2**64): which commits, in any order
 
     @classmethod
-    def reading(cls, handle: IO[bytes], start: int, commits: int) -> CommitIndex:
+    def reading(cls, handle: IO[bytes], start: int, commits: int, commit_sum: int = 0) -> CommitIndex:
         """The index another listing wrote: its lines from `start` to the end of `handle` (kept open
         until `close`)."""
         index = cls.__new__(cls)
         index._file, index._start, index._lines, index.commits = handle, start, [], commits
+        index.commit_sum = commit_sum
         return index
 
     def copy_to(self, out: IO[bytes]) -> None:
@@ -115,6 +117,7 @@ class CommitIndex:
     def add(self, commit: bytes, blobs: Iterable[bytes], marked: bool) -> None:
         self._lines.append(commit + (b" *" if marked else b" -") + b"".join(b" " + b for b in blobs) + b"\n")
         self.commits += 1
+        self.commit_sum = (self.commit_sum + int(commit[:16], 16)) & 0xFFFF_FFFF_FFFF_FFFF
         if len(self._lines) >= 4096:
             self.flush()
 

@@ -13,7 +13,7 @@ the inputs of the fold for its blobs, and the merge folds the union of the recor
   keys of HEAD files whose blob is outside the scanned history (a --branch scan), by path; together
   they say whether a secret is still present at HEAD;
 - `shallow`: the commits a shallow clone was cut at (among the commits of `changes`);
-- `tips`: a digest of the objects the refs name, HEAD and the selection: the history it listed,
+- `tips`: a digest of the commits listed (as a set), HEAD and the selection: the history it listed,
   which every shard of one scan must have listed alike (a branch pushed between two shards'
   fetches would lose the other shards' findings of it);
 - `notes`: what its closing notes counted (a partial clone's blobs not here, blobs over the size
