@@ -119,27 +119,6 @@ def test_several_repositories_named_from_their_parent_folder_report_paths_inside
     assert {f["path"] for f in doc["findings"]} == {"app.env", "ci.env"}
 
 
-def test_a_baseline_of_several_repositories_accepts_each_finding_in_its_own_repository_only(cli, tmp_path, two_repos):
-    """The same secret at the same path in a fork is the fork's to accept: an entry of a baseline made
-    from a scan of several repositories names its repository; one made from a single repository's
-    scan names none and matches wherever it is given."""
-    a, b = two_repos
-    fork = _repo(tmp_path / "fork", {"ci.env": (b / "ci.env").read_text()})
-    baseline = tmp_path / "baseline.json"
-    assert cli("baseline", "create", "--history", str(a), str(b), "-o", str(baseline), *RULES).code == 0
-    assert {row["repository"] for row in json.loads(baseline.read_text())["findings"]} == {str(a), str(b)}
-    run = cli("scan", "--history", str(a), str(b), str(fork), "--baseline", str(baseline), "-f", "json", *RULES)
-    assert run.code == 1
-    open_findings = [f for f in json.loads(run.out)["findings"] if not f.get("suppressed")]
-    assert open_findings and {f["repository"] for f in open_findings} == {str(fork)}
-    assert len(open_findings) == len([f for f in json.loads(run.out)["findings"] if f["repository"] == str(b)])
-    single = tmp_path / "single.json"  # one repository's baseline: no repository named, matches in the fork too
-    assert cli("baseline", "create", "--history", str(b), "-o", str(single), *RULES).code == 0
-    assert "repository" not in json.loads(single.read_text())["findings"][0]
-    run = cli("scan", "--history", str(b), str(fork), "--baseline", str(single), *RULES)
-    assert run.code == 0, run.out
-
-
 def test_gitlab_report_of_a_repository_and_its_fork_keeps_every_finding(cli, tmp_path, two_repos):
     """A fork has the same commits, so the same fingerprints and commit ids: its vulnerabilities
     still get their own ids (GitLab folds equal ids into one) and name their repository."""

@@ -9,8 +9,7 @@ fingerprint (rule + path + hash of the secret or of the policy subject), so it s
 the finding, reformatting of the line and rebases. Entries imported from detect-secrets carry the
 SHA-1 of the secret (detect-secrets' `hashed_secret`) and match any secrets finding on that path
 whose secret has that SHA-1. Baselined findings are kept, marked suppressed (kind `external`), so
-reports still count them. A baseline made from a scan (or merge) of several repositories names each
-entry's repository, and an entry matches only there; an entry without one matches in any.
+reports still count them.
 """
 
 from __future__ import annotations
@@ -36,22 +35,18 @@ class Entry(NamedTuple):
     fingerprint: str = ""
     secret_sha1: str = ""  # detect-secrets' hashed_secret
     origin: str = ""  # e.g. "detect-secrets:AWS Access Key"
-    # of a scan of several repositories: the one the finding was in, and only there does it match
-    # (a fork's copy of an accepted secret is the fork's to accept); "" matches in any repository
-    repository: str = ""
 
     def key(self) -> tuple:
-        return (self.path, self.rule, self.fingerprint, self.secret_sha1, self.repository)
+        return (self.path, self.rule, self.fingerprint, self.secret_sha1)
 
     def describe(self) -> str:
-        where = f"{self.repository}: {self.path}" if self.repository else self.path
         if self.secret_sha1:
-            return f"{where}: {self.origin or 'detect-secrets'} (sha1 {self.secret_sha1[:12]})"
-        return f"{where}: {self.rule} (fingerprint {self.fingerprint[:12]})"
+            return f"{self.path}: {self.origin or 'detect-secrets'} (sha1 {self.secret_sha1[:12]})"
+        return f"{self.path}: {self.rule} (fingerprint {self.fingerprint[:12]})"
 
 
 def entry_for(finding: Finding) -> Entry:
-    return Entry(finding.rule_id, finding.path, finding.fingerprint, repository=finding.repository)
+    return Entry(finding.rule_id, finding.path, finding.fingerprint)
 
 
 def dumps(entries: Iterable[Entry]) -> str:
@@ -66,8 +61,6 @@ def dumps(entries: Iterable[Entry]) -> str:
             row["secret_sha1"] = e.secret_sha1
         if e.origin:
             row["origin"] = e.origin
-        if e.repository:
-            row["repository"] = e.repository
         rows.append(row)
     doc = {
         "version": FORMAT_VERSION,
@@ -113,7 +106,7 @@ def load(path: str | Path) -> list[Entry]:
             raise BaselineError(f"{path}: findings[{index}]: needs 'path' and 'fingerprint' (or 'secret_sha1')")
         entries.append(
             Entry(str(row.get("rule", "")), row["path"], str(row.get("fingerprint", "")),
-                  str(row.get("secret_sha1", "")).lower(), str(row.get("origin", "")), str(row.get("repository") or ""))
+                  str(row.get("secret_sha1", "")).lower(), str(row.get("origin", "")))
         )  # fmt: skip
     return entries
 
@@ -126,13 +119,13 @@ class Applied(NamedTuple):
 
 def apply(findings: Sequence[Finding], entries: Sequence[Entry], name: str = DEFAULT_PATH) -> Applied:
     """Mark baselined findings suppressed (external); return them with the entries nothing matched."""
-    by_fingerprint: dict[tuple[str, str], Entry] = {(e.repository, e.fingerprint): e for e in entries if e.fingerprint}
+    by_fingerprint: dict[str, Entry] = {e.fingerprint: e for e in entries if e.fingerprint}
     by_sha1: dict[tuple[str, str], Entry] = {(e.path, e.secret_sha1): e for e in entries if e.secret_sha1}
     used: set[tuple] = set()
     out = []
     matched = 0
     for finding in findings:
-        entry = by_fingerprint.get((finding.repository, finding.fingerprint)) or by_fingerprint.get(("", finding.fingerprint))
+        entry = by_fingerprint.get(finding.fingerprint)
         if entry is not None and entry.rule and entry.rule != finding.rule_id:
             entry = None
         if entry is None and by_sha1:
