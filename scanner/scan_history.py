@@ -15,7 +15,7 @@ import contextlib
 import functools
 import itertools
 from binascii import a2b_hex
-from collections.abc import Iterable, Iterator, Sized
+from collections.abc import Callable, Iterable, Iterator, Sized
 from typing import NamedTuple
 
 from scanner import progress, shard_host, workers
@@ -178,21 +178,23 @@ class HistoryResult(NamedTuple):
 
 
 def at_head(
-    root: str, head: str, by_blob: dict[str, list[Finding]], compiled: object, show_secrets: bool,
-    inline_ignores: bool, max_size: int,
+    root: str, head: str, again: Callable[[str, str], bool], compiled: object, show_secrets: bool,
+    inline_ignores: bool, max_size: int, problems: list[Problem],
 ) -> list[Finding]:
-    """A bare repository's stand-in for a work tree (a URL is cloned bare): the files of HEAD whose
-    blobs have findings, scanned again at their path in HEAD, as a checkout's work tree scan finds
-    them: the same paths, lines and fingerprints (a secret renamed since it came in is where it is
-    now, and a baseline made in a checkout matches), merged with the history findings the same way.
-    Only the blobs with findings are read again; a shard has its own blobs' (by_blob), so the
+    """A bare repository's stand-in for a work tree (a URL is cloned bare): the files of HEAD,
+    scanned at their path in HEAD, as a checkout's work tree scan finds them: the same paths, lines
+    and fingerprints (a secret renamed since it came in is where it is now, and a baseline made in a
+    checkout matches), merged with the history findings the same way, with the warnings of expired
+    inline ignores. Read again are the (path, blob) pairs `again` names: a blob with findings, or one
+    that came in at another path (a rule may apply at one path and not at the other); the others
+    were scanned at this very path already, and found nothing. A shard has its own blobs', so the
     shards' parts add up to the whole."""
     from scanner.engines.secrets import scan_item
     from scanner.suppressions import inline
 
     paths: dict[str, list[str]] = {}
     for path, sha in head_tree(root, head).items():
-        if sha in by_blob:
+        if again(path, sha):
             paths.setdefault(sha, []).append(path)
     found: list[Finding] = []
     for sha, data in read_blobs(root, sorted(paths)):
@@ -201,7 +203,8 @@ def at_head(
         for path in paths[sha]:
             hits = scan_item(compiled, Item(path, data), show_secrets)  # type: ignore[arg-type]
             if hits and inline_ignores:
-                hits, _expired = inline.apply(hits, data)
+                hits, expired = inline.apply(hits, data)
+                problems.extend(expired)
             found.extend(hits)
     return found
 
@@ -310,8 +313,13 @@ def scan_history(
         return []
 
     shallow = history.shallow_roots(root) if repo.shallow else set()
-    head = (at_head(root, repo.head, by_blob, compiled, show_secrets, inline_ignores, max_size)
-            if repo.bare and repo.head and selection.source == "history" else None)  # fmt: skip
+    head = None
+    if repo.bare and repo.head and selection.source == "history":  # no work tree: HEAD's files stand in
+
+        def again(path: str, sha: str) -> bool:
+            return sha in by_blob or (sha in scanned and listed.path(sha) != path)
+
+        head = at_head(root, repo.head, again, compiled, show_secrets, inline_ignores, max_size, problems)
     if shard is not None:  # the fold needs every shard's blobs: this shard records its part
         rec = record(root, repo.head, selection.source, by_blob, listed, changes, rescan, shallow, shard.owns_blob)
         rec["tips"] = listing_cache.tips(index, repo.head, selection) if index is not None else ""  # what merge compares

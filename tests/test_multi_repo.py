@@ -370,6 +370,24 @@ def test_a_url_scan_finds_what_is_at_head_where_a_checkout_does_and_a_checkouts_
     assert run.code == 0, run.out + run.err
 
 
+def test_a_bare_repository_reports_at_head_what_a_checkout_does_where_only_the_head_path_has_a_rule(cli, tmp_path):
+    """A password assigned in a .py file is no finding (code, not configuration); moved to a .env
+    file, it is. History scanned the blob at the path it came in with; the bare repository's HEAD
+    files are scanned at their own paths, as a checkout's work tree is, expired ignores included."""
+    repo = _repo(tmp_path / "p", {"settings.py": "DB_PASSWORD=Xk9mQ2vL7pZ3wR8t\n",
+                                  "app.env": f"GITHUB_TOKEN={GH}  # scanner:ignore until=2020-01-31\n"})  # fmt: skip
+    git(repo, "mv", "settings.py", "settings.env")
+    git(repo, "commit", "-qm", "configuration, not code")
+    bare = _bare(tmp_path, repo, "p.git")
+    reports = [json.loads(cli("scan", "--history", ".", "-f", "json", cwd=where).out) for where in (repo, bare)]
+    seen = [sorted((f["rule"], f["path"], f["line"], f["fingerprint"], bool(f.get("suppressed"))) for f in r["findings"])
+            for r in reports]  # fmt: skip
+    assert seen[1] == seen[0]
+    assert ("settings.env", 1) in {(f[1], f[2]) for f in seen[1]}
+    expired = [[p for p in r["problems"] if "expired" in p["message"]] for r in reports]
+    assert expired[1] == expired[0] and len(expired[0]) == 1
+
+
 def test_url_and_local_repository_together(cli, tmp_path, two_repos):
     a, b = two_repos
     url = _bare(tmp_path, a, "alpha.git").as_uri()
