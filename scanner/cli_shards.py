@@ -141,7 +141,7 @@ def scan_repositories(args: argparse.Namespace, options, cfg, given_excludes: Se
             reason = str(exc).removeprefix(f"{target}: ").removeprefix(f"{shown}: ")
             failed.append(Problem(shown, f"repository not scanned: {reason}", kind="error"))
             continue
-        results.append((target, one))
+        results.append((target, _own_label(one, target, results)))
     if not results:
         raise UsageError(f"no repository could be scanned ({failed[0].path}: {failed[0].message})")
     # each repository that could not be scanned is a repository of the report with its error and no
@@ -155,6 +155,22 @@ def scan_repositories(args: argparse.Namespace, options, cfg, given_excludes: Se
         result = merge.merge(results, several=True) if several else results[0][1]
     except merge.MergeError as exc:
         raise UsageError(str(exc)) from None
+    return result
+
+
+def _own_label(result, target: str, earlier: Sequence[tuple[str, object]]):  # noqa: ANN001, ANN202 - ScanResult
+    """The result labelled so that no other repository of the same call has its label: a repository is
+    named by its origin URL (the same name in every job of a CI matrix), and two clones of one origin
+    (a mirror and a working copy, two forks' checkouts) are two repositories here: the later one is
+    named `ORIGIN (TARGET)`. The same repository given twice keeps its name."""
+    from scanner.sources import remote
+
+    label = (result.meta or {}).get("repository", "")
+    where = remote.redact(target) if remote.is_url(target) else os.path.realpath(target)
+    for other_target, other in earlier:
+        other_where = remote.redact(other_target) if remote.is_url(other_target) else os.path.realpath(other_target)
+        if (other.meta or {}).get("repository") == label and other_where != where:  # type: ignore[attr-defined]
+            return result._replace(meta={**result.meta, "repository": f"{label} ({remote.redact(target)})"})
     return result
 
 

@@ -388,6 +388,23 @@ def test_a_bare_repository_reports_at_head_what_a_checkout_does_where_only_the_h
     assert expired[1] == expired[0] and len(expired[0]) == 1
 
 
+def test_two_clones_of_one_origin_in_one_call_are_two_repositories(cli, tmp_path, two_repos):
+    """A repository is named by its origin URL (every job of a matrix names it alike); a mirror and a
+    working copy of one origin, scanned in one call, are still two repositories, each with its own
+    findings (they were grouped as one, each one's HEAD mixed with the other's)."""
+    a, _ = two_repos
+    mirror = _bare(tmp_path, a, "mirror.git")  # named by its origin: a's folder, which is a's own name
+    (a / "later.env").write_text(f"AWS_ACCESS_KEY_ID={AWS}\n")
+    git(a, "add", "later.env")
+    git(a, "commit", "-qm", "later")
+    doc = json.loads(cli("scan", "--history", str(mirror), str(a), "-f", "json", *RULES).out)
+    names = [r["repository"] for r in doc["repositories"]]
+    assert len(names) == 2 and len(set(names)) == 2 and names[0] == str(a)
+    by_repo = _by_repo(doc)
+    assert sorted(f["path"] for f in by_repo[names[1]]) == ["app.env", "later.env"]
+    assert [f["path"] for f in by_repo[names[0]]] == ["app.env"]
+
+
 def test_url_and_local_repository_together(cli, tmp_path, two_repos):
     a, b = two_repos
     url = _bare(tmp_path, a, "alpha.git").as_uri()
