@@ -162,16 +162,28 @@ def _own_label(result, target: str, earlier: Sequence[tuple[str, object]]):  # n
     """The result labelled so that no other repository of the same call has its label: a repository is
     named by its origin URL (the same name in every job of a CI matrix), and two clones of one origin
     (a mirror and a working copy, two forks' checkouts) are two repositories here: the later one is
-    named `ORIGIN (TARGET)`. The same repository given twice keeps its name."""
-    from scanner.sources import remote
-
+    named `ORIGIN (FOLDER)`. The same repository given twice, however spelled (a path inside it, a
+    relative or an absolute path), keeps its name."""
     label = (result.meta or {}).get("repository", "")
-    where = remote.redact(target) if remote.is_url(target) else os.path.realpath(target)
+    where = _whereabouts(target)
     for other_target, other in earlier:
-        other_where = remote.redact(other_target) if remote.is_url(other_target) else os.path.realpath(other_target)
-        if (other.meta or {}).get("repository") == label and other_where != where:  # type: ignore[attr-defined]
-            return result._replace(meta={**result.meta, "repository": f"{label} ({remote.redact(target)})"})
+        if (other.meta or {}).get("repository") == label and _whereabouts(other_target) != where:  # type: ignore[attr-defined]
+            return result._replace(meta={**result.meta, "repository": f"{label} ({where})"})
     return result
+
+
+def _whereabouts(target: str) -> str:
+    """Which repository `target` is: a URL without credentials, else its top folder (or git folder)."""
+    from scanner.sources import remote
+    from scanner.sources.git import GitError, open_repo
+
+    if remote.is_url(target):
+        return remote.redact(target)
+    try:
+        repo = open_repo(target)
+    except GitError:
+        return os.path.realpath(target)
+    return os.path.realpath(repo.top or repo.common_dir or repo.root)
 
 
 def cmd_merge(args: argparse.Namespace) -> int:

@@ -541,6 +541,7 @@ def scan_git(
     worktree_found = current.findings if current is not None else None
     if hist.head is not None:  # a bare repository: its HEAD files stand in for a work tree
         worktree_found = [f for f in hist.head if excluded is None or not excluded.match_file(f.path)]
+        problems += [p for p in hist.head_problems if excluded is None or not excluded.match_file(p.path)]
     found = history_findings(hist.findings, prefix, options.excludes, worktree_found)
     problems.sort(key=problem_order)
     from scanner.sources import remote

@@ -175,12 +175,13 @@ class HistoryResult(NamedTuple):
     stats: dict[str, int]
     record: dict | None = None  # a shard's part of the provenance fold (scanner.sources.shard_record)
     head: list[Finding] | None = None  # a bare repository's: its HEAD files' findings (at_head)
+    head_problems: tuple[Problem, ...] = ()  # and the warnings of their expired inline ignores
 
 
 def at_head(
     root: str, head: str, again: Callable[[str, str], bool], compiled: object, show_secrets: bool,
-    inline_ignores: bool, max_size: int, problems: list[Problem],
-) -> list[Finding]:
+    inline_ignores: bool, max_size: int,
+) -> tuple[list[Finding], list[Problem]]:
     """A bare repository's stand-in for a work tree (a URL is cloned bare): the files of HEAD,
     scanned at their path in HEAD, as a checkout's work tree scan finds them: the same paths, lines
     and fingerprints (a secret renamed since it came in is where it is now, and a baseline made in a
@@ -197,6 +198,7 @@ def at_head(
         if again(path, sha):
             paths.setdefault(sha, []).append(path)
     found: list[Finding] = []
+    problems: list[Problem] = []
     for sha, data in read_blobs(root, sorted(paths)):
         if len(data) > max_size or is_binary(data):
             continue
@@ -206,7 +208,7 @@ def at_head(
                 hits, expired = inline.apply(hits, data)
                 problems.extend(expired)
             found.extend(hits)
-    return found
+    return found, problems
 
 
 def scan_history(
@@ -313,13 +315,14 @@ def scan_history(
         return []
 
     shallow = history.shallow_roots(root) if repo.shallow else set()
-    head = None
+    head: list[Finding] | None = None
+    head_problems: list[Problem] = []
     if repo.bare and repo.head and selection.source == "history":  # no work tree: HEAD's files stand in
 
         def again(path: str, sha: str) -> bool:
             return sha in by_blob or (sha in scanned and listed.path(sha) != path)
 
-        head = at_head(root, repo.head, again, compiled, show_secrets, inline_ignores, max_size, problems)
+        head, head_problems = at_head(root, repo.head, again, compiled, show_secrets, inline_ignores, max_size)
     if shard is not None:  # the fold needs every shard's blobs: this shard records its part
         rec = record(root, repo.head, selection.source, by_blob, listed, changes, rescan, shallow, shard.owns_blob)
         rec["tips"] = listing_cache.tips(index, repo.head, selection) if index is not None else ""  # what merge compares
@@ -328,7 +331,7 @@ def scan_history(
                         "largest": list(history.largest(skipped)) if skipped else None}  # fmt: skip
         findings = fold_records([rec])  # this shard's own view; `scanner merge` folds them all
         stats["findings"] = len(findings)
-        return HistoryResult(findings, problems, stats, rec, head)
+        return HistoryResult(findings, problems, stats, rec, head, tuple(head_problems))
     findings = attach_provenance(
         root,
         repo.head,
@@ -340,4 +343,4 @@ def scan_history(
         changes,
     )
     stats["findings"] = len(findings)
-    return HistoryResult(findings, problems, stats, head=head)
+    return HistoryResult(findings, problems, stats, head=head, head_problems=tuple(head_problems))

@@ -386,6 +386,10 @@ def test_a_bare_repository_reports_at_head_what_a_checkout_does_where_only_the_h
     assert ("settings.env", 1) in {(f[1], f[2]) for f in seen[1]}
     expired = [[p for p in r["problems"] if "expired" in p["message"]] for r in reports]
     assert expired[1] == expired[0] and len(expired[0]) == 1
+    excluded = [json.loads(cli("scan", "--history", ".", "--exclude", "app.env", "-f", "json", cwd=where).out)
+                for where in (repo, bare)]  # an excluded file: neither its finding nor its expired ignore
+    assert excluded[1]["problems"] == excluded[0]["problems"]
+    assert not [p for p in excluded[1]["problems"] if "expired" in p["message"]]
 
 
 def test_two_clones_of_one_origin_in_one_call_are_two_repositories(cli, tmp_path, two_repos):
@@ -403,6 +407,11 @@ def test_two_clones_of_one_origin_in_one_call_are_two_repositories(cli, tmp_path
     by_repo = _by_repo(doc)
     assert sorted(f["path"] for f in by_repo[names[1]]) == ["app.env", "later.env"]
     assert [f["path"] for f in by_repo[names[0]]] == ["app.env"]
+    (a / "sub").mkdir()
+    # one repository spelled twice (a folder inside it, a relative path, a trailing /.) keeps one name
+    for spellings, repositories in (([a, a / "sub"], 1), ([a, os.path.relpath(a)], 1), ([mirror, a, f"{a}/."], 2)):
+        doc = json.loads(cli("scan", "--history", *map(str, spellings), "-f", "json", *RULES).out)
+        assert len({r["repository"] for r in doc["repositories"]}) == repositories, doc["repositories"]
 
 
 def test_url_and_local_repository_together(cli, tmp_path, two_repos):
