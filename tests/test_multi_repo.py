@@ -439,12 +439,7 @@ def test_protocols_outside_the_allowlist_and_credentials_in_urls(cli, tmp_path):
         assert "https://127.0.0.1:abc/x.git" in run.err or "https://[::1/x.git" in run.err
     # a password holding `/`, `#` or `?` (base64-style), where urllib finds no user info at all: in
     # the error and in the report of the repositories scanned beside it
-    local = tmp_path / "local"
-    local.mkdir()
-    git(local, "init", "-q")
-    (local / "README.md").write_text("a repository scanned beside the URL\n")
-    git(local, "add", "README.md")
-    git(local, "commit", "-qm", "first")
+    local = _repo(tmp_path / "local", {"README.md": "a repository scanned beside the URL\n"})
     for odd in ("s3cr3t/PASS", "s3cr3t#PASS", "s3cr3t?PASS"):
         sarif = tmp_path / "odd.sarif"
         run = cli("scan", "--history", f"https://scanner-user:{odd}@127.0.0.1:9/x.git", str(local), "-f", "sarif",
