@@ -573,8 +573,9 @@ def history_findings(
     excluded = worktree.exclude_spec(tuple(excludes))
     found = [_shown_paths(f, shown) for f in folded]
     found = [f for f in found if excluded is None or not excluded.match_file(f.path)]
-    if current is not None:
-        found = _merge_history(current, found)
+    if current is not None:  # in path order: of two files holding one secret of one lineage, which one takes its
+        # provenance must not depend on how the work tree was read (shards' findings come shard by shard)
+        found = _merge_history(sorted(current, key=Finding.sort_key), found)
     found.sort(key=Finding.sort_key)
     return found
 

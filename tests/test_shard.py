@@ -398,6 +398,24 @@ def test_a_damaged_shard_record_or_another_version_is_one_line_naming_the_file(c
     assert run.code == 2 and "scanner 0.0.9" in run.err and len(run.err.strip().splitlines()) == 1
 
 
+def test_which_of_two_files_holding_one_lineages_secret_takes_its_provenance_does_not_depend_on_their_order():
+    """A secret whose lineage runs through two files that are both at HEAD (a copy): the work tree has
+    it twice, and one of the two takes the history's provenance. The shards hand their work tree
+    findings over shard by shard, in another order than one scan reads them: the same one must win."""
+    from scanner.model import Finding, Location, Provenance
+    from scanner.scan import history_findings
+
+    props = (("secret_sha256", "ab" * 32),)
+    past = Finding("github-token", "high", Location("a/first.py", 3), "GitHub token", fingerprint="f0",
+                   provenance=Provenance("history", "c" * 40, present_at_head=True),
+                   properties=(("paths", ("a/first.py", "b/copy.py")), *props))  # fmt: skip
+    now = [Finding("github-token", "high", Location(path, 3), "GitHub token", fingerprint=f"f-{path}", properties=props)
+           for path in ("a/first.py", "b/copy.py")]  # fmt: skip
+    one, other = (history_findings([past], ".", (), current) for current in (now, now[::-1]))
+    assert one == other
+    assert [f.provenance is not None for f in one] == [True, False]
+
+
 def test_the_rules_digest_follows_what_decides_findings_only():
     """Shards that loaded the same packs agree on the digest whatever the order; a title or an
     example edited is the same rule set, a severity, a pattern or a policy option is not."""
