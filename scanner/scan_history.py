@@ -179,7 +179,7 @@ class HistoryResult(NamedTuple):
 
 
 def at_head(
-    root: str, head: str, again: Callable[[str, str], bool], compiled: object, show_secrets: bool,
+    root: str, tree: dict[str, str], again: Callable[[str, str], bool], compiled: object, show_secrets: bool,
     inline_ignores: bool, max_size: int,
 ) -> tuple[list[Finding], list[Problem]]:
     """A bare repository's stand-in for a work tree (a URL is cloned bare): the files of HEAD,
@@ -194,7 +194,7 @@ def at_head(
     from scanner.suppressions import inline
 
     paths: dict[str, list[str]] = {}
-    for path, sha in head_tree(root, head).items():
+    for path, sha in tree.items():  # head_tree(root, HEAD)
         if again(path, sha):
             paths.setdefault(sha, []).append(path)
     found: list[Finding] = []
@@ -317,14 +317,16 @@ def scan_history(
     shallow = history.shallow_roots(root) if repo.shallow else set()
     head: list[Finding] | None = None
     head_problems: list[Problem] = []
-    if repo.bare and repo.head and selection.source == "history":  # no work tree: HEAD's files stand in
+    stand_in = repo.bare and bool(repo.head) and selection.source == "history"  # no work tree: HEAD's files
+    tree = head_tree(root, repo.head) if stand_in or shard is not None else None  # one ls-tree for both
+    if stand_in and tree is not None:
 
         def again(path: str, sha: str) -> bool:
             return sha in by_blob or (sha in scanned and listed.path(sha) != path)
 
-        head, head_problems = at_head(root, repo.head, again, compiled, show_secrets, inline_ignores, max_size)
+        head, head_problems = at_head(root, tree, again, compiled, show_secrets, inline_ignores, max_size)
     if shard is not None:  # the fold needs every shard's blobs: this shard records its part
-        rec = record(root, repo.head, selection.source, by_blob, listed, changes, rescan, shallow, shard.owns_blob)
+        rec = record(root, repo.head, selection.source, by_blob, listed, changes, rescan, shallow, shard.owns_blob, tree)
         rec["tips"] = listing_cache.tips(index, repo.head, selection) if index is not None else ""  # what merge compares
         # what its closing notes counted, which `scanner merge` adds up into the whole history's
         rec["notes"] = {"partial": repo.partial, "gaps": len(gaps), "big": len(skipped), "max_size": max_size,

@@ -46,10 +46,11 @@ def record(
     rescan: Callable[[str, str], list[Finding]],
     shallow_roots: set[str],
     owns_blob: Callable[[str], bool],
+    tree: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """This shard's part of the fold's inputs (see the module docstring). Findings stay Finding
-    objects: the JSON reporter writes them."""
-    tree = head_tree(root, head)
+    objects: the JSON reporter writes them. `tree`: head_tree(root, head), when the caller has it."""
+    tree = head_tree(root, head) if tree is None else tree
     at_head = sorted({(f.rule_id, secret_id(f)) for sha in set(tree.values()) & set(by_blob) for f in by_blob[sha]})
     head_extra: dict[str, list[Key]] = {}
     for path, sha in sorted(tree.items()):
