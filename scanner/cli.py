@@ -368,8 +368,9 @@ def _run_scan(args: argparse.Namespace, use_baseline: bool = True):  # noqa: ANN
         result = _with_reuse(result, rules)
     stale: list = []
     if options.shard is not None:  # the baseline applies after the reuse rule, so in the merge too
+        result = cli_shards.with_settings(result, cfg, args.baseline)
         if given_baseline and not getattr(args, "quiet", False):
-            _warn("note: --baseline applies when the shards are merged: give it to 'scanner merge' (or the configuration)")
+            _warn("note: --baseline applies when the shards are merged: 'scanner merge' applies it (the shards' reports name it)")
     elif use_baseline and args.baseline:
         result, stale = _with_baseline(result, args.baseline)
     return result, rules, stale

@@ -186,14 +186,40 @@ def _whereabouts(target: str) -> str:
     return os.path.realpath(repo.top or repo.common_dir or repo.root)
 
 
+def with_settings(result, cfg, baseline: str | None):  # noqa: ANN001, ANN202 - ScanResult, Config
+    """A shard's result naming the configuration file it ran with and the baseline it was given (or
+    its configuration names), as absolute paths: `scanner merge` run elsewhere (the parent folder, a
+    merge job) finds its verdict's settings there, as the unsharded scan finds them from its path."""
+    shard = dict((result.meta or {}).get("shard") or {})
+    if cfg.path is not None:
+        shard["configuration"] = str(Path(cfg.path).resolve())
+    if baseline:
+        shard["baseline"] = str(Path(baseline).resolve())
+    return result._replace(meta={**(result.meta or {}), "shard": shard})
+
+
+def _shards_setting(loaded: Sequence[tuple[str, object]], key: str) -> str | None:
+    """The configuration or baseline every shard report names, when they agree and it is here."""
+    named = {((report.meta or {}).get("shard") or {}).get(key) for _, report in loaded}  # type: ignore[attr-defined]
+    if len(named) != 1:
+        return None
+    (path,) = named
+    return path if path and Path(path).is_file() else None
+
+
 def cmd_merge(args: argparse.Namespace) -> int:
     from scanner import config as configuration
     from scanner import merge
     from scanner.reporters import json_report
 
-    configuration.verdict_args(configuration.discover(args.config), args)  # as the unsharded scan decides
-
     loaded = [(path, json_report.load(path)) for path in args.reports]
+    # as the unsharded scan decides: its configuration (found from the path it scanned, which the
+    # shards name), else one found from here; its baseline: given here, else the configuration's,
+    # else the one given to the shards
+    explicit = args.config or _shards_setting(loaded, "configuration")
+    configuration.verdict_args(configuration.discover(explicit), args)
+    if not args.baseline:
+        args.baseline = _shards_setting(loaded, "baseline")
     try:
         result = merge.merge(loaded)
     except merge.MergeError as exc:

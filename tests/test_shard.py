@@ -220,6 +220,40 @@ def test_the_configurations_baseline_and_fail_on_give_the_merge_the_unsharded_ve
     assert cli("merge", *parts, "-q", "--fail-on", "info", cwd=tree).code == 1
 
 
+def test_a_merge_elsewhere_decides_with_the_shards_configuration_and_baseline(cli, tmp_path, history_repo):
+    """Run from the parent folder, the scan finds the repository's `.scanner.yaml` from the path it
+    scans, and the merge (run there too, or in a merge job) from the shards' reports, which name it;
+    a `--baseline` given to every shard applies when they are merged, as it does to one scan."""
+    from tests.conftest import git
+
+    repo = tmp_path / "app"
+    subprocess.run(["git", "clone", "-q", str(history_repo), str(repo)], check=True)
+    assert cli("baseline", "create", "--history", "-o", ".scanner-baseline.json", *HISTORY_RULES, cwd=repo).code == 0
+    doc = json.loads((repo / ".scanner-baseline.json").read_text())
+    (repo / ".scanner-baseline.json").write_text(json.dumps({**doc, "findings": doc["findings"][::2]}))
+    (repo / ".scanner.yaml").write_text("baseline: .scanner-baseline.json\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "accept half of them")
+    outside = tmp_path / "reports"
+    outside.mkdir()
+    whole = outside / "whole.json"
+    cli("scan", "app", "--history", "-f", "json", "-o", str(whole), *HISTORY_RULES, cwd=tmp_path)
+    expected = _report(whole)
+    assert 0 < expected["summary"]["suppressed"] < expected["summary"]["findings"]
+    parts = _sharded(cli, outside, 3, "app", "--history", *HISTORY_RULES, cwd=tmp_path)
+    merged = outside / "merged.json"
+    cli("merge", *parts, "-f", "json", "-o", str(merged), cwd=tmp_path)
+    _same(expected, _report(merged))
+    # a baseline given on the command line to the scan and to every shard, none to the merge
+    (repo / ".scanner.yaml").unlink()
+    given = ["--baseline", str(repo / ".scanner-baseline.json")]
+    cli("scan", "app", "--history", "-f", "json", "-o", str(whole), *given, *HISTORY_RULES, cwd=tmp_path)
+    parts = _sharded(cli, outside, 3, "app", "--history", *given, *HISTORY_RULES, cwd=tmp_path)
+    cli("merge", *parts, "-f", "json", "-o", str(merged), cwd=outside)
+    _same(_report(whole), _report(merged))
+    assert _report(merged)["summary"]["suppressed"] == expected["summary"]["suppressed"]
+
+
 def test_merge_refuses_a_missing_shard_other_rules_and_other_versions(cli, tmp_path):
     target = FIXTURES / "secrets"
     parts = _sharded(cli, tmp_path, 3, str(target))
