@@ -368,7 +368,7 @@ def _run_scan(args: argparse.Namespace, use_baseline: bool = True):  # noqa: ANN
         result = _with_reuse(result, rules)
     stale: list = []
     if options.shard is not None:  # the baseline applies after the reuse rule, so in the merge too
-        result = cli_shards.with_settings(result, cfg, args.baseline)
+        result = cli_shards.with_settings(result, cfg, given_baseline)
         if given_baseline and not getattr(args, "quiet", False):
             _warn("note: --baseline applies when the shards are merged: 'scanner merge' applies it (the shards' reports name it)")
     elif use_baseline and args.baseline:

@@ -187,24 +187,48 @@ def _whereabouts(target: str) -> str:
 
 
 def with_settings(result, cfg, baseline: str | None):  # noqa: ANN001, ANN202 - ScanResult, Config
-    """A shard's result naming the configuration file it ran with and the baseline it was given (or
-    its configuration names), as absolute paths: `scanner merge` run elsewhere (the parent folder, a
-    merge job) finds its verdict's settings there, as the unsharded scan finds them from its path."""
+    """A shard's result naming the configuration file it ran with ("" for none) and the baseline
+    given on its command line (absolute, and as given): `scanner merge`, run elsewhere (the parent
+    folder, a merge job), decides its verdict with them, as the unsharded scan would have."""
     shard = dict((result.meta or {}).get("shard") or {})
-    if cfg.path is not None:
-        shard["configuration"] = str(Path(cfg.path).resolve())
+    shard["configuration"] = str(Path(cfg.path).resolve()) if cfg.path is not None else ""
     if baseline:
         shard["baseline"] = str(Path(baseline).resolve())
+        shard["baseline_given"] = baseline
     return result._replace(meta={**(result.meta or {}), "shard": shard})
 
 
-def _shards_setting(loaded: Sequence[tuple[str, object]], key: str) -> str | None:
-    """The configuration or baseline every shard report names, when they agree and it is here."""
-    named = {((report.meta or {}).get("shard") or {}).get(key) for _, report in loaded}  # type: ignore[attr-defined]
-    if len(named) != 1:
+def _merge_settings(args: argparse.Namespace, loaded: Sequence[tuple[str, object]]) -> str | None:
+    """What decides the merge's verdict, as it decided the unsharded scan's: the configuration the
+    shards ran with (returned: the file, os.devnull for none, None to find one from here), and in
+    `args.baseline` the baseline given to the shards, unless the merge is given its own. A baseline
+    the shards were given that is not here, or different baselines, are one-line errors, as a
+    missing baseline is to a scan."""
+    shards = [((report.meta or {}).get("shard") or {}) for _, report in loaded]  # type: ignore[attr-defined]
+    shards = [s for s in shards if s]
+    if not args.baseline:
+        given = {(s.get("baseline"), s.get("baseline_given")) for s in shards}
+        if len(given) > 1:
+            raise UsageError("the shards were given different --baseline files: give 'scanner merge' the one to apply (--baseline)")
+        if given and (absolute := next(iter(given)))[0]:
+            here = [p for p in absolute if p and Path(p).is_file()]
+            if not here:
+                raise UsageError(f"{absolute[1] or absolute[0]}: the baseline the shards were given is not here: "
+                                 "give 'scanner merge' --baseline")
+            args.baseline = here[0]
+    if args.config:
+        return args.config
+    named = {s.get("configuration") for s in shards}
+    if len(named) != 1 or None in named:  # no shards, reports without the field, or several files
         return None
-    (path,) = named
-    return path if path and Path(path).is_file() else None
+    (configuration,) = named
+    if configuration == "":
+        return os.devnull  # the shards ran without one: so does the merge
+    if Path(configuration).is_file():
+        return configuration
+    if not args.quiet:
+        _warn(f"note: {configuration}, the shards' configuration, is not here: using the one found from here, if any")
+    return None
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
@@ -216,10 +240,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
     # as the unsharded scan decides: its configuration (found from the path it scanned, which the
     # shards name), else one found from here; its baseline: given here, else the configuration's,
     # else the one given to the shards
-    explicit = args.config or _shards_setting(loaded, "configuration")
-    configuration.verdict_args(configuration.discover(explicit), args)
-    if not args.baseline:
-        args.baseline = _shards_setting(loaded, "baseline")
+    configuration.verdict_args(configuration.discover(_merge_settings(args, loaded)), args)
     try:
         result = merge.merge(loaded)
     except merge.MergeError as exc:

@@ -5,6 +5,7 @@ histories; the merged verdict, baseline and refusals; K/N from the environment."
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -252,6 +253,40 @@ def test_a_merge_elsewhere_decides_with_the_shards_configuration_and_baseline(cl
     cli("merge", *parts, "-f", "json", "-o", str(merged), cwd=outside)
     _same(_report(whole), _report(merged))
     assert _report(merged)["summary"]["suppressed"] == expected["summary"]["suppressed"]
+
+
+def test_the_merge_weighs_the_shards_settings_as_the_scan_weighs_its_own(cli, tmp_path, history_repo):
+    """The command line beats the configuration, `--config /dev/null` means none, and a baseline the
+    shards were given that is missing, or that differs between them, is an error, as for one scan."""
+    from tests.conftest import git
+
+    repo = tmp_path / "app"
+    subprocess.run(["git", "clone", "-q", str(history_repo), str(repo)], check=True)
+    assert cli("baseline", "create", "--history", "-o", ".scanner-baseline.json", *HISTORY_RULES, cwd=repo).code == 0
+    (repo / ".scanner.yaml").write_text("baseline: .scanner-baseline.json\n")  # accepts every finding
+    empty = tmp_path / "empty-baseline.json"
+    empty.write_text(json.dumps({**json.loads((repo / ".scanner-baseline.json").read_text()), "findings": []}))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "accept them all")
+    reports = tmp_path / "reports"
+    reports.mkdir()
+
+    def verdicts(*options: str) -> tuple[int, int]:
+        """(the scan's exit code, the merge's) with these options given to the scan and the shards."""
+        scan = cli("scan", ".", "--history", "-q", *options, *HISTORY_RULES, cwd=repo).code
+        parts = _sharded(cli, reports, 2, ".", "--history", *options, *HISTORY_RULES, cwd=repo)
+        return scan, cli("merge", *parts, "-q", cwd=tmp_path).code  # merged elsewhere
+
+    assert verdicts() == (0, 0)  # the configuration's baseline accepts them all
+    assert verdicts("--config", os.devnull) == (1, 1)  # no configuration: no baseline
+    assert verdicts("--baseline", str(empty)) == (1, 1)  # the command line's baseline, not the configuration's
+    parts = _sharded(cli, reports, 2, ".", "--history", "--baseline", str(empty), *HISTORY_RULES, cwd=repo)
+    empty.unlink()  # gone before the merge
+    run = cli("merge", *parts, "-q", cwd=tmp_path)
+    assert run.code == 2 and "empty-baseline.json" in run.err and len(run.err.strip().splitlines()) == 1
+    other = _sharded(cli, tmp_path, 2, ".", "--history", *HISTORY_RULES, cwd=repo)[1]  # no --baseline
+    run = cli("merge", parts[0], other, "-q", cwd=tmp_path)
+    assert run.code == 2 and "different --baseline" in run.err
 
 
 def test_merge_refuses_a_missing_shard_other_rules_and_other_versions(cli, tmp_path):

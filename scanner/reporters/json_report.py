@@ -213,7 +213,7 @@ def _meta(doc: dict[str, Any]) -> dict[str, Any]:
         meta["shard"] = {"index": int(shard["index"]), "count": int(shard["count"]), "kind": str(shard["kind"])}
         if shard.get("max_file_size") is not None:
             meta["shard"]["max_file_size"] = int(shard["max_file_size"])
-        for setting in ("configuration", "baseline"):  # what its verdict is decided with (scanner merge)
+        for setting in ("configuration", "baseline", "baseline_given"):  # what decides the verdict (scanner merge)
             if isinstance(shard.get(setting), str):
                 meta["shard"][setting] = shard[setting]
         if meta["shard"]["kind"] == "worktree" and "prefix" in shard:  # what merge checks the shards agree on
