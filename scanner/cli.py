@@ -331,7 +331,7 @@ def _run_scan(args: argparse.Namespace, use_baseline: bool = True):  # noqa: ANN
     from scanner.sources.worktree import PatternError
 
     cfg = configuration.discover(args.config, args.paths)
-    given_baseline, given_excludes = args.baseline, list(args.exclude)
+    given_baseline, given_excludes, given_fail_on = args.baseline, list(args.exclude), args.fail_on
     configuration.merge_args(cfg, args)
     rules = configuration.select(cfg, _load_rules(args.rules), _split(args.only), _split(args.skip))
     from scanner.suppressions import inline
@@ -368,7 +368,7 @@ def _run_scan(args: argparse.Namespace, use_baseline: bool = True):  # noqa: ANN
         result = _with_reuse(result, rules)
     stale: list = []
     if options.shard is not None:  # the baseline applies after the reuse rule, so in the merge too
-        result = cli_shards.with_settings(result, cfg, given_baseline)
+        result = cli_shards.with_settings(result, cfg, given_baseline, given_fail_on)
         if given_baseline and not getattr(args, "quiet", False):
             _warn("note: --baseline applies when the shards are merged: 'scanner merge' applies it (the shards' reports name it)")
     elif use_baseline and args.baseline:

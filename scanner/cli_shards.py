@@ -186,40 +186,51 @@ def _whereabouts(target: str) -> str:
     return os.path.realpath(repo.top or repo.common_dir or repo.root)
 
 
-def with_settings(result, cfg, baseline: str | None):  # noqa: ANN001, ANN202 - ScanResult, Config
-    """A shard's result naming the configuration file it ran with ("" for none) and the baseline
-    given on its command line (absolute, and as given): `scanner merge`, run elsewhere (the parent
-    folder, a merge job), decides its verdict with them, as the unsharded scan would have."""
+def with_settings(result, cfg, baseline: str | None, fail_on: str | None):  # noqa: ANN001, ANN202 - ScanResult, Config
+    """A shard's result naming the configuration file it ran with ("" for none), and the baseline
+    (absolute, and as given) and `--fail-on` given on its command line: `scanner merge`, run
+    elsewhere (the parent folder, a merge job), decides its verdict with them, as the unsharded scan
+    would have."""
     shard = dict((result.meta or {}).get("shard") or {})
     shard["configuration"] = str(Path(cfg.path).resolve()) if cfg.path is not None else ""
     if baseline:
         shard["baseline"] = str(Path(baseline).resolve())
         shard["baseline_given"] = baseline
+    if fail_on:
+        shard["fail_on"] = fail_on
     return result._replace(meta={**(result.meta or {}), "shard": shard})
 
 
 def _merge_settings(args: argparse.Namespace, loaded: Sequence[tuple[str, object]]) -> str | None:
-    """What decides the merge's verdict, as it decided the unsharded scan's: the configuration the
-    shards ran with (returned: the file, os.devnull for none, None to find one from here), and in
-    `args.baseline` the baseline given to the shards, unless the merge is given its own. A baseline
-    the shards were given that is not here, or different baselines, are one-line errors, as a
-    missing baseline is to a scan."""
+    """What decides the merge's verdict, as it decided the unsharded scan's, from the shards' reports
+    that say (a report of an older build says nothing): in `args`, the baseline and `--fail-on` given
+    to the shards, unless the merge is given its own; returned, the configuration they ran with (the
+    file, os.devnull for none, None to find one from here). A baseline the shards were given that is
+    not here, or different baselines or --fail-on, are one-line errors, as a missing baseline is to a
+    scan."""
     shards = [((report.meta or {}).get("shard") or {}) for _, report in loaded]  # type: ignore[attr-defined]
-    shards = [s for s in shards if s]
+    shards = [s for s in shards if "configuration" in s]
     if not args.baseline:
-        given = {(s.get("baseline"), s.get("baseline_given")) for s in shards}
+        given = {s.get("baseline") for s in shards}  # the file, resolved: however each shard spelled it
         if len(given) > 1:
             raise UsageError("the shards were given different --baseline files: give 'scanner merge' the one to apply (--baseline)")
-        if given and (absolute := next(iter(given)))[0]:
-            here = [p for p in absolute if p and Path(p).is_file()]
+        if given and (absolute := next(iter(given))):
+            here = [p for p in (absolute, *(s.get("baseline_given") for s in shards)) if p and Path(p).is_file()]
             if not here:
-                raise UsageError(f"{absolute[1] or absolute[0]}: the baseline the shards were given is not here: "
-                                 "give 'scanner merge' --baseline")
+                raise UsageError(f"{absolute}: the baseline the shards were given is not here: give 'scanner merge' --baseline")
             args.baseline = here[0]
+    if args.fail_on is None:
+        levels = {s.get("fail_on") for s in shards}
+        if len(levels) > 1:
+            raise UsageError("the shards were given different --fail-on levels: give 'scanner merge' the one to apply (--fail-on)")
+        if levels:
+            args.fail_on = next(iter(levels))
     if args.config:
         return args.config
-    named = {s.get("configuration") for s in shards}
-    if len(named) != 1 or None in named:  # no shards, reports without the field, or several files
+    named = {s["configuration"] for s in shards}
+    if len(named) > 1 and not args.quiet:  # the same file in other checkouts (CI jobs), or not
+        _warn(f"note: the shards ran with {len(named)} configuration files: using the one found from here, if any")
+    if len(named) != 1:
         return None
     (configuration,) = named
     if configuration == "":

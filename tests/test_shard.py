@@ -287,6 +287,30 @@ def test_the_merge_weighs_the_shards_settings_as_the_scan_weighs_its_own(cli, tm
     other = _sharded(cli, tmp_path, 2, ".", "--history", *HISTORY_RULES, cwd=repo)[1]  # no --baseline
     run = cli("merge", parts[0], other, "-q", cwd=tmp_path)
     assert run.code == 2 and "different --baseline" in run.err
+    # one baseline spelled two ways is one baseline; --fail-on given to the shards is the merge's too
+    accepted = tmp_path / "accepted.json"
+    accepted.write_text((repo / ".scanner-baseline.json").read_text())
+    spelled = [cli("scan", ".", "--history", "--shard", f"{k}/2", "--baseline", spelling, "--config", os.devnull,
+                   "--fail-on", "critical", "-f", "json", "-o", str(reports / f"spelled-{k}.json"), "-q", *HISTORY_RULES,
+                   cwd=repo) for k, spelling in ((1, "../accepted.json"), (2, str(accepted)))]  # fmt: skip
+    assert all(run.code in (0, 1) for run in spelled)
+    merged = [str(reports / f"spelled-{k}.json") for k in (1, 2)]
+    assert cli("merge", *merged, "-q", cwd=tmp_path).code == 0
+    # only the critical findings accepted: the high ones fail at low, the default, not at critical
+    doc = json.loads(accepted.read_text())
+    accepted.write_text(json.dumps({**doc, "findings": [e for e in doc["findings"] if e["rule"] == "test-aws-access-key-id"]}))
+    scan = ["scan", ".", "--history", "-q", "--baseline", str(accepted), "--config", os.devnull, *HISTORY_RULES]
+    assert (cli(*scan, cwd=repo).code, cli(*scan, "--fail-on", "critical", cwd=repo).code) == (1, 0)
+    assert cli("merge", *merged, "-q", cwd=tmp_path).code == 0  # the shards' --fail-on critical
+    assert cli("merge", *merged, "-q", "--fail-on", "low", cwd=tmp_path).code == 1  # the merge's own wins
+    # a report of the build before shards said this (no such keys) beside the others: they decide
+    doc = json.loads(Path(merged[0]).read_text())
+    for key in ("configuration", "baseline", "baseline_given", "fail_on"):
+        doc["shard"].pop(key)
+    Path(merged[0]).write_text(json.dumps(doc))
+    # the other shard's settings (its baseline accepts the critical ones), not the folder's configuration
+    # (which accepts them all): the high ones fail at --fail-on low
+    assert cli("merge", *merged, "-q", "--fail-on", "low", cwd=repo).code == 1
 
 
 def test_merge_refuses_a_missing_shard_other_rules_and_other_versions(cli, tmp_path):

@@ -216,6 +216,10 @@ def _meta(doc: dict[str, Any]) -> dict[str, Any]:
         for setting in ("configuration", "baseline", "baseline_given"):  # what decides the verdict (scanner merge)
             if isinstance(shard.get(setting), str):
                 meta["shard"][setting] = shard[setting]
+        if shard.get("fail_on") is not None:
+            if shard["fail_on"] not in SEVERITIES:
+                raise ValueError(f"shard.fail_on: {str(shard['fail_on'])[:20]!r} is not a severity")
+            meta["shard"]["fail_on"] = shard["fail_on"]
         if meta["shard"]["kind"] == "worktree" and "prefix" in shard:  # what merge checks the shards agree on
             meta["path_prefix"] = str(shard["prefix"])
             meta["excludes"] = [str(e) for e in shard["excludes"]]
