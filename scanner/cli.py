@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from scanner.scan import ScanResult
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
-FAIL_ON = ("info", "low", "medium", "high", "critical")  # --fail-on of scan and merge
 
 
 class UsageError(Exception):
@@ -92,6 +91,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The command line's parser. `only="scan"`: with the scan subcommand alone (what a command line
     that starts with `scan` needs: every shard of a scan builds it, and the others cost ~20 ms)."""
+    from scanner.model import SEVERITIES  # --fail-on's levels
     from scanner.reporters import FORMATS
 
     parser = _Parser(
@@ -109,7 +109,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                       help="report format (default: text)")
     scan.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
     scan.add_argument(
-        "--fail-on", choices=FAIL_ON, default=None,
+        "--fail-on", choices=SEVERITIES, default=None,
         help="exit 1 only for findings at or above this severity (default: low, i.e. any finding)",
     )
     scan.add_argument("--config", metavar="FILE", help="configuration file (default: .scanner.yaml or [tool.scanner] "

@@ -11,7 +11,6 @@ from pathlib import Path
 from scanner import __version__, plural
 from scanner.cli import (
     EXIT_ERROR,
-    FAIL_ON,
     UsageError,
     _report_and_verdict,
     _report_rules,
@@ -24,6 +23,7 @@ from scanner.cli import (
 
 
 def merge_parser(sub) -> None:  # noqa: ANN001 - argparse's private subparsers type
+    from scanner.model import SEVERITIES
     from scanner.reporters import FORMATS
 
     merge = sub.add_parser("merge", help="join JSON reports (the shards of a --shard scan, or scans of many "
@@ -32,14 +32,14 @@ def merge_parser(sub) -> None:  # noqa: ANN001 - argparse's private subparsers t
     merge.add_argument("-f", "--format", "--output-format", dest="format", choices=FORMATS, default="text",
                        help="report format (default: text)")
     merge.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
-    merge.add_argument("--fail-on", choices=FAIL_ON, default=None,
-                       help="exit 1 only for findings at or above this severity (default: the configuration's "
-                       "fail-on, else low, i.e. any finding)")
+    merge.add_argument("--fail-on", choices=SEVERITIES, default=None,
+                       help="exit 1 only for findings at or above this severity (default: the one given to the "
+                       "shards, else the configuration's fail-on, else low, i.e. any finding)")
     merge.add_argument("--baseline", metavar="FILE", help="findings in this baseline are suppressed: only new ones "
-                       "fail (default: the configuration's baseline)")
-    merge.add_argument("--config", metavar="FILE", help="configuration file for fail-on and baseline (default: "
-                       ".scanner.yaml or [tool.scanner] in pyproject.toml, the first found from here up to the "
-                       "repository root)")
+                       "fail (default: the one given to the shards, else the configuration's baseline)")
+    merge.add_argument("--config", metavar="FILE", help="configuration file for fail-on and baseline (default: the "
+                       "one the shards ran with, when it is here; else .scanner.yaml or [tool.scanner] in "
+                       "pyproject.toml, the first found from here up to the repository root)")
     merge.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings (errors still exit 2)")
     merge.add_argument("--fail-on-parse-error", action="store_true",
                        help="exit 1 also when a file could not be fully scanned in any report")
@@ -165,11 +165,13 @@ def _own_label(result, target: str, earlier: Sequence[tuple[str, object]]):  # n
     named `ORIGIN (FOLDER)`. The same repository given twice, however spelled (a path inside it, a
     relative or an absolute path), keeps its name."""
     label = (result.meta or {}).get("repository", "")
+    namesakes = [other_target for other_target, other in earlier if (other.meta or {}).get("repository") == label]  # type: ignore[attr-defined]
+    if not namesakes:  # the usual case: no git process asked which repository it is
+        return result
     where = _whereabouts(target)
-    for other_target, other in earlier:
-        if (other.meta or {}).get("repository") == label and _whereabouts(other_target) != where:  # type: ignore[attr-defined]
-            return result._replace(meta={**result.meta, "repository": f"{label} ({where})"})
-    return result
+    if all(_whereabouts(other_target) == where for other_target in namesakes):
+        return result
+    return result._replace(meta={**result.meta, "repository": f"{label} ({where})"})
 
 
 def _whereabouts(target: str) -> str:
@@ -248,9 +250,6 @@ def cmd_merge(args: argparse.Namespace) -> int:
     from scanner.reporters import json_report
 
     loaded = [(path, json_report.load(path)) for path in args.reports]
-    # as the unsharded scan decides: its configuration (found from the path it scanned, which the
-    # shards name), else one found from here; its baseline: given here, else the configuration's,
-    # else the one given to the shards
     configuration.verdict_args(configuration.discover(_merge_settings(args, loaded)), args)
     try:
         result = merge.merge(loaded)
