@@ -318,19 +318,19 @@ def scan_history(
     head: list[Finding] | None = None
     head_problems: list[Problem] = []
     stand_in = repo.bare and bool(repo.head) and selection.source == "history"  # no work tree: HEAD's files
-    tree = head_tree(root, repo.head) if stand_in or shard is not None else None  # one ls-tree for both
-    if stand_in and tree is not None:
+    tree = head_tree(root, repo.head) if stand_in or shard is not None else {}  # one ls-tree for both
+    if stand_in:
 
         def again(path: str, sha: str) -> bool:
             return sha in by_blob or (sha in scanned and listed.path(sha) != path)
 
         head, head_problems = at_head(root, tree, again, compiled, show_secrets, inline_ignores, max_size)
     if shard is not None:  # the fold needs every shard's blobs: this shard records its part
-        rec = record(root, repo.head, selection.source, by_blob, listed, changes, rescan, shallow, shard.owns_blob, tree)
-        rec["tips"] = listing_cache.tips(index, repo.head, selection) if index is not None else ""  # what merge compares
         # what its closing notes counted, which `scanner merge` adds up into the whole history's
-        rec["notes"] = {"partial": repo.partial, "gaps": len(gaps), "big": len(skipped), "max_size": max_size,
-                        "largest": list(history.largest(skipped)) if skipped else None}  # fmt: skip
+        notes = {"partial": repo.partial, "gaps": len(gaps), "big": len(skipped), "max_size": max_size,
+                 "largest": list(history.largest(skipped)) if skipped else None}  # fmt: skip
+        tips = listing_cache.tips(index, repo.head, selection) if index is not None else ""  # what merge compares
+        rec = record(tree, selection.source, by_blob, listed, changes, rescan, shallow, shard.owns_blob, tips, notes)
         findings = fold_records([rec])  # this shard's own view; `scanner merge` folds them all
         stats["findings"] = len(findings)
         return HistoryResult(findings, problems, stats, rec, head, tuple(head_problems))

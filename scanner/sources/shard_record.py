@@ -29,7 +29,6 @@ from collections.abc import Callable, Container, Iterable, Sequence
 from typing import Any
 
 from scanner.model import Finding, Problem
-from scanner.sources.git import head_tree
 from scanner.sources.history import largest, partial_note, size_note
 from scanner.sources.provenance import Change, fold, relevant_changes, secret_id
 
@@ -37,8 +36,7 @@ Key = tuple[str, str]
 
 
 def record(
-    root: str,
-    head: str,
+    tree: dict[str, str],
     source: str,
     by_blob: dict[str, list[Finding]],
     listed: Container[str],
@@ -46,11 +44,11 @@ def record(
     rescan: Callable[[str, str], list[Finding]],
     shallow_roots: set[str],
     owns_blob: Callable[[str], bool],
-    tree: dict[str, str] | None = None,
+    tips: str,
+    notes: dict[str, Any],
 ) -> dict[str, Any]:
     """This shard's part of the fold's inputs (see the module docstring). Findings stay Finding
-    objects: the JSON reporter writes them. `tree`: head_tree(root, head), when the caller has it."""
-    tree = head_tree(root, head) if tree is None else tree
+    objects: the JSON reporter writes them. `tree`: HEAD's files (git.head_tree)."""
     at_head = sorted({(f.rule_id, secret_id(f)) for sha in set(tree.values()) & set(by_blob) for f in by_blob[sha]})
     head_extra: dict[str, list[Key]] = {}
     for path, sha in sorted(tree.items()):
@@ -67,6 +65,8 @@ def record(
         "at_head": [list(k) for k in at_head],
         "head_extra": {path: [list(k) for k in keys] for path, keys in head_extra.items()},
         "shallow": sorted(shallow_roots & commits),
+        "tips": tips,
+        "notes": notes,
     }
 
 
