@@ -318,7 +318,7 @@ def scan_history(
     head: list[Finding] | None = None
     head_problems: list[Problem] = []
     stand_in = repo.bare and bool(repo.head) and selection.source == "history"  # no work tree: HEAD's files
-    tree = head_tree(root, repo.head) if stand_in or shard is not None else {}  # one ls-tree for both
+    tree = head_tree(root, repo.head)  # HEAD's files, listed once: the stand-in, the record or the fold reads them
     if stand_in:
 
         def again(path: str, sha: str) -> bool:
@@ -335,8 +335,7 @@ def scan_history(
         stats["findings"] = len(findings)
         return HistoryResult(findings, problems, stats, rec, head, tuple(head_problems))
     findings = attach_provenance(
-        root,
-        repo.head,
+        tree,
         selection.source,
         by_blob,
         scanned,

@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import IO, NamedTuple
 
 from scanner.model import Finding, Provenance, fingerprint
-from scanner.sources.git import TREE_WALK, git_stream, head_tree
+from scanner.sources.git import TREE_WALK, git_stream
 
 GITLINK = b"160000"
 NULL_SHA = "0" * 40
@@ -283,8 +283,7 @@ def _commit_entry(change: Change, action: str) -> dict:
 
 
 def attach_provenance(
-    root: str,
-    head: str,
+    tree: dict[str, str],
     source: str,
     by_blob: dict[str, list[Finding]],
     scanned: set[str],
@@ -301,8 +300,8 @@ def attach_provenance(
     The finding is the one in the blob of the oldest introduction, at the path it had there; its
     fingerprint is rule + that path + the secret, so every version and rename of the file gives the
     same identity. `provenance.commits` lists the introducing commits, then the removing ones
-    (`change`: "introduced" / "removed"), each once, oldest first."""
-    tree = head_tree(root, head)
+    (`change`: "introduced" / "removed"), each once, oldest first. `tree`: HEAD's files
+    (git.head_tree)."""
     at_head: set[tuple[str, str]] = set()
     for sha in set(tree.values()) & set(by_blob):
         at_head.update((f.rule_id, secret_id(f)) for f in by_blob[sha])
