@@ -107,7 +107,7 @@ def scan_repositories(args: argparse.Namespace, options, cfg, given_excludes: Se
     from scanner.model import Problem
     from scanner.reporters.terminal import printable
     from scanner.scan import ScanResult
-    from scanner.sources.git import GitError, open_repo
+    from scanner.sources.git import GitError, toplevel
 
     results = []
     failed: list[Problem] = []
@@ -126,7 +126,7 @@ def scan_repositories(args: argparse.Namespace, options, cfg, given_excludes: Se
                 # each one's paths are relative to its top folder (as its own job's are, run in its
                 # checkout, and as its SARIF run's %SRCROOT% says), not to this folder; the
                 # configuration's excludes rebased for it
-                top = open_repo(target).top or os.path.abspath(target)  # a bare repository: itself
+                top = toplevel(target) or os.path.abspath(target)  # a bare repository: itself (scan_git opens it)
                 excludes = configuration.excludes_for(cfg, given_excludes, Path(top))
                 alone = options._replace(paths=(target,), base=top, excludes=tuple(excludes))
                 one = _scan_git(args, alone, target)
