@@ -381,7 +381,7 @@ def _with_reuse(result, rules):  # noqa: ANN001, ANN202 - ScanResult, rules -> S
     of several repositories, over each one's findings, labelled with it (one job per repository,
     merged, finds the same)."""
     from scanner.engines import reuse
-    from scanner.merge import by_repository, label, report_order
+    from scanner.model import by_repository, label, report_order
 
     roots = (result.meta or {}).get("roots") or {}  # of several repositories, each one's own folder
     reused = []

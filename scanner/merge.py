@@ -20,56 +20,18 @@ Baselines and --fail-on apply to the merged result (scanner.cli), as they do to 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from scanner import __version__, plural
-from scanner.model import Finding, Problem
+from scanner.model import Finding, Problem, by_repository, label, problems_by_repository, report_order
 from scanner.scan import ScanResult, history_findings, problem_order
 from scanner.sources.shard_record import closing_notes, fold_records
 
 
 class MergeError(Exception):
     """Reports that cannot be merged: one line."""
-
-
-def label(finding: Finding, repository: str) -> Finding:
-    props = dict(finding.properties)
-    props["repository"] = repository
-    return finding._replace(properties=tuple(sorted(props.items())))
-
-
-def by_repository(findings: Iterable[Finding]) -> dict[str, list[Finding]]:
-    """Findings by repository ("" for none), in one pass (a report of 1,000 repositories is 1,000
-    runs or parts, and the reuse rule runs within each)."""
-    out: dict[str, list[Finding]] = {}
-    for finding in findings:
-        out.setdefault(finding.repository, []).append(finding)
-    return out
-
-
-def problems_by_repository(problems: Iterable[Problem], names: Sequence[str]) -> dict[str, list[Problem]]:
-    """The problems of a report of several repositories, by repository, in one pass: a problem is a
-    repository's when its path is the repository (it could not be scanned) or its message starts
-    `REPOSITORY: `."""
-    known = set(names)
-    out: dict[str, list[Problem]] = {}
-    for problem in problems:
-        owner = problem.path if problem.path in known else None
-        at = problem.message.find(": ")
-        while owner is None and at >= 0:  # a name may hold ": " itself (a URL's scheme does not)
-            if problem.message[:at] in known:
-                owner = problem.message[:at]
-            at = problem.message.find(": ", at + 1)
-        if owner is not None:
-            out.setdefault(owner, []).append(problem)
-    return out
-
-
-def report_order(finding: Finding) -> tuple:
-    """The order of a report's findings: by repository (of several), then by place."""
-    return (finding.repository, *finding.sort_key())
 
 
 def merge(reports: Sequence[tuple[str, ScanResult]], several: bool = False) -> ScanResult:

@@ -138,7 +138,7 @@ def build(result: ScanResult, rules: Sequence[Rule], limit: int = MAX_RESULTS) -
     if not repositories:
         described = {"repository": meta.get("repository", ""), "revision": meta.get("revision", "")}
         return _document([_run(result, rules, limit, described if meta.get("revision") else None)])
-    from scanner.merge import by_repository, problems_by_repository
+    from scanner.model import by_repository, problems_by_repository
 
     failed = set(meta.get("failed") or ())  # repositories that could not be scanned: their runs say so
     names = [str(repo["repository"]) for repo in repositories]
