@@ -60,12 +60,13 @@ def merge(reports: Sequence[tuple[str, ScanResult]], several: bool = False) -> S
     problems: set[Problem] = set()
     counts: dict[str, tuple[int, int]] = {}  # files and bytes scanned, by repository
     for repository, members in groups.items():
-        counts[repository] = _counted(members)
-        found = dedupe(_group_findings(repository, members))
+        unique = _by_index(members)
+        counts[repository] = _counted(members, unique)
+        found = dedupe(_group_findings(repository, members, unique))
         if len(groups) > 1 or several:
             found = [label(f, repository) for f in found]
         findings.extend(found)
-        shards_notes, whole_notes = _closing_notes(members)
+        shards_notes, whole_notes = _closing_notes(unique)
         kept = [p for _, result in members for p in result.problems if p not in shards_notes] + whole_notes
         problems.update(kept if len(groups) == 1 and not several else  # of several, each problem names its own
                         (p if p.path == repository else p._replace(message=f"{repository}: {p.message}") for p in kept))
@@ -131,24 +132,31 @@ def _meta(result: ScanResult) -> dict[str, Any]:
     return result.meta or {}
 
 
-def _counted(members: list[tuple[str, ScanResult]]) -> tuple[int, int]:
-    """Files and bytes scanned in one repository's reports: its shards summed (each index once: a
-    shard's report given twice is counted once), or its largest unsharded report when that is more
-    (the same report given twice, under two names or not, or the whole scan beside its shards)."""
-    shards: dict[int, ScanResult] = {}
-    whole = (0, 0)
-    for _, result in members:
+def _by_index(members: list[tuple[str, ScanResult]]) -> dict[int, tuple[str, ScanResult]]:
+    """One repository's shard reports by shard index, each index once: the first given (a shard's
+    report given twice, a retried job, is one shard)."""
+    out: dict[int, tuple[str, ScanResult]] = {}
+    for name, result in members:
         shard = _meta(result).get("shard")
         if shard:
-            shards.setdefault(shard["index"], result)
-        else:
-            whole = max(whole, (result.files, result.bytes))
-    parts = (sum(r.files for r in shards.values()), sum(r.bytes for r in shards.values()))
+            out.setdefault(shard["index"], (name, result))
+    return out
+
+
+def _counted(members: list[tuple[str, ScanResult]], shards: dict[int, tuple[str, ScanResult]]) -> tuple[int, int]:
+    """Files and bytes scanned in one repository's reports: its shards summed (`shards`: each index
+    once), or its largest unsharded report when that is more (the same report given twice, under two
+    names or not, or the whole scan beside its shards)."""
+    whole = max(((r.files, r.bytes) for _, r in members if not _meta(r).get("shard")), default=(0, 0))
+    parts = (sum(r.files for _, r in shards.values()), sum(r.bytes for _, r in shards.values()))
     return max(parts, whole)
 
 
-def _group_findings(repository: str, members: list[tuple[str, ScanResult]]) -> list[Finding]:
-    """The findings of one repository's reports: shards put back together, other reports as they are."""
+def _group_findings(
+    repository: str, members: list[tuple[str, ScanResult]], unique: dict[int, tuple[str, ScanResult]]
+) -> list[Finding]:
+    """The findings of one repository's reports: shards put back together (`unique`: each index
+    once, after every report given was checked), other reports as they are."""
     shards = [(name, r) for name, r in members if _meta(r).get("shard")]
     found = [f for name, r in members if not _meta(r).get("shard") for f in r.findings]
     if not shards:
@@ -182,12 +190,8 @@ def _group_findings(repository: str, members: list[tuple[str, ScanResult]]) -> l
     if len(sizes) > 1:  # each skipped other files
         raise MergeError(f"{repository}: the shards were run with different --max-file-size "
                          f"({', '.join(sorted(str(n) for n in sizes if n is not None))}): run every shard with the same options")
-    unique: dict[int, tuple[str, ScanResult]] = {}  # a shard's report given twice (a retried job) is one
-    for name, r in shards:
-        unique.setdefault(_meta(r)["shard"]["index"], (name, r))
     shards = list(unique.values())
-    have = {_meta(r)["shard"]["index"] for _, r in shards}
-    lacking = [str(k) for k in range(1, count + 1) if k not in have]
+    lacking = [str(k) for k in range(1, count + 1) if k not in unique]
     if lacking:
         raise MergeError(f"{repository}: {plural.noun(len(lacking), 'shard')} {', '.join(lacking)} of {count} missing: the merged report would "
                          "be incomplete (give every shard's report)")
@@ -200,15 +204,10 @@ def _group_findings(repository: str, members: list[tuple[str, ScanResult]]) -> l
     return found + history_findings(folded, metas[0].get("path_prefix", "."), metas[0].get("excludes", ()), current)
 
 
-def _closing_notes(members: list[tuple[str, ScanResult]]) -> tuple[set[Problem], list[Problem]]:
+def _closing_notes(shards: dict[int, tuple[str, ScanResult]]) -> tuple[set[Problem], list[Problem]]:
     """Of one repository's history shards (each index once), the notes each wrote of its part (blobs
     over the size limit, a partial clone's blobs not here) and the whole history's in their place."""
-    records: dict[int, dict] = {}
-    for _, result in members:
-        meta = _meta(result)
-        if meta.get("history_record") is not None and meta.get("shard"):
-            records.setdefault(meta["shard"]["index"], meta["history_record"])
-    return closing_notes(records.values())
+    return closing_notes(_meta(r)["history_record"] for _, r in shards.values() if _meta(r).get("history_record"))
 
 
 def _history(finding: Finding) -> bool:

@@ -138,7 +138,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Shard | None:
                 raise ShardError(f"{name}: expected a number, got {value[:40]!r}")
             if len(value.lstrip("0")) > 9:
                 raise ShardError(f"{name}={_shown(value)} is not the index of one of {count[:40]} shards")
-            return parse(f"{_number(value) + 1 - base}/{count}", f"{name}={_shown(value)} with SCANNER_SHARD_COUNT={count[:40]}")
+            return parse(f"{int(value) + 1 - base}/{count}", f"{name}={value} with SCANNER_SHARD_COUNT={count[:40]}")
     raise ShardError(
         "SCANNER_SHARD_COUNT is set but no shard index is: set SCANNER_SHARD_INDEX (0-based), or run as a "
         "Kubernetes Indexed Job (JOB_COMPLETION_INDEX) or a GitLab parallel job (CI_NODE_INDEX)"
