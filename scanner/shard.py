@@ -136,9 +136,13 @@ def from_env(env: Mapping[str, str] | None = None) -> Shard | None:
         if value:
             if not re.fullmatch(r"[0-9]+", value):
                 raise ShardError(f"{name}: expected a number, got {value[:40]!r}")
-            if len(value.lstrip("0")) > 9:
-                raise ShardError(f"{name}={_shown(value)} is not the index of one of {count[:40]} shards")
-            return parse(f"{int(value) + 1 - base}/{count}", f"{name}={value} with SCANNER_SHARD_COUNT={count[:40]}")
+            total = _number(count) if re.fullmatch(r"[0-9]+", count) else 0
+            if not 1 <= total <= MAX_SHARDS:
+                raise ShardError(f"SCANNER_SHARD_COUNT: the number of shards must be 1 to {MAX_SHARDS}, got {_shown(count[:40])}")
+            if len(value.lstrip("0")) > 9 or not base <= int(value) < total + base:
+                raise ShardError(f"{name}={_shown(value)}: a shard index of {total} shards is {base} to {total - 1 + base} "
+                                 f"({'0' if base == 0 else '1'}-based)")
+            return Shard(int(value) + 1 - base, total)
     raise ShardError(
         "SCANNER_SHARD_COUNT is set but no shard index is: set SCANNER_SHARD_INDEX (0-based), or run as a "
         "Kubernetes Indexed Job (JOB_COMPLETION_INDEX) or a GitLab parallel job (CI_NODE_INDEX)"

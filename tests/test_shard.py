@@ -636,6 +636,12 @@ def test_shard_from_the_environment_on_the_command_line(cli, tmp_path, monkeypat
         assert run.code == 2 and "JOB_COMPLETION_INDEX" in run.err and "internal error" not in run.err
         assert len(run.err.strip().splitlines()) == 1
     monkeypatch.delenv("JOB_COMPLETION_INDEX")
+    # an index out of range names the range in the variable's own base, not a K it was turned into
+    for name, value, expected in (("SCANNER_SHARD_INDEX", "3", "0 to 2 (0-based)"), ("CI_NODE_INDEX", "0", "1 to 3 (1-based)")):
+        monkeypatch.setenv(name, value)
+        run = cli("scan", str(tmp_path))
+        assert run.code == 2 and f"{name}={value}: a shard index of 3 shards is {expected}" in run.err
+        monkeypatch.delenv(name)
     run = cli("scan", str(tmp_path))
     assert run.code == 2 and "SCANNER_SHARD_INDEX" in run.err
     run = cli("baseline", "create", str(tmp_path), "-o", str(tmp_path / "b.json"))  # only `scan` is sharded
