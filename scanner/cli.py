@@ -431,12 +431,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
                   "'scanner baseline create'):")
             for entry in stale:
                 _warn(f"note: stale baseline entry: {entry.describe()}")
-    code = _report_and_verdict(args, result, rules)
-    failed = (result.meta or {}).get("failed")
-    if failed:  # scan --history REPO...: some repositories could not be scanned (named: -q hides the warnings)
-        _warn(f"error: {len(failed)} of {len(args.paths)} repositories could not be scanned: {', '.join(failed)}")
-        return EXIT_ERROR
-    return code
+    return _report_and_verdict(args, result, rules, repositories=len(args.paths))
 
 
 def _use_color() -> bool:
@@ -447,8 +442,22 @@ def _use_color() -> bool:
     return use_color(sys.stdout.isatty())
 
 
-def _report_and_verdict(args: argparse.Namespace, result, rules) -> int:  # noqa: ANN001 - ScanResult, rules
-    """Write the report; the exit code (what `scan` and `merge` share)."""
+def _report_and_verdict(args: argparse.Namespace, result, rules, repositories: int = 0) -> int:  # noqa: ANN001 - ScanResult, rules
+    """Write the report; the exit code (what `scan` and `merge` share). Repositories that could not be
+    scanned (`scan --history REPO...`, or a merge of its report) make it an error, whatever the
+    findings, named on a line of their own (-q hides the warnings); `repositories`: how many the scan
+    was given (0: a merge, which does not know)."""
+    failed = (result.meta or {}).get("failed")
+    code = _verdict(args, result, rules)
+    if failed:
+        counted = (f"{len(failed)} of {repositories} repositories" if repositories else
+                   plural.count(len(failed), "repository", "repositories"))  # fmt: skip
+        _warn(f"error: {counted} could not be scanned: {', '.join(failed)}")
+        return EXIT_ERROR
+    return code
+
+
+def _verdict(args: argparse.Namespace, result, rules) -> int:  # noqa: ANN001 - ScanResult, rules
     from scanner.model import at_or_above
     from scanner.reporters import render
 

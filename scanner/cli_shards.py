@@ -8,9 +8,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from scanner import __version__, plural
+from scanner import __version__
 from scanner.cli import (
-    EXIT_ERROR,
     UsageError,
     _report_and_verdict,
     _report_rules,
@@ -262,9 +261,4 @@ def cmd_merge(args: argparse.Namespace) -> int:
         result, _ = _with_baseline(result, args.baseline)
     if not args.quiet:
         _warn_problems(result.problems, args.verbose)
-    code = _report_and_verdict(args, result, rules)
-    failed = (result.meta or {}).get("failed")
-    if failed:  # a merged scan of several repositories, some of which could not be scanned
-        _warn(f"error: {plural.count(len(failed), 'repository', 'repositories')} could not be scanned: {', '.join(failed)}")
-        return EXIT_ERROR
-    return code
+    return _report_and_verdict(args, result, rules)
