@@ -71,11 +71,9 @@ def _spec(globs: Iterable[str]) -> Patterns | _Names | None:
         return None
     if all(_NAME_GLOB.fullmatch(g) for g in globs):
         return _Names(globs)
-    import pathspec  # only for rules whose paths are more than names, when first used
+    from scanner.sources.worktree import Patterns
 
-    from scanner.sources.worktree import Patterns  # a file name that is not UTF-8 matched as --exclude does
-
-    return Patterns(pathspec.GitIgnoreSpec.from_lines(globs))
+    return Patterns(globs)  # pathspec, as --exclude matches (a file name that is not UTF-8 too)
 
 
 # a gitignore pattern that is a name with `*` wildcards at most (`*.properties`, `Dockerfile.*`,

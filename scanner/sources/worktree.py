@@ -12,14 +12,11 @@ import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, NamedTuple
+from typing import IO, NamedTuple
 
 from scanner.model import Item, Problem
 from scanner.sources import text
 from scanner.sources.git import git_command, git_env
-
-if TYPE_CHECKING:
-    import pathspec
 
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
 BINARY_SNIFF = text.SNIFF
@@ -120,10 +117,13 @@ def _ignored(specs: tuple[tuple[str, Patterns], ...], rel: str, is_dir: bool) ->
 class Patterns:
     """Gitignore patterns (pathspec) for paths that may hold surrogate escapes (a file name that is
     not UTF-8, kept as os.fsdecode gives it), which pathspec's RE2 backend cannot encode: such a
-    path is matched with U+FFFD for its undecodable bytes."""
+    path is matched with U+FFFD for its undecodable bytes. ValueError for a line that is not valid
+    gitignore syntax (a lone `\\`)."""
 
-    def __init__(self, spec: pathspec.PathSpec) -> None:
-        self._spec = spec
+    def __init__(self, lines: Iterable[str]) -> None:
+        import pathspec  # when patterns are first needed, not at import (a history scan needs none)
+
+        self._spec = pathspec.GitIgnoreSpec.from_lines(lines)
 
     def match_file(self, path: str) -> bool:
         try:
@@ -135,24 +135,22 @@ class Patterns:
 def ignore_spec(lines: Iterable[str], name: str, problems: list[Problem] | None = None) -> Patterns:
     """A .gitignore's patterns. An invalid line (a lone `\\`) is one warning naming the file and the
     line, and the other lines still apply (git, too, skips what it cannot read)."""
-    import pathspec  # when a tree is walked, not at import (a history scan needs none)
-
     lines = list(lines)
     try:
-        return Patterns(pathspec.GitIgnoreSpec.from_lines(lines))
+        return Patterns(lines)
     except ValueError:  # pathspec's GitIgnorePatternError: find the lines, keep the rest
         pass
     valid = []
     for number, line in enumerate(lines, 1):
         try:
-            pathspec.GitIgnoreSpec.from_lines([line])
+            Patterns([line])
         except ValueError:
             if problems is not None:
                 problems.append(Problem(name, f"invalid ignore pattern {line.rstrip(chr(10))!r} skipped; the other "
                                         "lines apply", line=number, kind="notice"))  # fmt: skip
             line = ""
         valid.append(line)
-    return Patterns(pathspec.GitIgnoreSpec.from_lines(valid))
+    return Patterns(valid)
 
 
 def _walk(directory: Path, problems: list[Problem] | None = None, shown: str = "") -> Iterator[str]:
@@ -277,14 +275,12 @@ def exclude_spec(excludes: Iterable[str]) -> Patterns | None:
     excludes = [e for e in excludes if e]
     if not excludes:
         return None
-    import pathspec
-
     for exclude in excludes:
         try:
-            pathspec.GitIgnoreSpec.from_lines([exclude])
+            Patterns([exclude])
         except ValueError:
             raise PatternError(f"--exclude {exclude!r}: not a valid gitignore pattern") from None
-    return Patterns(pathspec.GitIgnoreSpec.from_lines(excludes))
+    return Patterns(excludes)
 
 
 def list_files(targets: Iterable[str], excludes: Iterable[str] = ()) -> tuple[list[Entry], list[Problem], Path]:
